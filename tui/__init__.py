@@ -1,0 +1,1 @@
+"""netwatch's command line and Textual app. Importing this package does not import Textual."""

@@ -1,0 +1,5 @@
+"""``python -m netwatch.tui``."""
+
+from netwatch.tui.cli import main
+
+raise SystemExit(main())
