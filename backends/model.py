@@ -164,6 +164,8 @@ class SourceResult:
 
     sockets: list[Socket]
     warnings: tuple[str, ...] = ()
+    unavailable: tuple[tuple[str, str], ...] = ()
+    """(proto, family) pairs this source could not dump here, e.g. ``("raw", "ipv4")``."""
 
 
 class SocketSource(Protocol):

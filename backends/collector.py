@@ -1,0 +1,167 @@
+"""Choose a backend, take snapshots with it, and attach owners: the one entry point of the data layer."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Collection, Iterable
+
+from netwatch.backends.model import (
+    BackendUnavailable,
+    Owner,
+    OwnerVisibility,
+    Process,
+    Snapshot,
+    Socket,
+    SocketSource,
+    SourceResult,
+)
+
+BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
+
+
+def _netlink() -> SocketSource:
+    from netwatch.backends.netlink import NetlinkSource
+
+    return NetlinkSource()
+
+
+def _procfs(only: Collection[tuple[str, str]] | None = None) -> SocketSource:
+    from netwatch.backends.procfs import ProcfsSource
+
+    return ProcfsSource(only=only)
+
+
+def _psutil() -> SocketSource:
+    from netwatch.backends.psutil_source import PsutilSource
+
+    return PsutilSource()
+
+
+_FACTORIES: dict[str, Callable[[], SocketSource]] = {
+    "netlink": _netlink,
+    "procfs": _procfs,
+    "psutil": _psutil,
+}
+_AUTO_ORDER = ("netlink", "procfs", "psutil")
+
+
+class Collector:
+    """Takes :class:`Snapshot`s from one backend; ``backend="auto"`` picks netlink, then procfs, then psutil.
+
+    Create and use a collector from one plain thread: the netlink backend must not run inside an asyncio loop.
+    """
+
+    def __init__(self, backend: str = "auto") -> None:
+        if backend not in BACKEND_NAMES:
+            raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKEND_NAMES)})")
+        self.requested = backend
+        self._source: SocketSource | None = None
+        self._reason = ""
+        self._notes: list[str] = []
+        self._failed: set[str] = set()
+        self._owners = None
+
+    @property
+    def backend_name(self) -> str:
+        """The backend in use (after the first snapshot), else the one requested."""
+        return self._source.name if self._source else self.requested
+
+    def snapshot(self) -> Snapshot:
+        """Read every socket now, with owners and processes."""
+        started = time.monotonic()
+        taken_at = time.time()
+        result = self._collect()
+        sockets = {sock.key: sock for sock in result.sockets}
+        processes, visibility = self._attribution(sockets.values())
+        return Snapshot(
+            taken_at=taken_at,
+            monotonic=started,
+            backend=self.backend_name,
+            backend_reason=self._reason,
+            sockets=sockets,
+            processes=processes,
+            warnings=(*self._notes, *result.warnings, *_visibility_warnings(visibility)),
+            visibility=visibility,
+            duration=time.monotonic() - started,
+        )
+
+    def _collect(self) -> SourceResult:
+        while True:
+            source = self._source or self._select()
+            try:
+                result = source.collect(self._owner_lookup())
+            except BackendUnavailable as error:
+                if self.requested != "auto" or source.name == _AUTO_ORDER[-1]:
+                    raise
+                self._fall_back(source.name, str(error))
+                continue
+            return self._fill_in(result)
+
+    def _select(self) -> SocketSource:
+        if self.requested != "auto":
+            self._source = _FACTORIES[self.requested]()
+            self._reason = "chosen with --backend"
+            return self._source
+        for name in _AUTO_ORDER:
+            if name in self._failed:
+                continue
+            try:
+                self._source = _FACTORIES[name]()
+            except BackendUnavailable as error:
+                self._fall_back(name, str(error))
+                continue
+            if not self._reason:
+                self._reason = "netlink sock_diag available" if name == "netlink" else f"{name} available"
+            return self._source
+        raise BackendUnavailable("no backend can read sockets here")
+
+    def _fall_back(self, name: str, why: str) -> None:
+        """Record that backend ``name`` cannot run, so the next one in the auto order is tried."""
+        note = f"{name} unavailable ({why}); falling back"
+        self._failed.add(name)
+        self._notes.append(note)
+        self._reason = note
+        self._source = None
+
+    def _fill_in(self, result: SourceResult) -> SourceResult:
+        """Read from /proc/net the families the primary source could not dump."""
+        if not result.unavailable:
+            return result
+        missing = ", ".join(f"{proto}/{family}" for proto, family in result.unavailable)
+        warning = f"netlink cannot dump {missing} on this kernel; read from /proc/net instead"
+        try:
+            extra = _procfs(only=result.unavailable).collect(self._owner_lookup())
+        except BackendUnavailable as error:
+            warning = f"netlink cannot dump {missing} on this kernel, and /proc/net is unreadable ({error})"
+            extra = SourceResult(sockets=[])
+        return SourceResult(
+            sockets=[*result.sockets, *extra.sockets],
+            warnings=(*result.warnings, warning, *extra.warnings),
+        )
+
+    def _owner_lookup(self) -> Callable[[Collection[int]], dict[int, tuple[Owner, ...]]]:
+        if self._owners is None:
+            from netwatch.backends.owners import OwnerResolver
+
+            self._owners = OwnerResolver()
+        return self._owners.owners_of
+
+    def _attribution(self, sockets: Iterable[Socket]) -> tuple[dict[int, Process], OwnerVisibility]:
+        own_processes = getattr(self._source, "processes", None)
+        if own_processes is not None:
+            return own_processes(), OwnerVisibility()
+        assert self._owners is not None
+        return self._owners.processes(), self._owners.visibility(sockets)
+
+
+def _visibility_warnings(visibility: OwnerVisibility) -> tuple[str, ...]:
+    if not visibility.hidden_sockets:
+        return ()
+    why = (
+        f"{visibility.unreadable_processes} processes' file descriptors are unreadable"
+        if visibility.unreadable_processes
+        else "their processes could not be read"
+    )
+    advice = "; run as root to see them" if os.geteuid() != 0 else ""
+    return (f"{visibility.hidden_sockets} sockets with no visible owner: {why}{advice}",)

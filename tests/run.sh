@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install netwatch with its test extras into ./.venv and run the whole test suite.
+# Usage: bash tests/run.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The live tests compare netwatch with iproute2's `ss`, and drop privileges with util-linux's `setpriv`.
+if ! command -v ss >/dev/null || ! command -v setpriv >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux >/dev/null
+    else
+        echo "tests/run.sh: install iproute2 (ss) and util-linux (setpriv) first" >&2
+    fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

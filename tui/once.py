@@ -1,0 +1,75 @@
+"""``netwatch --once``: one snapshot printed as a table, JSON or CSV (without importing Textual)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TextIO
+
+from netwatch.backends.collector import Collector
+from netwatch.backends.endpoints import format_endpoint
+from netwatch.backends.filter import compile_filter
+from netwatch.backends.model import Process, Snapshot, Socket
+from netwatch.tui.safe_text import visible
+from netwatch.tui.serialize import CSV_COLUMNS, snapshot_to_dict, socket_to_csv_row
+
+TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
+
+
+def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) -> int:
+    """Take one snapshot, keep the sockets matching ``filter_text``, print them; returns the exit status."""
+    snapshot = Collector(backend).snapshot()
+    matcher = compile_filter(filter_text)
+    sockets = [sock for sock in snapshot.sockets.values() if matcher.matches(sock, snapshot.processes)]
+    if output_format == "json":
+        json.dump(snapshot_to_dict(snapshot, sockets), out, separators=(",", ":"))
+        out.write("\n")
+    elif output_format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(socket_to_csv_row(sock, snapshot.processes) for sock in sockets)
+    else:
+        _print_warnings(snapshot)
+        out.writelines(format_table(sockets, snapshot.processes))
+    return 0
+
+
+def _print_warnings(snapshot: Snapshot) -> None:
+    for warning in snapshot.warnings:
+        print(f"netwatch: {visible(warning)}", file=sys.stderr)
+
+
+def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) -> list[str]:
+    """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes)."""
+    rows = [TABLE_HEADER, *(_table_row(sock, processes) for sock in sockets)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER) - 1)]
+    right_aligned = {2, 3}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column in right_aligned else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip() + "\n")
+    return lines
+
+
+def _table_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[str, ...]:
+    if sock.family == "unix":
+        local = visible(sock.path) if sock.path else "*"
+        peer = str(sock.peer_inode) if sock.peer_inode else "*"
+    else:
+        local = format_endpoint(sock.local_address, sock.local_port, sock.family)
+        peer = format_endpoint(sock.remote_address, sock.remote_port, sock.family)
+    return (sock.proto, sock.state, str(sock.recv_q), str(sock.send_q), local, peer, _owners(sock, processes))
+
+
+def _owners(sock: Socket, processes: Mapping[int, Process]) -> str:
+    labels = []
+    for owner in sock.owners:
+        process = processes.get(owner.pid)
+        name = visible(process.name) if process else "?"
+        labels.append(f"{name}/{owner.pid}")
+    return ",".join(dict.fromkeys(labels))
