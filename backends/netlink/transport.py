@@ -1,0 +1,130 @@
+"""The NETLINK_SOCK_DIAG socket: send one dump request, receive the raw reply messages.
+
+A plain stdlib ``socket.socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG)`` is used rather than
+pyroute2's ``DiagSocket``: pyroute2 0.9 sockets run their own event loop and decode every message
+with its generic (slow) decoder, while here the replies are received with ``recv_into`` straight
+into large preallocated buffers and handed to struct-based decoders without any copy.
+(The module is not called ``socket.py`` so that it never shadows the stdlib module.)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from dataclasses import dataclass
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
+NLM_F_DUMP_INTR = 0x10
+SO_RCVBUFFORCE = 33
+
+NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+NLMSG_HEADER_LEN = NLMSG_HEADER.size
+ERROR_CODE = struct.Struct("=i")
+
+RECEIVE_BUFFER = 4 << 20
+"""Socket receive buffer asked for (the kernel's dump skbs are at most a few tens of KiB each)."""
+CHUNK_SIZE = 1 << 20
+"""Size of each preallocated buffer the replies are received into."""
+MIN_FREE = 1 << 16
+"""A new chunk is started when less than this is left (a netlink datagram never exceeds it here)."""
+TIMEOUT = 10.0
+"""Seconds to wait for the kernel's next reply datagram before giving up."""
+
+Message = tuple[bytearray, int, int]
+"""One reply message: (buffer, offset of its payload, offset of its end)."""
+
+
+class DumpFailed(OSError):
+    """The kernel refused or aborted a dump (NLMSG_ERROR, or NLMSG_DONE carrying an error)."""
+
+
+@dataclass(slots=True)
+class DumpReply:
+    """The data messages of one dump, in kernel order."""
+
+    messages: list[Message]
+    interrupted: bool
+    """The kernel flagged NLM_F_DUMP_INTR: the tables changed during the dump (may hold gaps/duplicates)."""
+
+
+class DiagSocket:
+    """A NETLINK_SOCK_DIAG socket. Usable from any thread, one dump at a time; close() when done."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except OSError:  # not CAP_NET_ADMIN: the plain option, capped by net.core.rmem_max
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        self._sock.bind((0, 0))
+        self._sock.settimeout(TIMEOUT)
+        self._seq = 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> DiagSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def dump(self, request: bytes) -> DumpReply:
+        """Send a SOCK_DIAG_BY_FAMILY dump ``request`` (the payload after the nlmsghdr) and collect the reply.
+
+        Raises DumpFailed when the kernel answers with an error, OSError (e.g. TimeoutError) on I/O failure.
+        """
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        header = NLMSG_HEADER.pack(
+            NLMSG_HEADER_LEN + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+        )
+        self._sock.send(header + request)
+        messages: list[Message] = []
+        interrupted = False
+        chunk = bytearray(CHUNK_SIZE)
+        view = memoryview(chunk)
+        used = 0
+        unpack_header = NLMSG_HEADER.unpack_from
+        while True:
+            if CHUNK_SIZE - used < MIN_FREE:
+                chunk = bytearray(CHUNK_SIZE)
+                view = memoryview(chunk)
+                used = 0
+            size = self._sock.recv_into(view[used:], CHUNK_SIZE - used, socket.MSG_TRUNC)
+            if size > CHUNK_SIZE - used:
+                raise DumpFailed(errno.EMSGSIZE, "netlink reply datagram larger than the receive buffer")
+            offset = used
+            end = used + size
+            used = (end + 7) & ~7
+            while offset + NLMSG_HEADER_LEN <= end:
+                length, msg_type, flags, msg_seq, _pid = unpack_header(chunk, offset)
+                if length < NLMSG_HEADER_LEN or offset + length > end:
+                    break  # malformed: ignore the rest of this datagram
+                if msg_seq == seq:
+                    if flags & NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if msg_type == SOCK_DIAG_BY_FAMILY:
+                        messages.append((chunk, offset + NLMSG_HEADER_LEN, offset + length))
+                    elif msg_type == NLMSG_DONE:
+                        _raise_for_error(chunk, offset, length)
+                        return DumpReply(messages, interrupted)
+                    elif msg_type == NLMSG_ERROR:
+                        _raise_for_error(chunk, offset, length)
+                        return DumpReply(messages, interrupted)  # an ACK (error 0) also ends the dump
+                offset += (length + 3) & ~3
+
+
+def _raise_for_error(buf: bytearray, offset: int, length: int) -> None:
+    """Raise DumpFailed if the DONE/ERROR message at ``offset`` carries a negative errno."""
+    if length >= NLMSG_HEADER_LEN + ERROR_CODE.size:
+        (code,) = ERROR_CODE.unpack_from(buf, offset + NLMSG_HEADER_LEN)
+        if code < 0:
+            raise DumpFailed(-code, os.strerror(-code))

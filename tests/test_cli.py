@@ -1,0 +1,124 @@
+"""The command line: bad input is one line and exit 2; --once prints what the kernel has, without Textual."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def run_netwatch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netwatch.tui", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--once", "--backend", "carrier-pigeon"], "invalid choice: 'carrier-pigeon'"),
+        (["--once", "--filter", "sport >> 22"], "column"),
+        (["--once", "--filter", "(state established"], "column"),
+        (["--interval", "0"], "between 0.05 and 3600"),
+        (["--interval", "soon"], "not a number of seconds"),
+        (["--once", "--format", "xml"], "invalid choice: 'xml'"),
+        (["--once", "--pid", "abc"], "not a process id"),
+        (["--once", "--pid", "999999999"], "no process with pid 999999999"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], complaint: str) -> None:
+    result = run_netwatch(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("netwatch: ")
+    assert complaint in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_once_json_reports_a_live_listener_and_connection_with_owner() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _ = listener.accept()
+        with client, server:
+            result = run_netwatch("--once", "--format", "json", "--filter", f"port {port}")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["backend"] == "netlink"
+    assert set(document) >= {"taken_at", "backend", "warnings", "sockets"}
+    by_state: dict[str, list[dict]] = {}
+    for sock in document["sockets"]:
+        by_state.setdefault(sock["state"], []).append(sock)
+    assert sorted(by_state) == ["ESTABLISHED", "LISTEN"]
+    assert len(by_state["ESTABLISHED"]) == 2
+    (listening,) = by_state["LISTEN"]
+    assert (listening["proto"], listening["family"], listening["local_port"]) == ("tcp", "ipv4", port)
+    assert listening["inode"] == os.fstat(listener.fileno()).st_ino
+    assert {owner["pid"] for owner in listening["owners"]} == {os.getpid()}
+    assert listening["owners"][0]["name"]
+    for established in by_state["ESTABLISHED"]:
+        assert established["tcp_info"]["rtt"] > 0
+        assert established["tcp_info"]["snd_mss"] > 0
+        assert established["congestion"]
+        assert {owner["pid"] for owner in established["owners"]} == {os.getpid()}
+
+
+def test_once_table_and_csv_show_the_socket() -> None:
+    with socket.socket(socket.AF_INET6) as listener:
+        listener.bind(("::1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        table = run_netwatch("--once", "--filter", f"sport = :{port}")
+        as_csv = run_netwatch("--once", "--format", "csv", "--pid", str(os.getpid()), "--filter", f"sport = :{port}")
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:4] == ["Proto", "State", "Recv-Q", "Send-Q"]
+    assert len(rows) == 1
+    assert rows[0].split()[:2] == ["tcp", "LISTEN"]
+    assert f"[::1]:{port}" in rows[0]
+    assert f"/{os.getpid()}" in rows[0]
+    records = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["proto"], r["state"], r["local_address"], r["pids"]) for r in records] == [
+        ("tcp", "LISTEN", "::1", str(os.getpid()))
+    ]
+
+
+def test_once_does_not_import_textual_and_backends_never_import_the_ui() -> None:
+    probe = (
+        "import sys, io\n"
+        "from netwatch.tui.cli import main\n"
+        "sys.stdout = io.StringIO()\n"
+        "assert main(['--once', '--format', 'json']) == 0\n"
+        "import netwatch.backends.collector, netwatch.backends.diff, netwatch.backends.history\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "bad += sorted(m for m in sys.modules if m.startswith('netwatch.tui.') and m not in\n"
+        "    ('netwatch.tui.cli', 'netwatch.tui.once', 'netwatch.tui.serialize', 'netwatch.tui.safe_text'))\n"
+        "sys.stderr.write(repr(bad))\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_backends_package_imports_no_ui() -> None:
+    probe = (
+        "import importlib, pkgutil, sys\n"
+        "import netwatch.backends as b\n"
+        "for m in pkgutil.walk_packages(b.__path__, 'netwatch.backends.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('netwatch.tui'))\n"
+        "sys.exit(repr(bad) if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

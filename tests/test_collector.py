@@ -1,0 +1,88 @@
+"""End to end through the Collector: every family and state, the right owners, and backends that agree."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from netwatch.backends.collector import Collector
+from netwatch.backends.model import Snapshot, Socket
+from tests.socket_zoo import Expected, Zoo, socket_zoo
+
+
+@pytest.fixture(scope="module")
+def zoo() -> Zoo:
+    with socket_zoo() as opened:
+        yield opened
+
+
+def _ours(snapshot: Snapshot, zoo: Zoo) -> list[Socket]:
+    return [
+        sock
+        for sock in snapshot.sockets.values()
+        if (sock.family != "unix" and sock.local_port in zoo.ports)
+        or (sock.family == "unix" and any(o.pid == os.getpid() for o in sock.owners) and sock.inode in
+            {e.inode for e in zoo.expected})
+    ]
+
+
+def _find(sockets: list[Socket], expected: Expected) -> Socket:
+    if expected.inode:
+        matches = [sock for sock in sockets if sock.inode == expected.inode]
+    else:
+        matches = [
+            sock for sock in sockets
+            if (sock.proto, sock.family, sock.local_address, sock.local_port, sock.remote_address, sock.remote_port)
+            == expected.endpoints
+        ]
+    assert len(matches) == 1, (expected, matches)
+    return matches[0]
+
+
+def test_netlink_reports_every_zoo_socket_exactly(zoo: Zoo) -> None:
+    snapshot = Collector().snapshot()
+    assert snapshot.backend == "netlink"
+    ours = _ours(snapshot, zoo)
+    found = [_find(ours, expected) for expected in zoo.expected]
+    assert len(found) == len(ours) == len(zoo.expected)
+    for expected, sock in zip(zoo.expected, found, strict=True):
+        assert (sock.proto, sock.family, sock.state) == (expected.proto, expected.family, expected.state), expected
+        if expected.family != "unix":
+            assert (sock.local_address, sock.local_port) == (expected.local_address, expected.local_port)
+            assert (sock.remote_address, sock.remote_port) == (expected.remote_address, expected.remote_port)
+        if expected.path:
+            assert sock.path == expected.path
+        if expected.fd is None:
+            assert sock.owners == () and sock.inode == 0
+        else:
+            assert [(o.pid, o.fd) for o in sock.owners] == [(os.getpid(), expected.fd)], expected
+    assert snapshot.processes[os.getpid()].cmdline
+
+
+def test_keys_are_stable_across_snapshots(zoo: Zoo) -> None:
+    collector = Collector()
+    first, second = collector.snapshot(), collector.snapshot()
+    for expected in zoo.expected:
+        if expected.fd is not None:
+            assert _find(_ours(first, zoo), expected).key == _find(_ours(second, zoo), expected).key
+
+
+@pytest.mark.parametrize("backend", ["procfs", "psutil"])
+def test_fallback_backends_agree_with_netlink(zoo: Zoo, backend: str) -> None:
+    netlink = _ours(Collector("netlink").snapshot(), zoo)
+    fallback_snapshot = Collector(backend).snapshot()
+    assert fallback_snapshot.backend == backend
+    fallback = _ours(fallback_snapshot, zoo)
+
+    def inet_view(sockets: list[Socket]) -> set[tuple]:
+        return {
+            (s.proto, s.family, s.state, s.local_address, s.local_port, s.remote_address, s.remote_port)
+            for s in sockets
+            if s.family != "unix" and (backend == "procfs" or s.state != "TIME_WAIT")
+        }
+
+    assert inet_view(fallback) == inet_view(netlink)
+    for sock in fallback:
+        if sock.family != "unix" and sock.state != "TIME_WAIT":
+            assert {o.pid for o in sock.owners} == {os.getpid()}
