@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 from .model import Snapshot, Socket, SocketKey
@@ -35,7 +36,23 @@ class Rates:
 
 
 ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
+
+_set_send, _set_recv, _set_segs_out, _set_segs_in, _set_retrans = (
+    Rates.__dict__[name].__set__ for name in ("send_bps", "recv_bps", "segs_out_ps", "segs_in_ps", "retrans_ps")
+)
+
+
+def _new_rates(send: float, recv: float, segs_out: float, segs_in: float, retrans: float) -> Rates:
+    """``Rates(...)`` through the slot descriptors: half the cost of the frozen ``__init__`` (hot path)."""
+    rates = object.__new__(Rates)
+    _set_send(rates, send)
+    _set_recv(rates, recv)
+    _set_segs_out(rates, segs_out)
+    _set_segs_in(rates, segs_in)
+    _set_retrans(rates, retrans)
+    return rates
 _ZERO_COUNTERS: Counters = (0, 0, 0, 0, 0)
+_EMPTY: Mapping = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -63,18 +80,24 @@ _readers: dict[type, Callable[[Any], Counters]] = {}
 
 
 def _counter_reader(tcp_info_type: type) -> Callable[[Any], Counters]:
-    """A fast reader of the :data:`_COUNTERS` of one tcp_info type (missing fields read as 0)."""
+    """A reader of the :data:`_COUNTERS` of one tcp_info type (missing fields read as 0)."""
+    fields = getattr(tcp_info_type, "_fields", ())
+    sent = "bytes_acked" if "bytes_acked" in fields or "bytes_sent" not in fields else "bytes_sent"
+    names = (sent, *_COUNTERS[1:])
+    if all(name in fields for name in names):
+        return attrgetter(*names)
+
+    def read_present(info: Any) -> Counters:
+        return tuple(getattr(info, name, 0) or 0 for name in names)  # type: ignore[return-value]
+
+    return read_present
+
+
+def _reader_for(tcp_info_type: type) -> Callable[[Any], Counters]:
+    """The cached counter reader of a tcp_info type."""
     reader = _readers.get(tcp_info_type)
     if reader is None:
-        fields = getattr(tcp_info_type, "_fields", ())
-        sent = "bytes_acked" if "bytes_acked" in fields or "bytes_sent" not in fields else "bytes_sent"
-        names = (sent, *_COUNTERS[1:])
-        if all(name in fields for name in names):
-            reader = attrgetter(*names)
-        else:
-            def reader(info: Any, names: tuple[str, ...] = names) -> Counters:
-                return tuple(getattr(info, name, 0) or 0 for name in names)  # type: ignore[return-value]
-        _readers[tcp_info_type] = reader
+        reader = _readers[tcp_info_type] = _counter_reader(tcp_info_type)
     return reader
 
 
@@ -85,7 +108,7 @@ def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
     segs_out = new[2] - old[2]
     segs_in = new[3] - old[3]
     retrans = new[4] - old[4]
-    return Rates(
+    return _new_rates(
         sent * per_second if sent > 0 else 0.0,
         received * per_second if received > 0 else 0.0,
         segs_out * per_second if segs_out > 0 else 0.0,
@@ -94,38 +117,34 @@ def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
     )
 
 
-class _ProcessTotals:
-    """Accumulates socket rates per owning pid."""
-
-    def __init__(self) -> None:
-        self._sums: dict[int, list[float]] = {}
-
-    def add(self, sock: Socket, rates: Rates) -> None:
-        owners = sock.owners
-        if not owners:
-            return
+def _process_rates(current: Snapshot, rates: Mapping[SocketKey, Rates]) -> dict[int, Rates]:
+    """Sum socket rates per owning pid; every process of ``current`` gets an entry (idle ones ZERO_RATES)."""
+    sums: dict[int, list[float]] = {}
+    sockets = current.sockets
+    for key, rate in rates.items():
+        if rate is ZERO_RATES:
+            continue
+        owners = sockets[key].owners
         pids = (owners[0].pid,) if len(owners) == 1 else {owner.pid for owner in owners}
-        sums = self._sums
         for pid in pids:
             total = sums.get(pid)
             if total is None:
-                sums[pid] = total = [0.0, 0.0, 0.0, 0.0, 0.0]
-            if rates is not ZERO_RATES:
-                total[0] += rates.send_bps
-                total[1] += rates.recv_bps
-                total[2] += rates.segs_out_ps
-                total[3] += rates.segs_in_ps
-                total[4] += rates.retrans_ps
-
-    def result(self) -> dict[int, Rates]:
-        return {pid: Rates(*total) for pid, total in self._sums.items()}
+                sums[pid] = [rate.send_bps, rate.recv_bps, rate.segs_out_ps, rate.segs_in_ps, rate.retrans_ps]
+            else:
+                total[0] += rate.send_bps
+                total[1] += rate.recv_bps
+                total[2] += rate.segs_out_ps
+                total[3] += rate.segs_in_ps
+                total[4] += rate.retrans_ps
+    result = dict.fromkeys(current.processes, ZERO_RATES)
+    result.update((pid, Rates(*total)) for pid, total in sums.items())
+    return result
 
 
 def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     """Compare two snapshots of the same host; ``previous`` None means there is nothing to compare with."""
     if previous is None:
-        empty: dict = {}
-        return SnapshotDiff(None, current, 0.0, frozenset(), empty, empty, frozenset(), empty, empty)
+        return SnapshotDiff(None, current, 0.0, frozenset(), _EMPTY, _EMPTY, frozenset(), _EMPTY, _EMPTY)
     before = previous.sockets
     now = current.sockets
     elapsed = current.monotonic - previous.monotonic
@@ -135,11 +154,11 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     state_changed: dict[SocketKey, tuple[str, str]] = {}
     queue_changed: list[SocketKey] = []
     rates: dict[SocketKey, Rates] = {}
-    totals = _ProcessTotals()
-    reader_type: type | None = None
-    read = _counter_reader(tuple)
+    info_type: type | None = None
+    read = _counter_reader(type(None))
+    previous_socket = before.get
     for key, sock in now.items():
-        old = before.get(key)
+        old = previous_socket(key)
         if old is None:
             opened.append(key)
         else:
@@ -150,22 +169,21 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         info = sock.tcp_info
         if info is None:
             continue
-        if type(info) is not reader_type:
-            reader_type = type(info)
-            read = _counter_reader(reader_type)
+        if type(info) is not info_type:
+            info_type = type(info)
+            read = _reader_for(info_type)
+        new_counters = read(info)
         if old is None:
             old_counters = _ZERO_COUNTERS
         elif old.tcp_info is None:  # no baseline (e.g. another backend ran before)
-            old_counters = read(info)
+            old_counters = new_counters
         else:
             old_info = old.tcp_info
-            old_counters = read(old_info) if type(old_info) is reader_type else _counter_reader(
-                type(old_info))(old_info)
-        new_counters = read(info)
-        rate = ZERO_RATES if new_counters == old_counters or not per_second else _rates_between(
-            old_counters, new_counters, per_second)
-        rates[key] = rate
-        totals.add(sock, rate)
+            old_counters = read(old_info) if type(old_info) is info_type else _reader_for(type(old_info))(old_info)
+        if new_counters == old_counters or not per_second:
+            rates[key] = ZERO_RATES
+        else:
+            rates[key] = _rates_between(old_counters, new_counters, per_second)
     return SnapshotDiff(
         previous=previous,
         current=current,
@@ -175,5 +193,5 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         state_changed=state_changed,
         queue_changed=frozenset(queue_changed),
         rates=rates,
-        process_rates=totals.result(),
+        process_rates=_process_rates(current, rates),
     )

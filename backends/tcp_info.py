@@ -82,11 +82,9 @@ class TcpInfo(NamedTuple):
 
 
 # Bytes 6 and 7 hold bitfields (snd_wscale:4 in the low nibble, rcv_wscale:4 in the high one;
-# delivery_rate_app_limited:1, fastopen_client_fail:2): they are split through 256-entry tables
-# between the unpacking of the 6 leading bytes and of everything after them.
-HEAD_LAYOUT = struct.Struct("=6B")
-TAIL_LAYOUT = struct.Struct(
-    "="
+# delivery_rate_app_limited:1, fastopen_client_fail:2): they are unpacked as whole bytes and split
+# through 256-entry tables, so the 68 unpacked values become the 70 fields.
+TAIL_FORMAT = (
     "24I"  # rto .. total_retrans
     "4Q"  # pacing_rate, max_pacing_rate, bytes_acked, bytes_received
     "6I"  # segs_out .. data_segs_out
@@ -98,16 +96,29 @@ TAIL_LAYOUT = struct.Struct(
     "8I"  # total_rto_time, received_ce, 6 AccECN byte counters
     "2H"  # accecn_fail_mode, accecn_opt_seen
 )
-BITFIELDS_OFFSET = HEAD_LAYOUT.size
-TAIL_OFFSET = BITFIELDS_OFFSET + 2
-TCP_INFO_SIZE = TAIL_OFFSET + TAIL_LAYOUT.size
+RAW_FORMAT = "8B" + TAIL_FORMAT
+"""struct format (without byte order) of tcp_info as raw values, for embedding in larger layouts."""
+TCP_INFO_LAYOUT = struct.Struct("=" + RAW_FORMAT)
+TCP_INFO_SIZE = TCP_INFO_LAYOUT.size
 """Bytes of struct tcp_info in linux 6.18 (280)."""
+RAW_VALUES = len(TCP_INFO_LAYOUT.unpack(bytes(TCP_INFO_SIZE)))
+"""How many values RAW_FORMAT unpacks to (68)."""
 
 _WSCALE = tuple((byte & 0xF, byte >> 4) for byte in range(256))
 _RATE_FLAGS = tuple((byte & 1, (byte >> 1) & 3) for byte in range(256))
-_head = HEAD_LAYOUT.unpack_from
-_tail = TAIL_LAYOUT.unpack_from
+_unpack_from = TCP_INFO_LAYOUT.unpack_from
 _new = tuple.__new__
+
+
+def tcp_info_from_raw(values: tuple, start: int) -> TcpInfo:
+    """The TcpInfo for the RAW_VALUES values at ``values[start:]`` (unpacked with RAW_FORMAT)."""
+    return _new(
+        TcpInfo,
+        values[start : start + 6]
+        + _WSCALE[values[start + 6]]
+        + _RATE_FLAGS[values[start + 7]]
+        + values[start + 8 : start + RAW_VALUES],
+    )
 
 
 def decode_tcp_info_from(buffer: bytes | bytearray | memoryview, offset: int, length: int) -> TcpInfo:
@@ -116,13 +127,7 @@ def decode_tcp_info_from(buffer: bytes | bytearray | memoryview, offset: int, le
     if length < TCP_INFO_SIZE:
         buffer = bytes(buffer[offset : offset + max(length, 0)]).ljust(TCP_INFO_SIZE, b"\0")
         offset = 0
-    return _new(
-        TcpInfo,
-        _head(buffer, offset)
-        + _WSCALE[buffer[offset + BITFIELDS_OFFSET]]
-        + _RATE_FLAGS[buffer[offset + BITFIELDS_OFFSET + 1]]
-        + _tail(buffer, offset + TAIL_OFFSET),
-    )
+    return tcp_info_from_raw(_unpack_from(buffer, offset), 0)
 
 
 def decode_tcp_info(payload: bytes | bytearray | memoryview) -> TcpInfo:

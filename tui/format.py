@@ -22,18 +22,30 @@ def rate(bytes_per_second: float) -> str:
     return f"{size(bytes_per_second)}/s"
 
 
+def compact_size(n: float) -> str:
+    """Bytes in at most 6 cells for table columns: ``512B``, ``12.3K``, ``1.2M``, ``3.4G``."""
+    value = float(n)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1000 or unit == "T":
+            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def rate_cell(bytes_per_second: float) -> str:
-    """A throughput for a table cell: blank when idle, so busy sockets stand out."""
-    return rate(bytes_per_second) if bytes_per_second >= 1 else ""
+    """A throughput for a table cell (the header says "/s"): blank when idle, so busy sockets stand out."""
+    return compact_size(bytes_per_second) if bytes_per_second >= 1 else ""
 
 
 def duration_us(microseconds: float) -> str:
-    """A duration given in microseconds: ``850 µs``, ``12.3 ms``, ``1.25 s``."""
+    """A duration given in microseconds: ``850 µs``, ``12.3 ms``, ``1.25 s``, then ``2m05s`` from a minute."""
     if microseconds < 1000:
         return f"{int(microseconds)} µs"
     if microseconds < 1_000_000:
         return f"{microseconds / 1000:.1f} ms"
-    return f"{microseconds / 1_000_000:.2f} s"
+    if microseconds < 60_000_000:
+        return f"{microseconds / 1_000_000:.2f} s"
+    return age(microseconds / 1_000_000)
 
 
 def duration_ms(milliseconds: float) -> str:

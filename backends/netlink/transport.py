@@ -92,7 +92,6 @@ class DiagSocket:
         chunk = bytearray(CHUNK_SIZE)
         view = memoryview(chunk)
         used = 0
-        unpack_header = NLMSG_HEADER.unpack_from
         while True:
             if CHUNK_SIZE - used < MIN_FREE:
                 chunk = bytearray(CHUNK_SIZE)
@@ -101,25 +100,37 @@ class DiagSocket:
             size = self._sock.recv_into(view[used:], CHUNK_SIZE - used, socket.MSG_TRUNC)
             if size > CHUNK_SIZE - used:
                 raise DumpFailed(errno.EMSGSIZE, "netlink reply datagram larger than the receive buffer")
-            offset = used
-            end = used + size
-            used = (end + 7) & ~7
-            while offset + NLMSG_HEADER_LEN <= end:
-                length, msg_type, flags, msg_seq, _pid = unpack_header(chunk, offset)
-                if length < NLMSG_HEADER_LEN or offset + length > end:
-                    break  # malformed: ignore the rest of this datagram
-                if msg_seq == seq:
-                    if flags & NLM_F_DUMP_INTR:
-                        interrupted = True
-                    if msg_type == SOCK_DIAG_BY_FAMILY:
-                        messages.append((chunk, offset + NLMSG_HEADER_LEN, offset + length))
-                    elif msg_type == NLMSG_DONE:
-                        _raise_for_error(chunk, offset, length)
-                        return DumpReply(messages, interrupted)
-                    elif msg_type == NLMSG_ERROR:
-                        _raise_for_error(chunk, offset, length)
-                        return DumpReply(messages, interrupted)  # an ACK (error 0) also ends the dump
-                offset += (length + 3) & ~3
+            done, flagged = parse_datagram(chunk, used, used + size, seq, messages)
+            interrupted = interrupted or flagged
+            if done:
+                return DumpReply(messages, interrupted)
+            used = (used + size + 7) & ~7
+
+
+def parse_datagram(buffer: bytearray, offset: int, end: int, seq: int, messages: list[Message]) -> tuple[bool, bool]:
+    """Split one received datagram ``buffer[offset:end]`` into messages of dump ``seq``.
+
+    Appends the data messages to ``messages``; returns (the dump ended, NLM_F_DUMP_INTR was seen).
+    Messages of other sequence numbers (left over from an abandoned dump) are ignored, a malformed
+    header ends the datagram. Raises DumpFailed for an NLMSG_ERROR / NLMSG_DONE carrying an errno.
+    """
+    unpack_header = NLMSG_HEADER.unpack_from
+    append = messages.append
+    interrupted = False
+    while offset + NLMSG_HEADER_LEN <= end:
+        length, msg_type, flags, msg_seq, _pid = unpack_header(buffer, offset)
+        if length < NLMSG_HEADER_LEN or offset + length > end:
+            break
+        if msg_seq == seq:
+            if flags & NLM_F_DUMP_INTR:
+                interrupted = True
+            if msg_type == SOCK_DIAG_BY_FAMILY:
+                append((buffer, offset + NLMSG_HEADER_LEN, offset + length))
+            elif msg_type in (NLMSG_DONE, NLMSG_ERROR):  # an ERROR with errno 0 is an ACK
+                _raise_for_error(buffer, offset, length)
+                return True, interrupted
+        offset += (length + 3) & ~3
+    return False, interrupted
 
 
 def _raise_for_error(buf: bytearray, offset: int, length: int) -> None:

@@ -1,0 +1,199 @@
+"""inet_diag (TCP/UDP/RAW over IPv4/IPv6): the dump request and the decoding of its replies.
+
+The hot path: one precompiled struct per fixed layout, ``unpack_from`` straight over the receive
+buffers, one dict of Socket fields per message, small caches for repeated strings (addresses,
+congestion names).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable, Iterable
+from sys import intern
+
+from ..model import TCP_STATES, UNCONN, MemInfo, SkMemInfo, Timer
+from ..tcp_info import tcp_info_from_raw
+from .attributes import bbr_info, decode_cstring, sockopt_flags
+from .inet_layout import HEADER_SIZE, Layout, Shape, compile_layout, learn_shape
+from .transport import Message
+
+ALL_EXTENSIONS = 0xFF
+"""idiag_ext: one bit per extension 1..8 (MEMINFO .. SHUTDOWN); DCTCP/BBR come with VEGASINFO, CLASS_ID
+with TCLASS; CGROUP_ID, SOCKOPT, MARK (CAP_NET_ADMIN) and SKV6ONLY are sent unasked."""
+ALL_STATES = 0xFFFFFFFF
+"""idiag_states: every state, incl. TIME_WAIT, SYN_RECV/NEW_SYN_RECV (request socks) and BOUND_INACTIVE."""
+
+INET_DIAG_REQ_V2 = struct.Struct("=BBBBI2H16s16sI2I")
+MAX_LAYOUTS = 1024
+"""Compiled message layouts kept (a handful is normal; the bound only guards against garbage)."""
+
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
+FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+TCP_STATE_CLOSE = 7
+
+# idiag_timer values (net/ipv4/inet_diag.c), named as ss names them; 4 is the kernel's probe0 timer.
+TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
+TIMER_OFF = Timer("off", 0, 0)
+
+def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
+    """A struct inet_diag_req_v2 dumping every ``proto`` socket of ``family`` (RAW: every raw protocol)."""
+    return INET_DIAG_REQ_V2.pack(
+        FAMILIES[family], PROTOCOLS[proto], extensions, 0, states, 0, 0, b"", b"", 0, 0, 0
+    )
+
+
+def state_names(proto: str) -> tuple[str, ...]:
+    """idiag_state -> name; datagram sockets in CLOSE are unconnected (UNCONN), as ss shows them."""
+    if proto == "tcp":
+        return TCP_STATES
+    return tuple(UNCONN if number == TCP_STATE_CLOSE else name for number, name in enumerate(TCP_STATES))
+
+
+def _address_formatter(family: int) -> Callable[[bytes], str]:
+    """A cached idiag_src/dst (16 raw bytes) -> text converter for ``family``."""
+    cache: dict[bytes, str] = {}
+    size = 4 if family == socket.AF_INET else 16
+    ntop = socket.inet_ntop
+
+    def text(raw: bytes) -> str:
+        address = cache.get(raw)
+        if address is None:
+            address = cache[raw] = ntop(family, raw[:size])
+        return address
+
+    return text
+
+
+class InetDecoder:
+    """Turns inet_diag replies into Socket field dicts (see records.socket_from_fields).
+
+    Keeps, across snapshots, the compiled message layouts (see inet_layout) and string caches.
+    """
+
+    def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
+        self._cgroup_path = cgroup_path
+        self._addresses = {
+            socket.AF_INET: _address_formatter(socket.AF_INET),
+            socket.AF_INET6: _address_formatter(socket.AF_INET6),
+        }
+        self._congestion: dict[bytes, str] = {}
+        self._layouts: dict[tuple[int, Shape], Layout] = {}
+
+    def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
+        """Learn the shape of a message no cached layout fits, and the layout for it."""
+        shape = learn_shape(buffer, offset, end)
+        layout = self._layouts.get((family, shape))
+        if layout is None:
+            if len(self._layouts) >= MAX_LAYOUTS:
+                self._layouts.clear()
+            layout = self._layouts[(family, shape)] = compile_layout(family, shape)
+        return layout
+
+    def decode(self, messages: Iterable[Message], proto: str, into: dict) -> int:
+        """Add one field dict per well-formed message to ``into`` (keyed by (proto, cookie), later wins).
+
+        Returns the number of malformed messages skipped (too short, or of another address family).
+        """
+        states = state_names(proto)
+        state_count = len(states)
+        wants_tcp_info = proto == "tcp"
+        addresses = self._addresses
+        cgroup_path = self._cgroup_path
+        congestion_names = self._congestion
+        ntohs = socket.ntohs
+        new_tuple = tuple.__new__
+        skipped = 0
+        by_size: dict[int, Layout] = {}
+        for buffer, offset, end in messages:
+            size = end - offset
+            layout = by_size.get(size)
+            if layout is not None:
+                values = layout.unpack(buffer, offset)
+                if layout.headers(values) != layout.expected:
+                    layout = None
+            if layout is None:
+                if size < HEADER_SIZE or buffer[offset] not in addresses:
+                    skipped += 1
+                    continue
+                layout = by_size[size] = self._layout_for(buffer[offset], buffer, offset, end)
+                values = layout.unpack(buffer, offset)
+            (family, state, timer, retrans, sport, dport, src, dst, ifindex, cookie_lo, cookie_hi,
+             expires, rqueue, wqueue, uid, inode) = values[:16]  # fmt: skip
+            text = addresses[family]
+            extensions: dict = {}
+            index = layout.sockopt
+            if index:
+                extensions["sockopt"] = sockopt_flags(values[index])
+            index = layout.bbr
+            if index:
+                extensions["bbr"] = bbr_info(*values[index : index + 5])
+            index = layout.cong
+            if index:
+                raw = values[index]
+                congestion = congestion_names.get(raw)
+                if congestion is None:
+                    congestion = congestion_names[raw] = intern(decode_cstring(raw, 0, len(raw)))
+            else:
+                congestion = None
+            index_cgroup = layout.cgroup
+            index_info = layout.info
+            index_meminfo = layout.meminfo
+            index_skmem = layout.skmem
+            cookie = cookie_hi << 32 | cookie_lo
+            key = (proto, cookie)
+            fields = into[key] = {
+                "key": key,
+                "proto": proto,
+                "family": "ipv4" if family == socket.AF_INET else "ipv6",
+                "state": states[state] if state < state_count else "UNKNOWN",
+                "local_address": text(src),
+                "local_port": ntohs(sport),
+                "remote_address": text(dst),
+                "remote_port": ntohs(dport),
+                "recv_q": rqueue,
+                "send_q": wqueue,
+                "inode": inode,
+                "uid": uid,
+                "cookie": cookie,
+                "path": None,
+                "peer_inode": None,
+                "sock_type": None,
+                "owners": (),
+                "tcp_info": tcp_info_from_raw(values, index_info) if index_info and wants_tcp_info else None,
+                "timer": TIMER_OFF
+                if timer == 0
+                else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
+                "meminfo": new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
+                "skmem": new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
+                "congestion": congestion,
+                "cgroup": cgroup_path(values[index_cgroup]) if index_cgroup else None,
+                "shutdown": values[layout.shutdown] if layout.shutdown else None,
+                "tos": values[layout.tos] if layout.tos else None,
+                "tclass": values[layout.tclass] if layout.tclass else None,
+                "mark": values[layout.mark] if layout.mark else None,
+                "interface": ifindex,
+                "extensions": extensions,
+            }
+            if layout.odd_fields or layout.extensions:
+                _decode_rare(layout, values, fields, extensions, wants_tcp_info)
+        return skipped
+
+
+def _decode_rare(layout: Layout, values: tuple, fields: dict, extensions: dict, wants_tcp_info: bool) -> None:
+    """Attributes outside the hot path: odd-sized common ones, and the rarer extensions."""
+    for index, name, decoder in layout.odd_fields:
+        if name != "tcp_info" or wants_tcp_info:
+            raw = values[index]
+            fields[name] = decoder(raw, 0, len(raw))
+    for index, name, key, decoder in layout.extensions:
+        raw = values[index]
+        value = decoder(raw, 0, len(raw))
+        if key is None:
+            extensions[name] = value
+        elif value or key != "class_id":  # a zero class id (the default) is not worth showing
+            extensions.setdefault(name, {})[key] = value
+
+
+def _timer_name(timer: int) -> str:
+    return TIMER_NAMES[timer] if timer < len(TIMER_NAMES) else f"timer{timer}"

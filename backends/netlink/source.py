@@ -1,0 +1,124 @@
+"""NetlinkSource: every TCP/UDP/RAW/Unix socket from NETLINK_SOCK_DIAG dumps."""
+
+from __future__ import annotations
+
+import errno
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..cgroups import CgroupPaths
+from ..model import BackendUnavailable, OwnerLookup, SourceResult
+from . import inet, unix
+from .records import socket_from_fields
+from .transport import DiagSocket, DumpFailed, DumpReply
+
+DUMP_ATTEMPTS = 3
+"""Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
+
+INET_DUMPS = tuple((proto, family) for proto in ("tcp", "udp", "raw") for family in ("ipv4", "ipv6"))
+UNIX_DUMP = ("unix", "unix")
+
+
+class NetlinkSource:
+    """The primary backend (Linux sock_diag). One instance may be reused for many snapshots."""
+
+    name = "netlink"
+
+    def __init__(self) -> None:
+        self._cgroups = CgroupPaths()
+        self._inet = inet.InetDecoder(self._cgroups.path_of)
+
+    def collect(self, owners_of: OwnerLookup) -> SourceResult:
+        """Dump every socket; ``owners_of`` is called once with all non-zero inodes found."""
+        with _gc_paused():
+            return self._collect(owners_of)
+
+    def _collect(self, owners_of: OwnerLookup) -> SourceResult:
+        self._cgroups.start_snapshot()
+        try:
+            diag = DiagSocket()
+        except OSError as error:
+            raise BackendUnavailable(f"cannot open a NETLINK_SOCK_DIAG socket: {error.strerror or error}") from None
+        fields_by_key: dict = {}
+        warnings: list[str] = []
+        unavailable: list[tuple[str, str]] = []
+        with diag:
+            for proto, family in INET_DUMPS:
+                request = inet.build_request(proto, family)
+                decode = self._inet_decoder(proto)
+                self._dump_into(diag, request, decode, (proto, family), fields_by_key, warnings, unavailable)
+            self._dump_into(diag, unix.build_request(), unix.decode_unix, UNIX_DUMP, fields_by_key, warnings,
+                            unavailable)  # fmt: skip
+        if len(unavailable) == len(INET_DUMPS) + 1:
+            raise BackendUnavailable("sock_diag answered every dump with an error")
+        inodes = {fields["inode"] for fields in fields_by_key.values()}
+        inodes.discard(0)
+        owners = owners_of(inodes) if inodes else {}
+        sockets = []
+        append = sockets.append
+        owners_get = owners.get
+        for fields in fields_by_key.values():
+            found = owners_get(fields["inode"])
+            if found:
+                fields["owners"] = tuple(found)
+            append(socket_from_fields(fields))
+        return SourceResult(
+            sockets=sockets,
+            warnings=tuple(warnings),
+            unavailable=tuple(unavailable),
+        )
+
+    def _inet_decoder(self, proto: str) -> Callable[[list, dict], int]:
+        return lambda messages, into: self._inet.decode(messages, proto, into)
+
+    @staticmethod
+    def _dump_into(
+        diag: DiagSocket,
+        request: bytes,
+        decode: Callable[[list, dict], int],
+        what: tuple[str, str],
+        into: dict,
+        warnings: list[str],
+        unavailable: list[tuple[str, str]],
+    ) -> None:
+        """Run one dump (redone while interrupted, bounded) and decode it into ``into``."""
+        label = "/".join(dict.fromkeys(what))
+        reply: DumpReply | None = None
+        try:
+            for _attempt in range(DUMP_ATTEMPTS):
+                reply = diag.dump(request)
+                if not reply.interrupted:
+                    break
+            else:
+                warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
+                                "some may be missing or listed twice")  # fmt: skip
+        except DumpFailed as error:
+            unavailable.append(what)
+            reason = "not supported by this kernel" if error.errno == errno.ENOENT else error.strerror
+            warnings.append(f"netlink cannot dump {label} sockets ({reason})")
+            return
+        except OSError as error:
+            unavailable.append(what)
+            warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error})")
+            return
+        skipped = decode(reply.messages, into)
+        if skipped:
+            warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector while a snapshot is built.
+
+    A snapshot allocates several container objects per socket, none of them cyclic; with 100,000
+    sockets the collector would otherwise rescan the growing heap again and again (measured: ~40% of
+    the collection time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,342 @@
+"""Pilot tests of every key of the TUI against the deterministic recorded data set."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Static
+
+from netwatch.backends.model import OwnerVisibility
+from netwatch.tui.app import NetwatchApp
+from netwatch.tui.detail import DetailPane
+from netwatch.tui.event_log import EventLog
+from netwatch.tui.screens.help import HelpScreen
+from netwatch.tui.screens.process import ProcessScreen
+from netwatch.tui.source import ReplaySource
+from netwatch.tui.widgets.socket_table import sort_rows
+from tests.app_pilot import cells, refresh, screen_text, settle
+from tests.recorded import EVIL_NAME, EVIL_PID, later, recorded_snapshot, recorded_snapshots
+
+
+def make_app(snapshots=None, **options) -> NetwatchApp:
+    options.setdefault("interval", 3600)  # refreshes are driven by the test
+    return NetwatchApp(ReplaySource(snapshots or recorded_snapshots()), hostname="testhost", **options)
+
+
+async def started(pilot):
+    """The app with its first two snapshots on screen (so there are changes and rates)."""
+    await settle(pilot)
+    await refresh(pilot)
+    return pilot.app
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    import time
+
+    time.tzset()
+
+
+async def test_connections_view_shows_inet_non_listeners_with_ipv6_in_full_and_mapped_as_ipv4():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        states = set(cells(app, "state"))
+        assert "LISTEN" not in states and "UNCONN" not in states
+        assert set(cells(app, "proto")) <= {"tcp", "udp", "raw"}
+        peers = cells(app, "peer")
+        assert "[2001:db8:85a3::8a2e:370:7334]:41001" in peers
+        assert "192.0.2.10:60100" in peers  # ::ffff:192.0.2.10 shown as IPv4
+        assert not any("::ffff:" in peer for peer in peers)
+        text = screen_text(app)
+        assert "testhost" in text and "backend netlink" in text and "ESTAB" in text
+
+
+async def test_new_changed_closed_are_highlighted_then_closed_leaves_after_linger():
+    snapshots = recorded_snapshots()
+    snapshots += [later(snapshots[-1], 3), later(snapshots[-1], 10)]
+    app = make_app(snapshots, linger=5.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        status = {row.key: row.status for row in app.table().rows}
+        assert status[("tcp", 700)] == "new"
+        assert status[("tcp", 303)] == "changed"
+        assert status[("tcp", 105)] == "closed"
+        assert status[("tcp", 100)] is None
+        log = app.query_one("#events", EventLog)
+        logged = "\n".join(line.text for line in log.lines)
+        assert "opened" in logged and "closed" in logged and "ESTAB → CLOSE_WAIT" in logged
+        await refresh(pilot)  # step 2: +2 s, still lingering
+        assert ("tcp", 105) in {row.key for row in app.table().rows}
+        await refresh(pilot)  # +3 s
+        await refresh(pilot)  # +10 s: linger over, highlights over
+        rows = {row.key: row.status for row in app.table().rows}
+        assert ("tcp", 105) not in rows
+        assert rows[("tcp", 700)] is None
+
+
+async def test_quit_key():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_filter_narrows_shows_errors_inline_and_escape_clears():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        everything = app.table().row_count
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"process postgres")
+        await settle(pilot)
+        narrowed = cells(app, "process")
+        assert narrowed and all(label.startswith("903/postgres") for label in narrowed)
+        await pilot.press(*" and")  # incomplete: error shown, previous filter stays applied
+        await settle(pilot)
+        error = app.query_one("#filter-error", Static).render()
+        assert "expected a term" in str(error)
+        assert cells(app, "process") == narrowed
+        await pilot.press("enter")
+        assert app.focused is app.table()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.table().row_count == everything
+        assert app.query_one("#filter", Input).value == ""
+
+
+async def test_plain_word_searches_and_initial_filter_text_applies():
+    app = make_app(filter_text="nginx")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        labels = cells(app, "process")
+        assert labels and all("nginx" in label for label in labels)
+        assert app.query_one("#filter-bar").display
+
+
+async def test_enter_focuses_details_with_grouped_tcp_info_and_owners():
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await started(pilot)
+        assert app.table().select_key(("tcp", 100))
+        await pilot.press("enter")
+        await settle(pilot, 0.1)
+        detail = app.query_one("#detail", DetailPane)
+        assert detail.has_focus
+        body = str(app.query_one("#detail-body", Static).render())
+        for heading in ("State & timers", "RTT", "Windows & congestion", "Bytes & segments",
+                        "Loss & retransmission", "Memory", "Kernel", "Owners", "Other tcp_info fields"):
+            assert heading in body
+        assert "rtt" in body and "18.0 ms" in body  # tcp_info rtt 18037 us... shown in ms
+        assert "cubic" in body and "nginx: worker process" in body and "www-data" in body
+        await pilot.press("escape")
+        assert app.focused is app.table()
+
+
+async def test_process_key_opens_only_that_process_sockets_and_escape_goes_back():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        app.table().select_key(("tcp", 300))  # app -> postgres, owned by pid 2310
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ProcessScreen) and screen.pid == 2310
+        labels = [row.cells[4] for row in screen.table.rows]
+        assert labels and all(label.startswith("2310/python3") for label in labels)
+        assert len(labels) == 5  # 4 pool connections (one in CLOSE_WAIT) + its listener + a unix socket - ...
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ProcessScreen)
+
+
+async def test_process_key_from_processes_view():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert app.view == "processes"
+        pids = cells(app, "pid")
+        assert len(pids) == len(set(pids)) == 10
+        app.table().select_key(903)
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, ProcessScreen) and app.screen.pid == 903
+        assert "postgres" in screen_text(app)
+
+
+async def test_sort_keys_and_header_click():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        table = app.table()
+        assert table.sort_column == "age"
+        await pilot.press("less_than_sign")
+        assert table.sort_column == "send_q"
+        await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
+        assert table.sort_column == "state"
+        await pilot.press("greater_than_sign")
+        assert table.sort_column == "local"
+        assert list(table.rows) == sort_rows(table.rows, 2)
+        await pilot.press("r")
+        assert table.sort_reverse
+        keys = [row.sort_values[2] for row in table.rows]
+        assert keys == sorted(keys, reverse=True)
+        await pilot.click(table, offset=(1, 0))  # the "proto" header cell
+        assert table.sort_column == "proto" and not table.sort_reverse
+
+
+async def test_selection_follows_the_socket_across_refreshes_and_sorts():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        table = app.table()
+        assert table.select_key(("tcp", 202))
+        await refresh(pilot)  # rows are inserted above it
+        assert table.cursor_key == ("tcp", 202)
+        await pilot.press("r")
+        assert table.cursor_key == ("tcp", 202)
+
+
+async def test_space_pauses_and_resumes():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        source = app.source
+        await pilot.press("space")
+        assert app.paused and "PAUSED" in screen_text(app)
+        position = source.position
+        app._tick()
+        await settle(pilot)
+        assert source.position == position
+        await pilot.press("space")
+        assert not app.paused
+        app._tick()
+        await settle(pilot)
+        assert source.position == position + 1
+
+
+async def test_plus_minus_change_the_interval():
+    app = make_app(interval=2.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("plus")
+        assert app.interval == 3.0 and "every 3s" in screen_text(app)
+        await pilot.press("minus", "minus", "minus", "minus", "minus")
+        assert app.interval == 0.5
+
+
+async def test_overlapping_refreshes_never_pile_up():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert app.collect_now()
+        assert not app.collect_now()  # one already in flight
+        await settle(pilot)
+        assert app.collect_now()
+        await settle(pilot)
+
+
+async def test_n_toggles_name_resolution_without_blocking():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert "0.0.0.0:22" in cells(app, "local")
+        await pilot.press("n")
+        await settle(pilot)
+        for _ in range(40):  # reverse DNS answers arrive in the background
+            await settle(pilot, 0.05)
+            if "localhost:postgresql" in cells(app, "local"):
+                break
+        local = cells(app, "local")
+        assert "0.0.0.0:ssh" in local and "[::]:https" in local
+        assert "localhost:postgresql" in local
+        await pilot.press("n")
+        await settle(pilot)
+        assert "0.0.0.0:22" in cells(app, "local")
+
+
+async def test_number_keys_switch_views():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.view == "listeners"
+        assert set(cells(app, "state")) == {"LISTEN", "UNCONN"}
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.view == "unix"
+        assert "/run/postgresql/.s.PGSQL.5432" in cells(app, "path")
+        await pilot.press("3")
+        await settle(pilot)
+        assert app.view == "processes"
+        await pilot.press("1")
+        await settle(pilot)
+        assert app.view == "connections" and "ESTAB" in cells(app, "state")
+
+
+async def test_e_toggles_the_event_log_and_help_lists_every_key():
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        log = app.query_one("#events", EventLog)
+        await pilot.press("e")
+        assert not log.display
+        await pilot.press("e")
+        assert log.display
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for key in ("q", "/", "esc", "enter", "p", "<", ">", "r", "space", "+", "-", "n", "e", "1", "4", "?"):
+            assert f" {key} " in text or f"│ {key}" in text or f"\n{key} " in text, key
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_untrusted_names_and_paths_are_shown_literally():
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await started(pilot)
+        assert f"{EVIL_PID}/{EVIL_NAME}" in cells(app, "process")
+        text = screen_text(app)
+        assert "[red]evil\\x1b[2J" in text
+        assert "\x1b" not in text
+        await pilot.press("4")
+        await settle(pilot)
+        assert "/tmp/[red]sock\\x1b[31m\\n" in screen_text(app)
+        app.table().select_key(("unix", 7007))
+        await pilot.press("p")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "--title=\\x1b]0;pwned\\x07" in text and "\\u202eevil" in text
+        assert "[blink]session-9.scope" in text
+
+
+async def test_hidden_owners_warning_in_header():
+    snapshot = recorded_snapshot(0, OwnerVisibility(hidden_sockets=12, unreadable_processes=3))
+    app = make_app([snapshot])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert "12 sockets with no visible owner: run as root" in screen_text(app)
+
+
+async def test_small_terminal_and_resize():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        detail = app.query_one("#detail", DetailPane)
+        assert not detail.display or detail.size.width == 0 or not detail.region
+        await pilot.press("enter")
+        await settle(pilot, 0.1)
+        assert detail.region.width == 80
+        await pilot.press("escape")
+        await pilot.resize_terminal(200, 50)
+        await settle(pilot, 0.1)
+        assert detail.region.width > 0 and app.table().region.width > 100

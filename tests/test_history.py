@@ -1,0 +1,151 @@
+"""History: first-seen times, new/changed/closed status with lingering, the event log and series.
+
+Timing depends only on the snapshots' monotonic times, so these tests choose them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from netwatch.backends.history import History
+from tests.socket_records import make_snapshot, make_socket, tcp_info
+
+A, B, C = ("tcp", 1), ("tcp", 2), ("tcp", 3)
+
+
+def test_sockets_of_the_first_snapshot_are_not_new():
+    history = History(highlight=3.0)
+    change = history.update(make_snapshot([make_socket(A)], at=100.0))
+    assert history.last_diff is change
+    assert history.status(A) is None
+    assert history.first_seen(A) == 1_700_000_000.0 + 100.0
+    assert not history.events
+
+
+def test_new_socket_is_new_for_highlight_seconds():
+    history = History(highlight=3.0)
+    history.update(make_snapshot([make_socket(A)], at=0.0))
+    history.update(make_snapshot([make_socket(A), make_socket(B)], at=1.0))
+    assert history.status(B) == "new"
+    assert history.status(A) is None
+    assert history.first_seen(B) == 1_700_000_001.0
+    history.update(make_snapshot([make_socket(A), make_socket(B)], at=3.9))
+    assert history.status(B) == "new"
+    history.update(make_snapshot([make_socket(A), make_socket(B)], at=4.0))
+    assert history.status(B) is None
+    assert history.first_seen(B) == 1_700_000_001.0
+
+
+def test_state_change_is_highlighted_then_expires_and_wins_over_new():
+    history = History(highlight=2.0)
+    history.update(make_snapshot([], at=0.0))
+    history.update(make_snapshot([make_socket(A, state="SYN_SENT")], at=1.0))
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED")], at=1.5))
+    assert history.status(A) == "changed"
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED")], at=3.4))
+    assert history.status(A) == "changed"
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED")], at=3.5))
+    assert history.status(A) is None
+
+
+def test_closed_socket_lingers_then_leaves():
+    history = History(linger=5.0)
+    last_record = make_socket(B, state="FIN_WAIT1")
+    history.update(make_snapshot([make_socket(A), last_record], at=0.0))
+    history.update(make_snapshot([make_socket(A)], at=2.0))
+    assert history.status(B) == "closed"
+    assert history.lingering() == {B: last_record}
+    assert history.first_seen(B) == 1_700_000_000.0  # age still shown while lingering
+    history.update(make_snapshot([make_socket(A)], at=6.9))
+    assert history.status(B) == "closed"
+    history.update(make_snapshot([make_socket(A)], at=7.0))
+    assert history.status(B) is None
+    assert history.lingering() == {}
+    assert history.first_seen(B) is None
+
+
+def test_reappearing_key_is_new_again_and_no_longer_lingering():
+    history = History(linger=5.0, highlight=3.0)
+    history.update(make_snapshot([make_socket(A)], at=0.0))
+    history.update(make_snapshot([], at=1.0))
+    history.update(make_snapshot([make_socket(A)], at=2.0))
+    assert history.status(A) == "new"
+    assert A not in history.lingering()
+    assert history.first_seen(A) == 1_700_000_002.0
+    history.update(make_snapshot([], at=3.0))  # closes again: lingers from the new close time
+    history.update(make_snapshot([], at=7.9))
+    assert history.status(A) == "closed"
+
+
+def test_closing_drops_a_pending_change_highlight():
+    history = History(linger=1.0, highlight=10.0)
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED")], at=0.0))
+    history.update(make_snapshot([make_socket(A, state="CLOSE_WAIT")], at=1.0))
+    history.update(make_snapshot([], at=2.0))
+    history.update(make_snapshot([], at=3.0))
+    assert history.status(A) is None
+
+
+def test_event_log_records_opened_state_and_closed_events():
+    history = History()
+    history.update(make_snapshot([make_socket(A, state="SYN_SENT"), make_socket(B)], at=0.0))
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED"), make_socket(C)], at=1.0))
+    events = {(event.kind, event.socket.key, event.old_state, event.at) for event in history.events}
+    at = 1_700_000_001.0
+    assert events == {("opened", C, None, at), ("state", A, "SYN_SENT", at), ("closed", B, None, at)}
+    closed = next(event for event in history.events if event.kind == "closed")
+    assert closed.socket.state == "ESTABLISHED"  # the last record seen
+
+
+def test_event_log_is_bounded_newest_last():
+    history = History(max_events=5)
+    history.update(make_snapshot([], at=0.0))
+    for step in range(1, 4):
+        history.update(make_snapshot([make_socket(("tcp", step * 100 + i)) for i in range(4)], at=step))
+    assert len(history.events) == 5
+    # the last update logged 4 opened then 4 closed events: the newest 5 are kept
+    assert {event.at for event in history.events} == {1_700_000_003.0}
+    assert [event.kind for event in history.events] == ["opened"] + ["closed"] * 4
+
+
+def test_big_batch_keeps_only_max_events():
+    history = History(max_events=3)
+    history.update(make_snapshot([], at=0.0))
+    history.update(make_snapshot([make_socket(("tcp", i)) for i in range(1000)], at=1.0))
+    assert len(history.events) == 3
+
+
+def test_rtt_and_throughput_series_in_ms_and_bytes_per_second():
+    history = History(samples=3)
+    for step, (rtt_us, acked) in enumerate([(1000, 0), (2000, 500), (1500, 1500), (4000, 1500)]):
+        history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=rtt_us, bytes_acked=acked))],
+                                     at=float(step)))
+    assert history.rtt_series(A) == pytest.approx([2.0, 1.5, 4.0])  # bounded to `samples`
+    assert history.throughput_series(A) == pytest.approx([500.0, 1000.0, 0.0])
+    assert history.rtt_series(B) == [] and history.throughput_series(B) == []
+
+
+def test_first_snapshot_has_rtt_but_no_throughput_sample():
+    history = History()
+    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=250))], at=0.0))
+    assert history.rtt_series(A) == pytest.approx([0.25])
+    assert history.throughput_series(A) == []
+
+
+def test_series_are_dropped_when_a_socket_leaves_and_not_inherited_by_the_next():
+    history = History()
+    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=9000))], at=0.0))
+    history.update(make_snapshot([], at=1.0))
+    assert history.rtt_series(A) == []
+    history.update(make_snapshot([make_socket(B, tcp_info=tcp_info(rtt=1000))], at=2.0))  # reuses A's row
+    assert history.rtt_series(B) == pytest.approx([1.0])
+    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=3000)),
+                                  make_socket(B, tcp_info=tcp_info(rtt=1000))], at=3.0))
+    assert history.rtt_series(A) == pytest.approx([3.0])
+    assert history.rtt_series(B) == pytest.approx([1.0, 1.0])
+
+
+def test_sockets_without_tcp_info_have_no_series():
+    history = History()
+    history.update(make_snapshot([make_socket(A, proto="udp", state="UNCONN")], at=0.0))
+    assert history.rtt_series(A) == [] and history.throughput_series(A) == []

@@ -1,0 +1,203 @@
+"""The procfs backend: live sockets on loopback, and the parsers on recorded /proc/net text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netwatch.backends.model import UNCONN, BackendUnavailable, Owner, Socket, Timer
+from netwatch.backends.owners import OwnerResolver
+from netwatch.backends.procfs import ProcfsSource
+from netwatch.backends.procfs_parse import parse_inet, parse_unix
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def inode_of(sock: socket.socket) -> int:
+    return os.fstat(sock.fileno()).st_ino
+
+
+def no_owners(inodes: object) -> dict:
+    return {}
+
+
+@pytest.fixture
+def live_sockets(tmp_path: Path) -> Iterator[dict[str, socket.socket]]:
+    """TCP listen/established/TIME_WAIT over IPv4 and IPv6, UDP bound and connected, Unix stream/dgram/abstract."""
+    opened: dict[str, socket.socket] = {}
+    for family, host, tag in ((socket.AF_INET, "127.0.0.1", "4"), (socket.AF_INET6, "::1", "6")):
+        listener = socket.socket(family)
+        listener.bind((host, 0))
+        listener.listen(8)
+        client = socket.create_connection(listener.getsockname()[:2])
+        server, _ = listener.accept()
+        closing = socket.create_connection(listener.getsockname()[:2])
+        closing_peer, _ = listener.accept()
+        opened[f"timewait_port{tag}"] = closing.getsockname()[1]  # type: ignore[assignment]
+        closing.close()  # the active closer ends in TIME_WAIT
+        closing_peer.close()
+        bound = socket.socket(family, socket.SOCK_DGRAM)
+        bound.bind((host, 0))
+        connected = socket.socket(family, socket.SOCK_DGRAM)
+        connected.connect(bound.getsockname()[:2])
+        opened.update(
+            {
+                f"listen{tag}": listener,
+                f"client{tag}": client,
+                f"server{tag}": server,
+                f"udp_bound{tag}": bound,
+                f"udp_connected{tag}": connected,
+            }
+        )
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(str(tmp_path / "with space.sock"))
+    unix_listener.listen(1)
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    abstract.bind(f"\0netwatch-test-{os.getpid()}")
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    opened.update({"unix_listen": unix_listener, "unix_abstract": abstract, "pair_a": pair[0], "pair_b": pair[1]})
+    time.sleep(0.05)  # let the FIN/ACK exchange finish so that TIME_WAIT is reached
+    yield opened
+    for value in opened.values():
+        if isinstance(value, socket.socket):
+            value.close()
+
+
+def by_inode(sockets: list[Socket]) -> dict[int, Socket]:
+    return {sock.inode: sock for sock in sockets if sock.inode}
+
+
+def test_live_inet_sockets_have_state_addresses_and_inode(live_sockets: dict[str, socket.socket]) -> None:
+    found = by_inode(ProcfsSource().collect(no_owners).sockets)
+    for tag, family in (("4", "ipv4"), ("6", "ipv6")):
+        listener, client = live_sockets[f"listen{tag}"], live_sockets[f"client{tag}"]
+        server = live_sockets[f"server{tag}"]
+        record = found[inode_of(listener)]
+        assert (record.proto, record.family, record.state) == ("tcp", family, "LISTEN")
+        assert (record.local_address, record.local_port) == listener.getsockname()[:2]
+        record = found[inode_of(client)]
+        assert record.state == "ESTABLISHED"
+        assert (record.local_address, record.local_port) == client.getsockname()[:2]
+        assert (record.remote_address, record.remote_port) == client.getpeername()[:2]
+        assert record.uid == os.getuid() and record.timer is not None
+        assert found[inode_of(server)].remote_port == client.getsockname()[1]
+        bound, connected = live_sockets[f"udp_bound{tag}"], live_sockets[f"udp_connected{tag}"]
+        record = found[inode_of(bound)]
+        assert (record.proto, record.family, record.state) == ("udp", family, UNCONN)
+        assert record.local_port == bound.getsockname()[1]
+        record = found[inode_of(connected)]
+        assert record.state == "ESTABLISHED" and record.remote_port == bound.getsockname()[1]
+
+
+def test_live_time_wait_has_inode_zero_and_distinct_key(live_sockets: dict[str, socket.socket]) -> None:
+    sockets = ProcfsSource().collect(no_owners).sockets
+    for tag in ("4", "6"):
+        port = live_sockets[f"timewait_port{tag}"]
+        waiting = [s for s in sockets if s.local_port == port and s.state == "TIME_WAIT"]
+        assert len(waiting) == 1
+        assert waiting[0].inode == 0 and waiting[0].timer is not None and waiting[0].timer.name == "timewait"
+    assert len({s.key for s in sockets}) == len(sockets)
+
+
+def test_live_unix_sockets(live_sockets: dict[str, socket.socket], tmp_path: Path) -> None:
+    found = by_inode(ProcfsSource(only={("unix", "unix")}).collect(no_owners).sockets)
+    record = found[inode_of(live_sockets["unix_listen"])]
+    assert (record.state, record.sock_type, record.path) == ("LISTEN", "stream", str(tmp_path / "with space.sock"))
+    record = found[inode_of(live_sockets["unix_abstract"])]
+    assert (record.state, record.sock_type, record.path) == (UNCONN, "dgram", f"@netwatch-test-{os.getpid()}")
+    for name in ("pair_a", "pair_b"):
+        record = found[inode_of(live_sockets[name])]
+        assert (record.state, record.sock_type, record.path, record.peer_inode) == (
+            "ESTABLISHED",
+            "seqpacket",
+            None,
+            None,
+        )
+
+
+def test_owners_are_attached(live_sockets: dict[str, socket.socket]) -> None:
+    resolver = OwnerResolver()
+    found = by_inode(ProcfsSource().collect(resolver.owners_of).sockets)
+    listener = live_sockets["listen4"]
+    assert found[inode_of(listener)].owners == (Owner(os.getpid(), listener.fileno()),)
+    assert os.getpid() in resolver.processes()
+
+
+def test_only_restricts_the_tables_read(live_sockets: dict[str, socket.socket]) -> None:
+    sockets = ProcfsSource(only={("udp", "ipv6")}).collect(no_owners).sockets
+    assert sockets and {(s.proto, s.family) for s in sockets} == {("udp", "ipv6")}
+    assert inode_of(live_sockets["udp_bound6"]) in by_inode(sockets)
+
+
+def test_parse_recorded_tcp() -> None:
+    sockets, malformed = parse_inet((FIXTURES / "procfs_tcp").read_text(), "tcp", "ipv4")
+    assert malformed == 0
+    listener, *_, time_wait = sockets
+    assert listener.key == ("tcp", "ipv4", "127.0.0.1", 18080, "0.0.0.0", 0, 540965)
+    assert (listener.state, listener.recv_q, listener.send_q, listener.uid) == ("LISTEN", 0, 0, 0)
+    assert listener.timer == Timer("off", 0, 0)
+    server = sockets[2]
+    assert (server.remote_address, server.remote_port, server.recv_q) == ("127.0.0.1", 0xE894, 100)
+    assert (time_wait.state, time_wait.inode, time_wait.timer.name) == ("TIME_WAIT", 0, "timewait")
+    assert time_wait.timer.expires_ms == round(0x174D * 1000 / os.sysconf("SC_CLK_TCK"))
+
+
+def test_parse_recorded_tcp6_and_v4_mapped() -> None:
+    sockets, malformed = parse_inet((FIXTURES / "procfs_tcp6").read_text(), "tcp", "ipv6")
+    assert malformed == 0
+    assert [(s.local_address, s.local_port, s.state) for s in sockets[:2]] == [
+        ("::", 18082, "LISTEN"),
+        ("::1", 18081, "LISTEN"),
+    ]
+    mapped = sockets[2]
+    assert (mapped.local_address, mapped.remote_address) == ("::ffff:127.0.0.1", "::ffff:127.0.0.1")
+
+
+def test_parse_recorded_udp() -> None:
+    (connected, bound), malformed = parse_inet((FIXTURES / "procfs_udp").read_text(), "udp", "ipv4")
+    assert malformed == 0
+    assert (connected.state, connected.remote_port) == ("ESTABLISHED", 18083)
+    assert (bound.state, bound.local_port, bound.recv_q) == (UNCONN, 18083, 0x340)
+    (bound6,), _ = parse_inet((FIXTURES / "procfs_udp6").read_text(), "udp", "ipv6")
+    assert (bound6.state, bound6.local_address, bound6.local_port) == (UNCONN, "::1", 18084)
+
+
+def test_parse_recorded_unix() -> None:
+    sockets, malformed = parse_unix((FIXTURES / "procfs_unix").read_text())
+    assert malformed == 0
+    assert [(s.state, s.sock_type, s.path, s.inode) for s in sockets] == [
+        ("LISTEN", "stream", "/tmp/tmp9s08hylx/nw sock", 540979),
+        (UNCONN, "dgram", "@netwatch-fixture", 540980),
+        ("ESTABLISHED", "seqpacket", None, 540981),
+        ("ESTABLISHED", "seqpacket", None, 540982),
+    ]
+
+
+def test_malformed_lines_are_skipped_and_counted() -> None:
+    sockets, malformed = parse_inet((FIXTURES / "procfs_tcp_malformed").read_text(), "tcp", "ipv4")
+    assert (len(sockets), malformed) == (5, 4)
+    sockets, malformed = parse_unix((FIXTURES / "procfs_unix_malformed").read_text())
+    assert malformed == 2  # the tail of a path split by its newline, and a bad hex field
+    assert {s.path for s in sockets} >= {"/tmp/evil", "@netwatch-fixture"}
+    assert sum(1 for s in sockets if s.inode == 0) == 2
+
+
+def test_source_warns_about_malformed_and_missing_tables(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "procfs_tcp_malformed", tmp_path / "tcp")
+    shutil.copy(FIXTURES / "procfs_unix_malformed", tmp_path / "unix")
+    result = ProcfsSource(proc_net=str(tmp_path)).collect(no_owners)
+    assert f"procfs: skipped 4 malformed lines in {tmp_path / 'tcp'}" in result.warnings
+    assert f"procfs: skipped 2 malformed lines in {tmp_path / 'unix'}" in result.warnings
+    assert any("tcp6" in warning for warning in result.warnings)
+    assert len({s.key for s in result.sockets}) == len(result.sockets) == 5 + 7  # inode-less unix rows kept apart
+
+
+def test_no_table_at_all_is_backend_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable):
+        ProcfsSource(proc_net=str(tmp_path)).collect(no_owners)

@@ -1,0 +1,395 @@
+"""The virtualized SocketTable: rendering, navigation, sorting, cursor stability, mouse, safety, speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Sequence
+
+from textual import events
+from textual.app import App, ComposeResult
+
+import netwatch.tui.widgets.socket_table as socket_table_module
+from netwatch.tui.widgets import Column, Row, SocketTable
+from netwatch.tui.widgets.socket_table import fit_cell, layout_columns, sort_rows
+
+COLUMNS = (
+    Column("proto", "Proto", 7),
+    Column("local", "Local", 22, flex=True),
+    Column("process", "Process", 16, flex=True),
+    Column("rate", "Rate", 10, align="right"),
+)
+SIZE = (100, 20)
+PAGE = SIZE[1] - 1  # rows below the header
+CRAFTED = "[@click=app.quit]x[/] [red]y \x1b]0;pwn\x07 \x1b[2J"
+
+
+def make_row(number: int, status: str | None = None, rate: int | None = None) -> Row:
+    rate = number * 10 if rate is None else rate
+    return Row(
+        key=("tcp", number),
+        cells=("tcp", f"127.0.0.1:{number}", f"proc-{number}", f"{rate} B/s"),
+        sort_values=("tcp", number, f"proc-{number}", rate),
+        status=status,
+    )
+
+
+def make_rows(count: int) -> list[Row]:
+    return [make_row(number) for number in range(count)]
+
+
+class TableApp(App[None]):
+    """A bare app hosting one SocketTable, recording the table's messages."""
+
+    def __init__(self, rows: Sequence[Row] = (), columns: Sequence[Column] = COLUMNS) -> None:
+        super().__init__()
+        self.initial_rows = rows
+        self.columns = columns
+        self.messages: list[tuple[str, Hashable]] = []
+
+    def compose(self) -> ComposeResult:
+        yield SocketTable(self.columns, id="table")
+
+    def on_mount(self) -> None:
+        table = self.query_one(SocketTable)
+        table.set_rows(self.initial_rows)
+        table.focus()
+
+    def on_socket_table_cursor_moved(self, message: SocketTable.CursorMoved) -> None:
+        self.messages.append(("moved", message.key))
+
+    def on_socket_table_row_activated(self, message: SocketTable.RowActivated) -> None:
+        self.messages.append(("activated", message.key))
+
+    def on_socket_table_sorted(self, message: SocketTable.Sorted) -> None:
+        self.messages.append(("sorted", (message.column_key, message.reverse)))
+
+
+def screen_lines(table: SocketTable) -> list[str]:
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+def row_line(table: SocketTable, key: Hashable) -> int | None:
+    """Screen line (0 = header) showing the row with ``key``, if it is on screen."""
+    index = next(index for index, row in enumerate(table.rows) if row.key == key)
+    line = index - table.scroll_offset.y + 1
+    return line if 1 <= line < table.scrollable_content_region.height else None
+
+
+# ----- pure helpers -----------------------------------------------------------------------------------------
+
+
+def test_fit_cell_pads_aligns_and_truncates_by_terminal_cells() -> None:
+    assert fit_cell("ab", 4) == "ab  "
+    assert fit_cell("ab", 4, "right") == "  ab"
+    assert fit_cell("abcdef", 4) == "abc…"
+    assert fit_cell("日本語", 4) == "日 …"  # wide characters: 2 cells each, never overflow
+    assert fit_cell("x", 0) == ""
+
+
+def test_layout_shares_spare_width_among_flex_columns() -> None:
+    layout = layout_columns(COLUMNS, 100)
+    assert layout.line_width == 100
+    assert sum(layout.widths) + len(COLUMNS) - 1 == 100
+    assert layout.widths[0] == 7 and layout.widths[3] == 10
+    narrow = layout_columns(COLUMNS, 30)
+    assert narrow.widths == (7, 22, 16, 10) and narrow.line_width == 58  # scrolls horizontally
+    assert [narrow.column_at(x) for x in (0, 7, 8, 57)] == [0, 0, 1, 3]
+
+
+def test_sort_rows_puts_none_last_both_ways_and_survives_mixed_types() -> None:
+    rows = [
+        Row(1, (), (3,)),
+        Row(2, (), (None,)),
+        Row(3, (), ("text",)),
+        Row(4, (), (1.5,)),
+        Row(5, (), ()),  # too few sort values: counts as None
+        Row(6, (), ((1, "a"),)),
+        Row(7, (), ((1, None),)),
+    ]
+    ascending = [row.key for row in sort_rows(rows, 0)]
+    assert ascending == [4, 1, 3, 6, 7, 2, 5]
+    descending = [row.key for row in sort_rows(rows, 0, reverse=True)]
+    assert descending[:4] == [7, 6, 3, 1] and descending[-2:] == [2, 5]
+    same_type = [Row(key, (), (value,)) for key, value in enumerate([5, None, 2, 9])]
+    assert [row.key for row in sort_rows(same_type, 0, reverse=True)] == [3, 0, 2, 1]
+
+
+# ----- rendering ----------------------------------------------------------------------------------------
+
+
+async def test_header_and_visible_rows_render_and_only_visible_rows_are_built(monkeypatch) -> None:
+    built: list[int] = []
+    real_render_cells = socket_table_module.render_cells
+
+    def counting_render_cells(*args, **kwargs) -> str:
+        built.append(1)
+        return real_render_cells(*args, **kwargs)
+
+    monkeypatch.setattr(socket_table_module, "render_cells", counting_render_cells)
+    app = TableApp(make_rows(100_000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        lines = screen_lines(table)
+        assert lines[0].startswith("Proto ▲ Local")
+        assert "Rate" in lines[0]
+        assert lines[1].startswith("tcp     127.0.0.1:0 ")
+        assert lines[1].rstrip().endswith("0 B/s")
+        assert lines[-1].startswith("tcp     127.0.0.1:18 ")
+        assert len(lines[1]) == table.scrollable_content_region.width
+        assert len(built) <= 3 * SIZE[1]  # a few screens' worth, not 100,000 rows
+        assert table.virtual_size.height == 100_001
+
+
+async def test_cells_are_truncated_with_ellipsis_on_a_narrow_terminal() -> None:
+    rows = [Row(1, ("tcp", "a-very-long-local-address-that-overflows:1", "p", "1"), ("tcp", 1, "p", 1))]
+    app = TableApp(rows)
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        text = table.render_line(1).text
+        assert "tcp     a-very-long-local-addr… p " in text  # local got its share of the spare width
+        assert len(text) == 60
+
+
+# ----- keyboard -----------------------------------------------------------------------------------------
+
+
+async def test_keyboard_navigation_moves_cursor_and_scrolls() -> None:
+    app = TableApp(make_rows(1000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        assert table.cursor_index == 0 and table.cursor_key == ("tcp", 0)
+        await pilot.press("down", "down")
+        assert table.cursor_key == ("tcp", 2)
+        await pilot.press("up")
+        assert table.cursor_key == ("tcp", 1)
+        await pilot.press("pagedown")
+        assert table.cursor_index == 1 + PAGE
+        assert table.scroll_offset.y <= table.cursor_index < table.scroll_offset.y + PAGE
+        await pilot.press("pageup")
+        assert table.cursor_index == 1
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 999)
+        assert table.scroll_offset.y == 1000 - PAGE
+        assert screen_lines(table)[-1].startswith("tcp     127.0.0.1:999 ")
+        await pilot.press("down")
+        assert table.cursor_index == 999  # clamped at the end
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_index == 0 and table.scroll_offset.y == 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ("activated", ("tcp", 0)) in app.messages
+        moved = [key for kind, key in app.messages if kind == "moved"]
+        assert moved[:3] == [("tcp", 0), ("tcp", 1), ("tcp", 2)]
+
+
+async def test_cursor_row_has_the_cursor_component_style() -> None:
+    app = TableApp(make_rows(50))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.press("down")
+        await pilot.pause()
+        cursor_style = table.get_component_rich_style("socket-table--cursor")
+        assert all(segment.style.bgcolor == cursor_style.bgcolor for segment in table.render_line(2))
+        assert all(segment.style.bgcolor != cursor_style.bgcolor for segment in table.render_line(1))
+
+
+# ----- sorting ------------------------------------------------------------------------------------------
+
+
+async def test_sort_by_column_reverse_and_cycle() -> None:
+    rows = [make_row(number, rate=rate) for number, rate in enumerate([30, 10, 20])]
+    rows.append(Row(("tcp", 9), ("tcp", "x", "y", "-"), ("tcp", 9, "y", None)))
+    app = TableApp(rows)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        table.sort_by("rate")
+        await pilot.pause()
+        assert [row.key[1] for row in table.rows] == [1, 2, 0, 9]
+        assert table.sort_column == "rate" and not table.sort_reverse
+        assert "Rate ▲" in table.render_line(0).text
+        table.reverse_sort()
+        await pilot.pause()
+        assert [row.key[1] for row in table.rows] == [0, 2, 1, 9]  # None stays last
+        assert "Rate ▼" in table.render_line(0).text
+        table.cycle_sort(1)  # wraps around to the first column, ascending
+        assert table.sort_column == "proto" and not table.sort_reverse
+        table.cycle_sort(-1)
+        assert table.sort_column == "rate"
+        await pilot.pause()
+        assert ("sorted", ("rate", True)) in app.messages
+
+
+async def test_clicking_a_header_sorts_and_clicking_again_reverses() -> None:
+    app = TableApp(make_rows(30))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        rate_x = layout_columns(COLUMNS, table.scrollable_content_region.width).starts[3] + 2
+        await pilot.click(SocketTable, offset=(rate_x, 0))
+        assert table.sort_column == "rate" and not table.sort_reverse
+        await pilot.click(SocketTable, offset=(rate_x, 0))
+        assert table.sort_column == "rate" and table.sort_reverse
+        assert table.rows[0].key == ("tcp", 29)
+
+
+# ----- cursor stability ---------------------------------------------------------------------------------
+
+
+async def test_cursor_keeps_its_key_and_screen_line_across_set_rows_and_resort() -> None:
+    app = TableApp(make_rows(1000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        assert table.select_key(("tcp", 500))
+        await pilot.pause()
+        line_before = row_line(table, ("tcp", 500))
+        assert line_before is not None
+        # 40 new sockets sort before it and its neighbour closes: it moves down in the list, not on screen
+        rows = [make_row(number, status="new") for number in range(-40, 0)] + make_rows(1000)
+        rows = [row for row in rows if row.key != ("tcp", 499)]
+        table.set_rows(rows)
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 500)
+        assert table.cursor_index == 539
+        assert row_line(table, ("tcp", 500)) == line_before
+        table.sort_by("rate", reverse=True)
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 500)
+        assert row_line(table, ("tcp", 500)) == line_before
+        assert not table.select_key(("tcp", 499))
+        assert table.cursor_key == ("tcp", 500)
+
+
+async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() -> None:
+    app = TableApp(make_rows(1000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.press("end")
+        assert table.cursor_index == 999
+        table.set_rows(make_rows(10))  # the cursor's key is gone: nearest position is the last row
+        await pilot.pause()
+        assert table.cursor_index == 9 and table.cursor_key == ("tcp", 9)
+        assert table.scroll_offset.y == 0
+        lines = screen_lines(table)
+        assert lines[10].startswith("tcp     127.0.0.1:9 ") and lines[11].strip() == ""
+        await pilot.press("up")
+        assert table.cursor_key == ("tcp", 8)
+        table.set_rows([])
+        await pilot.pause()
+        assert table.cursor_key is None and table.cursor_row is None
+        assert screen_lines(table)[1].strip() == ""
+        await pilot.press("down", "end", "enter")
+        table.set_rows(make_rows(3))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 0)
+        assert [kind_key for kind_key in app.messages if kind_key[0] == "moved"][-2:] == [
+            ("moved", None),
+            ("moved", ("tcp", 0)),
+        ]
+
+
+# ----- mouse --------------------------------------------------------------------------------------------
+
+
+async def test_click_moves_cursor_and_click_on_cursor_row_activates() -> None:
+    app = TableApp(make_rows(100))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.click(SocketTable, offset=(3, 5))
+        assert table.cursor_key == ("tcp", 4)
+        assert ("activated", ("tcp", 4)) not in app.messages
+        await pilot.click(SocketTable, offset=(3, 5))
+        assert ("activated", ("tcp", 4)) in app.messages
+
+
+async def test_mouse_wheel_scrolls_and_header_stays() -> None:
+    app = TableApp(make_rows(500))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        for _ in range(3):
+            table.post_message(events.MouseScrollDown(table, 5, 5, 0, 1, 0, False, False, False))
+        await pilot.pause()
+        assert table.scroll_offset.y > 0
+        assert table.render_line(0).text.startswith("Proto ▲")
+        first_row = table.scroll_offset.y
+        assert table.render_line(1).text.startswith(f"tcp     127.0.0.1:{first_row} ")
+        assert table.cursor_index == 0  # the wheel scrolls the view, not the cursor
+
+
+# ----- status highlighting ------------------------------------------------------------------------------
+
+
+async def test_status_rows_carry_their_component_styles() -> None:
+    rows = [make_row(0), make_row(1, "new"), make_row(2, "changed"), make_row(3, "closed"), make_row(4)]
+    app = TableApp(rows)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        for line, status in ((2, "new"), (3, "changed"), (4, "closed")):
+            expected = table.get_component_rich_style(f"socket-table--{status}")
+            styles = [segment.style for segment in table.render_line(line)]
+            assert styles and all(style.color == expected.color for style in styles), status
+        assert all(segment.style.strike for segment in table.render_line(4))
+        plain_color = list(table.render_line(5))[0].style.color
+        assert plain_color not in {
+            table.get_component_rich_style(f"socket-table--{status}").color
+            for status in ("new", "changed", "closed")
+        }
+        table.zebra_stripes = True
+        await pilot.pause()
+        even = table.get_component_rich_style("socket-table--even")
+        assert list(table.render_line(5))[0].style.bgcolor == even.bgcolor  # row index 4
+
+
+# ----- safety -------------------------------------------------------------------------------------------
+
+
+async def test_markup_and_escape_sequences_are_shown_literally_and_never_run() -> None:
+    crafted = Row("evil", ("tcp", CRAFTED, CRAFTED, "1 B/s"), ("tcp", 0, CRAFTED, 1))
+    wide_columns = (Column("proto", "Proto", 5), Column("local", "Local", 60), Column("process", "P", 60))
+    app = TableApp([crafted, make_row(1)], columns=wide_columns)
+    async with app.run_test(size=(140, 10)) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        text = table.render_line(1).text
+        assert "[@click=app.quit]x[/] [red]y \\x1b]0;pwn\\x07 \\x1b[2J" in text
+        for y in range(table.scrollable_content_region.height):
+            for segment in table.render_line(y):
+                assert "\x1b" not in segment.text and "\x07" not in segment.text
+                assert not segment.style or "@click" not in (segment.style.meta or {})
+        for x in (8, 30, 70, 100):  # on the "[@click=...]" text, twice: move + activate
+            await pilot.click(SocketTable, offset=(x, 1))
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+        assert ("activated", "evil") in app.messages
+        screenshot = app.export_screenshot()
+        assert "\x1b" not in screenshot and "[@click=app.quit]x[/]" in screenshot.replace("&#160;", " ")
+
+
+# ----- scale --------------------------------------------------------------------------------------------
+
+
+async def test_set_rows_with_100k_rows_is_fast() -> None:
+    rows = make_rows(100_000)
+    app = TableApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        started = time.perf_counter()
+        table.set_rows(rows)
+        applied = time.perf_counter() - started
+        await pilot.pause()
+        painted = time.perf_counter() - started
+        table.select_key(("tcp", 50_000))
+        started = time.perf_counter()
+        table.sort_by("rate", reverse=True)
+        resorted = time.perf_counter() - started
+        print(f"\n100k rows: set_rows {applied * 1000:.1f} ms, with repaint {painted * 1000:.1f} ms, "
+              f"re-sort {resorted * 1000:.1f} ms")
+        assert table.row_count == 100_000 and table.cursor_key == ("tcp", 50_000)
+        assert applied < 2.0 and resorted < 2.0

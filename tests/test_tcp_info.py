@@ -1,0 +1,49 @@
+"""struct tcp_info decoding: bitfields, length checks, and a live socket."""
+
+from __future__ import annotations
+
+import socket
+
+from netwatch.backends.tcp_info import TCP_INFO_SIZE, TcpInfo, decode_tcp_info
+
+
+def _live_tcp_info() -> bytes:
+    with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as client:
+        server, _ = listener.accept()
+        with server:
+            return client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1024)
+
+
+def test_fields_are_the_kernel_struct_in_order() -> None:
+    assert TcpInfo._fields[:10] == (
+        "state", "ca_state", "retransmits", "probes", "backoff", "options",
+        "snd_wscale", "rcv_wscale", "delivery_rate_app_limited", "fastopen_client_fail",
+    )  # fmt: skip
+    assert TcpInfo._fields[-3:] == ("received_ce_bytes", "accecn_fail_mode", "accecn_opt_seen")
+    assert len(TcpInfo._fields) == 70 and TCP_INFO_SIZE == 280
+
+
+def test_bitfields_are_split_low_nibble_first() -> None:
+    payload = bytes([1, 2, 3, 4, 5, 6, 0xA7, 0b101]) + bytes(TCP_INFO_SIZE - 8)
+    info = decode_tcp_info(payload)
+    assert info[:6] == (1, 2, 3, 4, 5, 6)
+    assert (info.snd_wscale, info.rcv_wscale) == (7, 10)
+    assert (info.delivery_rate_app_limited, info.fastopen_client_fail) == (1, 2)
+
+
+def test_live_socket_decodes() -> None:
+    info = decode_tcp_info(_live_tcp_info())
+    assert info.state == 1 and info.snd_mss > 0 and info.rcv_mss > 0 and info.snd_cwnd > 0
+    assert info.options & 4  # window scaling negotiated on loopback
+    assert 0 <= info.snd_wscale <= 14 and 0 <= info.rcv_wscale <= 14
+
+
+def test_shorter_payload_is_zero_padded_and_longer_is_truncated() -> None:
+    payload = _live_tcp_info()
+    full = decode_tcp_info(payload)
+    short = decode_tcp_info(payload[:104])  # a kernel from before pacing_rate
+    kept = TcpInfo._fields.index("pacing_rate")
+    assert short[:kept] == full[:kept] and set(short[kept:]) == {0}
+    assert decode_tcp_info(payload + b"\xff" * 40) == full
+    assert set(decode_tcp_info(b"")) == {0}
+    assert decode_tcp_info(memoryview(payload)) == full

@@ -1,0 +1,500 @@
+"""The interactive netwatch app: live socket tables, detail pane, change highlighting, filter, drill-down.
+
+Data flow: a timer asks a thread worker for a snapshot (at most one in flight: a tick is skipped while the
+previous collection runs). The worker feeds the snapshot to the :class:`History`, captures a :class:`Frame` and
+builds the rows of the active view, then hands both to the UI thread, which only swaps them into the widgets.
+View, filter and name-resolution changes rebuild the rows on another (exclusive) thread worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
+from netwatch.backends.history import History
+from netwatch.tui.detail import DetailPane
+from netwatch.tui.event_log import EventLog
+from netwatch.tui.frame import Frame, frame_from
+from netwatch.tui.header import Status, SummaryBar
+from netwatch.tui.resolve import HostResolver
+from netwatch.tui.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, RowBuilder, SocketPredicate, owner_pids
+from netwatch.tui.screens.help import HelpScreen, KeyHelp
+from netwatch.tui.screens.process import ProcessScreen
+from netwatch.tui.source import SnapshotSource
+from netwatch.tui.widgets.socket_table import Row, SocketTable, sort_rows
+
+INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
+"""Refresh intervals that ``+`` and ``-`` step through (seconds)."""
+
+DETAIL_DELAY = 0.05
+"""Seconds the cursor must rest before the detail pane follows it."""
+
+VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix"}
+
+EXTRA_KEYS: tuple[KeyHelp, ...] = (
+    ("↑ ↓ pgup pgdn home end", "move the cursor"),
+    ("click a header", "sort by that column (again: reverse)"),
+    ("tab / shift+tab", "move focus between table, details and filter"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRequest:
+    """Which rows the UI wants: the view, the filter and the pid restriction as of ``generation``."""
+
+    generation: int
+    view: str
+    socket_filter: SocketFilter | None
+    pid: int | None
+    sort_index: int
+    """The table's sort column when asked: rows arrive presorted, so the table's own sort is nearly free."""
+    sort_reverse: bool
+
+
+class NetwatchApp(App[None]):
+    """``top`` for sockets."""
+
+    CSS_PATH = "netwatch.tcss"
+    TITLE = "netwatch"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Back", key_display="esc"),
+        Binding("enter", "details", "Details", show=False),
+        Binding("p", "process", "Process"),
+        Binding("less_than_sign", "sort(-1)", "Sort ←", key_display="<"),
+        Binding("greater_than_sign", "sort(1)", "Sort →", key_display=">"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("space", "pause", "Pause"),
+        Binding("plus", "interval(1)", "Slower", key_display="+"),
+        Binding("minus", "interval(-1)", "Faster", key_display="-"),
+        Binding("n", "names", "Names"),
+        Binding("e", "events", "Events"),
+        Binding("1", "view('connections')", "Connections", show=False),
+        Binding("2", "view('listeners')", "Listeners", show=False),
+        Binding("3", "view('processes')", "Processes", show=False),
+        Binding("4", "view('unix')", "Unix", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    KEY_DESCRIPTIONS = {
+        "quit": "quit",
+        "filter": "filter (filter language; plain words search); enter applies, esc clears",
+        "back": "clear the filter / leave details / go back",
+        "details": "focus the detail pane of the selected socket",
+        "process": "process view of the selected socket's (or process row's) pid",
+        "sort(-1)": "sort by the column to the left",
+        "sort(1)": "sort by the column to the right",
+        "reverse": "reverse the sort order",
+        "pause": "pause / resume refreshing",
+        "interval(1)": "refresh less often (longer interval)",
+        "interval(-1)": "refresh more often (shorter interval)",
+        "names": "toggle name resolution (reverse DNS in the background, service names)",
+        "events": "show / hide the event log",
+        "view('connections')": "Connections view",
+        "view('listeners')": "Listeners view",
+        "view('processes')": "Processes view",
+        "view('unix')": "Unix sockets view",
+        "help": "this help",
+    }
+
+    def __init__(
+        self,
+        source: SnapshotSource,
+        *,
+        interval: float = 2.0,
+        filter_text: str = "",
+        pid: int | None = None,
+        linger: float = 5.0,
+        hostname: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.interval = interval
+        self.paused = False
+        self.pid = pid
+        self.view = "connections"
+        self.frame: Frame | None = None
+        self.hostname = hostname if hostname is not None else socket.gethostname()
+        self._history = History(linger=linger)
+        self._history_lock = threading.Lock()
+        self._rows = RowBuilder()
+        self._resolver: HostResolver | None = None
+        self._names_arrived = False
+        self._filter_text = filter_text
+        self._filter: SocketFilter | None = None
+        self._filter_error: str | None = None
+        self._generation = 0
+        self._collecting = False
+        self._collect_error: str | None = None
+        self._timer: Timer | None = None
+        self._detail_timer: Timer | None = None
+        self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
+
+    # ----- layout -----------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(id="summary")
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                with TabbedContent(id="views", initial="connections"):
+                    for view in VIEWS:
+                        with TabPane(f"{VIEWS.index(view) + 1} {VIEW_TITLES[view]}", id=view):
+                            column, reverse = DEFAULT_SORT[view]
+                            yield SocketTable(
+                                COLUMNS_OF_VIEW[view], id=f"table-{view}", sort_column=column, sort_reverse=reverse
+                            )
+                yield EventLog(id="events")
+            yield DetailPane(id="detail")
+        with Horizontal(id="filter-bar"):
+            yield Label("filter", id="filter-label")
+            yield Input(self._filter_text, placeholder="e.g. port 443 and state estab, or a word", id="filter")
+            yield Static(id="filter-error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._set_filter(self._filter_text)
+        self.query_one("#filter-bar").display = bool(self._filter_text)
+        self.query_one("#detail", DetailPane).show_message("no socket selected")
+        self.table().focus()
+        self._update_summary()
+        self._schedule()
+        self.set_interval(0.5, self._redraw_if_names_arrived)
+        self.collect_now()
+
+    def on_unmount(self) -> None:
+        if self._resolver is not None:
+            self._resolver.close()
+        self.source.close()
+
+    def table(self, view: str | None = None) -> SocketTable:
+        """The table of ``view`` (default: the active view)."""
+        return self.query_one(f"#table-{view or self.view}", SocketTable)
+
+    def current_table(self) -> SocketTable:
+        """The table the keys act on: the process screen's, or the active view's."""
+        if isinstance(self.screen, ProcessScreen):
+            return self.screen.table
+        return self.table()
+
+    # ----- data -------------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        if not self.paused:
+            self.collect_now()
+
+    def collect_now(self) -> bool:
+        """Start a collection unless one is already running (then the request is dropped)."""
+        if self._collecting:
+            return False
+        self._collecting = True
+        self._collect(self._request())
+        return True
+
+    @work(thread=True, group="collect", exit_on_error=False)
+    def _collect(self, request: ViewRequest) -> None:
+        try:
+            snapshot = self.source.snapshot()
+            with self._history_lock:
+                frame = frame_from(self._history, snapshot)
+            rows = self._build_rows(frame, request)
+        except Exception as error:  # any backend failure is shown in the header; the next tick retries
+            self._post(self._collect_failed, f"collection failed: {type(error).__name__}: {error}")
+            return
+        self._post(self._apply_frame, frame, request, rows)
+
+    def _post(self, callback, *args) -> None:
+        """Run ``callback`` on the UI thread (from a worker); dropped quietly when the app is shutting down."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args)
+
+    def _collect_failed(self, message: str) -> None:
+        self._collecting = False
+        self._collect_error = message
+        self._update_summary()
+
+    def _apply_frame(self, frame: Frame, request: ViewRequest, rows: list[Row]) -> None:
+        self._collecting = False
+        self._collect_error = None
+        self.frame = frame
+        self._series.clear()
+        self._update_summary()
+        self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
+        if request.generation == self._generation:
+            self.table(request.view).set_rows(rows)
+            self._show_detail()
+        else:
+            self._rebuild()
+        if isinstance(self.screen, ProcessScreen):
+            self.screen.show_frame(frame)
+
+    def _request(self) -> ViewRequest:
+        table = self.table()
+        sort_index = [column.key for column in table.columns].index(table.sort_column)
+        return ViewRequest(self._generation, self.view, self._filter, self.pid, sort_index, table.sort_reverse)
+
+    def _rebuild(self) -> None:
+        """The view, filter or naming changed: rebuild the active view's rows from the current frame."""
+        self._generation += 1
+        if self.frame is not None:
+            self._rebuild_rows(self.frame, self._request())
+
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    def _rebuild_rows(self, frame: Frame, request: ViewRequest) -> None:
+        rows = self._build_rows(frame, request)
+        if not get_current_worker().is_cancelled:
+            self._post(self._apply_rows, frame, request, rows)
+
+    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: list[Row]) -> None:
+        if request.generation == self._generation and frame is self.frame:
+            self.table(request.view).set_rows(rows)
+            self._show_detail()
+
+    def _build_rows(self, frame: Frame, request: ViewRequest) -> list[Row]:
+        accept = self._predicate(frame, request)
+        if request.view == "processes":
+            rows = self._rows.process_rows(frame, accept, request.pid)
+        else:
+            rows = self._rows.socket_rows(frame, request.view, accept)
+        return sort_rows(rows, request.sort_index, request.sort_reverse)
+
+    @staticmethod
+    def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
+        processes = frame.snapshot.processes
+        socket_filter, pid = request.socket_filter, request.pid
+        if socket_filter is None and pid is None:
+            return lambda sock: True
+        if pid is None:
+            return lambda sock: socket_filter.matches(sock, processes)
+        if socket_filter is None:
+            return lambda sock: any(owner.pid == pid for owner in sock.owners)
+        return lambda sock: (
+            any(owner.pid == pid for owner in sock.owners) and socket_filter.matches(sock, processes)
+        )
+
+    # ----- display ----------------------------------------------------------------------------------------
+
+    def _update_summary(self) -> None:
+        status = Status(
+            hostname=self.hostname,
+            backend=self.source.backend_name,
+            interval=self.interval,
+            paused=self.paused,
+            resolving=self._resolver is not None and self._rows.resolver is not None,
+            pid=self.pid,
+            error=self._collect_error,
+        )
+        self.query_one("#summary", SummaryBar).show(status, self.frame)
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#detail", DetailPane)
+        frame, key = self.frame, self.table().cursor_key
+        if frame is None or key is None:
+            detail.show_message("no socket selected")
+        elif self.view == "processes":
+            detail.show_process(key, frame)
+        elif key in frame.sockets:
+            rtt, throughput = self._series_of(key)
+            detail.show_socket(frame.sockets[key], frame, rtt, throughput)
+        else:
+            detail.show_message("socket is gone")
+
+    def _series_of(self, key: Hashable) -> tuple[list[float], list[float]]:
+        """rtt and throughput samples for the sparklines; never waits for a worker holding the history."""
+        if self._history_lock.acquire(blocking=False):
+            try:
+                self._series[key] = (self._history.rtt_series(key), self._history.throughput_series(key))
+            finally:
+                self._history_lock.release()
+        return self._series.get(key, ([], []))
+
+    @on(SocketTable.CursorMoved)
+    def _cursor_moved(self, event: SocketTable.CursorMoved) -> None:
+        """Redraw the details once the cursor rests, so holding a key down scrolls the table at full speed."""
+        if event.table.id == f"table-{self.view}":
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
+
+    @on(SocketTable.RowActivated)
+    def _row_activated(self, event: SocketTable.RowActivated) -> None:
+        if event.table.id == f"table-{self.view}":
+            self.action_details()
+
+    @on(TabbedContent.TabActivated, "#views")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        view = event.pane.id
+        if view in VIEWS and view != self.view:
+            self.view = view
+            self._rebuild()
+            self._show_detail()
+        self.table().focus()
+
+    # ----- filter -----------------------------------------------------------------------------------------
+
+    def _set_filter(self, text: str) -> bool:
+        """Compile ``text``; on success it becomes the active filter. The error (if any) is shown inline."""
+        error_box = self.query_one("#filter-error", Static)
+        try:
+            compiled = compile_filter(text) if text.strip() else None
+        except FilterError as error:
+            self._filter_error = str(error)
+            error_box.update(Text(str(error), style="bold red"))
+            self.query_one("#filter", Input).add_class("-invalid")
+            return False
+        self._filter_error = None
+        error_box.update("")
+        self.query_one("#filter", Input).remove_class("-invalid")
+        self._filter_text = text
+        self._filter = compiled
+        return True
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if event.value != self._filter_text and self._set_filter(event.value):
+            self._rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table().focus()
+
+    def _clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self._set_filter("")
+        self.query_one("#filter-bar").display = False
+        self._rebuild()
+
+    # ----- actions ----------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On the process and help screens only the keys that make sense there stay active."""
+        if isinstance(self.screen, ProcessScreen):
+            return action in ("quit", "sort", "reverse", "pause", "interval", "names", "help")
+        return True
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").display = True
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        detail = self.query_one("#detail", DetailPane)
+        if self.has_class("-detail-open") or detail.has_focus_within:
+            self.remove_class("-detail-open")
+            self.table().focus()
+        elif filter_input.has_focus or self._filter_text or filter_input.value:
+            self._clear_filter()
+            self.table().focus()
+        elif self.pid is not None:
+            self.pid = None
+            self._update_summary()
+            self._rebuild()
+
+    def action_details(self) -> None:
+        if self.table().cursor_key is None:
+            return
+        self.add_class("-detail-open")
+        self.query_one("#detail", DetailPane).focus()
+
+    def action_process(self) -> None:
+        frame, key = self.frame, self.table().cursor_key
+        if frame is None or key is None:
+            return
+        if self.view == "processes":
+            pid = key
+        else:
+            sock = frame.sockets.get(key)
+            pids = owner_pids(sock) if sock is not None else []
+            if not pids:
+                self.notify("This socket has no visible owner (run as root to see all owners).", severity="warning")
+                return
+            pid = pids[0]
+        self.push_screen(ProcessScreen(pid, frame, self._rows))
+
+    def action_sort(self, step: int) -> None:
+        self.current_table().cycle_sort(step)
+
+    def action_reverse(self) -> None:
+        self.current_table().reverse_sort()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._update_summary()
+
+    def action_interval(self, step: int) -> None:
+        position = min(range(len(INTERVALS)), key=lambda index: abs(INTERVALS[index] - self.interval))
+        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, position + step))]
+        self._schedule()
+        self._update_summary()
+
+    def action_names(self) -> None:
+        if self._rows.resolver is None:
+            if self._resolver is None:
+                self._resolver = HostResolver(on_resolved=self._names_resolved)
+            self._rows.resolver = self._resolver
+        else:
+            self._rows.resolver = None
+        self._update_summary()
+        self._rebuild()
+
+    def _names_resolved(self) -> None:
+        """Called on a resolver thread: only sets a flag, the UI redraws on its own timer."""
+        self._names_arrived = True
+
+    def _redraw_if_names_arrived(self) -> None:
+        if self._names_arrived and self._rows.resolver is not None:
+            self._names_arrived = False
+            self._rebuild()
+
+    def action_events(self) -> None:
+        log = self.query_one("#events", EventLog)
+        log.display = not log.display
+
+    def action_view(self, view: str) -> None:
+        self.query_one("#views", TabbedContent).active = view
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def key_help(self) -> list[KeyHelp]:
+        """Every key of the app, for the help screen."""
+        keys = [
+            (binding.key_display or binding.key, self.KEY_DESCRIPTIONS.get(binding.action, binding.description))
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding)
+        ]
+        return [*keys, *EXTRA_KEYS]
+
+
+def run_app(
+    source: SnapshotSource,
+    *,
+    interval: float = 2.0,
+    filter_text: str = "",
+    pid: int | None = None,
+    linger: float = 5.0,
+) -> int:
+    """Run the TUI until the user quits; returns the exit status."""
+    NetwatchApp(source, interval=interval, filter_text=filter_text, pid=pid, linger=linger).run()
+    return 0
+
