@@ -61,6 +61,8 @@ class Collector:
         self._notes: list[str] = []
         self._failed: set[str] = set()
         self._owners = None
+        self._extra_processes: dict[int, Process] = {}
+        """Processes found by an earlier owner lookup of the same snapshot (before a /proc/net fill-in)."""
 
     @property
     def backend_name(self) -> str:
@@ -130,8 +132,10 @@ class Collector:
             return result
         missing = ", ".join(f"{proto}/{family}" for proto, family in result.unavailable)
         warning = f"netlink cannot dump {missing} on this kernel; read from /proc/net instead"
+        primary_processes = self._owners.processes() if self._owners else {}
         try:
             extra = _procfs(only=result.unavailable).collect(self._owner_lookup())
+            self._extra_processes = primary_processes
         except BackendUnavailable as error:
             warning = f"netlink cannot dump {missing} on this kernel, and /proc/net is unreadable ({error})"
             extra = SourceResult(sockets=[])
@@ -152,7 +156,9 @@ class Collector:
         if own_processes is not None:
             return own_processes(), OwnerVisibility()
         assert self._owners is not None
-        return self._owners.processes(), self._owners.visibility(sockets)
+        processes = {**self._extra_processes, **self._owners.processes()}
+        self._extra_processes = {}
+        return processes, self._owners.visibility(sockets)
 
 
 def _visibility_warnings(visibility: OwnerVisibility) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 
-from .endpoints import format_endpoint
+from .endpoints import format_endpoint, unmap_ipv4
 from .model import Process, Socket
 
 Predicate = Callable[[Socket, Mapping[int, Process]], bool]
@@ -219,10 +219,20 @@ def host_is(side: str, spec: HostSpec) -> Predicate:
     address_of = operator.attrgetter("local_address" if side == "local" else "remote_address")
     port_of = operator.attrgetter("local_port" if side == "local" else "remote_port")
     version, prefix, shift, port = spec.version, spec.prefix, spec.shift, spec.port
+    verdicts: dict[str, bool] = {}  # by address: most sockets share few addresses
+
+    def in_network(address: str) -> bool:
+        number = address_number(address)
+        verdict = number is not None and number[0] == version and number[1] >> shift == prefix
+        if len(verdicts) >= _ADDRESS_CACHE_LIMIT:
+            verdicts.clear()
+        verdicts[address] = verdict
+        return verdict
 
     def address_matches(sock: Socket, processes: Mapping[int, Process]) -> bool:
-        number = address_number(address_of(sock))
-        return number is not None and number[0] == version and number[1] >> shift == prefix
+        address = address_of(sock)
+        verdict = verdicts.get(address)
+        return in_network(address) if verdict is None else verdict
 
     def port_matches(sock: Socket, processes: Mapping[int, Process]) -> bool:
         return sock.family != "unix" and port_of(sock) == port
@@ -297,7 +307,35 @@ def row_text(sock: Socket, processes: Mapping[int, Process]) -> str:
     return f"{sock.proto} {sock.state} {where} {owners}".lower()
 
 
+_SEPARATORS = frozenset(" :[]*")
+"""Characters that join or stand for fields in :func:`row_text`; a needle without them lies within one field."""
+
+
 def text_contains(text: str) -> Predicate:
-    """A bare word or quoted string: a case-insensitive substring of the row's text."""
+    """A bare word or quoted string: a case-insensitive substring of the row's text (:func:`row_text`)."""
     wanted = text.lower()
-    return lambda sock, processes: wanted in row_text(sock, processes)
+    if _SEPARATORS.intersection(wanted):
+        return lambda sock, processes: wanted in row_text(sock, processes)
+    numeric = wanted.isdigit()
+
+    def in_some_field(sock: Socket, processes: Mapping[int, Process]) -> bool:
+        """``wanted in row_text(...)`` without building the text (the hot case: a plain word)."""
+        if wanted in sock.proto or wanted in sock.state.lower():
+            return True
+        if sock.family == "unix":
+            if sock.path is not None and wanted in sock.path.lower():
+                return True
+        elif wanted in unmap_ipv4(sock.local_address) or wanted in unmap_ipv4(sock.remote_address) or (
+            numeric and (sock.local_port and wanted in str(sock.local_port)
+                         or sock.remote_port and wanted in str(sock.remote_port))
+        ):
+            return True
+        for owner in sock.owners:
+            if numeric and wanted in str(owner.pid):
+                return True
+            process = processes.get(owner.pid)
+            if process is not None and wanted in process.name.lower():
+                return True
+        return False
+
+    return in_some_field

@@ -17,8 +17,9 @@ Caching (so that a refresh does not redo work that did not change):
 
 Blind spots of the cache (accepted for speed): an fd closed and its number reused for *another* socket while the
 old socket stays alive through another owner keeps its old inode until that socket closes; likewise a socket
-``dup``-ed onto a reused "not a socket" fd number while the socket already has another owner. Threads that
-``unshare(CLONE_FILES)`` are not walked (``/proc/<pid>/fd`` is the thread-group leader's table).
+``dup``-ed onto a reused "not a socket" fd number while the socket already has another owner; a cmdline
+rewritten in place (setproctitle) without a comm change. Threads that ``unshare(CLONE_FILES)`` are not walked
+(``/proc/<pid>/fd`` is the thread-group leader's table).
 """
 
 from __future__ import annotations
@@ -62,13 +63,22 @@ class _PidCache:
     """socket inode -> this process's owners of it, in fd order."""
     process: Process | None = None
 
-    def index_sockets(self, pid: int) -> None:
-        """Rebuild ``by_inode`` from ``fd_inodes``."""
-        by_inode: dict[int, tuple[Owner, ...]] = {}
-        for fd, inode in sorted(self.fd_inodes.items()):
-            if inode:
-                by_inode[inode] = (*by_inode.get(inode, ()), Owner(pid, fd))
-        self.by_inode = by_inode
+    def set_fd(self, pid: int, fd: int, inode: int | None) -> None:
+        """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step."""
+        old = self.fd_inodes.pop(fd, _NOT_SOCKET)
+        if old:
+            kept = tuple(owner for owner in self.by_inode[old] if owner.fd != fd)
+            if kept:
+                self.by_inode[old] = kept
+            else:
+                del self.by_inode[old]
+        if inode is None:
+            return
+        self.fd_inodes[fd] = inode
+        if inode:
+            owner = Owner(pid, fd)
+            owners = self.by_inode.get(inode)
+            self.by_inode[inode] = (owner,) if owners is None else tuple(sorted((*owners, owner), key=_owner_order))
 
 
 def _read_bytes(path: str) -> bytes:
@@ -144,21 +154,16 @@ class OwnerResolver:
             if cached is not None and (cached.start_time, cached.comm) != (start_time, comm):
                 cached = None
             if cached is None:
-                fd_inodes: dict[int, int] = {}
-                added = names
-            else:
-                if names == cached.fd_names and cached.by_inode.keys().isdisjoint(closed):
-                    return cached
-                fd_inodes = cached.fd_inodes.copy()
-                for name in cached.fd_names - names:
-                    del fd_inodes[int(name)]
-                added = names - cached.fd_names
-                for inode in cached.by_inode.keys() & closed:
-                    for owner in cached.by_inode[inode]:
-                        if owner.fd in fd_inodes:
-                            fd_inodes[owner.fd] = self._readlink_inode(f"{base}/fd/{owner.fd}")
-            for name in added:
-                fd_inodes[int(name)] = self._readlink_inode(f"{base}/fd/{name}")
+                cached = _PidCache(start_time, comm, frozenset(), {})
+            elif names == cached.fd_names and cached.by_inode.keys().isdisjoint(closed):
+                return cached
+            for name in cached.fd_names - names:
+                cached.set_fd(pid, int(name), None)
+            for inode in cached.by_inode.keys() & closed:
+                for owner in cached.by_inode.get(inode, ()):
+                    cached.set_fd(pid, owner.fd, self._readlink_inode(f"{base}/fd/{owner.fd}"))
+            for name in names - cached.fd_names:
+                cached.set_fd(pid, int(name), self._readlink_inode(f"{base}/fd/{name}"))
         except _Vanished:
             self._vanished += 1
             return None
@@ -168,10 +173,8 @@ class OwnerResolver:
         except OSError as error:
             self._count(_classify(error))
             return None
-        fresh = _PidCache(start_time, comm, names, fd_inodes)
-        fresh.process = cached.process if cached is not None else None
-        fresh.index_sockets(pid)
-        return fresh
+        cached.fd_names = names
+        return cached
 
     def _recheck_other_fds(self, wanted: Set[int], found: dict[int, tuple[Owner, ...]]) -> None:
         """Second pass: readlink the fds cached as "not a socket" or as a socket not asked for (their number may
@@ -187,12 +190,9 @@ class OwnerResolver:
                     break
                 if inode != cached_inode:
                     changed[fd] = inode
-            if not changed:
-                continue
-            cache.fd_inodes.update(changed)
-            cache.index_sockets(pid)
             newly_sockets: dict[int, tuple[Owner, ...]] = {}
             for fd, inode in sorted(changed.items()):
+                cache.set_fd(pid, fd, inode)
                 if inode in wanted:
                     newly_sockets[inode] = (*newly_sockets.get(inode, ()), Owner(pid, fd))
             for inode, owners in newly_sockets.items():

@@ -6,12 +6,11 @@ Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not expose
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Collection
 
 from .model import BackendUnavailable, OwnerLookup, Socket, SocketKey, SourceResult
-from .procfs_parse import decode_text, parse_inet, parse_unix
+from .procfs_parse import Row, decode_text, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
     "tcp": ("tcp", "ipv4"),
@@ -41,7 +40,7 @@ class ProcfsSource:
 
     def collect(self, owners_of: OwnerLookup) -> SourceResult:
         """Read every selected table, then attach owners via ``owners_of`` (called once with all inodes)."""
-        sockets: dict[SocketKey, Socket] = {}
+        rows: dict[SocketKey, Row] = {}
         warnings: list[str] = []
         tables_read = 0
         for file_name, (proto, family) in PROCFS_TABLES.items():
@@ -55,30 +54,26 @@ class ProcfsSource:
                 warnings.append(f"procfs: cannot read {path}: {error.strerror or error}")
                 continue
             tables_read += 1
-            parsed, malformed = parse_unix(text) if proto == "unix" else parse_inet(text, proto, family)
+            parsed, malformed = unix_rows(text) if proto == "unix" else inet_rows(text, proto, family)
             if malformed:
                 warnings.append(f"procfs: skipped {malformed} malformed lines in {path}")
-            _add_unique(sockets, parsed)
+            _add_unique(rows, parsed)
         if tables_read == 0 and (self.only is None or self.only):
             raise BackendUnavailable(f"procfs: no socket table readable under {self.proc_net}")
-        owners = owners_of({sock.inode for sock in sockets.values() if sock.inode})
-        records = [
-            dataclasses.replace(sock, owners=owners[sock.inode]) if sock.inode in owners else sock
-            for sock in sockets.values()
-        ]
+        owners = owners_of({row["inode"] for row in rows.values() if row["inode"]})
+        records = [Socket(**row, owners=owners.get(row["inode"], ())) for row in rows.values()]
         return SourceResult(sockets=records, warnings=tuple(warnings))
 
 
-def _add_unique(sockets: dict[SocketKey, Socket], parsed: list[Socket]) -> None:
+def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:
     """Add ``parsed`` by key: a repeated key is the same socket listed twice by a non-atomic read, except for
     inode-less Unix sockets whose kernel pointer is hidden (all zeros): those are distinct and get a counter."""
-    for sock in parsed:
-        key = sock.key
-        if sock.proto == "unix" and not sock.inode and not sock.key[-1].strip("0"):
+    for row in parsed:
+        key = row["key"]
+        if row["proto"] == "unix" and not row["inode"] and not key[-1].strip("0"):
             number = 0
-            while key in sockets:
+            while key in rows:
                 number += 1
-                key = (*sock.key, number)
-            if key != sock.key:
-                sock = dataclasses.replace(sock, key=key)
-        sockets[key] = sock
+                key = (*row["key"], number)
+            row["key"] = key
+        rows[key] = row

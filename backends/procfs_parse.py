@@ -27,6 +27,7 @@ import re
 import socket
 import sys
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .model import TCP_STATES, UNCONN, Socket, Timer
 
@@ -44,6 +45,7 @@ _TCP_CLOSE = 7
 _TCP_ESTABLISHED = 1
 _MS_PER_TICK = 1000 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 _LITTLE_ENDIAN = sys.byteorder == "little"
+T = TypeVar("T")
 
 # Num: RefCount Protocol Flags Type St Inode[ Path]
 _UNIX_LINE = re.compile(
@@ -74,26 +76,35 @@ def _ipv6_from_hex(words: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
-def _cached(decode: Callable[[str], str]) -> Callable[[str], str]:
-    """Memoise an address decoder for one parse (busy hosts repeat a few addresses many times)."""
-    memo: dict[str, str] = {}
+def _memoised(compute: Callable[..., T]) -> Callable[..., T]:
+    """A per-parse memo (busy hosts repeat a few addresses, states and timer values many times)."""
+    memo: dict[Any, T] = {}
 
-    def lookup(text: str) -> str:
-        found = memo.get(text)
+    def lookup(*args: Any) -> T:
+        found = memo.get(args)
         if found is None:
-            found = memo[text] = decode(text)
+            found = memo[args] = compute(*args)
         return found
 
     return lookup
 
 
-def _port_from_hex(text: str) -> int:
-    if len(text) != 4:
-        raise ValueError(f"bad port {text!r}")
-    return int(text, 16)
+def _endpoint(text: str, address: Callable[[str], str]) -> tuple[str, int]:
+    """``HEXADDR:PORT`` -> (address, port)."""
+    address_hex, port_hex = text.split(":")
+    if len(port_hex) != 4:
+        raise ValueError(f"bad port {port_hex!r}")
+    return address(address_hex), int(port_hex, 16)
 
 
-def _inet_state(proto: str, number: int) -> str:
+def _timer(timer: str, retransmits: str) -> Timer:
+    """``tr:tm->when`` and ``retrnsmt`` -> Timer."""
+    code, when = timer.split(":")
+    return Timer(TIMER_NAMES.get(int(code, 16), "unknown"), round(int(when, 16) * _MS_PER_TICK), int(retransmits, 16))
+
+
+def _inet_state(proto: str, number_hex: str) -> str:
+    number = int(number_hex, 16)
     if proto != "tcp":
         if number == _TCP_CLOSE:
             return UNCONN
@@ -107,56 +118,66 @@ def _data_lines(text: str) -> list[str]:
     return [line for line in text.split("\n")[1:] if line.strip()]
 
 
+Row = dict[str, Any]
+"""The keyword arguments of one :class:`Socket` (without owners): built once owners are known."""
+
+
 def parse_inet(text: str, proto: str, family: str) -> tuple[list[Socket], int]:
     """Parse ``/proc/net/{tcp,udp,raw}[6]`` text; returns the sockets and the number of malformed lines skipped."""
-    address = _cached(_ipv4_from_hex if family == "ipv4" else _ipv6_from_hex)
-    sockets: list[Socket] = []
+    rows, malformed = inet_rows(text, proto, family)
+    return [Socket(**row) for row in rows], malformed
+
+
+def parse_unix(text: str) -> tuple[list[Socket], int]:
+    """Parse ``/proc/net/unix`` text; returns the sockets and the number of malformed lines skipped."""
+    rows, malformed = unix_rows(text)
+    return [Socket(**row) for row in rows], malformed
+
+
+def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
+    """Like :func:`parse_inet`, but socket fields as rows."""
+    address = _memoised(_ipv4_from_hex if family == "ipv4" else _ipv6_from_hex)
+    state = _memoised(_inet_state)
+    timer = _memoised(_timer)
+    sockets: list[Row] = []
     malformed = 0
     for line in _data_lines(text):
         try:
             fields = line.split()
             if len(fields) < 10 or not fields[0].endswith(":"):
                 raise ValueError("too few fields")
-            local_hex, local_port_hex = fields[1].split(":")
-            remote_hex, remote_port_hex = fields[2].split(":")
+            local_address, local_port = _endpoint(fields[1], address)
+            remote_address, remote_port = _endpoint(fields[2], address)
             tx_queue, rx_queue = fields[4].split(":")
-            timer_number, timer_when = fields[5].split(":")
-            local_address, remote_address = address(local_hex), address(remote_hex)
-            local_port, remote_port = _port_from_hex(local_port_hex), _port_from_hex(remote_port_hex)
             inode = int(fields[9])
-            timer_code = int(timer_number, 16)
             sockets.append(
-                Socket(
-                    key=(proto, family, local_address, local_port, remote_address, remote_port, inode),
-                    proto=proto,
-                    family=family,
-                    state=_inet_state(proto, int(fields[3], 16)),
-                    local_address=local_address,
-                    local_port=local_port,
-                    remote_address=remote_address,
-                    remote_port=remote_port,
-                    recv_q=int(rx_queue, 16),
-                    send_q=int(tx_queue, 16),
-                    inode=inode,
-                    uid=int(fields[7]),
-                    timer=Timer(
-                        TIMER_NAMES.get(timer_code, "unknown"),
-                        round(int(timer_when, 16) * _MS_PER_TICK),
-                        int(fields[6], 16),
-                    ),
-                )
+                {
+                    "key": (proto, family, local_address, local_port, remote_address, remote_port, inode),
+                    "proto": proto,
+                    "family": family,
+                    "state": state(proto, fields[3]),
+                    "local_address": local_address,
+                    "local_port": local_port,
+                    "remote_address": remote_address,
+                    "remote_port": remote_port,
+                    "recv_q": int(rx_queue, 16),
+                    "send_q": int(tx_queue, 16),
+                    "inode": inode,
+                    "uid": int(fields[7]),
+                    "timer": timer(fields[5], fields[6]),
+                }
             )
         except ValueError:
             malformed += 1
     return sockets, malformed
 
 
-def parse_unix(text: str) -> tuple[list[Socket], int]:
-    """Parse ``/proc/net/unix`` text; returns the sockets and the number of malformed lines skipped.
+def unix_rows(text: str) -> tuple[list[Row], int]:
+    """Like :func:`parse_unix`, but socket fields as rows.
 
     Sockets without an inode (embryo connections not yet accepted) are keyed by the kernel's (hashed) pointer.
     """
-    sockets: list[Socket] = []
+    sockets: list[Row] = []
     malformed = 0
     for line in _data_lines(text):
         match = _UNIX_LINE.fullmatch(line)
@@ -167,7 +188,7 @@ def parse_unix(text: str) -> tuple[list[Socket], int]:
         inode = int(inode_text)
         listening = int(flags, 16) & UNIX_LISTENING_FLAG
         sockets.append(
-            Socket(
+            dict(
                 key=("unix", "unix", "", 0, "", 0, inode) if inode else ("unix", "unix", "", 0, "", 0, 0, pointer),
                 proto="unix",
                 family="unix",

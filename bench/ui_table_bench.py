@@ -1,7 +1,8 @@
 """Measure the socket table's UI figures at 10,000 and 100,000 rows in a headless 160x50 app.
 
 Run: ``python bench/ui_table_bench.py [ROWS ...]``. For each row count it prints the time to apply a snapshot
-(``set_rows`` alone, and a changed snapshot including the repaint), to re-sort, to move the cursor one row and
+(``set_rows`` alone, and a changed snapshot including the repaint), to re-sort, to apply rows pre-sorted
+off the UI thread (``set_rows(..., sorted_by=...)``), to move the cursor one row and
 one page (key press until the screen is idle again), to render a full screen of rows from scratch, and the
 process RSS. "idle pause" and "idle key" (an unbound key) are the test harness's own overhead, to subtract.
 Timed sections start after a ``gc.collect()`` so that building the rows does not bill its garbage to the table.
@@ -22,6 +23,7 @@ import psutil
 from textual.app import App, ComposeResult
 
 from netwatch.tui.widgets import Column, Row, SocketTable
+from netwatch.tui.widgets.socket_table import sort_rows
 
 COLUMNS = (
     Column("proto", "Proto", 5),
@@ -36,6 +38,7 @@ COLUMNS = (
     Column("send_q", "Send-Q", 6, align="right"),
     Column("age", "Age", 6, align="right"),
 )
+RTT_COLUMN = [column.key for column in COLUMNS].index("rtt")
 STATES = ("ESTABLISHED", "TIME_WAIT", "LISTEN", "CLOSE_WAIT", "SYN_SENT")
 STATUSES = (None,) * 17 + ("new", "changed", "closed")
 KEY_REPEATS = 20
@@ -126,6 +129,10 @@ async def measure(count: int) -> dict[str, str]:
         snapshots.clear()  # steady state: only the table holds the current rows
         resort_ms = await timed(lambda: table.sort_by("rtt"))
         await pilot.pause()
+        presorted = sort_rows(synthetic_rows(count, seed=3), RTT_COLUMN, reverse=False)
+        presorted_ms = await timed(partial(table.set_rows, presorted, sorted_by=("rtt", False)))
+        del presorted
+        await pilot.pause()
         idle_ms = [(await timed(lambda: pilot.press("x")))[0] for _ in range(KEY_REPEATS)]
         down_ms = [(await timed(lambda: pilot.press("down")))[0] for _ in range(KEY_REPEATS)]
         page_ms = [(await timed(lambda: pilot.press("pagedown")))[0] for _ in range(KEY_REPEATS)]
@@ -138,6 +145,7 @@ async def measure(count: int) -> dict[str, str]:
         "idle pause": spread(pause_ms),
         "apply+paint": pair(apply_ms),
         "re-sort": pair(resort_ms),
+        "set presorted": pair(presorted_ms),
         "idle key": spread(idle_ms),
         "down": spread(down_ms),
         "pgdn": spread(page_ms),

@@ -45,10 +45,12 @@ class Zoo:
             fields.setdefault("local_address", address)
             fields.setdefault("local_port", port)
             self.ports.add(port)
-            with contextlib.suppress(OSError):
+            try:
                 peer_address, peer_port = sock.getpeername()[:2]
-                fields.setdefault("remote_address", peer_address)
-                fields.setdefault("remote_port", peer_port)
+            except OSError:  # not connected: the kernel reports the wildcard address
+                peer_address, peer_port = ("0.0.0.0" if family == "ipv4" else "::"), 0
+            fields.setdefault("remote_address", peer_address)
+            fields.setdefault("remote_port", peer_port)
         else:
             fields.setdefault("local_address", "")
             fields.setdefault("local_port", 0)

@@ -11,31 +11,33 @@ from netwatch.backends.model import Snapshot, Socket
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def zoo() -> Zoo:
     with socket_zoo() as opened:
         yield opened
 
 
 def _ours(snapshot: Snapshot, zoo: Zoo) -> list[Socket]:
+    """The zoo's sockets: owned by this process, or ownerless with a zoo TIME_WAIT's endpoints."""
+    me = os.getpid()
+    lingering = {expected.endpoints for expected in zoo.expected if expected.fd is None}
     return [
         sock
         for sock in snapshot.sockets.values()
-        if (sock.family != "unix" and sock.local_port in zoo.ports)
-        or (sock.family == "unix" and any(o.pid == os.getpid() for o in sock.owners) and sock.inode in
-            {e.inode for e in zoo.expected})
+        if any(owner.pid == me for owner in sock.owners)
+        or (not sock.owners and _endpoints(sock) in lingering)
     ]
+
+
+def _endpoints(sock: Socket) -> tuple:
+    return (sock.proto, sock.family, sock.local_address, sock.local_port, sock.remote_address, sock.remote_port)
 
 
 def _find(sockets: list[Socket], expected: Expected) -> Socket:
     if expected.inode:
         matches = [sock for sock in sockets if sock.inode == expected.inode]
     else:
-        matches = [
-            sock for sock in sockets
-            if (sock.proto, sock.family, sock.local_address, sock.local_port, sock.remote_address, sock.remote_port)
-            == expected.endpoints
-        ]
+        matches = [sock for sock in sockets if _endpoints(sock) == expected.endpoints]
     assert len(matches) == 1, (expected, matches)
     return matches[0]
 

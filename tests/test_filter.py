@@ -289,3 +289,15 @@ def test_matching_100k_sockets_with_a_typical_expression_is_fast():
     count = sum(1 for sock in snapshot.sockets.values() if socket_filter.matches(sock, snapshot.processes))
     assert time.perf_counter() - started < 1.0
     assert count == sum(1 for i in range(20_000) if i % 3 and i % 3000 >= 1024)
+
+
+def test_word_search_without_building_the_row_text_agrees_with_the_row_text():
+    from netwatch.backends.filter_terms import row_text, text_contains
+
+    texts = {row_text(sock, PROCESSES) for sock in SOCKETS.values()}
+    needles = {text[start:start + length] for text in texts for start in range(len(text)) for length in (1, 2, 4, 7)}
+    needles |= {"0", "22", "ffff", "127", "::", "a", "x"}
+    for needle in needles:
+        contains = text_contains(needle)
+        for sock in SOCKETS.values():
+            assert contains(sock, PROCESSES) == (needle in row_text(sock, PROCESSES)), (needle, sock.key)

@@ -112,7 +112,8 @@ def _endpoints(sock: Socket, expected_remote: str | None = None) -> tuple:
 def test_every_zoo_socket_is_reported_with_state_addresses_and_inode(world: World) -> None:
     by_endpoints: dict[tuple, list[Socket]] = {}
     for sock in world.result.sockets:
-        by_endpoints.setdefault(_endpoints(sock), []).append(sock)
+        if sock.local_port in world.zoo.ports:
+            by_endpoints.setdefault(_endpoints(sock), []).append(sock)
     for expected in world.zoo.expected:
         if expected.inode:
             found = world.found[expected.inode]

@@ -27,6 +27,12 @@ def inode_of(sock: socket.socket) -> int:
     return os.fstat(sock.fileno()).st_ino
 
 
+@pytest.fixture(scope="module")
+def shared_resolver() -> OwnerResolver:
+    """One resolver for the tests that do not need a cold cache: later calls are warm (the host may be busy)."""
+    return OwnerResolver()
+
+
 @pytest.fixture
 def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
     listener = socket.create_server(("127.0.0.1", 0))
@@ -88,8 +94,10 @@ def exited_pid() -> int:
     return pid
 
 
-def test_own_tcp_sockets_and_process_record(tcp_pair: tuple[socket.socket, ...]) -> None:
-    resolver = OwnerResolver()
+def test_own_tcp_sockets_and_process_record(
+    tcp_pair: tuple[socket.socket, ...], shared_resolver: OwnerResolver
+) -> None:
+    resolver = shared_resolver
     owners = resolver.owners_of({inode_of(sock) for sock in tcp_pair})
     for sock in tcp_pair:
         assert Owner(PID, sock.fileno()) in owners[inode_of(sock)]
@@ -101,10 +109,12 @@ def test_own_tcp_sockets_and_process_record(tcp_pair: tuple[socket.socket, ...])
     assert process.cgroup == (cgroup_lines[0][3:] if cgroup_lines else None)
 
 
-def test_socket_shared_with_forked_child_has_both_owners(tcp_pair: tuple[socket.socket, ...]) -> None:
+def test_socket_shared_with_forked_child_has_both_owners(
+    tcp_pair: tuple[socket.socket, ...], shared_resolver: OwnerResolver
+) -> None:
     _, client, _ = tcp_pair
     with child() as forked:
-        resolver = OwnerResolver()
+        resolver = shared_resolver
         owners = resolver.owners_of({inode_of(client)})
         both = sorted([Owner(PID, client.fileno()), Owner(forked.pid, client.fileno())], key=lambda o: o.pid)
         assert owners[inode_of(client)] == tuple(both)
@@ -142,7 +152,9 @@ def test_owner_exiting_before_its_process_record_is_read(tcp_pair: tuple[socket.
     assert resolver.visibility([]).vanished_processes >= 1  # other processes on the host may exit too
 
 
-def test_short_lived_processes_during_scans_never_crash(tcp_pair: tuple[socket.socket, ...]) -> None:
+def test_short_lived_processes_during_scans_never_crash(
+    tcp_pair: tuple[socket.socket, ...], shared_resolver: OwnerResolver
+) -> None:
     _, client, _ = tcp_pair
     stop = threading.Event()
 
@@ -155,8 +167,8 @@ def test_short_lived_processes_during_scans_never_crash(tcp_pair: tuple[socket.s
     spawner = threading.Thread(target=churn)
     spawner.start()
     try:
-        resolver = OwnerResolver()
-        for _ in range(15):
+        resolver = shared_resolver
+        for _ in range(8):
             assert Owner(PID, client.fileno()) in resolver.owners_of({inode_of(client)})[inode_of(client)]
     finally:
         stop.set()
@@ -243,8 +255,8 @@ def test_warm_call_does_not_readlink_unchanged_fds(count_own_readlinks: list[str
                 sock.close()
 
 
-def test_fd_number_reused_by_a_new_socket() -> None:
-    resolver = OwnerResolver()
+def test_fd_number_reused_by_a_new_socket(shared_resolver: OwnerResolver) -> None:
+    resolver = shared_resolver
     first = socket.socket()
     fd = first.fileno()
     assert resolver.owners_of({inode_of(first)})[inode_of(first)] == (Owner(PID, fd),)
@@ -266,14 +278,16 @@ def test_file_fd_number_reused_by_a_socket(tcp_pair: tuple[socket.socket, ...]) 
         assert owners[inode_of(sock)] == (Owner(PID, file_fd),)
 
 
-def test_process_record_follows_a_comm_change(tcp_pair: tuple[socket.socket, ...]) -> None:
+def test_process_record_follows_a_comm_change(
+    tcp_pair: tuple[socket.socket, ...], shared_resolver: OwnerResolver
+) -> None:
     _, client, _ = tcp_pair
 
     def rename(name: str) -> Callable[[], None]:
         return lambda: Path("/proc/self/comm").write_text(name)
 
     with child(rename("nw-before"), rename("nw-after")) as forked:
-        resolver = OwnerResolver()
+        resolver = shared_resolver
         resolver.owners_of({inode_of(client)})
         assert resolver.processes()[forked.pid].name == "nw-before"
         forked.advance()

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 import netwatch.tui.widgets.socket_table as socket_table_module
 from netwatch.tui.widgets import Column, Row, SocketTable
-from netwatch.tui.widgets.socket_table import fit_cell, layout_columns, sort_rows
+from netwatch.tui.widgets.socket_table import fit_cell, layout_columns, position_of_key, sort_rows
 
 COLUMNS = (
     Column("proto", "Proto", 7),
@@ -93,7 +93,7 @@ def test_layout_shares_spare_width_among_flex_columns() -> None:
     assert layout.widths[0] == 7 and layout.widths[3] == 10
     narrow = layout_columns(COLUMNS, 30)
     assert narrow.widths == (7, 22, 16, 10) and narrow.line_width == 58  # scrolls horizontally
-    assert [narrow.column_at(x) for x in (0, 7, 8, 57)] == [0, 0, 1, 3]
+    assert [narrow.column_at(x) for x in (0, 7, 8, 57, 58, 59, -1)] == [0, 0, 1, 3, 3, None, None]
 
 
 def test_sort_rows_puts_none_last_both_ways_and_survives_mixed_types() -> None:
@@ -112,6 +112,15 @@ def test_sort_rows_puts_none_last_both_ways_and_survives_mixed_types() -> None:
     assert descending[:4] == [7, 6, 3, 1] and descending[-2:] == [2, 5]
     same_type = [Row(key, (), (value,)) for key, value in enumerate([5, None, 2, 9])]
     assert [row.key for row in sort_rows(same_type, 0, reverse=True)] == [3, 0, 2, 1]
+
+
+def test_position_of_key_looks_near_the_hint_then_everywhere() -> None:
+    rows = make_rows(1000)
+    assert position_of_key(rows, ("tcp", 500), near=480) == 500
+    assert position_of_key(rows, ("tcp", 5), near=900) == 5
+    assert position_of_key(rows, ("tcp", 999)) == 999
+    assert position_of_key(rows, ("udp", 1), near=10) is None
+    assert position_of_key([], ("tcp", 1)) is None
 
 
 # ----- rendering ----------------------------------------------------------------------------------------
@@ -150,6 +159,43 @@ async def test_cells_are_truncated_with_ellipsis_on_a_narrow_terminal() -> None:
         text = table.render_line(1).text
         assert "tcp     a-very-long-local-addr… p " in text  # local got its share of the spare width
         assert len(text) == 60
+
+
+async def test_narrow_terminal_scrolls_sideways_and_resize_relayouts() -> None:
+    app = TableApp(make_rows(100))
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        assert table.render_line(0).text.startswith("Proto ▲ Local")
+        await pilot.press("right", "right", "right")
+        await pilot.pause()
+        shift = table.scroll_offset.x
+        assert 0 < shift < 8
+        assert table.render_line(0).text.startswith("Proto ▲ Local"[shift:])  # header scrolls with rows
+        assert table.render_line(1).text.startswith("tcp     127.0.0.1:0"[shift:])
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert table.scroll_offset.x == 0
+        assert len(table.render_line(1).text) == table.scrollable_content_region.width
+        assert table.render_line(0).text.rstrip().endswith("Rate")
+
+
+async def test_rows_set_before_mount_are_shown_with_the_selected_key() -> None:
+    class EarlyApp(App[None]):
+        def compose(self) -> ComposeResult:
+            table = SocketTable(COLUMNS, sort_column="rate", sort_reverse=True)
+            table.set_rows(make_rows(50))
+            table.select_key(("tcp", 10))
+            yield table
+
+    app = EarlyApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 10) and table.sort_column == "rate" and table.sort_reverse
+        assert table.rows[0].key == ("tcp", 49)
+        line = row_line(table, ("tcp", 10))
+        assert line is not None and table.render_line(line).text.startswith("tcp     127.0.0.1:10 ")
 
 
 # ----- keyboard -----------------------------------------------------------------------------------------
@@ -264,6 +310,19 @@ async def test_cursor_keeps_its_key_and_screen_line_across_set_rows_and_resort()
         assert table.cursor_key == ("tcp", 500)
 
 
+async def test_presorted_rows_are_trusted_only_for_the_current_sort() -> None:
+    app = TableApp(make_rows(10))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        table.sort_by("rate", reverse=True)
+        descending = sort_rows(make_rows(10), 3, reverse=True)
+        table.set_rows(descending, sorted_by=("rate", True))
+        assert [row.key for row in table.rows] == [row.key for row in descending]
+        table.set_rows(make_rows(10), sorted_by=("rate", False))  # stale claim: the table sorts itself
+        await pilot.pause()
+        assert [row.key for row in table.rows] == [row.key for row in descending]
+
+
 async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() -> None:
     app = TableApp(make_rows(1000))
     async with app.run_test(size=SIZE) as pilot:
@@ -337,8 +396,7 @@ async def test_status_rows_carry_their_component_styles() -> None:
         assert all(segment.style.strike for segment in table.render_line(4))
         plain_color = list(table.render_line(5))[0].style.color
         assert plain_color not in {
-            table.get_component_rich_style(f"socket-table--{status}").color
-            for status in ("new", "changed", "closed")
+            table.get_component_rich_style(f"socket-table--{status}").color for status in ("new", "changed", "closed")
         }
         table.zebra_stripes = True
         await pilot.pause()
@@ -389,7 +447,9 @@ async def test_set_rows_with_100k_rows_is_fast() -> None:
         started = time.perf_counter()
         table.sort_by("rate", reverse=True)
         resorted = time.perf_counter() - started
-        print(f"\n100k rows: set_rows {applied * 1000:.1f} ms, with repaint {painted * 1000:.1f} ms, "
-              f"re-sort {resorted * 1000:.1f} ms")
+        print(
+            f"\n100k rows: set_rows {applied * 1000:.1f} ms, with repaint {painted * 1000:.1f} ms, "
+            f"re-sort {resorted * 1000:.1f} ms"
+        )
         assert table.row_count == 100_000 and table.cursor_key == ("tcp", 50_000)
         assert applied < 2.0 and resorted < 2.0

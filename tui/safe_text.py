@@ -33,9 +33,7 @@ def _escape_for(code_point: int) -> str:
 
 
 _ESCAPE_TABLE = {
-    code_point: _escape_for(code_point)
-    for first, last in _UNSAFE_RANGES
-    for code_point in range(first, last + 1)
+    code_point: _escape_for(code_point) for first, last in _UNSAFE_RANGES for code_point in range(first, last + 1)
 }
 
 

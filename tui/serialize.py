@@ -49,7 +49,7 @@ def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, 
         "tclass": sock.tclass,
         "mark": sock.mark,
         "interface": sock.interface,
-        "extensions": dict(sock.extensions),
+        "extensions": {name: dict(values) for name, values in sock.extensions.items()},
     }
 
 

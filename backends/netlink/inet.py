@@ -1,8 +1,8 @@
 """inet_diag (TCP/UDP/RAW over IPv4/IPv6): the dump request and the decoding of its replies.
 
-The hot path: one precompiled struct per fixed layout, ``unpack_from`` straight over the receive
-buffers, one dict of Socket fields per message, small caches for repeated strings (addresses,
-congestion names).
+The hot path: one precompiled struct per message shape (inet_layout), ``unpack_from`` straight over
+the receive buffers, one dict of Socket fields per message, small caches for repeated strings
+(addresses, congestion names).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ ALL_STATES = 0xFFFFFFFF
 INET_DIAG_REQ_V2 = struct.Struct("=BBBBI2H16s16sI2I")
 MAX_LAYOUTS = 1024
 """Compiled message layouts kept (a handful is normal; the bound only guards against garbage)."""
+MAX_ADDRESSES = 1 << 17
+"""Formatted addresses kept per family across snapshots (the cache restarts when full)."""
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
@@ -36,11 +38,10 @@ TCP_STATE_CLOSE = 7
 TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
 TIMER_OFF = Timer("off", 0, 0)
 
+
 def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
     """A struct inet_diag_req_v2 dumping every ``proto`` socket of ``family`` (RAW: every raw protocol)."""
-    return INET_DIAG_REQ_V2.pack(
-        FAMILIES[family], PROTOCOLS[proto], extensions, 0, states, 0, 0, b"", b"", 0, 0, 0
-    )
+    return INET_DIAG_REQ_V2.pack(FAMILIES[family], PROTOCOLS[proto], extensions, 0, states, 0, 0, b"", b"", 0, 0, 0)
 
 
 def state_names(proto: str) -> tuple[str, ...]:
@@ -59,6 +60,8 @@ def _address_formatter(family: int) -> Callable[[bytes], str]:
     def text(raw: bytes) -> str:
         address = cache.get(raw)
         if address is None:
+            if len(cache) >= MAX_ADDRESSES:
+                cache.clear()
             address = cache[raw] = ntop(family, raw[:size])
         return address
 
@@ -161,9 +164,7 @@ class InetDecoder:
                 "sock_type": None,
                 "owners": (),
                 "tcp_info": tcp_info_from_raw(values, index_info) if index_info and wants_tcp_info else None,
-                "timer": TIMER_OFF
-                if timer == 0
-                else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
+                "timer": TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
                 "meminfo": new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
                 "skmem": new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
                 "congestion": congestion,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from ..tcp_info import RAW_FORMAT as TCP_INFO_FORMAT
-from ..tcp_info import RAW_VALUES as TCP_INFO_VALUES
 from ..tcp_info import TCP_INFO_SIZE, decode_tcp_info_from
 from .attributes import (
     NLA_HEADER,
@@ -198,6 +197,3 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         extensions=tuple(extensions),
         **slots,
     )
-
-
-__all__ = ["HEADER_SIZE", "Layout", "TCP_INFO_VALUES", "compile_layout", "learn_shape"]

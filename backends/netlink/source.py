@@ -54,7 +54,7 @@ class NetlinkSource:
             raise BackendUnavailable("sock_diag answered every dump with an error")
         inodes = {fields["inode"] for fields in fields_by_key.values()}
         inodes.discard(0)
-        owners = owners_of(inodes) if inodes else {}
+        owners = owners_of(inodes)
         sockets = []
         append = sockets.append
         owners_get = owners.get
@@ -63,11 +63,7 @@ class NetlinkSource:
             if found:
                 fields["owners"] = tuple(found)
             append(socket_from_fields(fields))
-        return SourceResult(
-            sockets=sockets,
-            warnings=tuple(warnings),
-            unavailable=tuple(unavailable),
-        )
+        return SourceResult(sockets=sockets, warnings=tuple(warnings), unavailable=tuple(unavailable))
 
     def _inet_decoder(self, proto: str) -> Callable[[list, dict], int]:
         return lambda messages, into: self._inet.decode(messages, proto, into)

@@ -8,6 +8,7 @@ text is untrusted: it goes through :func:`netwatch.tui.safe_text.visible` and is
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from operator import attrgetter
@@ -38,6 +39,7 @@ _SORT_ARROWS = {False: " ▲", True: " ▼"}
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
 _ROW_KEY = attrgetter("key")
+_NEAR_ROWS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,19 @@ class ColumnLayout:
     line_width: int
     """Cell length of a rendered line: the available width, or the columns' total if wider."""
 
-    def column_at(self, x: int) -> int:
-        """Index of the column covering cell ``x`` (a gap belongs to the column on its left)."""
+    @property
+    def used_width(self) -> int:
+        """Cells taken by the columns and the gaps between them."""
+        return self.starts[-1] + self.widths[-1]
+
+    def column_at(self, x: int) -> int | None:
+        """Index of the column covering cell ``x`` (a gap belongs to the column on its left), if any."""
+        if not 0 <= x < self.used_width + COLUMN_GAP:
+            return None
         for index in range(len(self.starts) - 1, -1, -1):
             if x >= self.starts[index]:
                 return index
-        return 0
+        return None
 
 
 def natural_width(columns: Sequence[Column]) -> int:
@@ -116,8 +125,7 @@ def render_cells(cells: Sequence[object], columns: Sequence[Column], layout: Col
         cell = cells[index] if index < len(cells) else ""
         text = visible(cell if isinstance(cell, str) else str(cell))
         parts.append(fit_cell(text, width, column.align))
-    line = (" " * COLUMN_GAP).join(parts)
-    return line + " " * (layout.line_width - cell_len(line))
+    return (" " * COLUMN_GAP).join(parts) + " " * (layout.line_width - layout.used_width)
 
 
 def _mixed_sort_key(value: Any) -> tuple[int, Any]:
@@ -164,12 +172,13 @@ def _sort_rows_carefully(rows: Sequence[Row], column: int, reverse: bool) -> lis
     return present
 
 
-def position_of_key(rows: Sequence[Row], key: Hashable) -> int | None:
-    """Index of the first row with ``key`` (a C-speed scan), or ``None``."""
-    try:
-        return list(map(_ROW_KEY, rows)).index(key)
-    except ValueError:
-        return None
+def position_of_key(rows: Sequence[Row], key: Hashable, near: int = 0) -> int | None:
+    """Index of a row with ``key``, or ``None``: looks around index ``near`` first, then scans everything."""
+    start = max(0, near - _NEAR_ROWS)
+    for first, candidates in ((start, rows[start : near + _NEAR_ROWS]), (0, rows)):
+        with suppress(ValueError):
+            return first + list(map(_ROW_KEY, candidates)).index(key)
+    return None
 
 
 class SocketTable(ScrollView, can_focus=True):
@@ -293,7 +302,7 @@ class SocketTable(ScrollView, can_focus=True):
         self._sort_reverse = sort_reverse
         self._input_rows: tuple[Row, ...] = ()
         self._rows: list[Row] = []
-        self._positions: dict[Hashable, int] | None = None
+        self._retired_rows: list[tuple[Sequence[Row], Sequence[Row]]] = []
         self._cursor_index = 0
         self._announced_key: Hashable | None = None
         self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_LINE_CACHE_SIZE)
@@ -336,11 +345,19 @@ class SocketTable(ScrollView, can_focus=True):
     def cursor_key(self) -> Hashable | None:
         return self._rows[self._cursor_index].key if self._rows else None
 
-    def set_rows(self, rows: Sequence[Row]) -> None:
-        """Replace every row; they are sorted by the current sort column and the cursor keeps its key."""
+    def set_rows(self, rows: Sequence[Row], *, sorted_by: tuple[str, bool] | None = None) -> None:
+        """Replace every row; they are sorted by the current sort column and the cursor keeps its key.
+
+        ``sorted_by=(column_key, reverse)`` says ``rows`` are already in :func:`sort_rows` order for that sort
+        (e.g. sorted in a worker thread); when that is still the table's sort, the table does not sort again.
+        """
+        # Freeing 100,000 old rows takes tens of ms: do it after the new rows are on screen.
+        self._retired_rows.append((self._input_rows, self._rows))
+        if not self.call_after_refresh(self._retired_rows.clear):
+            self._retired_rows.clear()
         self._input_rows = tuple(rows)
         self._line_cache.clear()
-        self._reorder()
+        self._reorder(presorted=sorted_by == (self.sort_column, self._sort_reverse))
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by ``column_key``; ``reverse=None`` keeps the direction for the current column, else ascending."""
@@ -364,7 +381,7 @@ class SocketTable(ScrollView, can_focus=True):
 
     def select_key(self, key: Hashable) -> bool:
         """Move the cursor to the row with ``key``; ``False`` if there is no such row."""
-        index = self._position_of(key)
+        index = position_of_key(self._rows, key)
         if index is None:
             return False
         self.move_cursor(index)
@@ -492,11 +509,11 @@ class SocketTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         if offset.y == 0:
             layout = self._layout_for(self.scrollable_content_region.width)
-            column = self._columns[layout.column_at(offset.x + scroll_x)]
-            if column.key == self.sort_column:
+            column = layout.column_at(offset.x + scroll_x)
+            if column == self._sort_index:
                 self.reverse_sort()
-            else:
-                self.sort_by(column.key, reverse=False)
+            elif column is not None:
+                self.sort_by(self._columns[column].key, reverse=False)
             return
         index = scroll_y + offset.y - 1
         if index >= len(self._rows):
@@ -517,11 +534,6 @@ class SocketTable(ScrollView, can_focus=True):
                 return index
         raise ValueError(f"no column {column_key!r}")
 
-    def _position_of(self, key: Hashable) -> int | None:
-        if self._positions is None:
-            self._positions = {row.key: index for index, row in enumerate(self._rows)}
-        return self._positions.get(key)
-
     def _page_rows(self) -> int:
         """Rows that fit below the header."""
         return max(1, self.scrollable_content_region.height - 1)
@@ -530,13 +542,15 @@ class SocketTable(ScrollView, can_focus=True):
         top = self.scroll_offset.y
         return top <= self._cursor_index < top + self._page_rows()
 
-    def _reorder(self) -> None:
+    def _reorder(self, presorted: bool = False) -> None:
         """Sort the rows; keep the cursor on its key (else its position) and on the same screen line."""
         key = self.cursor_key
         screen_line = self._cursor_index - self.scroll_offset.y if self._cursor_is_on_screen() else None
-        self._rows = sort_rows(self._input_rows, self._sort_index, self._sort_reverse)
-        self._positions = None
-        position = None if key is None else position_of_key(self._rows, key)
+        if presorted:
+            self._rows = list(self._input_rows)
+        else:
+            self._rows = sort_rows(self._input_rows, self._sort_index, self._sort_reverse)
+        position = None if key is None else position_of_key(self._rows, key, near=self._cursor_index)
         if position is None:
             position = self._cursor_index
         self._cursor_index = max(0, min(position, len(self._rows) - 1))

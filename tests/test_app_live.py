@@ -1,0 +1,121 @@
+"""Pilot tests of the TUI on the real netlink backend, with real loopback sockets and a real child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from netwatch.tui.app import NetwatchApp
+from netwatch.tui.screens.process import ProcessScreen
+from netwatch.tui.source import LiveSource
+from tests.app_pilot import cells, refresh, screen_text, settle
+
+CRAFTED_NAME = "[red]x\x1b[2J"
+_CHILD = (
+    "import ctypes, socket, sys\n"
+    "ctypes.CDLL(None).prctl(15, b'[red]x\\x1b[2J', 0, 0, 0)\n"  # PR_SET_NAME: the comm the kernel reports
+    "server = socket.socket()\n"
+    "server.bind(('127.0.0.1', 0))\n"
+    "server.listen()\n"
+    "print(server.getsockname()[1], flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def live_app(**options) -> NetwatchApp:
+    return NetwatchApp(LiveSource("netlink"), interval=3600, hostname="testhost", **options)
+
+
+def rows_with_port(app: NetwatchApp, port: int) -> dict:
+    """Rows of the active table whose local endpoint is ``127.0.0.1:port``, by key."""
+    return {row.key: row for row in app.table().rows if row.cells[2] == f"127.0.0.1:{port}"}
+
+
+async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view():
+    app = live_app(linger=0.5)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        server = socket.create_server(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        try:
+            await refresh(pilot)
+            listeners = rows_with_port(app, port)
+            assert [row.status for row in listeners.values()] == ["new"]
+            await pilot.press("1")
+            await settle(pilot)
+            connection = rows_with_port(app, port)
+            assert [row.cells[1] for row in connection.values()] == ["ESTAB"]
+            assert [row.status for row in connection.values()] == ["new"]
+            assert next(iter(connection.values())).cells[4] == f"{os.getpid()}/{_comm()}"
+
+            await pilot.press("2")
+            await settle(pilot)
+            server.close()
+            await refresh(pilot)
+            assert [row.status for row in rows_with_port(app, port).values()] == ["closed"]
+            await asyncio.sleep(0.6)
+            await refresh(pilot)
+            assert rows_with_port(app, port) == {}
+
+            await pilot.press("1", "slash", *f"sport = :{port} or dport = :{port}", "enter")
+            await settle(pilot)
+            ends = {(row.cells[2], row.cells[3]) for row in app.table().rows}
+            client_end = f"127.0.0.1:{client.getsockname()[1]}"
+            assert (client_end, f"127.0.0.1:{port}") in ends and (f"127.0.0.1:{port}", client_end) in ends
+
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.table().row_count > 2
+            table = app.table()
+            while table.sort_column != "local":
+                await pilot.press("greater_than_sign")
+            values = [row.sort_values[2] for row in table.rows]
+            assert values == sorted(values)
+
+            assert table.select_key(next(iter(connection)))
+            await pilot.press("p")
+            await settle(pilot)
+            assert isinstance(app.screen, ProcessScreen) and app.screen.pid == os.getpid()
+            labels = [row.cells[4] for row in app.screen.table.rows]
+            assert labels and all(label.split("/")[0].split()[0] == str(os.getpid()) for label in labels)
+        finally:
+            for sock in (client, accepted, server):
+                sock.close()
+
+
+def _comm() -> str:
+    with open(f"/proc/{os.getpid()}/comm", encoding="utf-8", errors="surrogateescape") as comm:
+        return comm.read().rstrip("\n")
+
+
+@pytest.fixture
+def crafted_child():
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        port = int(child.stdout.readline())
+        yield child.pid, port
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+
+
+async def test_crafted_process_name_is_shown_literally(crafted_child):
+    pid, port = crafted_child
+    app = live_app(filter_text=f"sport = :{port} and src 127.0.0.1")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert cells(app, "process") == [f"{pid}/{CRAFTED_NAME}"]
+        text = screen_text(app)
+        assert f"{pid}/[red]x\\x1b[2J" in text
+        assert "\x1b" not in text
