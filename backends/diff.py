@@ -94,10 +94,8 @@ def _counter_reader(tcp_info_type: type) -> Callable[[Any], Counters]:
 
 
 def _reader_for(tcp_info_type: type) -> Callable[[Any], Counters]:
-    """The cached counter reader of a tcp_info type."""
-    reader = _readers.get(tcp_info_type)
-    if reader is None:
-        reader = _readers[tcp_info_type] = _counter_reader(tcp_info_type)
+    """The counter reader of a tcp_info type, made and cached on first use."""
+    reader = _readers[tcp_info_type] = _counter_reader(tcp_info_type)
     return reader
 
 
@@ -154,8 +152,7 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     state_changed: dict[SocketKey, tuple[str, str]] = {}
     queue_changed: list[SocketKey] = []
     rates: dict[SocketKey, Rates] = {}
-    info_type: type | None = None
-    read = _counter_reader(type(None))
+    reader_of = _readers.get
     previous_socket = before.get
     for key, sock in now.items():
         old = previous_socket(key)
@@ -169,17 +166,14 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         info = sock.tcp_info
         if info is None:
             continue
-        if type(info) is not info_type:
-            info_type = type(info)
-            read = _reader_for(info_type)
-        new_counters = read(info)
+        new_counters = (reader_of(type(info)) or _reader_for(type(info)))(info)
         if old is None:
             old_counters = _ZERO_COUNTERS
         elif old.tcp_info is None:  # no baseline (e.g. another backend ran before)
             old_counters = new_counters
         else:
             old_info = old.tcp_info
-            old_counters = read(old_info) if type(old_info) is info_type else _reader_for(type(old_info))(old_info)
+            old_counters = (reader_of(type(old_info)) or _reader_for(type(old_info)))(old_info)
         if new_counters == old_counters or not per_second:
             rates[key] = ZERO_RATES
         else:

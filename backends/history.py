@@ -115,6 +115,7 @@ class History:
 
     ``linger``: seconds a closed socket stays visible; ``highlight``: seconds a socket stays "new" or
     "changed"; ``samples``: length of the rtt/throughput series; ``max_events``: length of the event log.
+    Not thread-safe: use it from one thread at a time.
     """
 
     def __init__(self, linger: float = 5.0, highlight: float = 3.0, samples: int = 60, max_events: int = 500):
@@ -122,23 +123,22 @@ class History:
         self.highlight = highlight
         self._events: deque[Event] = deque(maxlen=max_events)
         self._last_diff: SnapshotDiff | None = None
-        self._initial_stamp: _Stamp | None = None
         self._first_seen: dict[SocketKey, _Stamp] = {}
+        self._opened_at: dict[SocketKey, float] = {}
+        """Sockets opened less than ``highlight`` s ago (not those of the first snapshot), oldest first."""
         self._changed_at: dict[SocketKey, float] = {}
-        """Present sockets' last state-change time, oldest first."""
+        """Sockets whose state changed less than ``highlight`` s ago, oldest first."""
         self._closed: dict[SocketKey, _Closed] = {}
         """Lingering closed sockets, oldest first."""
         self._series = _SeriesStore(samples)
-        self._now = 0.0
 
     def update(self, snapshot: Snapshot) -> SnapshotDiff:
         """Diff ``snapshot`` against the previous one and record what changed."""
         previous = self._last_diff.current if self._last_diff is not None else None
         change = diff(previous, snapshot)
-        self._now = now = snapshot.monotonic
+        now = snapshot.monotonic
         stamp = (snapshot.taken_at, now)
         if previous is None:
-            self._initial_stamp = stamp
             self._first_seen = dict.fromkeys(snapshot.sockets, stamp)
         else:
             self._record_changes(change, stamp)
@@ -149,12 +149,14 @@ class History:
 
     def _record_changes(self, change: SnapshotDiff, stamp: _Stamp) -> None:
         now = stamp[1]
-        first_seen, changed_at, closed = self._first_seen, self._changed_at, self._closed
+        first_seen, opened_at, changed_at, closed = self._first_seen, self._opened_at, self._changed_at, self._closed
         for key, sock in change.closed.items():
+            opened_at.pop(key, None)
             changed_at.pop(key, None)
             closed[key] = _Closed(sock, now, first_seen.pop(key, stamp))
         for key in change.opened:
             first_seen[key] = stamp
+            opened_at[key] = now
             closed.pop(key, None)
         for key in change.state_changed:
             changed_at.pop(key, None)  # re-insert: keep the dict ordered by time
@@ -179,12 +181,12 @@ class History:
             if now - closed[key].closed_at < self.linger:
                 break
             del closed[key]
-        changed_at = self._changed_at
-        while changed_at:
-            key = next(iter(changed_at))
-            if now - changed_at[key] < self.highlight:
-                break
-            del changed_at[key]
+        for since in (self._opened_at, self._changed_at):
+            while since:
+                key = next(iter(since))
+                if now - since[key] < self.highlight:
+                    break
+                del since[key]
 
     def first_seen(self, key: SocketKey) -> float | None:
         """Wall-clock time of the snapshot in which the socket (present or lingering) was first seen."""
@@ -202,13 +204,18 @@ class History:
         """
         if key in self._closed:
             return "closed"
-        changed = self._changed_at.get(key)
-        if changed is not None and self._now - changed < self.highlight:
+        if key in self._changed_at:
             return "changed"
-        stamp = self._first_seen.get(key)
-        if stamp is not None and stamp is not self._initial_stamp and self._now - stamp[1] < self.highlight:
+        if key in self._opened_at:
             return "new"
         return None
+
+    def statuses(self) -> dict[SocketKey, str]:
+        """:meth:`status` of every socket that has one (cheap: only changed sockets are visited)."""
+        result = dict.fromkeys(self._opened_at, "new")
+        result.update(dict.fromkeys(self._changed_at, "changed"))
+        result.update(dict.fromkeys(self._closed, "closed"))
+        return result
 
     def lingering(self) -> Mapping[SocketKey, Socket]:
         """Closed sockets still to be shown, by key (their last records)."""

@@ -26,8 +26,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from .model import TCP_STATES, UNCONN, Socket, Timer
 
@@ -45,7 +44,6 @@ _TCP_CLOSE = 7
 _TCP_ESTABLISHED = 1
 _MS_PER_TICK = 1000 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 _LITTLE_ENDIAN = sys.byteorder == "little"
-T = TypeVar("T")
 
 # Num: RefCount Protocol Flags Type St Inode[ Path]
 _UNIX_LINE = re.compile(
@@ -74,27 +72,6 @@ def _ipv6_from_hex(words: str) -> str:
     if _LITTLE_ENDIAN:
         raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
     return socket.inet_ntop(socket.AF_INET6, raw)
-
-
-def _memoised(compute: Callable[..., T]) -> Callable[..., T]:
-    """A per-parse memo (busy hosts repeat a few addresses, states and timer values many times)."""
-    memo: dict[Any, T] = {}
-
-    def lookup(*args: Any) -> T:
-        found = memo.get(args)
-        if found is None:
-            found = memo[args] = compute(*args)
-        return found
-
-    return lookup
-
-
-def _endpoint(text: str, address: Callable[[str], str]) -> tuple[str, int]:
-    """``HEXADDR:PORT`` -> (address, port)."""
-    address_hex, port_hex = text.split(":")
-    if len(port_hex) != 4:
-        raise ValueError(f"bad port {port_hex!r}")
-    return address(address_hex), int(port_hex, 16)
 
 
 def _timer(timer: str, retransmits: str) -> Timer:
@@ -136,9 +113,11 @@ def parse_unix(text: str) -> tuple[list[Socket], int]:
 
 def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
     """Like :func:`parse_inet`, but socket fields as rows."""
-    address = _memoised(_ipv4_from_hex if family == "ipv4" else _ipv6_from_hex)
-    state = _memoised(_inet_state)
-    timer = _memoised(_timer)
+    decode_address = _ipv4_from_hex if family == "ipv4" else _ipv6_from_hex
+    # Per-parse memos: busy hosts repeat a few addresses, states and timer values many times.
+    addresses: dict[str, str] = {}
+    states: dict[str, str] = {}
+    timers: dict[tuple[str, str], Timer] = {}
     sockets: list[Row] = []
     malformed = 0
     for line in _data_lines(text):
@@ -146,8 +125,16 @@ def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
             fields = line.split()
             if len(fields) < 10 or not fields[0].endswith(":"):
                 raise ValueError("too few fields")
-            local_address, local_port = _endpoint(fields[1], address)
-            remote_address, remote_port = _endpoint(fields[2], address)
+            local_hex, local_port_hex = fields[1].split(":")
+            remote_hex, remote_port_hex = fields[2].split(":")
+            if len(local_port_hex) != 4 or len(remote_port_hex) != 4:
+                raise ValueError("bad port")
+            local_address = addresses.get(local_hex) or addresses.setdefault(local_hex, decode_address(local_hex))
+            remote_address = addresses.get(remote_hex) or addresses.setdefault(remote_hex, decode_address(remote_hex))
+            local_port, remote_port = int(local_port_hex, 16), int(remote_port_hex, 16)
+            state = states.get(fields[3]) or states.setdefault(fields[3], _inet_state(proto, fields[3]))
+            timer_fields = (fields[5], fields[6])
+            timer = timers.get(timer_fields) or timers.setdefault(timer_fields, _timer(*timer_fields))
             tx_queue, rx_queue = fields[4].split(":")
             inode = int(fields[9])
             sockets.append(
@@ -155,7 +142,7 @@ def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
                     "key": (proto, family, local_address, local_port, remote_address, remote_port, inode),
                     "proto": proto,
                     "family": family,
-                    "state": state(proto, fields[3]),
+                    "state": state,
                     "local_address": local_address,
                     "local_port": local_port,
                     "remote_address": remote_address,
@@ -164,7 +151,7 @@ def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
                     "send_q": int(tx_queue, 16),
                     "inode": inode,
                     "uid": int(fields[7]),
-                    "timer": timer(fields[5], fields[6]),
+                    "timer": timer,
                 }
             )
         except ValueError:

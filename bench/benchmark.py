@@ -113,8 +113,11 @@ def _status_kib(field_name: str) -> int:
     return 0
 
 
-def snapshot_probe(warm_calls: int) -> dict[str, Any]:
-    """Time Collector().snapshot() cold and warm in this process, and measure its memory."""
+def snapshot_probe(warm_calls: int, trace: bool) -> dict[str, Any]:
+    """Time Collector().snapshot() cold and warm in this process, and measure its memory.
+
+    With ``trace``, one more (untimed) snapshot runs under tracemalloc, which slows it down several times.
+    """
     import tracemalloc
 
     try:
@@ -133,10 +136,12 @@ def snapshot_probe(warm_calls: int) -> dict[str, Any]:
             snapshot = collector.snapshot()
             warm.append(time.perf_counter() - started)
         peak_kib = _status_kib("VmHWM")
-        tracemalloc.start()
-        collector.snapshot()
-        traced_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        traced_peak = None
+        if trace:
+            tracemalloc.start()
+            collector.snapshot()
+            traced_peak = tracemalloc.get_traced_memory()[1] / MIB
+            tracemalloc.stop()
     except Exception as error:  # report, never a traceback: the benchmark carries on with the other tools
         return {"error": f"snapshot failed: {type(error).__name__}: {error}"}
     tcp = [sock for sock in snapshot.sockets.values() if sock.proto == "tcp"]
@@ -150,13 +155,15 @@ def snapshot_probe(warm_calls: int) -> dict[str, Any]:
         "tcp_with_tcp_info": sum(1 for sock in tcp if sock.tcp_info is not None),
         "peak_rss_mib": peak_kib / 1024,
         "rss_growth_mib": (peak_kib - baseline_kib) / 1024,
-        "tracemalloc_peak_mib": traced_peak / MIB,
+        "tracemalloc_peak_mib": traced_peak,
         "warnings": list(snapshot.warnings),
     }
 
 
-def run_probe(warm_calls: int) -> tuple[dict[str, Any], ChildRun]:
+def run_probe(warm_calls: int, trace: bool) -> tuple[dict[str, Any], ChildRun]:
     argv = [sys.executable, os.path.abspath(__file__), "--snapshot-probe", "--warm", str(warm_calls)]
+    if trace:
+        argv.append("--tracemalloc")
     with tempfile.TemporaryFile() as output:
         run = run_child(argv, PROBE_TIMEOUT, stdout=output)
         output.seek(0)
@@ -267,8 +274,8 @@ def _time_tool(result: SizeResult, argv: Sequence[str], seconds: list[float], rs
     rss.append(run.max_rss_mib)
 
 
-def _record_probe(result: SizeResult, warm_calls: int) -> None:
-    report, _ = run_probe(warm_calls)
+def _record_probe(result: SizeResult, warm_calls: int, trace: bool) -> None:
+    report, _ = run_probe(warm_calls, trace)
     if "error" in report:
         _note_error(result, report["error"])
         return
@@ -276,7 +283,8 @@ def _record_probe(result: SizeResult, warm_calls: int) -> None:
     result.snapshot_warm_s.extend(report["warm_s"])
     result.snapshot_peak_rss_mib.append(report["peak_rss_mib"])
     result.snapshot_rss_growth_mib.append(report["rss_growth_mib"])
-    result.snapshot_tracemalloc_mib.append(report["tracemalloc_peak_mib"])
+    if report["tracemalloc_peak_mib"] is not None:
+        result.snapshot_tracemalloc_mib.append(report["tracemalloc_peak_mib"])
     result.snapshot_sockets = report["sockets"]
     result.snapshot_tcp_sockets = report["tcp_sockets"]
     result.snapshot_tcp_with_owners = report["tcp_with_owners"]
@@ -304,7 +312,7 @@ def measure_size(connections: int, repeat: int, warm_calls: int, per_worker: int
             _time_tool(result, SS_COMMAND, result.ss_s, result.ss_rss_mib)
             if not netwatch_error:
                 _time_tool(result, NETWATCH_COMMAND, result.netwatch_s, result.netwatch_rss_mib)
-            _record_probe(result, warm_calls)
+            _record_probe(result, warm_calls, trace=round_number == 1)
         result.load_average = os.getloadavg()[0]
     return result
 
@@ -420,6 +428,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print machine-readable results instead of a table")
     parser.add_argument("--snapshot-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warm < 1 or args.per_worker < 1 or min(args.connections) < 1:
         parser.error("--connections, --repeat, --warm and --per-worker must be positive")
@@ -433,7 +442,7 @@ def _raise_system_exit(signum: int, _frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.snapshot_probe:
-        print(json.dumps(snapshot_probe(args.warm)))
+        print(json.dumps(snapshot_probe(args.warm, args.tracemalloc)))
         return 0
     if shutil.which("ss") is None:
         print("benchmark: ss (iproute2) not found", file=sys.stderr)

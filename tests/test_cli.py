@@ -52,7 +52,7 @@ def test_once_json_reports_a_live_listener_and_connection_with_owner() -> None:
         client = socket.create_connection(("127.0.0.1", port))
         server, _ = listener.accept()
         with client, server:
-            result = run_netwatch("--once", "--format", "json", "--filter", f"port {port}")
+            result = run_netwatch("--once", "--format", "json", "--pid", str(os.getpid()), "--filter", f"port {port}")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["backend"] == "netlink"
@@ -79,7 +79,7 @@ def test_once_table_and_csv_show_the_socket() -> None:
         listener.bind(("::1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        table = run_netwatch("--once", "--filter", f"sport = :{port}")
+        table = run_netwatch("--once", "--pid", str(os.getpid()), "--filter", f"sport = :{port}")
         as_csv = run_netwatch("--once", "--format", "csv", "--pid", str(os.getpid()), "--filter", f"sport = :{port}")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()

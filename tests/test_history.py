@@ -149,3 +149,13 @@ def test_sockets_without_tcp_info_have_no_series():
     history = History()
     history.update(make_snapshot([make_socket(A, proto="udp", state="UNCONN")], at=0.0))
     assert history.rtt_series(A) == [] and history.throughput_series(A) == []
+
+
+def test_statuses_lists_every_highlighted_socket_and_agrees_with_status():
+    history = History(linger=5.0, highlight=3.0)
+    history.update(make_snapshot([make_socket(A, state="SYN_SENT"), make_socket(B)], at=0.0))
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED"), make_socket(C)], at=1.0))
+    assert history.statuses() == {A: "changed", B: "closed", C: "new"}
+    assert {key: history.status(key) for key in (A, B, C)} == history.statuses()
+    history.update(make_snapshot([make_socket(A, state="ESTABLISHED"), make_socket(C)], at=6.0))
+    assert history.statuses() == {}
