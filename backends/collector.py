@@ -61,8 +61,6 @@ class Collector:
         self._notes: list[str] = []
         self._failed: set[str] = set()
         self._owners = None
-        self._extra_processes: dict[int, Process] = {}
-        """Processes found by an earlier owner lookup of the same snapshot (before a /proc/net fill-in)."""
 
     @property
     def backend_name(self) -> str:
@@ -98,7 +96,7 @@ class Collector:
                     raise
                 self._fall_back(source.name, str(error))
                 continue
-            return self._fill_in(result)
+            return result
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
@@ -126,24 +124,6 @@ class Collector:
         self._reason = note
         self._source = None
 
-    def _fill_in(self, result: SourceResult) -> SourceResult:
-        """Read from /proc/net the families the primary source could not dump."""
-        if not result.unavailable:
-            return result
-        missing = ", ".join(f"{proto}/{family}" for proto, family in result.unavailable)
-        warning = f"netlink cannot dump {missing} on this kernel; read from /proc/net instead"
-        primary_processes = self._owners.processes() if self._owners else {}
-        try:
-            extra = _procfs(only=result.unavailable).collect(self._owner_lookup())
-            self._extra_processes = primary_processes
-        except BackendUnavailable as error:
-            warning = f"netlink cannot dump {missing} on this kernel, and /proc/net is unreadable ({error})"
-            extra = SourceResult(sockets=[])
-        return SourceResult(
-            sockets=[*result.sockets, *extra.sockets],
-            warnings=(*result.warnings, warning, *extra.warnings),
-        )
-
     def _owner_lookup(self) -> Callable[[Collection[int]], dict[int, tuple[Owner, ...]]]:
         if self._owners is None:
             from netwatch.backends.owners import OwnerResolver
@@ -156,9 +136,7 @@ class Collector:
         if own_processes is not None:
             return own_processes(), OwnerVisibility()
         assert self._owners is not None
-        processes = {**self._extra_processes, **self._owners.processes()}
-        self._extra_processes = {}
-        return processes, self._owners.visibility(sockets)
+        return self._owners.processes(), self._owners.visibility(sockets)
 
 
 def _visibility_warnings(visibility: OwnerVisibility) -> tuple[str, ...]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from .model import Snapshot, Socket, SocketKey
+from .model import Owner, Snapshot, Socket, SocketKey
 
 _COUNTERS = ("bytes_acked", "bytes_received", "segs_out", "segs_in", "total_retrans")
 """tcp_info counters behind :class:`Rates`, in field order (``bytes_sent`` stands in for a missing ``bytes_acked``)."""
@@ -115,14 +115,12 @@ def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
     )
 
 
-def _process_rates(current: Snapshot, rates: Mapping[SocketKey, Rates]) -> dict[int, Rates]:
-    """Sum socket rates per owning pid; every process of ``current`` gets an entry (idle ones ZERO_RATES)."""
+def _process_rates(processes: Iterable[int], moving: list[tuple[tuple[Owner, ...], Rates]]) -> dict[int, Rates]:
+    """Sum the rates of ``moving`` (owners, non-zero rates) sockets per pid; ``processes`` get ZERO_RATES."""
     sums: dict[int, list[float]] = {}
-    sockets = current.sockets
-    for key, rate in rates.items():
-        if rate is ZERO_RATES:
+    for owners, rate in moving:
+        if not owners:
             continue
-        owners = sockets[key].owners
         pids = (owners[0].pid,) if len(owners) == 1 else {owner.pid for owner in owners}
         for pid in pids:
             total = sums.get(pid)
@@ -134,7 +132,7 @@ def _process_rates(current: Snapshot, rates: Mapping[SocketKey, Rates]) -> dict[
                 total[2] += rate.segs_out_ps
                 total[3] += rate.segs_in_ps
                 total[4] += rate.retrans_ps
-    result = dict.fromkeys(current.processes, ZERO_RATES)
+    result = dict.fromkeys(processes, ZERO_RATES)
     result.update((pid, Rates(*total)) for pid, total in sums.items())
     return result
 
@@ -147,11 +145,11 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     now = current.sockets
     elapsed = current.monotonic - previous.monotonic
     per_second = 1.0 / elapsed if elapsed > 0 else 0.0
-    closed = {key: before[key] for key in before.keys() - now.keys()}
     opened: list[SocketKey] = []
     state_changed: dict[SocketKey, tuple[str, str]] = {}
     queue_changed: list[SocketKey] = []
     rates: dict[SocketKey, Rates] = {}
+    moving: list[tuple[tuple[Owner, ...], Rates]] = []
     reader_of = _readers.get
     previous_socket = before.get
     for key, sock in now.items():
@@ -177,7 +175,12 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         if new_counters == old_counters or not per_second:
             rates[key] = ZERO_RATES
         else:
-            rates[key] = _rates_between(old_counters, new_counters, per_second)
+            rate = rates[key] = _rates_between(old_counters, new_counters, per_second)
+            moving.append((sock.owners, rate))
+    if len(now) - len(opened) == len(before):  # every previous socket is still there
+        closed = {}
+    else:
+        closed = {key: sock for key, sock in before.items() if key not in now}
     return SnapshotDiff(
         previous=previous,
         current=current,
@@ -187,5 +190,5 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         state_changed=state_changed,
         queue_changed=frozenset(queue_changed),
         rates=rates,
-        process_rates=_process_rates(current, rates),
+        process_rates=_process_rates(current.processes, moving),
     )

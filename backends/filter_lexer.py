@@ -15,8 +15,13 @@ class FilterError(ValueError):
         self.token = token
         """The bad token's text ('' at the end of the text)."""
         self.problem = problem
-        where = f"near '{token}'" if token else "(end of filter)"
+        where = f"near '{_printable(token)}'" if token else "(end of filter)"
         super().__init__(f"bad filter at column {position + 1} {where}: {problem}")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters written as escapes, so the message stays one harmless line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @dataclass(frozen=True, slots=True)

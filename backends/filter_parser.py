@@ -20,16 +20,26 @@ from .filter_lexer import FilterError, Token, tokenize
 from .filter_terms import Predicate
 
 T = TypeVar("T")
+MAX_NESTING = 64
+"""Deepest nesting of parentheses and negations accepted (bounds the parser's recursion)."""
 _OR = frozenset({"or", "||"})
 _AND = frozenset({"and", "&&"})
 _NOT = frozenset({"not", "!"})
 _CONNECTIVES = _OR | _AND
 _PORT_SIDES = {"sport": "local", "dport": "remote", "port": "either"}
 _HOST_SIDES = {"src": "local", "dst": "remote"}
-_SHORTHANDS = {
-    "tcp": terms.protocol_is, "udp": terms.protocol_is, "raw": terms.protocol_is, "unix": terms.protocol_is,
-    "ipv4": terms.family_is, "ipv6": terms.family_is, "inet": terms.family_is, "inet6": terms.family_is,
-}  # fmt: skip
+_ARGUMENT_TERMS: dict[str, tuple[Callable[[str], Predicate], str]] = {
+    "state": (terms.state_is, "a state"),
+    "proto": (terms.protocol_is, "a protocol"),
+    "family": (terms.family_is, "a family"),
+    "pid": (terms.pid_is, "a process id"),
+    "user": (terms.user_is, "a user name or uid"),
+    "path": (terms.path_contains, "a path"),
+}
+"""Keywords followed by one argument (``pid`` may also take ``=``): builder and what the argument is."""
+_SHORTHANDS = dict.fromkeys(("tcp", "udp", "raw", "unix"), terms.protocol_is) | dict.fromkeys(
+    ("ipv4", "ipv6", "inet", "inet6"), terms.family_is)
+"""Bare words that stand for ``proto WORD`` / ``family WORD`` (quote them to search the text instead)."""
 
 
 class _Parser:
@@ -37,6 +47,7 @@ class _Parser:
         self._tokens = tokenize(text)
         self._index = 0
         self._open_parens = 0
+        self._nesting = 0
 
     def parse(self) -> Predicate:
         if self._peek().kind == "end":
@@ -58,8 +69,15 @@ class _Parser:
             self._index += 1
         return token
 
-    def _word_is(self, token: Token, words: frozenset[str]) -> bool:
+    @staticmethod
+    def _word_is(token: Token, words: frozenset[str]) -> bool:
         return token.kind in ("word", "op") and token.text.lower() in words
+
+    def _starts_term(self, token: Token) -> bool:
+        """Whether ``token`` begins another conjunct (for the implicit ``and`` between adjacent terms)."""
+        if token.kind in ("word", "string", "("):
+            return not self._word_is(token, _CONNECTIVES)
+        return self._word_is(token, _NOT)
 
     def _or_expression(self, after: Token | None = None) -> Predicate:
         alternatives = [self._and_expression(after)]
@@ -74,25 +92,19 @@ class _Parser:
             token = self._peek()
             if self._word_is(token, _AND):
                 conjuncts.append(self._unary(after=self._next()))
-            elif token.kind in ("word", "string", "(") and not self._word_is(token, _CONNECTIVES) or (
-                self._word_is(token, _NOT)
-            ):
+            elif self._starts_term(token):
                 conjuncts.append(self._unary())
             else:
                 return terms.all_of(conjuncts)
 
     def _unary(self, after: Token | None = None) -> Predicate:
         token = self._next()
-        if self._word_is(token, _NOT):
-            return terms.negation(self._unary(after=token))
-        if token.kind == "(":
-            self._open_parens += 1
-            inner = self._or_expression(after=token)
-            closing = self._next()
-            if closing.kind != ")":
-                raise FilterError(closing.position, closing.text,
-                                  f"expected ')' to close the '(' at column {token.position + 1}")
-            self._open_parens -= 1
+        if self._word_is(token, _NOT) or token.kind == "(":
+            self._nesting += 1
+            if self._nesting > MAX_NESTING:
+                raise FilterError(token.position, token.text, f"nested more than {MAX_NESTING} deep")
+            inner = self._negated(token) if token.kind != "(" else self._parenthesized(token)
+            self._nesting -= 1
             return inner
         if token.kind == "string":
             return terms.text_contains(token.value)
@@ -102,6 +114,19 @@ class _Parser:
             raise FilterError(token.position, token.text, "unbalanced ')': no '(' to close")
         problem = f"expected a term after '{after.text}'" if after is not None else "expected a term"
         raise FilterError(token.position, token.text, problem)
+
+    def _negated(self, not_token: Token) -> Predicate:
+        return terms.negation(self._unary(after=not_token))
+
+    def _parenthesized(self, opening: Token) -> Predicate:
+        self._open_parens += 1
+        inner = self._or_expression(after=opening)
+        closing = self._next()
+        if closing.kind != ")":
+            raise FilterError(closing.position, closing.text,
+                              f"expected ')' to close the '(' at column {opening.position + 1}")
+        self._open_parens -= 1
+        return inner
 
     def _term(self, token: Token) -> Predicate:
         keyword = token.text.lower()
@@ -120,18 +145,10 @@ class _Parser:
             exact = self._comparison(terms.EQUALITY, default="") in terms.EQUALITY
             argument = self._argument(token, "a process name")
             return terms.process_named(argument.value, exact)
-        if keyword == "pid":
-            self._comparison(terms.EQUALITY)
-        builder = {
-            "state": (terms.state_is, "a state"),
-            "proto": (terms.protocol_is, "a protocol"),
-            "family": (terms.family_is, "a family"),
-            "pid": (terms.pid_is, "a process id"),
-            "user": (terms.user_is, "a user name or uid"),
-            "path": (terms.path_contains, "a path"),
-        }.get(keyword)
-        if builder is not None:
-            build, what = builder
+        if keyword in _ARGUMENT_TERMS:
+            if keyword == "pid":
+                self._comparison(terms.EQUALITY)
+            build, what = _ARGUMENT_TERMS[keyword]
             argument = self._argument(token, what)
             return self._built(argument, build)
         if keyword in _SHORTHANDS:

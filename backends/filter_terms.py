@@ -12,7 +12,6 @@ import pwd
 import socket as socket_module
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import reduce
 
 from .endpoints import format_endpoint, unmap_ipv4
 from .model import Process, Socket
@@ -69,19 +68,21 @@ def match_everything(sock: Socket, processes: Mapping[int, Process]) -> bool:
 
 
 def all_of(predicates: list[Predicate]) -> Predicate:
-    """True when every predicate is (short-circuit, left to right)."""
-    def both(first: Predicate, second: Predicate) -> Predicate:
-        return lambda sock, processes: first(sock, processes) and second(sock, processes)
-
-    return reduce(both, predicates)
+    """True when every predicate is (short-circuit, left to right; a balanced tree of closures)."""
+    if len(predicates) == 1:
+        return predicates[0]
+    middle = len(predicates) // 2
+    first, second = all_of(predicates[:middle]), all_of(predicates[middle:])
+    return lambda sock, processes: first(sock, processes) and second(sock, processes)
 
 
 def any_of(predicates: list[Predicate]) -> Predicate:
-    """True when some predicate is (short-circuit, left to right)."""
-    def either(first: Predicate, second: Predicate) -> Predicate:
-        return lambda sock, processes: first(sock, processes) or second(sock, processes)
-
-    return reduce(either, predicates)
+    """True when some predicate is (short-circuit, left to right; a balanced tree of closures)."""
+    if len(predicates) == 1:
+        return predicates[0]
+    middle = len(predicates) // 2
+    first, second = any_of(predicates[:middle]), any_of(predicates[middle:])
+    return lambda sock, processes: first(sock, processes) or second(sock, processes)
 
 
 def negation(predicate: Predicate) -> Predicate:
@@ -113,10 +114,14 @@ def family_is(name: str) -> Predicate:
     return lambda sock, processes: sock.family == family
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def parse_port(text: str) -> int:
     """A port number (``22``, ``:22``) or a service name from the services database (``:ssh``)."""
     text = text.removeprefix(":")
-    if text.isdigit():
+    if _is_number(text):
         port = int(text)
         if port > 65535:
             raise ValueError("port out of range (0-65535)")
@@ -243,7 +248,7 @@ def host_is(side: str, spec: HostSpec) -> Predicate:
 
 
 def pid_is(text: str) -> Predicate:
-    if not text.isdigit():
+    if not _is_number(text):
         raise ValueError("expected a process id")
     pid = int(text)
     return lambda sock, processes: any(owner.pid == pid for owner in sock.owners)
@@ -267,7 +272,7 @@ def process_named(text: str, exact: bool) -> Predicate:
 
 def user_is(text: str) -> Predicate:
     """The socket's uid, or an owner process's uid or user name, is the given user (name or number)."""
-    if text.isdigit():
+    if _is_number(text):
         uid: int | None = int(text)
     else:
         try:
@@ -316,7 +321,7 @@ def text_contains(text: str) -> Predicate:
     wanted = text.lower()
     if _SEPARATORS.intersection(wanted):
         return lambda sock, processes: wanted in row_text(sock, processes)
-    numeric = wanted.isdigit()
+    numeric = _is_number(wanted)
 
     def in_some_field(sock: Socket, processes: Mapping[int, Process]) -> bool:
         """``wanted in row_text(...)`` without building the text (the hot case: a plain word)."""

@@ -42,6 +42,10 @@ class _Closed:
     first_seen: _Stamp
 
 
+_COMPACT_ABOVE_ROWS = 4096
+"""The series store shrinks when it has at least this many rows and three quarters of them are free."""
+
+
 class _SeriesStore:
     """Recent RTT and throughput samples of the present sockets that have tcp_info.
 
@@ -61,11 +65,13 @@ class _SeriesStore:
     def record(self, change: SnapshotDiff) -> None:
         self._update += 1
         update = self._update
-        rows = self._rows
         for key in change.closed:
-            freed = rows.pop(key, None)
+            freed = self._rows.pop(key, None)
             if freed is not None:
                 self._free_rows.append(freed[0])
+        if self._row_count >= _COMPACT_ABOVE_ROWS and len(self._free_rows) * 4 > self._row_count * 3:
+            self._compact()
+        rows = self._rows
         rtt_ms = array("f", [math.nan]) * self._row_count
         total_bps = array("f", rtt_ms)
         rates = change.rates
@@ -94,6 +100,22 @@ class _SeriesStore:
             column.append(math.nan)
         self._row_count += 1
         return self._row_count - 1
+
+    def _compact(self) -> None:
+        """Renumber the rows of present sockets 0..n-1 and shrink the columns (after many sockets left)."""
+        old_rows = [row for row, _since in self._rows.values()]
+        self._rows = {key: (new_row, since) for new_row, (key, (_row, since)) in enumerate(self._rows.items())}
+
+        def shrunk(column: array) -> array:
+            size = len(column)
+            return array("f", [column[row] if row < size else math.nan for row in old_rows])
+
+        self._columns = deque(
+            ((update, shrunk(rtt_ms), shrunk(total_bps)) for update, rtt_ms, total_bps in self._columns),
+            maxlen=self._columns.maxlen,
+        )
+        self._free_rows = []
+        self._row_count = len(self._rows)
 
     def series(self, key: SocketKey, which: int) -> list[float]:
         """Samples of column ``which`` (1: rtt ms, 2: bytes/s) for ``key``, oldest first."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Hashable, Mapping, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 SocketKey = Hashable
 """A socket's identity across snapshots: ``(proto, cookie)`` where the kernel gives a cookie, else the endpoints."""
@@ -165,7 +166,8 @@ class SourceResult:
     sockets: list[Socket]
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
-    """(proto, family) pairs this source could not dump here, e.g. ``("raw", "ipv4")``."""
+    """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from
+    /proc/net instead)."""
 
 
 class SocketSource(Protocol):

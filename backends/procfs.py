@@ -7,9 +7,9 @@ Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not expose
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 
-from .model import BackendUnavailable, OwnerLookup, Socket, SocketKey, SourceResult
+from .model import BackendUnavailable, Owner, OwnerLookup, Socket, SocketKey, SourceResult
 from .procfs_parse import Row, decode_text, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
@@ -40,6 +40,12 @@ class ProcfsSource:
 
     def collect(self, owners_of: OwnerLookup) -> SourceResult:
         """Read every selected table, then attach owners via ``owners_of`` (called once with all inodes)."""
+        rows, warnings = self.read_rows()
+        owners = owners_of({row["inode"] for row in rows.values() if row["inode"]})
+        return SourceResult(sockets=sockets_from_rows(rows.values(), owners), warnings=warnings)
+
+    def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
+        """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
         rows: dict[SocketKey, Row] = {}
         warnings: list[str] = []
         tables_read = 0
@@ -60,9 +66,12 @@ class ProcfsSource:
             _add_unique(rows, parsed)
         if tables_read == 0 and (self.only is None or self.only):
             raise BackendUnavailable(f"procfs: no socket table readable under {self.proc_net}")
-        owners = owners_of({row["inode"] for row in rows.values() if row["inode"]})
-        records = [Socket(**row, owners=owners.get(row["inode"], ())) for row in rows.values()]
-        return SourceResult(sockets=records, warnings=tuple(warnings))
+        return rows, tuple(warnings)
+
+
+def sockets_from_rows(rows: Iterable[Row], owners: Mapping[int, tuple[Owner, ...]]) -> list[Socket]:
+    """Socket records for procfs field rows, with their owners."""
+    return [Socket(**row, owners=owners.get(row["inode"], ())) for row in rows]
 
 
 def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import select
 import shutil
 import signal
@@ -160,19 +161,22 @@ def snapshot_probe(warm_calls: int, trace: bool) -> dict[str, Any]:
     }
 
 
-def run_probe(warm_calls: int, trace: bool) -> tuple[dict[str, Any], ChildRun]:
-    argv = [sys.executable, os.path.abspath(__file__), "--snapshot-probe", "--warm", str(warm_calls)]
-    if trace:
-        argv.append("--tracemalloc")
+def run_probe(warm_calls: int, trace: bool) -> dict[str, Any]:
+    options = ["--snapshot-probe", "--warm", str(warm_calls)]
+    return _run_json_child([*options, "--tracemalloc"] if trace else options, PROBE_TIMEOUT)
+
+
+def _run_json_child(options: Sequence[str], timeout: float) -> dict[str, Any]:
+    """Run this script with ``options`` in a child process and return the JSON object it prints."""
+    argv = [sys.executable, os.path.abspath(__file__), *options]
     with tempfile.TemporaryFile() as output:
-        run = run_child(argv, PROBE_TIMEOUT, stdout=output)
+        run = run_child(argv, timeout, stdout=output)
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
     try:
-        report = json.loads(text)
+        return json.loads(text)
     except ValueError:
-        report = {"error": f"probe exited {run.returncode}: {run.stderr_tail or text[-500:]}"}
-    return report, run
+        return {"error": f"{options[0]} child exited {run.returncode}: {run.stderr_tail[-300:] or text[-300:]}"}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -184,23 +188,35 @@ def count_ss_sockets() -> int:
     with tempfile.TemporaryFile() as output:
         run_child(SS_COMMAND, CHILD_TIMEOUT, stdout=output)
         output.seek(0)
-        lines = output.read().splitlines()
-    return sum(1 for line in lines[1:] if line and not line[:1].isspace())
+        next(output, b"")  # the header
+        return sum(1 for line in output if line.strip() and not line[:1].isspace())
+
+
+def count_json_sockets(path: str) -> dict[str, Any]:
+    """Count the sockets in a ``netwatch --once --format json`` document (runs in a child process)."""
+    try:
+        with open(path, "rb") as document:
+            sockets = json.load(document)["sockets"]
+        return {"sockets": len(sockets), "tcp_sockets": sum(1 for sock in sockets if sock["proto"] == "tcp")}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return {"error": f"output is not the agreed JSON: {type(error).__name__}: {error}"}
 
 
 def count_netwatch_sockets() -> tuple[int | None, int | None, str | None]:
-    """(all sockets, TCP sockets, error) in one ``netwatch --once --format json`` run."""
-    with tempfile.TemporaryFile() as output:
+    """(all sockets, TCP sockets, error) in one ``netwatch --once --format json`` run.
+
+    The JSON is parsed in a child process: parsing it here would raise this process's RSS high-water mark,
+    which every later child inherits through fork/exec (ru_maxrss), spoiling their peak-memory figures.
+    """
+    with tempfile.NamedTemporaryFile(prefix="netwatch-once-", suffix=".json") as output:
         run = run_child(NETWATCH_COMMAND, CHILD_TIMEOUT, stdout=output)
         if run.returncode != 0:
             last_line = run.stderr_tail.splitlines()[-1] if run.stderr_tail else "no error output"
             return None, None, f"exit {run.returncode}: {last_line}"
-        output.seek(0)
-        try:
-            sockets = json.load(output)["sockets"]
-        except (ValueError, KeyError, TypeError) as error:
-            return None, None, f"output is not the agreed JSON: {error}"
-    return len(sockets), sum(1 for sock in sockets if sock.get("proto") == "tcp"), None
+        report = _run_json_child(["--count-json", output.name], CHILD_TIMEOUT)
+    if "error" in report:
+        return None, None, report["error"]
+    return report["sockets"], report["tcp_sockets"], None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -275,7 +291,7 @@ def _time_tool(result: SizeResult, argv: Sequence[str], seconds: list[float], rs
 
 
 def _record_probe(result: SizeResult, warm_calls: int, trace: bool) -> None:
-    report, _ = run_probe(warm_calls, trace)
+    report = run_probe(warm_calls, trace)
     if "error" in report:
         _note_error(result, report["error"])
         return
@@ -391,6 +407,10 @@ def format_targets(results: Sequence[SizeResult]) -> str:
     return "\n".join(lines)
 
 
+def _own_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine_description() -> dict[str, Any]:
     limits = read_limits()
     ss_version = subprocess.run(["ss", "-V"], capture_output=True, text=True, timeout=10).stdout.strip()
@@ -429,6 +449,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print machine-readable results instead of a table")
     parser.add_argument("--snapshot-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--count-json", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warm < 1 or args.per_worker < 1 or min(args.connections) < 1:
         parser.error("--connections, --repeat, --warm and --per-worker must be positive")
@@ -443,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.snapshot_probe:
         print(json.dumps(snapshot_probe(args.warm, args.tracemalloc)))
+        return 0
+    if args.count_json:
+        print(json.dumps(count_json_sockets(args.count_json)))
         return 0
     if shutil.which("ss") is None:
         print("benchmark: ss (iproute2) not found", file=sys.stderr)
@@ -467,12 +491,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": machine_description(),
             "repeat": args.repeat,
             "results": [{**asdict(result), "medians": result.medians()} for result in results],
+            "benchmark_peak_rss_mib": _own_peak_rss_mib(),
         }
         print(json.dumps(payload, indent=2))
     else:
         print(format_table(results))
         print(format_details(results))
-        print(format_targets(results))
+        targets = format_targets(results)
+        if targets:
+            print(targets)
+        print(
+            f"(child peak RSS is ru_maxrss, which includes the launching process's high-water mark: "
+            f"{_own_peak_rss_mib():.0f} MiB here, a floor for every RSS figure above)"
+        )
     return 0
 
 

@@ -115,7 +115,7 @@ _CLIENTS_MAPPED = ("::ffff:192.0.2.10", "::ffff:198.51.100.7")
 def _established(cookie: int, local: tuple[str, int], remote: tuple[str, int], owners: tuple[Owner, ...],
                  step: int, send_rate: int, recv_rate: int, rtt_us: int, **extra: object) -> Socket:
     """An ESTABLISHED socket whose counters advance by the given rates each step."""
-    elapsed = step * STEP
+    elapsed = int(step * STEP)
     info = tcp_info(
         rtt=rtt_us + 37 * step, rttvar=rtt_us // 4, min_rtt=int(rtt_us * 0.8),
         bytes_acked=1_000_000 + send_rate * elapsed, bytes_sent=1_000_000 + send_rate * elapsed,
@@ -187,7 +187,7 @@ def _evolve(sockets: list[Socket], step: int) -> list[Socket]:
                                       900_000, 40_000, 25_000)
         pool = by_cookie[303]
         by_cookie[303] = replace(pool, state="CLOSE_WAIT", recv_q=1, timer=None,
-                                 tcp_info=pool.tcp_info._replace(state=8))
+                                 tcp_info=TcpInfo(**{**pool.tcp_info._asdict(), "state": 8}))
         del by_cookie[105]
         by_cookie[4] = replace(by_cookie[4], recv_q=7)
     if step >= 2:
@@ -223,12 +223,10 @@ def synthetic_snapshot(n: int, step: int = 0, processes: int = 200) -> Snapshot:
              for pid in range(10_000, 10_000 + processes)}
     pids = list(procs)
     sockets = {}
-    base = tcp_info()
     for index in range(n):
         cookie = 1_000_000 + index
-        info = base._replace(rtt=500 + index % 5_000, bytes_acked=index * 10 + step * (index % 1000) * 100,
-                             bytes_received=index * 3 + step * (index % 700) * 50, segs_out=index + step,
-                             segs_in=index)
+        info = tcp_info(rtt=500 + index % 5_000, bytes_acked=index * 10 + step * (index % 1000) * 100,
+                        bytes_received=index * 3 + step * (index % 700) * 50, segs_out=index + step, segs_in=index)
         address = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
         sock = Socket(
             key=("tcp", cookie), proto="tcp", family="ipv4", state="ESTABLISHED", local_address="10.0.0.1",

@@ -111,11 +111,18 @@ def crafted_child():
 async def test_crafted_process_name_is_shown_literally(crafted_child):
     pid, port = crafted_child
     app = live_app(filter_text=f"sport = :{port} and src 127.0.0.1")
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(200, 40)) as pilot:
         await settle(pilot)
         await pilot.press("2")
         await settle(pilot)
         assert cells(app, "process") == [f"{pid}/{CRAFTED_NAME}"]
+        await settle(pilot, 0.1)
         text = screen_text(app)
-        assert f"{pid}/[red]x\\x1b[2J" in text
+        shown = [line for line in text.splitlines() if str(pid) in line]
+        assert any(f"{pid}/[red]x\\x1b[2J" in line for line in shown), shown  # the table cell
+        assert "\x1b" not in text
+        await pilot.press("p")
+        await settle(pilot)
+        text = screen_text(app)
+        assert f"pid {pid}  [red]x\\x1b[2J" in text  # the process screen's title
         assert "\x1b" not in text

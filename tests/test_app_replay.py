@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, Static
 
-from netwatch.backends.model import OwnerVisibility
+from netwatch.backends.model import BackendUnavailable, OwnerVisibility
 from netwatch.tui.app import NetwatchApp
 from netwatch.tui.detail import DetailPane
 from netwatch.tui.event_log import EventLog
@@ -340,3 +340,39 @@ async def test_small_terminal_and_resize():
         await pilot.resize_terminal(200, 50)
         await settle(pilot, 0.1)
         assert detail.region.width > 0 and app.table().region.width > 100
+
+
+class _NoBackend:
+    backend_name = "netlink"
+
+    def snapshot(self):
+        raise BackendUnavailable("sock_diag is not available: the kernel has no inet_diag module")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_backend_unavailable_before_the_first_snapshot_quits_with_the_reason():
+    app = NetwatchApp(_NoBackend(), interval=3600, hostname="testhost")
+    async with app.run_test() as pilot:
+        for _ in range(100):
+            if app.return_code is not None:
+                break
+            await pilot.pause(0.02)
+    assert app.return_code == 1
+    assert "inet_diag" in str(app.unavailable)
+
+
+async def test_a_failing_refresh_after_the_first_is_shown_and_retried():
+    snapshots = recorded_snapshots()
+    source = ReplaySource(snapshots)
+    app = NetwatchApp(source, interval=3600, hostname="testhost")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        broken = source.snapshot
+        source.snapshot = lambda: (_ for _ in ()).throw(OSError("netlink socket closed"))
+        await refresh(pilot)
+        assert "collection failed: OSError: netlink socket closed" in screen_text(app)
+        source.snapshot = broken
+        await refresh(pilot)
+        assert "collection failed" not in screen_text(app)

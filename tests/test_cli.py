@@ -49,6 +49,7 @@ def test_once_json_reports_a_live_listener_and_connection_with_owner() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
+        listener_inode = os.fstat(listener.fileno()).st_ino
         client = socket.create_connection(("127.0.0.1", port))
         server, _ = listener.accept()
         with client, server:
@@ -64,7 +65,7 @@ def test_once_json_reports_a_live_listener_and_connection_with_owner() -> None:
     assert len(by_state["ESTABLISHED"]) == 2
     (listening,) = by_state["LISTEN"]
     assert (listening["proto"], listening["family"], listening["local_port"]) == ("tcp", "ipv4", port)
-    assert listening["inode"] == os.fstat(listener.fileno()).st_ino
+    assert listening["inode"] == listener_inode
     assert {owner["pid"] for owner in listening["owners"]} == {os.getpid()}
     assert listening["owners"][0]["name"]
     for established in by_state["ESTABLISHED"]:

@@ -301,3 +301,23 @@ def test_word_search_without_building_the_row_text_agrees_with_the_row_text():
         contains = text_contains(needle)
         for sock in SOCKETS.values():
             assert contains(sock, PROCESSES) == (needle in row_text(sock, PROCESSES)), (needle, sock.key)
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    with pytest.raises(FilterError, match="nested more than"):
+        compile_filter("(" * 5000 + "tcp" + ")" * 5000)
+    with pytest.raises(FilterError, match="nested more than"):
+        compile_filter("not " * 5000 + "tcp")
+    assert matching("(" * 30 + "udp" + ")" * 30) == {"udp", "udp_conn"}
+
+
+def test_long_flat_expressions_match_without_deep_recursion():
+    assert matching(" ".join(["tcp"] * 3000)) == matching("tcp")
+    assert matching(" or ".join(["pid 1"] * 3000 + ["udp"])) == {"udp", "udp_conn"}
+
+
+@pytest.mark.parametrize("text", ['udp "a\nb', "sport = :a\x00b", "pid \x1b[2J"])
+def test_error_messages_stay_one_printable_line(text):
+    with pytest.raises(FilterError) as raised:
+        compile_filter(text)
+    assert str(raised.value).isprintable()

@@ -159,3 +159,20 @@ def test_statuses_lists_every_highlighted_socket_and_agrees_with_status():
     assert {key: history.status(key) for key in (A, B, C)} == history.statuses()
     history.update(make_snapshot([make_socket(A, state="ESTABLISHED"), make_socket(C)], at=6.0))
     assert history.statuses() == {}
+
+
+def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_samples():
+    history = History()
+    crowd = [make_socket(("tcp", i), tcp_info=tcp_info(rtt=1000 + i)) for i in range(5000)]
+    history.update(make_snapshot(crowd, at=0.0))
+    survivors = crowd[::100]
+    history.update(make_snapshot(survivors, at=1.0))
+    history.update(make_snapshot(survivors, at=2.0))
+    store = history._series
+    assert store._row_count == len(survivors)
+    assert all(len(column) == len(survivors) for _, *columns in store._columns for column in columns)
+    for sock in survivors:
+        assert history.rtt_series(sock.key) == pytest.approx([sock.tcp_info.rtt / 1000] * 3)
+    newcomer = make_socket(("tcp", "new"), tcp_info=tcp_info(rtt=7000))
+    history.update(make_snapshot([*survivors, newcomer], at=3.0))
+    assert history.rtt_series(newcomer.key) == pytest.approx([7.0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from netwatch.backends.tcp_info import TCP_INFO_SIZE, TcpInfo, decode_tcp_info
 
 
@@ -26,7 +28,7 @@ def test_fields_are_the_kernel_struct_in_order() -> None:
 def test_bitfields_are_split_low_nibble_first() -> None:
     payload = bytes([1, 2, 3, 4, 5, 6, 0xA7, 0b101]) + bytes(TCP_INFO_SIZE - 8)
     info = decode_tcp_info(payload)
-    assert info[:6] == (1, 2, 3, 4, 5, 6)
+    assert info.values()[:6] == (1, 2, 3, 4, 5, 6)
     assert (info.snd_wscale, info.rcv_wscale) == (7, 10)
     assert (info.delivery_rate_app_limited, info.fastopen_client_fail) == (1, 2)
 
@@ -43,7 +45,18 @@ def test_shorter_payload_is_zero_padded_and_longer_is_truncated() -> None:
     full = decode_tcp_info(payload)
     short = decode_tcp_info(payload[:104])  # a kernel from before pacing_rate
     kept = TcpInfo._fields.index("pacing_rate")
-    assert short[:kept] == full[:kept] and set(short[kept:]) == {0}
+    assert short.values()[:kept] == full.values()[:kept] and set(short.values()[kept:]) == {0}
     assert decode_tcp_info(payload + b"\xff" * 40) == full
     assert set(decode_tcp_info(b"")) == {0}
     assert decode_tcp_info(memoryview(payload)) == full
+
+
+def test_built_from_values_round_trips_and_is_immutable() -> None:
+    info = TcpInfo(rtt=1234, snd_wscale=7, rcv_wscale=9, bytes_acked=2**40, accecn_opt_seen=3)
+    assert (info.rtt, info.snd_wscale, info.rcv_wscale, info.bytes_acked, info.accecn_opt_seen) == (
+        1234, 7, 9, 2**40, 3,
+    )
+    assert info._asdict()["rtt"] == 1234 and len(info._asdict()) == 70
+    assert decode_tcp_info(info.raw) == info
+    with pytest.raises(AttributeError):
+        info.rtt = 1  # type: ignore[misc]

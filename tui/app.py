@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 
 from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
 from netwatch.backends.history import History
+from netwatch.backends.model import BackendUnavailable
 from netwatch.tui.detail import DetailPane
 from netwatch.tui.event_log import EventLog
 from netwatch.tui.frame import Frame, frame_from
@@ -33,7 +34,7 @@ from netwatch.tui.resolve import HostResolver
 from netwatch.tui.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, RowBuilder, SocketPredicate, owner_pids
 from netwatch.tui.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.screens.process import ProcessScreen
-from netwatch.tui.source import SnapshotSource
+from netwatch.tui.source import LiveSource, SnapshotSource
 from netwatch.tui.widgets.socket_table import Row, SocketTable, sort_rows
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -71,7 +72,8 @@ class NetwatchApp(App[None]):
 
     CSS_PATH = "netwatch.tcss"
     TITLE = "netwatch"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -147,6 +149,8 @@ class NetwatchApp(App[None]):
         self._timer: Timer | None = None
         self._detail_timer: Timer | None = None
         self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
+        self.unavailable: BackendUnavailable | None = None
+        """Set when the app quit because no backend can read sockets here."""
 
     # ----- layout -----------------------------------------------------------------------------------------
 
@@ -220,7 +224,10 @@ class NetwatchApp(App[None]):
             with self._history_lock:
                 frame = frame_from(self._history, snapshot)
             rows = self._build_rows(frame, request)
-        except Exception as error:  # any backend failure is shown in the header; the next tick retries
+        except BackendUnavailable as error:
+            self._post(self._backend_unavailable, error)
+            return
+        except Exception as error:  # any other failure is shown in the header; the next tick retries
             self._post(self._collect_failed, f"collection failed: {type(error).__name__}: {error}")
             return
         self._post(self._apply_frame, frame, request, rows)
@@ -229,6 +236,14 @@ class NetwatchApp(App[None]):
         """Run ``callback`` on the UI thread (from a worker); dropped quietly when the app is shutting down."""
         with contextlib.suppress(RuntimeError):
             self.call_from_thread(callback, *args)
+
+    def _backend_unavailable(self, error: BackendUnavailable) -> None:
+        """No backend can read sockets: quit before the first frame (the CLI reports it), else keep trying."""
+        if self.frame is None:
+            self.unavailable = error
+            self.exit(return_code=1)
+        else:
+            self._collect_failed(f"backend unavailable: {error}")
 
     def _collect_failed(self, message: str) -> None:
         self._collecting = False
@@ -392,6 +407,8 @@ class NetwatchApp(App[None]):
         """On the process and help screens only the keys that make sense there stay active."""
         if isinstance(self.screen, ProcessScreen):
             return action in ("quit", "sort", "reverse", "pause", "interval", "names", "help")
+        if isinstance(self.screen, HelpScreen):
+            return action == "quit"
         return True
 
     def action_filter(self) -> None:
@@ -489,14 +506,28 @@ class NetwatchApp(App[None]):
 
 
 def run_app(
-    source: SnapshotSource,
+    source: SnapshotSource | None = None,
     *,
+    backend: str = "auto",
     interval: float = 2.0,
-    filter_text: str = "",
+    filter_text: str | None = "",
     pid: int | None = None,
     linger: float = 5.0,
 ) -> int:
-    """Run the TUI until the user quits; returns the exit status."""
-    NetwatchApp(source, interval=interval, filter_text=filter_text, pid=pid, linger=linger).run()
-    return 0
+    """Run the TUI until the user quits; returns the exit status.
+
+    ``source`` defaults to the live collector with ``backend``. Raises :class:`BackendUnavailable` when no
+    snapshot could ever be taken (so the command line reports it in one line).
+    """
+    app = NetwatchApp(
+        source if source is not None else LiveSource(backend),
+        interval=interval,
+        filter_text=filter_text or "",
+        pid=pid,
+        linger=linger,
+    )
+    app.run()
+    if app.unavailable is not None:
+        raise app.unavailable
+    return app.return_code or 0
 

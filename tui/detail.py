@@ -22,6 +22,7 @@ _CA_STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")
 _TCP_OPTIONS = ("timestamps", "sack", "wscale", "ecn", "ecn_seen", "syn_data", "usec_ts", "tfo_child")
 _SHUTDOWN = ("none", "no receive", "no send", "no send/receive")
 _INFINITE_SSTHRESH = 0x7FFFFFFF
+SPARK_WIDTH = 36
 
 _MICROSECONDS = frozenset({"rtt", "rttvar", "min_rtt", "rcv_rtt", "rto", "ato", "busy_time", "rwnd_limited",
                            "sndbuf_limited"})
@@ -275,5 +276,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.query_one("#detail-body", Static).update("")
 
     def _spark(self, name: str, data: list[float], now: str) -> None:
-        self.query_one(f"#{name}-spark", Sparkline).data = data
+        spark = self.query_one(f"#{name}-spark", Sparkline)
+        spark.data = data
+        spark.styles.width = max(1, min(len(data), SPARK_WIDTH))  # one cell per sample: few samples stay narrow
         self.query_one(f"#{name}-now", Label).update(Text(now))

@@ -20,12 +20,14 @@ TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process"
 
 def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) -> int:
     """Take one snapshot, keep the sockets matching ``filter_text``, print them; returns the exit status."""
+    if hasattr(out, "reconfigure"):  # names and paths may carry undecodable bytes (kept as surrogates)
+        out.reconfigure(errors="backslashreplace")
     snapshot = Collector(backend).snapshot()
     matcher = compile_filter(filter_text)
     sockets = [sock for sock in snapshot.sockets.values() if matcher.matches(sock, snapshot.processes)]
     if output_format == "json":
-        json.dump(snapshot_to_dict(snapshot, sockets), out, separators=(",", ":"))
-        out.write("\n")
+        # json.dumps runs the C encoder over the whole document; json.dump would iterate in Python.
+        out.write(json.dumps(snapshot_to_dict(snapshot, sockets), separators=(",", ":")) + "\n")
     elif output_format == "csv":
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)

@@ -25,7 +25,7 @@ SOCKET_COLUMNS = (
     Column("state", "state", 9),
     Column("local", "local", 15, flex=True),
     Column("peer", "peer", 15, flex=True),
-    Column("process", "process", 10, flex=True),
+    Column("process", "process", 14, flex=True),
     Column("send", "send/s", 7, align="right"),
     Column("recv", "recv/s", 7, align="right"),
     Column("rtt", "rtt", 7, align="right"),
@@ -75,7 +75,53 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
 
 _SHORT_STATES = {"ESTABLISHED": "ESTAB"}
 _STATE_ORDER = {name: index for index, name in enumerate((*TCP_STATES, UNCONN))}
-_NO_RTT = -1.0
+_NO_RTT = -1
+_CACHE_LIMIT = 400_000
+"""Entries kept by each formatting cache before it is dropped and rebuilt."""
+_AGE_CELLS: dict[int, str] = {}
+_RTT_CELLS: dict[int, str] = {}
+
+
+def _age_cell(seconds: float) -> str:
+    """``fmt.age`` memoized on whole seconds: most sockets of a busy host share a handful of ages."""
+    whole = int(seconds)
+    cell = _AGE_CELLS.get(whole)
+    if cell is None:
+        if len(_AGE_CELLS) > _CACHE_LIMIT:
+            _AGE_CELLS.clear()
+        cell = _AGE_CELLS[whole] = fmt.age(whole)
+    return cell
+
+
+def _rtt_cell(microseconds: int) -> str:
+    cell = _RTT_CELLS.get(microseconds)
+    if cell is None:
+        if len(_RTT_CELLS) > _CACHE_LIMIT:
+            _RTT_CELLS.clear()
+        cell = _RTT_CELLS[microseconds] = fmt.duration_us(microseconds)
+    return cell
+
+
+class _ProcessLabels:
+    """``pid/name`` labels computed once per pid for one build."""
+
+    def __init__(self, processes: Mapping[int, Process]) -> None:
+        self._processes = processes
+        self._labels: dict[int, str] = {}
+
+    def of(self, sock: Socket) -> str:
+        owners = sock.owners
+        if not owners:
+            return ""
+        pid = owners[0].pid
+        label = self._labels.get(pid)
+        if label is None:
+            process = self._processes.get(pid)
+            label = self._labels[pid] = f"{pid}/{process.name}" if process else str(pid)
+        if len(owners) == 1:
+            return label
+        others = len(owner_pids(sock)) - 1
+        return f"{label} +{others}" if others else label
 
 
 def is_listener(sock: Socket) -> bool:
@@ -130,48 +176,47 @@ class RowBuilder:
 
     resolver: HostResolver | None = None
     _address_keys: dict[str, bytes] = field(default_factory=dict)
+    _endpoint_cache: dict[object, tuple[tuple, tuple[str, str, object, object]]] = field(default_factory=dict)
 
     def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate) -> list[Row]:
         """Rows of socket view ``view`` ("connections", "listeners", "unix") for the accepted sockets."""
-        make = self.unix_row if view == "unix" else self.socket_row
-        return [make(frame, sock) for sock in frame.sockets.values() if in_view(view, sock) and accept(sock)]
+        if view == "unix":
+            return [self.unix_row(frame, sock) for sock in frame.sockets.values()
+                    if sock.proto == "unix" and accept(sock)]
+        labels = _ProcessLabels(frame.snapshot.processes)
+        make = self.socket_row
+        return [make(frame, sock, labels) for sock in frame.sockets.values() if in_view(view, sock) and accept(sock)]
 
     def rows_of_pid(self, frame: Frame, pid: int) -> list[Row]:
         """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
         owned = owned_by(pid)
-        return [self.socket_row(frame, sock) for sock in frame.sockets.values() if owned(sock)]
+        labels = _ProcessLabels(frame.snapshot.processes)
+        return [self.socket_row(frame, sock, labels) for sock in frame.sockets.values() if owned(sock)]
 
-    def socket_row(self, frame: Frame, sock: Socket) -> Row:
+    def socket_row(self, frame: Frame, sock: Socket, labels: _ProcessLabels | None = None) -> Row:
+        """One row with :data:`SOCKET_COLUMNS` (Unix sockets show their path as local, peer inode as peer)."""
         key = sock.key
-        rates = frame.rates(key)
+        rates = frame.diff.rates.get(key)
+        send, recv = (rates.send_bps, rates.recv_bps) if rates is not None else (0.0, 0.0)
         info = sock.tcp_info
-        rtt = float(info.rtt) if info is not None and sock.proto == "tcp" else _NO_RTT
-        first_seen = frame.first_seen.get(key, frame.now)
-        age = frame.now - first_seen
-        if sock.proto == "unix":
-            local, peer = sock.path or "", str(sock.peer_inode or "")
-            local_sort: object = local
-            peer_sort: object = peer
-        else:
-            local = self.endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
-            peer = self.endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto)
-            local_sort = (self.address_key(sock.local_address), sock.local_port)
-            peer_sort = (self.address_key(sock.remote_address), sock.remote_port)
-        process = process_label(sock, frame.snapshot.processes)
+        rtt = info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
+        age = frame.now - frame.first_seen.get(key, frame.now)
+        local, peer, local_sort, peer_sort = self._endpoints(sock)
+        process = (labels or _ProcessLabels(frame.snapshot.processes)).of(sock)
         return Row(
             key=key,
             cells=(
                 sock.proto,
-                short_state(sock.state),
+                _SHORT_STATES.get(sock.state, sock.state),
                 local,
                 peer,
                 process,
-                fmt.rate_cell(rates.send_bps),
-                fmt.rate_cell(rates.recv_bps),
-                fmt.duration_us(rtt) if rtt >= 0 else "",
+                fmt.rate_cell(send) if send >= 1 else "",
+                fmt.rate_cell(recv) if recv >= 1 else "",
+                _rtt_cell(rtt) if rtt >= 0 else "",
                 str(sock.recv_q),
                 str(sock.send_q),
-                fmt.age(age),
+                _age_cell(age),
             ),
             sort_values=(
                 sock.proto,
@@ -179,8 +224,8 @@ class RowBuilder:
                 local_sort,
                 peer_sort,
                 process,
-                rates.send_bps,
-                rates.recv_bps,
+                send,
+                recv,
                 rtt,
                 sock.recv_q,
                 sock.send_q,
@@ -188,6 +233,27 @@ class RowBuilder:
             ),
             status=frame.statuses.get(key),
         )
+
+    def _endpoints(self, sock: Socket) -> tuple[str, str, object, object]:
+        """(local, peer) cells and sort values; cached per socket key while its endpoints stay the same."""
+        if sock.proto == "unix":
+            path, peer = sock.path or "", str(sock.peer_inode or "")
+            return path, peer, path, peer
+        ident = (sock.local_address, sock.local_port, sock.remote_address, sock.remote_port)
+        cached = self._endpoint_cache.get(sock.key) if self.resolver is None else None
+        if cached is not None and cached[0] == ident:
+            return cached[1]
+        shown = (
+            self.endpoint(sock.local_address, sock.local_port, sock.family, sock.proto),
+            self.endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto),
+            (self.address_key(sock.local_address), sock.local_port),
+            (self.address_key(sock.remote_address), sock.remote_port),
+        )
+        if self.resolver is None:
+            if len(self._endpoint_cache) > _CACHE_LIMIT:
+                self._endpoint_cache.clear()
+            self._endpoint_cache[sock.key] = (ident, shown)
+        return shown
 
     def unix_row(self, frame: Frame, sock: Socket) -> Row:
         key = sock.key
@@ -206,7 +272,7 @@ class RowBuilder:
                 str(sock.recv_q),
                 str(sock.send_q),
                 str(sock.inode),
-                fmt.age(age),
+                _age_cell(age),
             ),
             sort_values=(
                 sock.sock_type or "",
@@ -295,7 +361,7 @@ class RowBuilder:
                 key = b"6" + socket_module.inet_pton(socket_module.AF_INET6, shown)
             except OSError:
                 key = b"9" + shown.encode("utf-8", "surrogateescape")
-        if len(self._address_keys) > 500_000:
+        if len(self._address_keys) > _CACHE_LIMIT:
             self._address_keys.clear()
         self._address_keys[address] = key
         return key

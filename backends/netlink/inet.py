@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from sys import intern
 
 from ..model import TCP_STATES, UNCONN, MemInfo, SkMemInfo, Timer
-from ..tcp_info import tcp_info_from_raw
+from ..tcp_info import TcpInfo
 from .attributes import bbr_info, decode_cstring, sockopt_flags
 from .inet_layout import HEADER_SIZE, Layout, Shape, compile_layout, learn_shape
 from .transport import Message
@@ -163,7 +163,7 @@ class InetDecoder:
                 "peer_inode": None,
                 "sock_type": None,
                 "owners": (),
-                "tcp_info": tcp_info_from_raw(values, index_info) if index_info and wants_tcp_info else None,
+                "tcp_info": TcpInfo(values[index_info]) if index_info and wants_tcp_info else None,
                 "timer": TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
                 "meminfo": new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
                 "skmem": new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,

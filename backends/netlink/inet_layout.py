@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
-from ..tcp_info import RAW_FORMAT as TCP_INFO_FORMAT
 from ..tcp_info import TCP_INFO_SIZE, decode_tcp_info_from
 from .attributes import (
     NLA_HEADER,
@@ -59,7 +58,7 @@ HEADER_VALUES = 16
 Decoder = Callable[[bytes, int, int], object]
 
 INLINE: dict[int, tuple[str, int, str]] = {
-    INET_DIAG_INFO: ("info", TCP_INFO_SIZE, TCP_INFO_FORMAT),
+    INET_DIAG_INFO: ("info", TCP_INFO_SIZE, f"{TCP_INFO_SIZE}s"),  # kept raw: TcpInfo decodes on access
     INET_DIAG_MEMINFO: ("meminfo", 16, "4I"),
     INET_DIAG_SKMEMINFO: ("skmem", 36, "9I"),
     INET_DIAG_SHUTDOWN: ("shutdown", 1, "B"),

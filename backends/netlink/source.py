@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from ..cgroups import CgroupPaths
 from ..model import BackendUnavailable, OwnerLookup, SourceResult
+from ..procfs import ProcfsSource, sockets_from_rows
 from . import inet, unix
 from .records import socket_from_fields
 from .transport import DiagSocket, DumpFailed, DumpReply
@@ -52,10 +53,12 @@ class NetlinkSource:
                             unavailable)  # fmt: skip
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
+        procfs_rows = _read_procfs(unavailable, warnings)
         inodes = {fields["inode"] for fields in fields_by_key.values()}
+        inodes.update(row["inode"] for row in procfs_rows.values())
         inodes.discard(0)
         owners = owners_of(inodes)
-        sockets = []
+        sockets = sockets_from_rows(procfs_rows.values(), owners)
         append = sockets.append
         owners_get = owners.get
         for fields in fields_by_key.values():
@@ -92,15 +95,29 @@ class NetlinkSource:
         except DumpFailed as error:
             unavailable.append(what)
             reason = "not supported by this kernel" if error.errno == errno.ENOENT else error.strerror
-            warnings.append(f"netlink cannot dump {label} sockets ({reason})")
+            warnings.append(f"netlink cannot dump {label} sockets ({reason}): read from /proc/net instead")
             return
         except OSError as error:
             unavailable.append(what)
-            warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error})")
+            warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
+                            "read from /proc/net instead")  # fmt: skip
             return
         skipped = decode(reply.messages, into)
         if skipped:
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
+
+
+def _read_procfs(families: list[tuple[str, str]], warnings: list[str]) -> dict:
+    """Rows for the families netlink could not dump, read from /proc/net (empty if it is unreadable too)."""
+    if not families:
+        return {}
+    try:
+        rows, procfs_warnings = ProcfsSource(only=families).read_rows()
+    except BackendUnavailable as error:
+        warnings.append(str(error))
+        return {}
+    warnings.extend(procfs_warnings)
+    return rows
 
 
 @contextmanager
