@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import csv
-import json
+import gc
 import sys
 from collections.abc import Iterable, Mapping
-from typing import TextIO
+from typing import BinaryIO, TextIO
+
+import orjson
 
 from netwatch.backends.collector import Collector
 from netwatch.backends.endpoints import format_endpoint
 from netwatch.backends.filter import compile_filter
 from netwatch.backends.model import Process, Snapshot, Socket
 from netwatch.tui.safe_text import visible
-from netwatch.tui.serialize import CSV_COLUMNS, snapshot_to_dict, socket_to_csv_row
+from netwatch.tui.serialize import CSV_COLUMNS, snapshot_header, socket_to_csv_row, socket_to_dict
 
 TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
+JSON_BATCH = 2000
+"""Sockets serialized per write: the document is streamed, never held whole in memory."""
 
 
 def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) -> int:
     """Take one snapshot, keep the sockets matching ``filter_text``, print them; returns the exit status."""
+    # One short-lived process building ~10 objects per socket, none cyclic: the cyclic collector would only
+    # rescan the growing heap (measured: a third of the run at 100,000 sockets).
+    gc.disable()
     if hasattr(out, "reconfigure"):  # names and paths may carry undecodable bytes (kept as surrogates)
         out.reconfigure(errors="backslashreplace")
     snapshot = Collector(backend).snapshot()
     matcher = compile_filter(filter_text)
     sockets = [sock for sock in snapshot.sockets.values() if matcher.matches(sock, snapshot.processes)]
     if output_format == "json":
-        # json.dumps runs the C encoder over the whole document; json.dump would iterate in Python.
-        out.write(json.dumps(snapshot_to_dict(snapshot, sockets), separators=(",", ":")) + "\n")
+        out.flush()
+        write_json(snapshot, sockets, out.buffer)
     elif output_format == "csv":
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
@@ -36,6 +43,19 @@ def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) ->
         _print_warnings(snapshot)
         out.writelines(format_table(sockets, snapshot.processes))
     return 0
+
+
+def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None:
+    """The JSON document of ``sockets``, streamed in batches."""
+    out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
+    processes = snapshot.processes
+    for start in range(0, len(sockets), JSON_BATCH):
+        if start:
+            out.write(b",")
+        batch = sockets[start : start + JSON_BATCH]
+        out.write(orjson.dumps([socket_to_dict(sock, processes) for sock in batch])[1:-1])
+    out.write(b"]}\n")
+    out.flush()
 
 
 def _print_warnings(snapshot: Snapshot) -> None:

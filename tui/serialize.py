@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from netwatch.backends.model import Process, Snapshot, Socket
@@ -53,15 +53,13 @@ def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, 
     }
 
 
-def snapshot_to_dict(snapshot: Snapshot, sockets: Iterable[Socket]) -> dict[str, Any]:
-    """The JSON document for ``netwatch --once --format json``."""
-    processes = snapshot.processes
+def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
+    """The JSON document for ``netwatch --once --format json``, but its ``sockets`` list."""
     return {
         "taken_at": snapshot.taken_at,
         "backend": snapshot.backend,
         "backend_reason": snapshot.backend_reason,
         "warnings": list(snapshot.warnings),
-        "sockets": [socket_to_dict(sock, processes) for sock in sockets],
     }
 
 
