@@ -376,3 +376,18 @@ async def test_a_failing_refresh_after_the_first_is_shown_and_retried():
         source.snapshot = broken
         await refresh(pilot)
         assert "collection failed" not in screen_text(app)
+
+
+async def test_pid_option_restricts_every_view_until_escape():
+    app = make_app(pid=903)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        labels = cells(app, "process")
+        assert labels and all(label.startswith("903/") for label in labels)
+        assert "pid 903" in screen_text(app)
+        await pilot.press("3")
+        await settle(pilot)
+        assert cells(app, "pid") == ["903"]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.pid is None and len(cells(app, "pid")) == 10

@@ -31,7 +31,15 @@ from netwatch.tui.event_log import EventLog
 from netwatch.tui.frame import Frame, frame_from
 from netwatch.tui.header import Status, SummaryBar
 from netwatch.tui.resolve import HostResolver
-from netwatch.tui.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, RowBuilder, SocketPredicate, owner_pids
+from netwatch.tui.rows import (
+    COLUMNS_OF_VIEW,
+    DEFAULT_SORT,
+    VIEWS,
+    RowBuilder,
+    SocketPredicate,
+    owned_by,
+    owner_pids,
+)
 from netwatch.tui.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.screens.process import ProcessScreen
 from netwatch.tui.source import LiveSource, SnapshotSource
@@ -298,16 +306,13 @@ class NetwatchApp(App[None]):
     @staticmethod
     def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
         processes = frame.snapshot.processes
-        socket_filter, pid = request.socket_filter, request.pid
-        if socket_filter is None and pid is None:
-            return lambda sock: True
-        if pid is None:
-            return lambda sock: socket_filter.matches(sock, processes)
+        socket_filter = request.socket_filter
+        owned = owned_by(request.pid) if request.pid is not None else None
         if socket_filter is None:
-            return lambda sock: any(owner.pid == pid for owner in sock.owners)
-        return lambda sock: (
-            any(owner.pid == pid for owner in sock.owners) and socket_filter.matches(sock, processes)
-        )
+            return owned or (lambda sock: True)
+        if owned is None:
+            return lambda sock: socket_filter.matches(sock, processes)
+        return lambda sock: owned(sock) and socket_filter.matches(sock, processes)
 
     # ----- display ----------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ them until its stdin reaches EOF (the parent closes it, or dies). The parent sid
 
 Standalone use (hold connections until Ctrl-C, e.g. to look at them with netwatch)::
 
-    python bench/connections.py --connections 10000
+    python tests/bench/connections.py --connections 10000
 """
 
 from __future__ import annotations

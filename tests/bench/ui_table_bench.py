@@ -1,6 +1,6 @@
 """Measure the socket table's UI figures at 10,000 and 100,000 rows in a headless 160x50 app.
 
-Run: ``python bench/ui_table_bench.py [ROWS ...]``. For each row count it prints the time to apply a snapshot
+Run: ``python tests/bench/ui_table_bench.py [ROWS ...]``. For each row count it prints the time to apply a snapshot
 (``set_rows`` alone, and a changed snapshot including the repaint), to re-sort, to apply rows pre-sorted
 off the UI thread (``set_rows(..., sorted_by=...)``), to move the cursor one row and
 one page (key press until the screen is idle again), to render a full screen of rows from scratch, and the

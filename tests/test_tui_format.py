@@ -1,0 +1,47 @@
+"""Unit tests of the TUI's pure helpers: human units, row building, name resolution."""
+
+from __future__ import annotations
+
+import time
+
+from netwatch.tui import format as fmt
+from netwatch.tui.resolve import HostResolver, service_name
+from netwatch.tui.rows import RowBuilder, in_view, is_listener
+from tests.recorded import recorded_snapshot
+
+
+def test_units():
+    assert fmt.size(512) == "512 B" and fmt.size(1536) == "1.5 KiB" and fmt.size(5 * 2**30) == "5.0 GiB"
+    assert fmt.rate(1.25 * 2**20) == "1.2 MiB/s"
+    assert fmt.rate_cell(0.4) == "" and fmt.rate_cell(2048) == "2.0K"
+    assert fmt.duration_us(850) == "850 µs" and fmt.duration_us(12_345) == "12.3 ms"
+    assert fmt.duration_us(1_250_000) == "1.25 s" and fmt.duration_ms(7_195_000) == "1h59m"
+    assert [fmt.age(s) for s in (5, 125, 7300, 200_000)] == ["5s", "2m05s", "2h01m", "2d07h"]
+    assert fmt.count(1234567) == "1,234,567"
+
+
+def test_views_split_sockets_and_endpoints_unmap_ipv4():
+    snapshot = recorded_snapshot(0)
+    sockets = snapshot.sockets
+    assert is_listener(sockets[("tcp", 3)]) and is_listener(sockets[("udp", 20)])
+    assert not is_listener(sockets[("udp", 23)])  # connected UDP is a connection
+    assert in_view("unix", sockets[("unix", 7001)]) and not in_view("connections", sockets[("unix", 7001)])
+    builder = RowBuilder()
+    assert builder.endpoint("::ffff:192.0.2.10", 60100, "ipv6", "tcp") == "192.0.2.10:60100"
+    assert builder.endpoint("2001:db8::1f", 41000, "ipv6", "tcp") == "[2001:db8::1f]:41000"
+    assert builder.address_key("10.0.0.9") < builder.address_key("10.0.0.10") < builder.address_key("::1")
+
+
+def test_service_names_and_background_reverse_dns():
+    assert service_name(22, "tcp") == "ssh" and service_name(0, "tcp") is None
+    arrived = []
+    resolver = HostResolver(on_resolved=lambda: arrived.append(True))
+    try:
+        assert resolver.name("127.0.0.1") is None  # never blocks: queued
+        deadline = time.monotonic() + 5
+        while resolver.name("127.0.0.1") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert resolver.name("127.0.0.1") == "localhost" and arrived
+        assert resolver.name("0.0.0.0") is None
+    finally:
+        resolver.close()
