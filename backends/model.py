@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
 SocketKey = Hashable
@@ -84,14 +85,22 @@ class Process:
     cgroup: str | None
 
 
-@dataclass(frozen=True)
+NO_EXTENSIONS: Mapping[str, Mapping[str, object]] = MappingProxyType({})
+"""The (shared, read-only) ``Socket.extensions`` of a socket without any."""
+
+
+def _no_extensions() -> Mapping[str, Mapping[str, object]]:
+    return NO_EXTENSIONS
+
+
+@dataclass(frozen=True, slots=True)
 class Socket:
     """One kernel socket and everything the backend knows about it.
 
     Addresses are strings (IPv4 dotted, IPv6 compressed; empty for Unix). ``tcp_info`` is a
     :class:`netwatch.backends.tcp_info.TcpInfo` (kernel field names without ``tcpi_``, kernel units)
     or ``None``. ``extensions`` holds further decoded sock_diag attributes (``bbr``, ``dctcp``,
-    ``vegas``, ``sockopt``, ...) as plain mappings.
+    ``vegas``, ``sockopt``, ...) as read-only mappings, often shared between sockets.
     """
 
     key: SocketKey
@@ -122,7 +131,7 @@ class Socket:
     tclass: int | None = None
     mark: int | None = None
     interface: int | None = None
-    extensions: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    extensions: Mapping[str, Mapping[str, object]] = field(default_factory=_no_extensions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,18 @@ def _bit_getter(offset: int, shift: int, mask: int):  # noqa: ANN202 - a propert
 _install_field_properties()
 
 
+_new_object = object.__new__
+_set_raw = TcpInfo.raw.__set__  # type: ignore[attr-defined]
+
+
+def tcp_info_from_exact(raw: bytes) -> TcpInfo:
+    """A TcpInfo over ``raw``, which must be exactly :data:`TCP_INFO_SIZE` bytes (the decoder's hot path:
+    skips ``__init__``'s checks and copy)."""
+    info = _new_object(TcpInfo)
+    _set_raw(info, raw)
+    return info
+
+
 def decode_tcp_info_from(buffer: bytes | bytearray | memoryview, offset: int, length: int) -> TcpInfo:
     """The ``length`` bytes of tcp_info at ``offset``: a shorter struct (older kernel) is zero-padded, a longer
     one (newer kernel) cut to the fields known here."""

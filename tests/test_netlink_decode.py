@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.backends.model import Socket
-from netwatch.backends.netlink import inet, inet_layout, unix
-from netwatch.backends.netlink.records import socket_from_fields
+from netwatch.backends.model import Owner, Socket
+from netwatch.backends.netlink import attributes, inet, inet_layout, unix
+from netwatch.backends.netlink.records import new_socket, set_owners
 from netwatch.backends.netlink.transport import NLMSG_HEADER_LEN, DumpFailed, parse_datagram
 from netwatch.backends.tcp_info import TCP_INFO_SIZE
 
@@ -42,35 +42,35 @@ def _decode_tcp(data: bytearray, seq: int) -> dict:
 
 def test_tcp_dump_decodes_to_the_recorded_sockets() -> None:
     data, seq = _fixture("netlink_tcp_dump.bin")
-    decoded = {fields["inode"]: fields for fields in _decode_tcp(data, seq).values()}
+    decoded = {record.inode: record for record in _decode_tcp(data, seq).values()}
     expected = EXPECTED["tcp"]
     assert set(decoded) == {int(inode) for inode in expected}
     for inode, want in expected.items():
         got = decoded[int(inode)]
-        assert (got["local_address"], got["local_port"]) == tuple(want["local"])
-        assert (got["remote_address"], got["remote_port"]) == tuple(want["remote"])
-        assert (got["proto"], got["family"], got["state"]) == ("tcp", "ipv4", want["state"])
-        assert got["key"] == ("tcp", got["cookie"]) and got["cookie"] > 0
-        assert got["congestion"] == EXPECTED["congestion"]
-        assert got["cgroup"].startswith("cgroup-")
-        assert {field: getattr(got["tcp_info"], field) for field in want["tcp_info"]} == want["tcp_info"]
-        assert got["skmem"].rcvbuf > 0 and got["shutdown"] == 0 and got["timer"].name in ("off", "on")
-        assert got["extensions"]["sockopt"]["is_icsk"] is True
-        assert set(got) == {field.name for field in dataclasses.fields(Socket)}
+        assert (got.local_address, got.local_port) == tuple(want["local"])
+        assert (got.remote_address, got.remote_port) == tuple(want["remote"])
+        assert (got.proto, got.family, got.state) == ("tcp", "ipv4", want["state"])
+        assert got.key == ("tcp", got.cookie) and got.cookie > 0
+        assert got.congestion == EXPECTED["congestion"]
+        assert got.cgroup.startswith("cgroup-")
+        assert {field: getattr(got.tcp_info, field) for field in want["tcp_info"]} == want["tcp_info"]
+        assert got.skmem.rcvbuf > 0 and got.shutdown == 0 and got.timer.name in ("off", "on")
+        assert got.extensions["sockopt"]["is_icsk"] is True
+        assert type(got) is Socket and got.owners == ()
 
 
 def test_unix_dump_decodes_to_the_recorded_sockets() -> None:
     data, seq = _fixture("netlink_unix_dump.bin")
     into: dict = {}
     assert unix.decode_unix(_messages(data, seq), into) == 0
-    decoded = {fields["inode"]: fields for fields in into.values()}
+    decoded = {record.inode: record for record in into.values()}
     assert set(decoded) == {int(inode) for inode in EXPECTED["unix"]}
     for inode, want in EXPECTED["unix"].items():
         got = decoded[int(inode)]
-        assert (got["state"], got["sock_type"], got["path"], got["peer_inode"]) == (
+        assert (got.state, got.sock_type, got.path, got.peer_inode) == (
             want["state"], want["type"], want["path"], want["peer"]
         )  # fmt: skip
-        assert got["key"] == ("unix", got["cookie"]) and got["uid"] == 0
+        assert got.key == ("unix", got.cookie) and got.uid == 0
 
 
 def _rewrite_info_length(data: bytearray, new_payload: int) -> bytearray:
@@ -92,8 +92,8 @@ def _rewrite_info_length(data: bytearray, new_payload: int) -> bytearray:
 
 def test_shorter_tcp_info_is_zero_padded() -> None:
     data, seq = _fixture("netlink_tcp_dump.bin")
-    full = next(iter(_decode_tcp(data, seq).values()))["tcp_info"]
-    short = next(iter(_decode_tcp(_rewrite_info_length(data, 104), seq).values()))["tcp_info"]
+    full = next(iter(_decode_tcp(data, seq).values())).tcp_info
+    short = next(iter(_decode_tcp(_rewrite_info_length(data, 104), seq).values())).tcp_info
     fields = type(full)._fields
     kept = fields.index("total_retrans") + 1  # 104 bytes reach up to total_retrans
     assert short.values()[:kept] == full.values()[:kept]
@@ -118,8 +118,8 @@ def test_bogus_attribute_length_stops_the_attribute_walk_without_crashing() -> N
     struct.pack_into("=H", broken, inet_layout.HEADER_SIZE, 0xFFF0)  # first attribute claims to run past the message
     into: dict = {}
     assert inet.InetDecoder(lambda cgroup_id: None).decode([(broken, 0, len(broken))], "tcp", into) == 0
-    (fields,) = into.values()
-    assert fields["tcp_info"] is None and fields["local_port"] > 0
+    (record,) = into.values()
+    assert record.tcp_info is None and record.local_port > 0
 
 
 def test_message_of_another_shape_with_the_same_size_is_relearned() -> None:
@@ -136,10 +136,10 @@ def test_message_of_another_shape_with_the_same_size_is_relearned() -> None:
     into: dict = {}
     decoder = inet.InetDecoder(lambda cgroup_id: None)
     assert decoder.decode([(message, 0, len(message)), (other, 0, len(other))], "tcp", into) == 0
-    by_inode = {fields["inode"]: fields for fields in into.values()}
-    assert by_inode[4242]["tos"] is None
-    assert by_inode[struct.unpack_from("=I", message, 68)[0]]["tos"] == 0
-    assert by_inode[4242]["tcp_info"] == next(f for i, f in by_inode.items() if i != 4242)["tcp_info"]
+    by_inode = {record.inode: record for record in into.values()}
+    assert by_inode[4242].tos is None
+    assert by_inode[struct.unpack_from("=I", message, 68)[0]].tos == 0
+    assert by_inode[4242].tcp_info == next(f for i, f in by_inode.items() if i != 4242).tcp_info
 
 
 def test_malformed_netlink_header_ends_the_datagram() -> None:
@@ -166,12 +166,37 @@ def test_done_with_an_error_raises_and_interrupted_flag_is_seen() -> None:
 
 def test_records_equal_constructed_sockets() -> None:
     data, seq = _fixture("netlink_tcp_dump.bin")
-    for fields in _decode_tcp(data, seq).values():
-        record = socket_from_fields(dict(fields))
-        assert record == Socket(**fields)
-        assert isinstance(record, Socket) and record.key == fields["key"]
+    for record in _decode_tcp(data, seq).values():
+        fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(Socket)}
+        assert record == Socket(**fields) == new_socket(**fields)
+        assert isinstance(record, Socket) and not hasattr(record, "__dict__")
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.state = "CLOSE"  # type: ignore[misc]
+        set_owners(record, (Owner(1, 3),))
+        assert record.owners == (Owner(1, 3),)
+
+
+def test_extensions_are_shared_read_only_mappings() -> None:
+    data, seq = _fixture("netlink_tcp_dump.bin")
+    records = list(_decode_tcp(data, seq).values())
+    for record in records:
+        extensions = record.extensions
+        assert extensions.get("inet", {}).get("class_id", 1) != 0  # the default class id 0 is left out
+        assert {name: dict(values) for name, values in extensions.items()}["sockopt"]["is_icsk"] is True
+        if "bbr" in extensions:
+            assert set(extensions["bbr"]) == {"bw", "min_rtt", "pacing_gain", "cwnd_gain"}
+    without_bbr = [record.extensions for record in records if "bbr" not in record.extensions]
+    assert all(extensions is without_bbr[0] for extensions in without_bbr)
+    with pytest.raises(TypeError):
+        without_bbr[0]["sockopt"] = {}  # type: ignore[index]
+
+
+def test_bbr_info_is_a_mapping() -> None:
+    info = attributes.bbr_info(5, 1, 100, 739, 512)
+    assert dict(info) == {"bw": 1 << 32 | 5, "min_rtt": 100, "pacing_gain": 739, "cwnd_gain": 512}
+    assert info == dict(info) and info["min_rtt"] == info.min_rtt == 100 and "bw" in info and "x" not in info
+    with pytest.raises(KeyError):
+        info["__class__"]
 
 
 def test_abstract_and_undecodable_unix_names() -> None:

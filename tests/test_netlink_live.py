@@ -201,15 +201,15 @@ def test_tcp_info_agrees_with_pyroute2_decoder(world: World) -> None:
     decoded: dict = {}
     inet.InetDecoder(lambda cgroup_id: None).decode([(raw, NLMSG_HEADER_LEN, len(raw))], "tcp", decoded)
     (ours,) = decoded.values()
-    for field in ours["tcp_info"]._fields:  # the same bytes: every field pyroute2 knows must agree...
+    for field in ours.tcp_info._fields:  # the same bytes: every field pyroute2 knows must agree...
         if f"tcpi_{field}" in theirs and field != "rcv_wscale":  # ...but its rcv_wscale repeats the low nibble
-            assert getattr(ours["tcp_info"], field) == theirs[f"tcpi_{field}"], field
-    assert ours["cookie"] == message["idiag_cookie"] and ours["local_port"] == message["idiag_sport"]
-    assert ours["remote_port"] == message["idiag_dport"] and ours["inode"] == message["idiag_inode"]
-    assert ours["congestion"] == message.get_attr("INET_DIAG_CONG")
+            assert getattr(ours.tcp_info, field) == theirs[f"tcpi_{field}"], field
+    assert ours.cookie == message["idiag_cookie"] and ours.local_port == message["idiag_sport"]
+    assert ours.remote_port == message["idiag_dport"] and ours.inode == message["idiag_inode"]
+    assert ours.congestion == message.get_attr("INET_DIAG_CONG")
     collected = world.found[_inode(world.client)].tcp_info  # and the collection saw the same connection
     for field in STABLE_FIELDS:
-        assert getattr(collected, field) == getattr(ours["tcp_info"], field), field
+        assert getattr(collected, field) == getattr(ours.tcp_info, field), field
 
 
 def test_tcp_info_agrees_with_ss(world: World) -> None:

@@ -225,7 +225,8 @@ class NetwatchApp(App[None]):
         self._collect(self._request())
         return True
 
-    @work(thread=True, group="collect", exit_on_error=False)
+    # An explicit description: by default Textual repr()s the arguments, i.e. a whole 100,000-socket frame.
+    @work(thread=True, group="collect", exit_on_error=False, description="collect a snapshot")
     def _collect(self, request: ViewRequest) -> None:
         try:
             snapshot = self.source.snapshot()
@@ -284,7 +285,7 @@ class NetwatchApp(App[None]):
         if self.frame is not None:
             self._rebuild_rows(self.frame, self._request())
 
-    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False, description="rebuild the rows")
     def _rebuild_rows(self, frame: Frame, request: ViewRequest) -> None:
         rows = self._build_rows(frame, request)
         if not get_current_worker().is_cancelled:

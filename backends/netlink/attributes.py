@@ -7,7 +7,7 @@ payloads shorter than their struct are zero-padded, longer ones are truncated (k
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 from ..model import MemInfo, SkMemInfo
@@ -85,12 +85,43 @@ def decode_dctcp(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
     return {"enabled": enabled, "ce_state": ce_state, "alpha": alpha, "ab_ecn": ab_ecn, "ab_tot": ab_tot}
 
 
-def bbr_info(bw_lo: int, bw_hi: int, min_rtt: int, pacing_gain: int, cwnd_gain: int) -> dict[str, object]:
-    """struct tcp_bbr_info: bw in bytes/s, min_rtt in us, gains shifted left 8 bits (256 == 1.0)."""
-    return {"bw": bw_hi << 32 | bw_lo, "min_rtt": min_rtt, "pacing_gain": pacing_gain, "cwnd_gain": cwnd_gain}
+class BbrInfo(Mapping[str, int]):
+    """struct tcp_bbr_info as a read-only mapping: bw in bytes/s, min_rtt in us, gains shifted left 8 bits
+    (256 == 1.0). Slotted (~70 bytes, a dict would take ~180): BBR is the default congestion control."""
+
+    __slots__ = ("bw", "min_rtt", "pacing_gain", "cwnd_gain")
+    bw: int
+    min_rtt: int
+    pacing_gain: int
+    cwnd_gain: int
+
+    def __init__(self, bw: int, min_rtt: int, pacing_gain: int, cwnd_gain: int) -> None:
+        self.bw = bw
+        self.min_rtt = min_rtt
+        self.pacing_gain = pacing_gain
+        self.cwnd_gain = cwnd_gain
+
+    def __getitem__(self, key: str) -> int:
+        if key not in self.__slots__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__slots__)
+
+    def __len__(self) -> int:
+        return len(self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"BbrInfo({dict(self)})"
 
 
-def decode_bbr(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
+def bbr_info(bw_lo: int, bw_hi: int, min_rtt: int, pacing_gain: int, cwnd_gain: int) -> BbrInfo:
+    """A BbrInfo from the five u32 of struct tcp_bbr_info."""
+    return BbrInfo(bw_hi << 32 | bw_lo, min_rtt, pacing_gain, cwnd_gain)
+
+
+def decode_bbr(buffer: bytearray, start: int, stop: int) -> BbrInfo:
     return bbr_info(*unpack_padded(BBR_LAYOUT, buffer, start, stop))
 
 

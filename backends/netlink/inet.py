@@ -1,21 +1,24 @@
 """inet_diag (TCP/UDP/RAW over IPv4/IPv6): the dump request and the decoding of its replies.
 
 The hot path: one precompiled struct per message shape (inet_layout), ``unpack_from`` straight over
-the receive buffers, one dict of Socket fields per message, small caches for repeated strings
-(addresses, congestion names).
+the receive buffers, one Socket built directly per message, small caches for repeated strings
+(addresses, congestion names) and for the ``extensions`` mappings that few distinct values make up.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from sys import intern
+from types import MappingProxyType
 
-from ..model import TCP_STATES, UNCONN, MemInfo, SkMemInfo, Timer
-from ..tcp_info import TcpInfo
+from ..model import NO_EXTENSIONS, TCP_STATES, UNCONN, MemInfo, SkMemInfo, Socket, Timer
+from ..tcp_info import tcp_info_from_exact
 from .attributes import bbr_info, decode_cstring, sockopt_flags
 from .inet_layout import HEADER_SIZE, Layout, Shape, compile_layout, learn_shape
+from .records import new_socket
 from .transport import Message
 
 ALL_EXTENSIONS = 0xFF
@@ -27,6 +30,8 @@ ALL_STATES = 0xFFFFFFFF
 INET_DIAG_REQ_V2 = struct.Struct("=BBBBI2H16s16sI2I")
 MAX_LAYOUTS = 1024
 """Compiled message layouts kept (a handful is normal; the bound only guards against garbage)."""
+MAX_SHARED_EXTENSIONS = 4096
+"""Distinct shared extensions mappings kept (a handful is normal)."""
 MAX_ADDRESSES = 1 << 17
 """Formatted addresses kept per family across snapshots (the cache restarts when full)."""
 
@@ -69,9 +74,10 @@ def _address_formatter(family: int) -> Callable[[bytes], str]:
 
 
 class InetDecoder:
-    """Turns inet_diag replies into Socket field dicts (see records.socket_from_fields).
+    """Turns inet_diag replies into Socket records (see records.new_socket).
 
-    Keeps, across snapshots, the compiled message layouts (see inet_layout) and string caches.
+    Keeps, across snapshots, the compiled message layouts (see inet_layout), string caches and the shared
+    ``extensions`` mappings.
     """
 
     def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
@@ -82,6 +88,7 @@ class InetDecoder:
         }
         self._congestion: dict[bytes, str] = {}
         self._layouts: dict[tuple[int, Shape], Layout] = {}
+        self._shared_extensions: dict[tuple[Layout, object], Mapping[str, Mapping[str, object]]] = {}
 
     def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
         """Learn the shape of a message no cached layout fits, and the layout for it."""
@@ -90,11 +97,22 @@ class InetDecoder:
         if layout is None:
             if len(self._layouts) >= MAX_LAYOUTS:
                 self._layouts.clear()
+                self._shared_extensions.clear()
             layout = self._layouts[(family, shape)] = compile_layout(family, shape)
         return layout
 
+    def _extensions_for(self, layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+        """The read-only extensions mapping made of the message's SHARED_EXTENSIONS values (cached)."""
+        key = (layout, layout.pick_shared(values) if layout.pick_shared else None)
+        extensions = self._shared_extensions.get(key)
+        if extensions is None:
+            if len(self._shared_extensions) >= MAX_SHARED_EXTENSIONS:
+                self._shared_extensions.clear()
+            extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
+        return extensions
+
     def decode(self, messages: Iterable[Message], proto: str, into: dict) -> int:
-        """Add one field dict per well-formed message to ``into`` (keyed by (proto, cookie), later wins).
+        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins).
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
@@ -104,6 +122,8 @@ class InetDecoder:
         addresses = self._addresses
         cgroup_path = self._cgroup_path
         congestion_names = self._congestion
+        shared_extensions = self._shared_extensions
+        extensions_for = self._extensions_for
         ntohs = socket.ntohs
         new_tuple = tuple.__new__
         skipped = 0
@@ -124,13 +144,13 @@ class InetDecoder:
             (family, state, timer, retrans, sport, dport, src, dst, ifindex, cookie_lo, cookie_hi,
              expires, rqueue, wqueue, uid, inode) = values[:16]  # fmt: skip
             text = addresses[family]
-            extensions: dict = {}
-            index = layout.sockopt
-            if index:
-                extensions["sockopt"] = sockopt_flags(values[index])
+            pick_shared = layout.pick_shared
+            extensions = shared_extensions.get((layout, pick_shared(values) if pick_shared else None))
+            if extensions is None:
+                extensions = extensions_for(layout, values)
             index = layout.bbr
             if index:
-                extensions["bbr"] = bbr_info(*values[index : index + 5])
+                extensions = {**extensions, "bbr": bbr_info(*values[index : index + 5])}
             index = layout.cong
             if index:
                 raw = values[index]
@@ -139,61 +159,83 @@ class InetDecoder:
                     congestion = congestion_names[raw] = intern(decode_cstring(raw, 0, len(raw)))
             else:
                 congestion = None
-            index_cgroup = layout.cgroup
             index_info = layout.info
             index_meminfo = layout.meminfo
             index_skmem = layout.skmem
+            index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
             key = (proto, cookie)
-            fields = into[key] = {
-                "key": key,
-                "proto": proto,
-                "family": "ipv4" if family == socket.AF_INET else "ipv6",
-                "state": states[state] if state < state_count else "UNKNOWN",
-                "local_address": text(src),
-                "local_port": ntohs(sport),
-                "remote_address": text(dst),
-                "remote_port": ntohs(dport),
-                "recv_q": rqueue,
-                "send_q": wqueue,
-                "inode": inode,
-                "uid": uid,
-                "cookie": cookie,
-                "path": None,
-                "peer_inode": None,
-                "sock_type": None,
-                "owners": (),
-                "tcp_info": TcpInfo(values[index_info]) if index_info and wants_tcp_info else None,
-                "timer": TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
-                "meminfo": new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
-                "skmem": new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
-                "congestion": congestion,
-                "cgroup": cgroup_path(values[index_cgroup]) if index_cgroup else None,
-                "shutdown": values[layout.shutdown] if layout.shutdown else None,
-                "tos": values[layout.tos] if layout.tos else None,
-                "tclass": values[layout.tclass] if layout.tclass else None,
-                "mark": values[layout.mark] if layout.mark else None,
-                "interface": ifindex,
-                "extensions": extensions,
-            }
+            record = into[key] = new_socket(
+                key,
+                proto,
+                "ipv4" if family == socket.AF_INET else "ipv6",
+                states[state] if state < state_count else "UNKNOWN",
+                text(src),
+                ntohs(sport),
+                text(dst),
+                ntohs(dport),
+                rqueue,
+                wqueue,
+                inode,
+                uid,
+                cookie,
+                None,  # path
+                None,  # peer_inode
+                None,  # sock_type
+                (),  # owners (attached after the dump)
+                tcp_info_from_exact(values[index_info]) if index_info and wants_tcp_info else None,
+                TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
+                new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
+                new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
+                congestion,
+                cgroup_path(values[index_cgroup]) if index_cgroup else None,
+                values[layout.shutdown] if layout.shutdown else None,
+                values[layout.tos] if layout.tos else None,
+                values[layout.tclass] if layout.tclass else None,
+                values[layout.mark] if layout.mark else None,
+                ifindex,  # interface
+                extensions,
+            )
             if layout.odd_fields or layout.extensions:
-                _decode_rare(layout, values, fields, extensions, wants_tcp_info)
+                into[key] = _with_rare_attributes(record, layout, values, wants_tcp_info)
         return skipped
 
 
-def _decode_rare(layout: Layout, values: tuple, fields: dict, extensions: dict, wants_tcp_info: bool) -> None:
-    """Attributes outside the hot path: odd-sized common ones, and the rarer extensions."""
+def _shared_extensions(layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+    """{"sockopt": flags, "inet": {"protocol", "v6only", "class_id"}} from the message's inline values (a zero
+    class id, the default, is left out), read-only."""
+    extensions: dict[str, Mapping[str, object]] = {}
+    inet: dict[str, object] = {}
+    for index, name in layout.shared:
+        value = values[index]
+        if name == "sockopt":
+            extensions["sockopt"] = sockopt_flags(value)
+        elif name == "v6only":
+            inet["v6only"] = bool(value)
+        elif value or name != "class_id":
+            inet[name] = value
+    if inet:
+        extensions["inet"] = MappingProxyType(inet)
+    return MappingProxyType(extensions) if extensions else NO_EXTENSIONS
+
+
+def _with_rare_attributes(record: Socket, layout: Layout, values: tuple, wants_tcp_info: bool) -> Socket:
+    """``record`` completed with the attributes outside the hot path: odd-sized common ones, and the rarer
+    extensions."""
+    fields: dict[str, object] = {}
     for index, name, decoder in layout.odd_fields:
         if name != "tcp_info" or wants_tcp_info:
             raw = values[index]
             fields[name] = decoder(raw, 0, len(raw))
+    extensions = dict(record.extensions)
     for index, name, key, decoder in layout.extensions:
         raw = values[index]
         value = decoder(raw, 0, len(raw))
         if key is None:
             extensions[name] = value
         elif value or key != "class_id":  # a zero class id (the default) is not worth showing
-            extensions.setdefault(name, {})[key] = value
+            extensions[name] = {**extensions.get(name, {}), key: value}
+    return replace(record, extensions=extensions, **fields)
 
 
 def _timer_name(timer: int) -> str:

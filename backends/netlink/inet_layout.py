@@ -68,6 +68,9 @@ INLINE: dict[int, tuple[str, int, str]] = {
     INET_DIAG_CGROUP_ID: ("cgroup", 8, "Q"),
     INET_DIAG_SOCKOPT: ("sockopt", 2, "H"),
     INET_DIAG_BBRINFO: ("bbr", 20, "5I"),
+    INET_DIAG_PROTOCOL: ("protocol", 1, "B"),
+    INET_DIAG_SKV6ONLY: ("v6only", 1, "B"),
+    INET_DIAG_CLASS_ID: ("class_id", 4, "I"),
 }
 """Attributes unpacked in place when their payload has the expected size: type -> (slot, size, format)."""
 
@@ -95,10 +98,14 @@ EXTENSIONS: dict[int, tuple[str, str | None, Decoder]] = {
 }
 """Attributes kept in Socket.extensions[name] (or in extensions[name][key]), from their raw payload."""
 
+SHARED_EXTENSIONS = ("sockopt", "protocol", "v6only", "class_id")
+"""Inline slots whose few distinct values make up a Socket.extensions mapping shared between sockets."""
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Layout:
-    """How to read one message shape. Slot indexes point into the unpacked values; 0 means absent."""
+    """How to read one message shape. Slot indexes point into the unpacked values; 0 means absent.
+    Compared and hashed by identity (it keys caches on the hot path)."""
 
     unpack: Callable[[bytes, int], tuple]
     headers: Callable[[tuple], tuple]
@@ -114,8 +121,11 @@ class Layout:
     tclass: int = 0
     mark: int = 0
     cgroup: int = 0
-    sockopt: int = 0
     bbr: int = 0
+    shared: tuple[tuple[int, str], ...] = ()
+    """(value index, slot name) of the SHARED_EXTENSIONS present, in message order..."""
+    pick_shared: Callable[[tuple], object] | None = None
+    """...and a picker of those values (the key of the shared extensions mapping)."""
     odd_fields: tuple[tuple[int, str, Decoder], ...] = ()
     """(raw payload index, Socket field, decoder) for common attributes of an unexpected size."""
     extensions: tuple[tuple[int, str, str | None, Decoder], ...] = ()
@@ -188,11 +198,14 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         check.append(0)
         expected.append(family)
     layout = struct.Struct("".join(formats))
+    shared = tuple(sorted((slots.pop(name), name) for name in SHARED_EXTENSIONS if name in slots))
     return Layout(
         unpack=layout.unpack_from,
         headers=itemgetter(*check),
         expected=tuple(expected),
         odd_fields=tuple(odd_fields),
         extensions=tuple(extensions),
+        shared=shared,
+        pick_shared=itemgetter(*(index for index, _name in shared)) if shared else None,
         **slots,
     )

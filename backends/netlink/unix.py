@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from ..model import TCP_STATES, UNCONN
+from ..model import NO_EXTENSIONS, TCP_STATES, UNCONN
 from .attributes import NLA_HEADER, NLA_HEADER_LEN, NLA_TYPE_MASK, U8, U32, decode_skmeminfo
+from .records import new_socket
 from .transport import Message
 
 UDIAG_SHOW_NAME = 0x01
@@ -51,7 +52,7 @@ def decode_name(raw: bytes) -> str:
 
 
 def decode_unix(messages: Iterable[Message], into: dict) -> int:
-    """Add one Socket field dict per well-formed unix_diag message to ``into`` (key ("unix", cookie)).
+    """Add one Socket per well-formed unix_diag message to ``into`` (key ("unix", cookie)).
 
     Returns the number of malformed (too short) messages skipped.
     """
@@ -69,7 +70,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
         _family, sock_type, state, _pad, inode, cookie_lo, cookie_hi = unpack_msg(buffer, offset)
         path = peer = uid = skmem = shutdown = None
         recv_q = send_q = 0
-        extensions: dict = {}
+        extensions: Mapping[str, Mapping[str, object]] = NO_EXTENSIONS
         position = offset + MSG_SIZE
         while position + NLA_HEADER_LEN <= end:
             length, atype = unpack_nla(buffer, position)
@@ -94,38 +95,38 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
                 shutdown = unpack_u8(buffer, start)[0]
             elif atype == UNIX_DIAG_VFS and size >= 8:
                 vfs_inode, vfs_device = unpack_two(buffer, start)
-                extensions["vfs"] = {"inode": vfs_inode, "device": vfs_device}
+                extensions = {"vfs": {"inode": vfs_inode, "device": vfs_device}}
         cookie = cookie_hi << 32 | cookie_lo
         key = ("unix", cookie)
-        into[key] = {
-            "key": key,
-            "proto": "unix",
-            "family": "unix",
-            "state": STATES[state] if state < state_count else "UNKNOWN",
-            "local_address": "",
-            "local_port": 0,
-            "remote_address": "",
-            "remote_port": 0,
-            "recv_q": recv_q,
-            "send_q": send_q,
-            "inode": inode,
-            "uid": uid,
-            "cookie": cookie,
-            "path": path,
-            "peer_inode": peer,
-            "sock_type": SOCK_TYPES.get(sock_type, f"type{sock_type}"),
-            "owners": (),
-            "tcp_info": None,
-            "timer": None,
-            "meminfo": None,
-            "skmem": skmem,
-            "congestion": None,
-            "cgroup": None,
-            "shutdown": shutdown,
-            "tos": None,
-            "tclass": None,
-            "mark": None,
-            "interface": None,
-            "extensions": extensions,
-        }
+        into[key] = new_socket(
+            key,
+            "unix",
+            "unix",  # family
+            STATES[state] if state < state_count else "UNKNOWN",
+            "",  # local_address
+            0,  # local_port
+            "",  # remote_address
+            0,  # remote_port
+            recv_q,
+            send_q,
+            inode,
+            uid,
+            cookie,
+            path,
+            peer,  # peer_inode
+            SOCK_TYPES.get(sock_type, f"type{sock_type}"),
+            (),  # owners (attached after the dump)
+            None,  # tcp_info
+            None,  # timer
+            None,  # meminfo
+            skmem,
+            None,  # congestion
+            None,  # cgroup
+            shutdown,
+            None,  # tos
+            None,  # tclass
+            None,  # mark
+            None,  # interface
+            extensions,
+        )
     return skipped
