@@ -15,7 +15,7 @@ from netwatch.backends.endpoints import format_endpoint
 from netwatch.backends.filter import compile_filter
 from netwatch.backends.model import Process, Snapshot, Socket
 from netwatch.tui.safe_text import visible
-from netwatch.tui.serialize import CSV_COLUMNS, snapshot_header, socket_to_csv_row, socket_to_dict
+from netwatch.tui.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
 
 TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
 JSON_BATCH = 2000
@@ -48,12 +48,11 @@ def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) ->
 def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None:
     """The JSON document of ``sockets``, streamed in batches."""
     out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
-    processes = snapshot.processes
+    encode = SocketJsonEncoder(snapshot.processes).encode
     for start in range(0, len(sockets), JSON_BATCH):
         if start:
             out.write(b",")
-        batch = sockets[start : start + JSON_BATCH]
-        out.write(orjson.dumps([socket_to_dict(sock, processes) for sock in batch])[1:-1])
+        out.write(b",".join(map(encode, sockets[start : start + JSON_BATCH])))
     out.write(b"]}\n")
     out.flush()
 

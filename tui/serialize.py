@@ -1,11 +1,16 @@
-"""Snapshot -> plain data (dicts and rows) for JSON and CSV output."""
+"""Snapshot -> plain data (dicts and rows) for JSON and CSV output, and the fast JSON encoding of sockets."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from netwatch.backends.model import Process, Snapshot, Socket
+import orjson
+
+from netwatch.backends.model import MemInfo, Process, SkMemInfo, Snapshot, Socket
+from netwatch.backends.tcp_info import TcpInfo
 
 CSV_COLUMNS = (
     "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "path",
@@ -14,7 +19,16 @@ CSV_COLUMNS = (
 
 
 def _record(value: Any) -> dict[str, Any] | None:
-    return None if value is None else value._asdict()
+    """A NamedTuple-like record (``_fields`` and iteration, e.g. TcpInfo, Timer, MemInfo) as a dict."""
+    return None if value is None else dict(zip(value._fields, value, strict=True))
+
+
+def _tcp_info(info: Any) -> dict[str, Any] | None:
+    return None if info is None else dict(zip(info._fields, info.values(), strict=True))
+
+
+def _extensions(extensions: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, object]]:
+    return {name: dict(values) for name, values in extensions.items()} if extensions else {}
 
 
 def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, Any]:
@@ -38,7 +52,7 @@ def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, 
         "owners": [
             {"pid": owner.pid, "fd": owner.fd, "name": _name(processes, owner.pid)} for owner in sock.owners
         ],
-        "tcp_info": _record(sock.tcp_info),
+        "tcp_info": _tcp_info(sock.tcp_info),
         "timer": _record(sock.timer),
         "congestion": sock.congestion,
         "meminfo": _record(sock.meminfo),
@@ -49,7 +63,7 @@ def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, 
         "tclass": sock.tclass,
         "mark": sock.mark,
         "interface": sock.interface,
-        "extensions": {name: dict(values) for name, values in sock.extensions.items()},
+        "extensions": _extensions(sock.extensions),
     }
 
 
@@ -79,3 +93,132 @@ def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[A
 def _name(processes: Mapping[int, Process], pid: int) -> str | None:
     process = processes.get(pid)
     return process.name if process else None
+
+
+def _object_template(names: tuple[str, ...], code: str = "%d") -> bytes:
+    return ("{" + ",".join(f'"{name}":{code}' for name in names) + "}").encode()
+
+
+_SOCKET_TEMPLATE = _object_template((
+    "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "path",
+    "peer_inode", "sock_type", "inode", "cookie", "uid", "recv_q", "send_q", "owners", "tcp_info", "timer",
+    "congestion", "meminfo", "skmem", "cgroup", "shutdown", "tos", "tclass", "mark", "interface", "extensions",
+), "%s")  # fmt: skip
+_TCP_INFO_TEMPLATE = _object_template(TcpInfo._fields)
+_TIMER_TEMPLATE = b'{"name":%s,"expires_ms":%d,"retrans":%d}'
+_MEMINFO_TEMPLATE = _object_template(MemInfo._fields)
+_SKMEM_TEMPLATE = _object_template(SkMemInfo._fields)
+_OWNER_TEMPLATE = b'{"pid":%d,"fd":%d,"name":%s}'
+
+
+class _Encoded(dict):
+    """value -> its JSON bytes, computed once per distinct value (strings and small optional ints repeat a lot)."""
+
+    def __missing__(self, value: object) -> bytes:
+        encoded = self[value] = json_text(value) if value is None or isinstance(value, str) else b"%d" % value
+        return encoded
+
+
+class SocketJsonEncoder:
+    """Encodes sockets as JSON objects equal to ``orjson.dumps(socket_to_dict(sock, processes))``, several times
+    faster: precompiled byte templates (``tcp_info`` straight from its values), and caches for repeated
+    strings, small numbers and the shared ``extensions`` mappings. Use one encoder per document."""
+
+    def __init__(self, processes: Mapping[int, Process]) -> None:
+        self._processes = processes
+        self._encoded = _Encoded()
+        self._shared: dict[int, tuple[Mapping[str, object], bytes]] = {}
+
+    def encode(self, sock: Socket) -> bytes:
+        """The JSON object of ``sock``."""
+        encoded = self._encoded
+        info = sock.tcp_info
+        timer = sock.timer
+        meminfo = sock.meminfo
+        skmem = sock.skmem
+        cookie = sock.cookie
+        peer_inode = sock.peer_inode
+        return _SOCKET_TEMPLATE % (
+            encoded[sock.proto],
+            encoded[sock.family],
+            encoded[sock.state],
+            encoded[sock.local_address],
+            encoded[sock.local_port],
+            encoded[sock.remote_address],
+            encoded[sock.remote_port],
+            encoded[sock.path],
+            b"null" if peer_inode is None else b"%d" % peer_inode,
+            encoded[sock.sock_type],
+            b"%d" % sock.inode,
+            b"null" if cookie is None else b"%d" % cookie,
+            encoded[sock.uid],
+            encoded[sock.recv_q],
+            encoded[sock.send_q],
+            self._owners(sock) if sock.owners else b"[]",
+            b"null" if info is None else self._tcp_info(info),
+            b"null" if timer is None else _TIMER_TEMPLATE % (encoded[timer.name], timer.expires_ms, timer.retrans),
+            encoded[sock.congestion],
+            b"null" if meminfo is None else _MEMINFO_TEMPLATE % meminfo,
+            b"null" if skmem is None else _SKMEM_TEMPLATE % skmem,
+            encoded[sock.cgroup],
+            encoded[sock.shutdown],
+            encoded[sock.tos],
+            encoded[sock.tclass],
+            encoded[sock.mark],
+            encoded[sock.interface],
+            self._extensions(sock.extensions) if sock.extensions else b"{}",
+        )
+
+    def _owners(self, sock: Socket) -> bytes:
+        encoded = self._encoded
+        processes = self._processes
+        return b"[%s]" % b",".join(
+            _OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]) for owner in sock.owners
+        )
+
+    @staticmethod
+    def _tcp_info(info: Any) -> bytes:
+        if type(info) is TcpInfo:
+            return _TCP_INFO_TEMPLATE % info.values()
+        return orjson.dumps(_record(info))
+
+    def _extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
+        if type(extensions) is MappingProxyType:  # read-only: shared by many sockets
+            return self._cached(extensions, self._encode_extensions)
+        return self._encode_extensions(extensions)
+
+    def _encode_extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
+        encoded = self._encoded
+        return b"{%s}" % b",".join(
+            b"%s:%s" % (
+                encoded[name],
+                self._cached(values, json_object) if type(values) is MappingProxyType else json_object(values),
+            )
+            for name, values in extensions.items()
+        )  # fmt: skip
+
+    def _cached(self, mapping: Mapping[str, Any], encode: Callable[[Mapping[str, Any]], bytes]) -> bytes:
+        """``encode(mapping)``, once per shared mapping (by identity: they all outlive the encoder's document)."""
+        cached = self._shared.get(id(mapping))
+        if cached is None or cached[0] is not mapping:
+            cached = self._shared[id(mapping)] = (mapping, encode(mapping))
+        return cached[1]
+
+
+def json_object(values: Mapping[str, object]) -> bytes:
+    """A mapping of plain values (one extension's) as a JSON object."""
+    return _dumps(dict(values))
+
+
+def json_text(value: str | None) -> bytes:
+    """A JSON string, or null."""
+    return _dumps(value)
+
+
+def _dumps(value: object) -> bytes:
+    """orjson's encoding; lone surrogates (undecodable bytes kept by surrogateescape), which orjson refuses, are
+    written as \\udcXX escapes instead."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
