@@ -89,8 +89,11 @@ class Collector:
     def _collect(self) -> SourceResult:
         while True:
             source = self._source or self._select()
+            owner_lookup = self._owner_lookup()
+            if not hasattr(source, "processes"):  # it attributes owners with the resolver: start its cold scan now
+                self._owners.prefetch()
             try:
-                result = source.collect(self._owner_lookup())
+                result = source.collect(owner_lookup)
             except BackendUnavailable as error:
                 if self.requested != "auto" or source.name == _AUTO_ORDER[-1]:
                     raise

@@ -123,3 +123,30 @@ def test_backends_package_imports_no_ui() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
+    import dataclasses
+
+    import orjson
+
+    from netwatch.backends.collector import Collector
+    from netwatch.backends.model import Timer
+    from netwatch.backends.netlink.attributes import bbr_info, sockopt_flags
+    from netwatch.tui.serialize import SocketJsonEncoder, socket_to_dict
+    from tests.recorded import EVIL_NAME, recorded_snapshot
+
+    recorded = recorded_snapshot(1)
+    live = Collector().snapshot()
+    odd = dataclasses.replace(
+        next(iter(recorded.sockets.values())), path="/tmp/\udcff\n\"q", cgroup=EVIL_NAME, timer=Timer("on", 5, 1),
+        extensions={"bbr": bbr_info(1, 2, 3, 4, 5), "sockopt": sockopt_flags(3), "ulp": {"name": "tls"}},
+    )  # fmt: skip
+    for snapshot in (recorded, live):
+        encoder = SocketJsonEncoder(snapshot.processes)
+        for sock in [*snapshot.sockets.values(), odd]:
+            encoded = encoder.encode(sock)
+            assert json.loads(encoded) == json.loads(json.dumps(socket_to_dict(sock, snapshot.processes)))
+            if sock is not odd:
+                assert encoded == orjson.dumps(socket_to_dict(sock, snapshot.processes))
+    assert json.loads(SocketJsonEncoder({}).encode(odd))["path"] == "/tmp/\udcff\n\"q"

@@ -293,3 +293,26 @@ def test_process_record_follows_a_comm_change(
         forked.advance()
         resolver.owners_of({inode_of(client)})
         assert resolver.processes()[forked.pid].name == "nw-after"
+
+
+def test_prefetched_cold_scan_finds_the_same_owners(tcp_pair: tuple[socket.socket, ...]) -> None:
+    wanted = {inode_of(sock) for sock in tcp_pair}
+    with child() as forked:  # a second owner of every socket (fork-shared)
+        plain = OwnerResolver().owners_of(wanted)
+        resolver = OwnerResolver()
+        resolver.prefetch()
+        assert resolver._prefetching is not None
+        assert resolver.owners_of(wanted) == plain
+        assert all(Owner(PID, sock.fileno()) in plain[inode_of(sock)] for sock in tcp_pair)
+        assert all(any(owner.pid == forked.pid for owner in plain[inode]) for inode in wanted)
+        assert resolver.processes()[PID].name == OwnerResolver()._stat(f"/proc/{PID}")[1]
+        resolver.prefetch()  # warm now: nothing to prefetch
+        assert resolver._prefetching is None
+
+
+def test_failing_prefetch_falls_back_to_an_own_scan(tcp_pair: tuple[socket.socket, ...]) -> None:
+    resolver = OwnerResolver(proc_root="/nonexistent-proc")
+    resolver.prefetch()  # the helper fails (no such directory)...
+    resolver.proc_root = "/proc"
+    listener = tcp_pair[0]
+    assert resolver.owners_of({inode_of(listener)}) == {inode_of(listener): (Owner(PID, listener.fileno()),)}

@@ -29,6 +29,7 @@ from netwatch.backends.model import BackendUnavailable
 from netwatch.tui.detail import DetailPane
 from netwatch.tui.event_log import EventLog
 from netwatch.tui.frame import Frame, frame_from
+from netwatch.tui.gc_policy import freeze_survivors
 from netwatch.tui.header import Status, SummaryBar
 from netwatch.tui.resolve import HostResolver
 from netwatch.tui.rows import (
@@ -230,9 +231,11 @@ class NetwatchApp(App[None]):
     def _collect(self, request: ViewRequest) -> None:
         try:
             snapshot = self.source.snapshot()
+            freeze_survivors()
             with self._history_lock:
                 frame = frame_from(self._history, snapshot)
             rows = self._build_rows(frame, request)
+            freeze_survivors()
         except BackendUnavailable as error:
             self._post(self._backend_unavailable, error)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -128,6 +129,8 @@ class SocketJsonEncoder:
         self._processes = processes
         self._encoded = _Encoded()
         self._shared: dict[int, tuple[Mapping[str, object], bytes]] = {}
+        self._templates: dict[tuple[str, ...], bytes] = {}
+        self._records: dict[tuple[str, ...], tuple[Callable[[object], tuple], bytes]] = {}
 
     def encode(self, sock: Socket) -> bytes:
         """The JSON object of ``sock``."""
@@ -172,8 +175,12 @@ class SocketJsonEncoder:
     def _owners(self, sock: Socket) -> bytes:
         encoded = self._encoded
         processes = self._processes
+        owners = sock.owners
+        if len(owners) == 1:
+            (owner,) = owners
+            return b"[%s]" % (_OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]))
         return b"[%s]" % b",".join(
-            _OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]) for owner in sock.owners
+            _OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]) for owner in owners
         )
 
     @staticmethod
@@ -188,14 +195,27 @@ class SocketJsonEncoder:
         return self._encode_extensions(extensions)
 
     def _encode_extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
-        encoded = self._encoded
-        return b"{%s}" % b",".join(
-            b"%s:%s" % (
-                encoded[name],
-                self._cached(values, json_object) if type(values) is MappingProxyType else json_object(values),
-            )
-            for name, values in extensions.items()
-        )  # fmt: skip
+        names = tuple(extensions)
+        template = self._templates.get(names)
+        if template is None:
+            template = self._templates[names] = _object_template(names, "%s")
+        return template % tuple(
+            self._cached(values, json_object) if type(values) is MappingProxyType else self._extension(values)
+            for values in extensions.values()
+        )
+
+    def _extension(self, values: Mapping[str, object]) -> bytes:
+        """One extension's values; a slotted record of ints with ``_fields`` (e.g. BBR info) by template."""
+        fields = getattr(values, "_fields", None)
+        if fields is not None:
+            record = self._records.get(fields)
+            if record is None:
+                record = self._records[fields] = (attrgetter(*fields), _object_template(fields))
+            try:
+                return record[1] % record[0](values)
+            except TypeError:  # not all ints
+                pass
+        return json_object(values)
 
     def _cached(self, mapping: Mapping[str, Any], encode: Callable[[Mapping[str, Any]], bytes]) -> bytes:
         """``encode(mapping)``, once per shared mapping (by identity: they all outlive the encoder's document)."""

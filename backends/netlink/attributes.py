@@ -87,9 +87,11 @@ def decode_dctcp(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
 
 class BbrInfo(Mapping[str, int]):
     """struct tcp_bbr_info as a read-only mapping: bw in bytes/s, min_rtt in us, gains shifted left 8 bits
-    (256 == 1.0). Slotted (~70 bytes, a dict would take ~180): BBR is the default congestion control."""
+    (256 == 1.0). Slotted (~70 bytes, a dict would take ~180): BBR is the default congestion control.
+    ``_fields`` names the slots, as for NamedTuples (serializers use it)."""
 
     __slots__ = ("bw", "min_rtt", "pacing_gain", "cwnd_gain")
+    _fields = __slots__
     bw: int
     min_rtt: int
     pacing_gain: int
