@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Collection, Iterable
 
@@ -81,7 +80,7 @@ class Collector:
             backend_reason=self._reason,
             sockets=sockets,
             processes=processes,
-            warnings=(*self._notes, *result.warnings, *_visibility_warnings(visibility)),
+            warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
             duration=time.monotonic() - started,
         )
@@ -135,20 +134,20 @@ class Collector:
         return self._owners.owners_of
 
     def _attribution(self, sockets: Iterable[Socket]) -> tuple[dict[int, Process], OwnerVisibility]:
-        own_processes = getattr(self._source, "processes", None)
-        if own_processes is not None:
-            return own_processes(), OwnerVisibility()
-        assert self._owners is not None
-        return self._owners.processes(), self._owners.visibility(sockets)
+        """Processes and visibility from the source itself where it attributes owners (psutil), else from /proc."""
+        attributor = self._source if hasattr(self._source, "processes") else self._owners
+        return attributor.processes(), attributor.visibility(sockets)
 
 
-def _visibility_warnings(visibility: OwnerVisibility) -> tuple[str, ...]:
+def visibility_warning(visibility: OwnerVisibility) -> str | None:
+    """One line saying how many sockets have no visible owner and why, or None when every owner is known."""
     if not visibility.hidden_sockets:
-        return ()
+        return None
+    unreadable = visibility.unreadable_processes
     why = (
-        f"{visibility.unreadable_processes} processes' file descriptors are unreadable"
-        if visibility.unreadable_processes
-        else "their processes could not be read"
+        f"the fd tables of {unreadable} process{'es' if unreadable != 1 else ''} are unreadable"
+        if unreadable
+        else "their processes exited or hold them outside any fd table"
     )
-    advice = "; run as root to see them" if os.geteuid() != 0 else ""
-    return (f"{visibility.hidden_sockets} sockets with no visible owner: {why}{advice}",)
+    advice = "; run as root to see them" if unreadable and not visibility.as_root else ""
+    return f"{visibility.hidden_sockets} sockets with no visible owner: {why}{advice}"

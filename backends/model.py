@@ -144,6 +144,8 @@ class OwnerVisibility:
     """Processes whose fd table could not be read (EACCES: not root)."""
     vanished_processes: int = 0
     """Processes that exited during the scan."""
+    as_root: bool = False
+    """Whether the scan ran as root (then unreadable fd tables are not a matter of privileges)."""
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class OwnerResolver:
     def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
         """What the last :meth:`owners_of` call could not see; ``sockets`` are the records it was used for."""
         hidden = sum(1 for sock in sockets if sock.inode and not sock.owners)
-        return OwnerVisibility(hidden, self._unreadable, self._vanished)
+        return OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
 
     # -- scanning -------------------------------------------------------------------------------------------
 

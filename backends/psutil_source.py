@@ -19,6 +19,7 @@ What psutil does not say, and how it is filled in:
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -98,7 +99,7 @@ class PsutilSource:
     def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
         """Sockets without a known owner (TIME_WAIT excluded: no process holds those) and processes skipped."""
         hidden = sum(1 for sock in sockets if not sock.owners and sock.state != "TIME_WAIT")
-        return OwnerVisibility(hidden, self._unreadable, self._vanished)
+        return OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
 
     def _per_process_connections(self) -> list[_Connection]:
         connections: list[_Connection] = []

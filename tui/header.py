@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from netwatch.backends.collector import visibility_warning
 from netwatch.backends.model import PROTOS
 from netwatch.tui import format as fmt
 from netwatch.tui.frame import Frame
@@ -81,10 +82,9 @@ def warning_text(status: Status, frame: Frame | None) -> Text | None:
         return plain(f"⚠ {status.error}", "bold red")
     if frame is None:
         return None
-    hidden = frame.snapshot.visibility.hidden_sockets
+    hidden = visibility_warning(frame.snapshot.visibility)
     if hidden:
-        return Text(f"⚠ {fmt.count(hidden)} sockets with no visible owner: run as root (sudo netwatch) to see them",
-                    style="bold yellow")
+        return Text(f"⚠ {hidden}", style="bold yellow")
     if frame.snapshot.warnings:
         return plain(f"⚠ {frame.snapshot.warnings[0]}", "yellow")
     return None
