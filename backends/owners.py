@@ -16,9 +16,9 @@ Caching (so that a refresh does not redo work that did not change):
   ``ProcfsSource(only=...)``) are thus not re-read on every call.
 
 The first call of a resolver has nothing cached and must ``readlink`` every fd of every process (~0.5 s at
-100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a helper process (this module run
-with ``python -m``), so that it overlaps with the socket dump; the next call adopts the fd tables it read as
-if a previous call had cached them, and then runs as a warm call (which re-validates every pid).
+100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked helper process, so that it
+overlaps with the socket dump; the next call adopts the fd tables it read (sent back with ``marshal``) as if a
+previous call had cached them, and then runs as a warm call (which re-validates every pid).
 
 Blind spots of the cache (accepted for speed): an fd closed and its number reused for *another* socket while the
 old socket stays alive through another owner keeps its old inode until that socket closes; likewise a socket
@@ -30,11 +30,15 @@ rewritten in place (setproctitle) without a comm change. Threads that ``unshare(
 from __future__ import annotations
 
 import errno
+import gc
 import marshal
 import os
-import subprocess
-import sys
+import select
+import signal
+import threading
+import time
 from collections.abc import Collection, Iterable, Set
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from .model import Owner, OwnerVisibility, Process, Socket
@@ -143,38 +147,63 @@ class OwnerResolver:
         self._vanished = 0
         self._orphans_after_full_pass: frozenset[int] = frozenset()
         self._last_wanted: Set[int] = frozenset()
-        self._prefetching: subprocess.Popen[bytes] | None = None
+        self._prefetching: tuple[int, int] | None = None
+        """(pid, pipe) of the prefetching helper."""
 
     def prefetch(self) -> None:
-        """Start the cold scan in a helper process if nothing is cached yet (see the module docstring); the next
-        :meth:`owners_of` adopts its result. Without a helper (it cannot start, fails, or times out) that call
-        scans by itself, as usual."""
-        if self._pids or self._prefetching is not None:
+        """Start the cold scan in a forked helper if nothing is cached yet (see the module docstring); the next
+        :meth:`owners_of` adopts its result. Not in a threaded process (forking one is unsafe), nor when the
+        fork fails: then that call scans by itself, as usual."""
+        if self._pids or self._prefetching is not None or threading.active_count() > 1:
             return
         try:
-            self._prefetching = subprocess.Popen(
-                [sys.executable, "-m", __name__, self.proc_root],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            read_end, write_end = os.pipe()
         except OSError:
-            self._prefetching = None
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return
+        if pid == 0:  # the helper: scan, send, and leave without running any of the parent's exit handlers
+            status = 1
+            try:
+                gc.disable()  # a collection would touch (and so copy) every object shared with the parent
+                os.close(read_end)
+                with open(write_end, "wb") as pipe:
+                    pipe.write(marshal.dumps(read_fd_tables(self.proc_root)))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self._prefetching = (pid, read_end)
 
     def _adopt_prefetched(self) -> None:
-        helper, self._prefetching = self._prefetching, None
-        assert helper is not None
+        assert self._prefetching is not None
+        (pid, read_end), self._prefetching = self._prefetching, None
         try:
-            output, _ = helper.communicate(timeout=PREFETCH_TIMEOUT)
-            tables: list[FdTable] = marshal.loads(output) if helper.returncode == 0 else []
-            for pid, stat, names, inodes in tables:
-                try:
-                    start_time, comm = _parse_stat(decode_text(stat))
-                except _Vanished:
-                    continue
-                self._pids[pid] = _PidCache.from_table(pid, start_time, comm, names, inodes)
-        except (subprocess.TimeoutExpired, EOFError, ValueError, TypeError):
-            helper.kill()
-            helper.wait()
-            self._pids.clear()
+            output = _read_until_eof(read_end, time.monotonic() + PREFETCH_TIMEOUT)
+        except OSError:
+            output = None
+        finally:
+            os.close(read_end)
+        if output is None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped elsewhere: its exit status is unknown
+            return
+        if output is None or os.waitstatus_to_exitcode(status) != 0:
+            return
+        tables: list[FdTable] = marshal.loads(output)
+        for table_pid, stat, names, inodes in tables:
+            try:
+                start_time, comm = _parse_stat(decode_text(stat))
+            except _Vanished:
+                continue
+            self._pids[table_pid] = _PidCache.from_table(table_pid, start_time, comm, names, inodes)
 
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
         """Every owner of each of ``inodes`` that has one, sorted by (pid, fd). A :data:`model.OwnerLookup`."""
@@ -410,5 +439,14 @@ def _merge(found: dict[int, tuple[Owner, ...]], by_inode: dict[int, tuple[Owner,
             found[inode] = found.get(inode, ()) + owners
 
 
-if __name__ == "__main__":  # the prefetching helper: python -m netwatch.backends.owners PROC_ROOT
-    sys.stdout.buffer.write(marshal.dumps(read_fd_tables(sys.argv[1])))
+def _read_until_eof(fd: int, deadline: float) -> bytes | None:
+    """Everything readable from pipe ``fd`` until its writer closes it; None if ``deadline`` passes first."""
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -56,21 +56,32 @@ def state_names(proto: str) -> tuple[str, ...]:
     return tuple(UNCONN if number == TCP_STATE_CLOSE else name for number, name in enumerate(TCP_STATES))
 
 
-def _address_formatter(family: int) -> Callable[[bytes], str]:
-    """A cached idiag_src/dst (16 raw bytes) -> text converter for ``family``."""
-    cache: dict[bytes, str] = {}
-    size = 4 if family == socket.AF_INET else 16
-    ntop = socket.inet_ntop
+class _AddressTexts(dict):
+    """idiag_src/dst (16 raw bytes) -> text for one family, formatted once per distinct address (a plain
+    subscript on a hit; the cache restarts when full)."""
 
-    def text(raw: bytes) -> str:
-        address = cache.get(raw)
-        if address is None:
-            if len(cache) >= MAX_ADDRESSES:
-                cache.clear()
-            address = cache[raw] = ntop(family, raw[:size])
-        return address
+    def __init__(self, family: int) -> None:
+        super().__init__()
+        self.family = family
+        self.size = 4 if family == socket.AF_INET else 16
 
-    return text
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= MAX_ADDRESSES:
+            self.clear()
+        text = self[raw] = socket.inet_ntop(self.family, raw[: self.size])
+        return text
+
+
+class _Memo(dict):
+    """``function(key)``, computed once per key (for one decode call)."""
+
+    def __init__(self, function: Callable[[int], str | None]) -> None:
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, key: int) -> str | None:
+        value = self[key] = self.function(key)
+        return value
 
 
 class InetDecoder:
@@ -82,10 +93,7 @@ class InetDecoder:
 
     def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
         self._cgroup_path = cgroup_path
-        self._addresses = {
-            socket.AF_INET: _address_formatter(socket.AF_INET),
-            socket.AF_INET6: _address_formatter(socket.AF_INET6),
-        }
+        self._addresses = {family: _AddressTexts(family) for family in (socket.AF_INET, socket.AF_INET6)}
         self._congestion: dict[bytes, str] = {}
         self._layouts: dict[tuple[int, Shape], Layout] = {}
         self._shared_extensions: dict[tuple[Layout, object], Mapping[str, Mapping[str, object]]] = {}
@@ -120,7 +128,7 @@ class InetDecoder:
         state_count = len(states)
         wants_tcp_info = proto == "tcp"
         addresses = self._addresses
-        cgroup_path = self._cgroup_path
+        cgroup_paths = _Memo(self._cgroup_path)
         congestion_names = self._congestion
         shared_extensions = self._shared_extensions
         extensions_for = self._extensions_for
@@ -170,9 +178,9 @@ class InetDecoder:
                 proto,
                 "ipv4" if family == socket.AF_INET else "ipv6",
                 states[state] if state < state_count else "UNKNOWN",
-                text(src),
+                text[src],
                 ntohs(sport),
-                text(dst),
+                text[dst],
                 ntohs(dport),
                 rqueue,
                 wqueue,
@@ -188,7 +196,7 @@ class InetDecoder:
                 new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
                 new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
                 congestion,
-                cgroup_path(values[index_cgroup]) if index_cgroup else None,
+                cgroup_paths[values[index_cgroup]] if index_cgroup else None,
                 values[layout.shutdown] if layout.shutdown else None,
                 values[layout.tos] if layout.tos else None,
                 values[layout.tclass] if layout.tclass else None,

@@ -128,7 +128,8 @@ def _gc_paused() -> Iterator[None]:
     the collection time). Afterwards the new objects go straight to the oldest generation (``freeze``
     then ``unfreeze``: two list splices) instead of being traversed by the young collection that
     re-enabling would trigger at once (~0.2 s at 100,000 sockets); they stay collectable by full
-    collections.
+    collections. Not when the application keeps objects frozen itself (the TUI does): ``unfreeze``
+    would release those too.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -136,6 +137,7 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
-            gc.unfreeze()
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
