@@ -31,6 +31,8 @@ _MILLISECONDS = frozenset({"last_data_sent", "last_ack_sent", "last_data_recv", 
 _BYTES = frozenset({"bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans", "notsent_bytes", "snd_wnd",
                     "rcv_wnd", "rcv_space", "rcv_ssthresh", "snd_mss", "rcv_mss", "advmss", "pmtu"})
 _RATES = frozenset({"pacing_rate", "max_pacing_rate", "delivery_rate"})
+_UNLIMITED_RATE = 2**64 - 1
+"""~0ULL: the kernel's "no pacing limit" (SO_MAX_PACING_RATE unset)."""
 
 TCP_INFO_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("State & timers", ("ca_state", "options", "probes", "backoff", "last_data_sent", "last_ack_sent",
@@ -58,14 +60,14 @@ def tcp_info_value(name: str, value: int, info: Mapping[str, int]) -> str:
     if name in _BYTES:
         return fmt.size(value)
     if name in _RATES:
-        return fmt.rate(value)
+        return "unlimited" if value >= _UNLIMITED_RATE else fmt.rate(value)
     if name == "ca_state":
         return _CA_STATES[value] if 0 <= value < len(_CA_STATES) else str(value)
     if name == "state":
         return TCP_STATES[value] if 0 <= value < len(TCP_STATES) else str(value)
     if name == "options":
         flags = [label for bit, label in enumerate(_TCP_OPTIONS) if value & (1 << bit)]
-        return " ".join(flags) or "none"
+        return ", ".join(flags) or "none"
     if name == "snd_cwnd":
         mss = info.get("snd_mss", 0)
         return f"{value} seg ({fmt.size(value * mss)})" if mss else f"{value} seg"
