@@ -25,10 +25,10 @@ def _netlink() -> SocketSource:
     return NetlinkSource()
 
 
-def _procfs(only: Collection[tuple[str, str]] | None = None) -> SocketSource:
+def _procfs() -> SocketSource:
     from netwatch.backends.procfs import ProcfsSource
 
-    return ProcfsSource(only=only)
+    return ProcfsSource()
 
 
 def _psutil() -> SocketSource:

@@ -88,3 +88,35 @@ def test_fallback_backends_agree_with_netlink(zoo: Zoo, backend: str) -> None:
     for sock in fallback:
         if sock.family != "unix" and sock.state != "TIME_WAIT":
             assert {o.pid for o in sock.owners} == {os.getpid()}
+
+
+def test_without_sock_diag_auto_falls_back_to_procfs_and_says_so(zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without NETLINK_SOCK_DIAG refuses the socket with EPROTONOSUPPORT: simulate exactly that."""
+    import errno
+
+    import netwatch.backends.netlink.source as netlink_source
+
+    def refuse() -> None:
+        raise OSError(errno.EPROTONOSUPPORT, os.strerror(errno.EPROTONOSUPPORT))
+
+    monkeypatch.setattr(netlink_source, "DiagSocket", refuse)
+    collector = Collector()
+    snapshot = collector.snapshot()
+    assert snapshot.backend == "procfs"
+    assert snapshot.backend_reason.startswith("netlink unavailable (cannot open a NETLINK_SOCK_DIAG socket")
+    assert any("falling back" in warning for warning in snapshot.warnings)
+    listeners = [s for s in _ours(snapshot, zoo) if s.state == "LISTEN" and s.proto == "tcp"]
+    assert {(s.local_address, s.family) for s in listeners} == {("127.0.0.1", "ipv4"), ("::1", "ipv6")}
+    assert collector.snapshot().backend == "procfs"  # the choice sticks
+
+
+def test_a_forced_backend_that_cannot_run_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import netwatch.backends.netlink.source as netlink_source
+    from netwatch.backends.model import BackendUnavailable
+
+    def refuse() -> None:
+        raise OSError(93, "Protocol not supported")
+
+    monkeypatch.setattr(netlink_source, "DiagSocket", refuse)
+    with pytest.raises(BackendUnavailable, match="NETLINK_SOCK_DIAG"):
+        Collector("netlink").snapshot()

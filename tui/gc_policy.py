@@ -4,9 +4,9 @@ A refresh creates millions of long-lived objects (socket records, rows, history)
 all of them and, measured here at 100,000 sockets, stops every thread for up to 1.1 s: the UI freezes.
 Snapshots contain no reference cycles, so as soon as a snapshot is taken, and again once its rows are built,
 every object alive is moved to the permanent generation (``gc.freeze``, which costs nothing; collecting the
-young generations first would walk the whole new snapshot): objects there are still freed by reference counting when a later refresh drops them, but
-collections no longer walk them (measured with 100,000 live sockets refreshed every second: the event loop's
-worst stall fell from 1.1 s to 0.1 s, p99 54 ms).
+young generations first would walk the whole new snapshot). Objects there are still freed by reference
+counting when a later refresh drops them, but collections no longer walk them (measured with 100,000 live
+sockets refreshed every second: the event loop's worst stalls fell from 1.1 s to 0.3 s, p99 71 ms).
 
 Cyclic garbage that reached the old generation before a freeze (the UI makes a little: about a thousand
 objects per refresh) would never be freed, so every :data:`FULL_COLLECTION_EVERY` seconds the permanent
