@@ -139,3 +139,26 @@ def socket_zoo() -> Iterator[Zoo]:
         finally:
             for sock in zoo.sockets:
                 sock.close()
+
+
+def named_sockets(unix_path: str, abstract_name: str) -> dict[str, socket.socket]:
+    """Sockets by role, for backend tests that look each one up: ``listen4``, ``client4``, ``server4``,
+    ``udp_bound4``, ``udp_connected4`` (and the same with ``6``), ``unix_listen`` (bound to ``unix_path``)
+    and ``unix_abstract`` (a datagram socket bound to the abstract ``abstract_name``). The caller closes them."""
+    opened: dict[str, socket.socket] = {}
+    for family, host, tag in ((socket.AF_INET, "127.0.0.1", "4"), (socket.AF_INET6, "::1", "6")):
+        listener = _listening(family, host)
+        client = socket.create_connection(listener.getsockname()[:2])
+        server, _ = listener.accept()
+        bound = _bound(socket.socket(family, socket.SOCK_DGRAM), host)
+        connected = socket.socket(family, socket.SOCK_DGRAM)
+        connected.connect(bound.getsockname()[:2])
+        opened.update({f"listen{tag}": listener, f"client{tag}": client, f"server{tag}": server,
+                       f"udp_bound{tag}": bound, f"udp_connected{tag}": connected})  # fmt: skip
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(unix_path)
+    unix_listener.listen(1)
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    abstract.bind("\0" + abstract_name)
+    opened.update({"unix_listen": unix_listener, "unix_abstract": abstract})
+    return opened

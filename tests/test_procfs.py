@@ -15,6 +15,7 @@ from netwatch.backends.model import UNCONN, BackendUnavailable, Owner, Socket, T
 from netwatch.backends.owners import OwnerResolver
 from netwatch.backends.procfs import ProcfsSource
 from netwatch.backends.procfs_parse import parse_inet, parse_unix
+from tests.socket_zoo import named_sockets
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,38 +31,18 @@ def no_owners(inodes: object) -> dict:
 @pytest.fixture
 def live_sockets(tmp_path: Path) -> Iterator[dict[str, socket.socket]]:
     """TCP listen/established/TIME_WAIT over IPv4 and IPv6, UDP bound and connected, Unix stream/dgram/abstract."""
-    opened: dict[str, socket.socket] = {}
-    for family, host, tag in ((socket.AF_INET, "127.0.0.1", "4"), (socket.AF_INET6, "::1", "6")):
-        listener = socket.socket(family)
-        listener.bind((host, 0))
-        listener.listen(8)
-        client = socket.create_connection(listener.getsockname()[:2])
-        server, _ = listener.accept()
+    opened: dict[str, object] = dict(
+        named_sockets(str(tmp_path / "with space.sock"), f"netwatch-test-{os.getpid()}")
+    )
+    for tag in ("4", "6"):
+        listener = opened[f"listen{tag}"]
         closing = socket.create_connection(listener.getsockname()[:2])
         closing_peer, _ = listener.accept()
-        opened[f"timewait_port{tag}"] = closing.getsockname()[1]  # type: ignore[assignment]
+        opened[f"timewait_port{tag}"] = closing.getsockname()[1]
         closing.close()  # the active closer ends in TIME_WAIT
         closing_peer.close()
-        bound = socket.socket(family, socket.SOCK_DGRAM)
-        bound.bind((host, 0))
-        connected = socket.socket(family, socket.SOCK_DGRAM)
-        connected.connect(bound.getsockname()[:2])
-        opened.update(
-            {
-                f"listen{tag}": listener,
-                f"client{tag}": client,
-                f"server{tag}": server,
-                f"udp_bound{tag}": bound,
-                f"udp_connected{tag}": connected,
-            }
-        )
-    unix_listener = socket.socket(socket.AF_UNIX)
-    unix_listener.bind(str(tmp_path / "with space.sock"))
-    unix_listener.listen(1)
-    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    abstract.bind(f"\0netwatch-test-{os.getpid()}")
     pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    opened.update({"unix_listen": unix_listener, "unix_abstract": abstract, "pair_a": pair[0], "pair_b": pair[1]})
+    opened.update({"pair_a": pair[0], "pair_b": pair[1]})
     time.sleep(0.05)  # let the FIN/ACK exchange finish so that TIME_WAIT is reached
     yield opened
     for value in opened.values():

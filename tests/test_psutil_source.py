@@ -12,6 +12,7 @@ import pytest
 
 from netwatch.backends.model import UNCONN, Owner, Socket
 from netwatch.backends.psutil_source import PsutilSource
+from tests.socket_zoo import named_sockets
 
 PID = os.getpid()
 
@@ -22,32 +23,7 @@ def unused_lookup(inodes: object) -> dict:
 
 @pytest.fixture
 def live_sockets(tmp_path: Path) -> Iterator[dict[str, socket.socket]]:
-    opened: dict[str, socket.socket] = {}
-    for family, host, tag in ((socket.AF_INET, "127.0.0.1", "4"), (socket.AF_INET6, "::1", "6")):
-        listener = socket.socket(family)
-        listener.bind((host, 0))
-        listener.listen(4)
-        client = socket.create_connection(listener.getsockname()[:2])
-        server, _ = listener.accept()
-        bound = socket.socket(family, socket.SOCK_DGRAM)
-        bound.bind((host, 0))
-        connected = socket.socket(family, socket.SOCK_DGRAM)
-        connected.connect(bound.getsockname()[:2])
-        opened.update(
-            {
-                f"listen{tag}": listener,
-                f"client{tag}": client,
-                f"server{tag}": server,
-                f"udp_bound{tag}": bound,
-                f"udp_connected{tag}": connected,
-            }
-        )
-    unix_listener = socket.socket(socket.AF_UNIX)
-    unix_listener.bind(str(tmp_path / "psutil.sock"))
-    unix_listener.listen(1)
-    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    abstract.bind(f"\0netwatch-psutil-{PID}")
-    opened.update({"unix_listen": unix_listener, "unix_abstract": abstract})
+    opened = named_sockets(str(tmp_path / "psutil.sock"), f"netwatch-psutil-{PID}")
     yield opened
     for sock in opened.values():
         sock.close()
