@@ -19,22 +19,14 @@ sys.path.insert(0, str(HERE.parent))
 
 from netwatch.tui.app import NetwatchApp  # noqa: E402
 from netwatch.tui.source import ReplaySource  # noqa: E402
-from tests.app_pilot import refresh, settle  # noqa: E402
+from tests.app_pilot import refresh, select_and_press, settle  # noqa: E402
 from tests.recorded import recorded_snapshots  # noqa: E402
 
 Steps = Callable[[object], Awaitable[None]]
 
 
 def keys(*pressed: str, select: object = None) -> Steps:
-    async def run(pilot) -> None:
-        if select is not None:
-            pilot.app.table().select_key(select)
-        for key in pressed:
-            await pilot.press(key)
-            await settle(pilot)
-        await settle(pilot, 0.1)
-
-    return run
+    return lambda pilot: select_and_press(pilot, pressed, select)
 
 
 SHOTS: dict[str, tuple[tuple[int, int], dict, Steps]] = {

@@ -41,3 +41,13 @@ def screen_text(app: NetwatchApp) -> str:
                       color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
+
+
+async def select_and_press(pilot: Pilot, keys: tuple[str, ...], select: object = None) -> None:
+    """Put the cursor on the row with key ``select`` (if given), press ``keys`` one by one, let the screen settle."""
+    if select is not None:
+        pilot.app.table().select_key(select)
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+    await settle(pilot, 0.1)

@@ -11,7 +11,7 @@ import pytest
 
 from netwatch.tui.app import NetwatchApp
 from netwatch.tui.source import ReplaySource
-from tests.app_pilot import refresh, settle
+from tests.app_pilot import refresh, select_and_press, settle
 from tests.recorded import recorded_snapshots
 
 
@@ -32,12 +32,7 @@ def steps(*keys: str, select: object = None):
     async def run_before(pilot) -> None:
         await settle(pilot)
         await refresh(pilot)
-        if select is not None:
-            pilot.app.table().select_key(select)
-        for key in keys:
-            await pilot.press(key)
-            await settle(pilot)
-        await settle(pilot, 0.1)
+        await select_and_press(pilot, keys, select)
 
     return run_before
 

@@ -22,22 +22,11 @@ from functools import partial
 import psutil
 from textual.app import App, ComposeResult
 
-from netwatch.tui.widgets import Column, Row, SocketTable
+from netwatch.tui.rows import SOCKET_COLUMNS
+from netwatch.tui.widgets import Row, SocketTable
 from netwatch.tui.widgets.socket_table import sort_rows
 
-COLUMNS = (
-    Column("proto", "Proto", 5),
-    Column("state", "State", 11),
-    Column("local", "Local", 21, flex=True),
-    Column("peer", "Peer", 21, flex=True),
-    Column("process", "Process", 16, flex=True),
-    Column("send", "Send", 9, align="right"),
-    Column("recv", "Recv", 9, align="right"),
-    Column("rtt", "RTT", 8, align="right"),
-    Column("recv_q", "Recv-Q", 6, align="right"),
-    Column("send_q", "Send-Q", 6, align="right"),
-    Column("age", "Age", 6, align="right"),
-)
+COLUMNS = SOCKET_COLUMNS
 RTT_COLUMN = [column.key for column in COLUMNS].index("rtt")
 STATES = ("ESTABLISHED", "TIME_WAIT", "LISTEN", "CLOSE_WAIT", "SYN_SENT")
 STATUSES = (None,) * 17 + ("new", "changed", "closed")
