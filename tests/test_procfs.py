@@ -80,7 +80,8 @@ def test_live_time_wait_has_inode_zero_and_distinct_key(live_sockets: dict[str, 
     sockets = ProcfsSource().collect(no_owners).sockets
     for tag in ("4", "6"):
         port = live_sockets[f"timewait_port{tag}"]
-        waiting = [s for s in sockets if s.local_port == port and s.state == "TIME_WAIT"]
+        server_port = live_sockets[f"listen{tag}"].getsockname()[1]
+        waiting = [s for s in sockets if (s.local_port, s.remote_port, s.state) == (port, server_port, "TIME_WAIT")]
         assert len(waiting) == 1
         assert waiting[0].inode == 0 and waiting[0].timer is not None and waiting[0].timer.name == "timewait"
     assert len({s.key for s in sockets}) == len(sockets)
