@@ -31,7 +31,8 @@ class LiveSource:
     """Snapshots of this machine from :class:`netwatch.backends.collector.Collector`.
 
     The collector (and its netlink sockets) is created and used on ONE dedicated thread, whichever thread
-    calls :meth:`snapshot`: pyroute2 must never run inside the app's asyncio loop nor hop between threads.
+    calls :meth:`snapshot`: collection never runs inside the app's asyncio loop, and its state (netlink
+    socket, owner cache) never hops between threads.
     """
 
     def __init__(self, backend: str = "auto") -> None:
