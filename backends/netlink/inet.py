@@ -11,8 +11,10 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from sys import intern
 from types import MappingProxyType
+from typing import Any
 
 from ..model import NO_EXTENSIONS, TCP_STATES, UNCONN, MemInfo, SkMemInfo, Socket, Timer
 from ..tcp_info import tcp_info_from_exact
@@ -75,11 +77,11 @@ class _AddressTexts(dict):
 class _Memo(dict):
     """``function(key)``, computed once per key (for one decode call)."""
 
-    def __init__(self, function: Callable[[int], str | None]) -> None:
+    def __init__(self, function: Callable[[Any], Any]) -> None:
         super().__init__()
         self.function = function
 
-    def __missing__(self, key: int) -> str | None:
+    def __missing__(self, key: Any) -> Any:
         value = self[key] = self.function(key)
         return value
 
@@ -129,6 +131,9 @@ class InetDecoder:
         wants_tcp_info = proto == "tcp"
         addresses = self._addresses
         cgroup_paths = _Memo(self._cgroup_path)
+        # Idle sockets share their memory figures: one record per distinct value saves ~300 bytes per socket.
+        meminfos = _Memo(partial(tuple.__new__, MemInfo))
+        skmems = _Memo(partial(tuple.__new__, SkMemInfo))
         congestion_names = self._congestion
         shared_extensions = self._shared_extensions
         extensions_for = self._extensions_for
@@ -193,8 +198,8 @@ class InetDecoder:
                 (),  # owners (attached after the dump)
                 tcp_info_from_exact(values[index_info]) if index_info and wants_tcp_info else None,
                 TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
-                new_tuple(MemInfo, values[index_meminfo : index_meminfo + 4]) if index_meminfo else None,
-                new_tuple(SkMemInfo, values[index_skmem : index_skmem + 9]) if index_skmem else None,
+                meminfos[values[index_meminfo : index_meminfo + 4]] if index_meminfo else None,
+                skmems[values[index_skmem : index_skmem + 9]] if index_skmem else None,
                 congestion,
                 cgroup_paths[values[index_cgroup]] if index_cgroup else None,
                 values[layout.shutdown] if layout.shutdown else None,
