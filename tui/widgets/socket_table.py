@@ -53,6 +53,19 @@ class Column:
     flex: bool = False
 
 
+class _RowMessage(Message):
+    """A message about one row (by key) of a :class:`SocketTable`."""
+
+    def __init__(self, table: SocketTable, key: Hashable | None) -> None:
+        super().__init__()
+        self.table = table
+        self.key = key
+
+    @property
+    def control(self) -> SocketTable:
+        return self.table
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One table row.
@@ -247,29 +260,11 @@ class SocketTable(ScrollView, can_focus=True):
     zebra_stripes: Reactive[bool] = Reactive(False)
     """Shade every other row (component class ``socket-table--even``)."""
 
-    class CursorMoved(Message):
+    class CursorMoved(_RowMessage):
         """The highlighted row changed (``key`` is ``None`` when the table became empty)."""
 
-        def __init__(self, table: SocketTable, key: Hashable | None) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> SocketTable:
-            return self.table
-
-    class RowActivated(Message):
+    class RowActivated(_RowMessage):
         """The user chose the cursor row (enter, or a click on the cursor row)."""
-
-        def __init__(self, table: SocketTable, key: Hashable) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> SocketTable:
-            return self.table
 
     class Sorted(Message):
         """The sort column or direction changed."""
