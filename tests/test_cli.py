@@ -108,8 +108,7 @@ def test_once_does_not_import_textual_and_backends_never_import_the_ui() -> None
         "sys.stderr.write(repr(bad))\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    assert_probe_passes(probe)
 
 
 def test_backends_package_imports_no_ui() -> None:
@@ -121,7 +120,12 @@ def test_backends_package_imports_no_ui() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('netwatch.tui'))\n"
         "sys.exit(repr(bad) if bad else 0)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert_probe_passes(probe)
+
+
+def assert_probe_passes(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (a clean sys.modules) and require exit status 0."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
