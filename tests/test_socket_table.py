@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 import netwatch.tui.widgets.socket_table as socket_table_module
 from netwatch.tui.widgets import Column, Row, SocketTable
-from netwatch.tui.widgets.socket_table import fit_cell, layout_columns, position_of_key, sort_rows
+from netwatch.tui.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key
 
 COLUMNS = (
     Column("proto", "Proto", 7),
@@ -70,7 +70,7 @@ def screen_lines(table: SocketTable) -> list[str]:
 
 def row_line(table: SocketTable, key: Hashable) -> int | None:
     """Screen line (0 = header) showing the row with ``key``, if it is on screen."""
-    index = next(index for index, row in enumerate(table.rows) if row.key == key)
+    index = table.keys.index(key)
     line = index - table.scroll_offset.y + 1
     return line if 1 <= line < table.scrollable_content_region.height else None
 
@@ -96,7 +96,7 @@ def test_layout_shares_spare_width_among_flex_columns() -> None:
     assert [narrow.column_at(x) for x in (0, 7, 8, 57, 58, 59, -1)] == [0, 0, 1, 3, 3, None, None]
 
 
-def test_sort_rows_puts_none_last_both_ways_and_survives_mixed_types() -> None:
+def test_sorting_puts_none_last_both_ways_and_survives_mixed_types() -> None:
     rows = [
         Row(1, (), (3,)),
         Row(2, (), (None,)),
@@ -106,16 +106,15 @@ def test_sort_rows_puts_none_last_both_ways_and_survives_mixed_types() -> None:
         Row(6, (), ((1, "a"),)),
         Row(7, (), ((1, None),)),
     ]
-    ascending = [row.key for row in sort_rows(rows, 0)]
-    assert ascending == [4, 1, 3, 6, 7, 2, 5]
-    descending = [row.key for row in sort_rows(rows, 0, reverse=True)]
+    assert TableRows.of(rows).sorted(0).keys == [4, 1, 3, 6, 7, 2, 5]
+    descending = TableRows.of(rows).sorted(0, reverse=True).keys
     assert descending[:4] == [7, 6, 3, 1] and descending[-2:] == [2, 5]
     same_type = [Row(key, (), (value,)) for key, value in enumerate([5, None, 2, 9])]
-    assert [row.key for row in sort_rows(same_type, 0, reverse=True)] == [3, 0, 2, 1]
+    assert TableRows.of(same_type).sorted(0, reverse=True).keys == [3, 0, 2, 1]
 
 
 def test_position_of_key_looks_near_the_hint_then_everywhere() -> None:
-    rows = make_rows(1000)
+    rows = [row.key for row in make_rows(1000)]
     assert position_of_key(rows, ("tcp", 500), near=480) == 500
     assert position_of_key(rows, ("tcp", 5), near=900) == 5
     assert position_of_key(rows, ("tcp", 999)) == 999
@@ -148,6 +147,38 @@ async def test_header_and_visible_rows_render_and_only_visible_rows_are_built(mo
         assert len(lines[1]) == table.scrollable_content_region.width
         assert len(built) <= 3 * SIZE[1]  # a few screens' worth, not 100,000 rows
         assert table.virtual_size.height == 100_001
+
+
+class CountingModel:
+    """A RowModel of integer keys that counts the cells it is asked for."""
+
+    def __init__(self) -> None:
+        self.cells_asked: list[int] = []
+
+    def cells(self, key: int) -> tuple[str, ...]:
+        self.cells_asked.append(key)
+        return ("tcp", f"127.0.0.1:{key}", f"proc-{key}", f"{key} B/s")
+
+    def status(self, key: int) -> str | None:
+        return "new" if key % 2 else None
+
+    def sort_value(self, column: int):
+        return [lambda key: "tcp", lambda key: key, lambda key: f"proc-{key}", lambda key: -key][column]
+
+
+async def test_a_row_model_is_asked_only_for_the_rows_on_screen() -> None:
+    model = CountingModel()
+    app = TableApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        table.sort_by("rate")  # -key: the highest key first
+        table.set_rows(TableRows(model, range(100_000)))
+        await pilot.pause()
+        assert table.cursor_key == 99_999 and table.row_count == 100_000
+        assert screen_lines(table)[1].startswith("tcp     127.0.0.1:99999 ")
+        assert set(model.cells_asked) <= set(range(99_999 - 3 * SIZE[1], 100_000))
+        assert table.rows[0] == Row(99_999, ("tcp", "127.0.0.1:99999", "proc-99999", "99999 B/s"),
+                                    ("tcp", 99_999, "proc-99999", -99_999), "new")
 
 
 async def test_cells_are_truncated_with_ellipsis_on_a_narrow_terminal() -> None:
@@ -315,12 +346,12 @@ async def test_presorted_rows_are_trusted_only_for_the_current_sort() -> None:
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
         table.sort_by("rate", reverse=True)
-        descending = sort_rows(make_rows(10), 3, reverse=True)
+        descending = TableRows.of(make_rows(10)).sorted(3, reverse=True)
         table.set_rows(descending, sorted_by=("rate", True))
-        assert [row.key for row in table.rows] == [row.key for row in descending]
+        assert table.keys == descending.keys
         table.set_rows(make_rows(10), sorted_by=("rate", False))  # stale claim: the table sorts itself
         await pilot.pause()
-        assert [row.key for row in table.rows] == [row.key for row in descending]
+        assert table.keys == descending.keys
 
 
 async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() -> None:

@@ -44,7 +44,7 @@ from netwatch.tui.rows import (
 from netwatch.tui.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.screens.process import ProcessScreen
 from netwatch.tui.source import LiveSource, SnapshotSource
-from netwatch.tui.widgets.socket_table import Row, SocketTable, sort_rows
+from netwatch.tui.widgets.socket_table import SocketTable, TableRows
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 """Refresh intervals that ``+`` and ``-`` step through (seconds)."""
@@ -72,8 +72,13 @@ class ViewRequest:
     socket_filter: SocketFilter | None
     pid: int | None
     sort_index: int
-    """The table's sort column when asked: rows arrive presorted, so the table's own sort is nearly free."""
+    """The table's sort column when asked: rows arrive presorted, so the table need not sort them again."""
     sort_reverse: bool
+
+    @property
+    def sorted_by(self) -> tuple[str, bool]:
+        """(column key, reverse) of the order the rows were built in."""
+        return COLUMNS_OF_VIEW[self.view][self.sort_index].key, self.sort_reverse
 
 
 class NetwatchApp(App[None]):
@@ -262,7 +267,7 @@ class NetwatchApp(App[None]):
         self._collect_error = message
         self._update_summary()
 
-    def _apply_frame(self, frame: Frame, request: ViewRequest, rows: list[Row]) -> None:
+    def _apply_frame(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         self._collecting = False
         self._collect_error = None
         self.frame = frame
@@ -270,7 +275,7 @@ class NetwatchApp(App[None]):
         self._update_summary()
         self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
         if request.generation == self._generation:
-            self.table(request.view).set_rows(rows)
+            self.table(request.view).set_rows(rows, sorted_by=request.sorted_by)
             self._show_detail()
         else:
             self._rebuild()
@@ -294,18 +299,18 @@ class NetwatchApp(App[None]):
         if not get_current_worker().is_cancelled:
             self._post(self._apply_rows, frame, request, rows)
 
-    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: list[Row]) -> None:
+    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         if request.generation == self._generation and frame is self.frame:
-            self.table(request.view).set_rows(rows)
+            self.table(request.view).set_rows(rows, sorted_by=request.sorted_by)
             self._show_detail()
 
-    def _build_rows(self, frame: Frame, request: ViewRequest) -> list[Row]:
+    def _build_rows(self, frame: Frame, request: ViewRequest) -> TableRows:
         accept = self._predicate(frame, request)
         if request.view == "processes":
             rows = self._rows.process_rows(frame, accept, request.pid)
         else:
             rows = self._rows.socket_rows(frame, request.view, accept)
-        return sort_rows(rows, request.sort_index, request.sort_reverse)
+        return rows.sorted(request.sort_index, request.sort_reverse)
 
     @staticmethod
     def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:

@@ -1,20 +1,24 @@
-"""Row models for the socket and process tables: formatted cells, sort values and change status.
+"""Row models for the socket and process tables: which rows a view shows, their cells, sort values and
+highlights.
 
-Pure functions of a :class:`Frame` (no Textual), so they run on a worker thread and in tests.
+Socket views hold no per-row records: a model over the frame formats the cells of the rows on screen when they
+are drawn and gives a column's sort values when the table sorts (at 100,000 sockets, prebuilt rows took
+~90 MB). Nothing here needs the app, so rows are built on a worker thread and in tests.
 """
 
 from __future__ import annotations
 
 import socket as socket_module
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from netwatch.backends.endpoints import format_endpoint, unmap_ipv4
 from netwatch.backends.model import TCP_STATES, UNCONN, Process, Socket
 from netwatch.tui import format as fmt
 from netwatch.tui.frame import Frame
 from netwatch.tui.resolve import HostResolver, service_name
-from netwatch.tui.widgets.socket_table import Column, Row
+from netwatch.tui.widgets.socket_table import Column, Row, TableRows
 
 SocketPredicate = Callable[[Socket], bool]
 
@@ -76,34 +80,12 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
 _SHORT_STATES = {"ESTABLISHED": "ESTAB"}
 _STATE_ORDER = {name: index for index, name in enumerate((*TCP_STATES, UNCONN))}
 _NO_RTT = -1
-_CACHE_LIMIT = 400_000
-"""Entries kept by each formatting cache before it is dropped and rebuilt."""
-_AGE_CELLS: dict[int, str] = {}
-_RTT_CELLS: dict[int, str] = {}
-
-
-def _age_cell(seconds: float) -> str:
-    """``fmt.age`` memoized on whole seconds: most sockets of a busy host share a handful of ages."""
-    whole = int(seconds)
-    cell = _AGE_CELLS.get(whole)
-    if cell is None:
-        if len(_AGE_CELLS) > _CACHE_LIMIT:
-            _AGE_CELLS.clear()
-        cell = _AGE_CELLS[whole] = fmt.age(whole)
-    return cell
-
-
-def _rtt_cell(microseconds: int) -> str:
-    cell = _RTT_CELLS.get(microseconds)
-    if cell is None:
-        if len(_RTT_CELLS) > _CACHE_LIMIT:
-            _RTT_CELLS.clear()
-        cell = _RTT_CELLS[microseconds] = fmt.duration_us(microseconds)
-    return cell
+_ADDRESS_KEYS_LIMIT = 400_000
+"""Addresses whose sort key :class:`RowBuilder` keeps before the cache is dropped and rebuilt."""
 
 
 class _ProcessLabels:
-    """``pid/name`` labels computed once per pid for one build."""
+    """``pid/name`` labels computed once per pid for one frame."""
 
     def __init__(self, processes: Mapping[int, Process]) -> None:
         self._processes = processes
@@ -166,9 +148,150 @@ def process_label(sock: Socket, processes: Mapping[int, Process]) -> str:
     return f"{label} +{len(pids) - 1}" if len(pids) > 1 else label
 
 
+class _FrameRows:
+    """A :class:`RowModel` of sockets of one frame, keyed by socket key.
+
+    Cells are formatted when the table draws a row; the sort value of column ``c`` is the method named after
+    the key of ``COLUMNS[c]`` (``_age``, ``_local``...), which the cells show formatted.
+    """
+
+    COLUMNS: tuple[Column, ...] = ()
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self._sockets = frame.sockets
+        self._labels = _ProcessLabels(frame.snapshot.processes)
+
+    def status(self, key: Hashable) -> str | None:
+        return self.frame.statuses.get(key)
+
+    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
+        value_of: Callable[[Socket], Any] = getattr(self, f"_{self.COLUMNS[column].key}")
+        sockets = self._sockets
+        return lambda key: value_of(sockets[key])
+
+    def _state(self, sock: Socket) -> int:
+        return _STATE_ORDER.get(sock.state, 99)
+
+    def _process(self, sock: Socket) -> str:
+        return self._labels.of(sock)
+
+    @staticmethod
+    def _recv_q(sock: Socket) -> int:
+        return sock.recv_q
+
+    @staticmethod
+    def _send_q(sock: Socket) -> int:
+        return sock.send_q
+
+    def _age(self, sock: Socket) -> float:
+        """Seconds since the socket was first seen, at the frame's time."""
+        frame = self.frame
+        return frame.now - frame.first_seen.get(sock.key, frame.now)
+
+
+class SocketRows(_FrameRows):
+    """Rows with :data:`SOCKET_COLUMNS` (a Unix socket shows its path as local and its peer's inode as peer)."""
+
+    COLUMNS = SOCKET_COLUMNS
+
+    def __init__(self, frame: Frame, builder: RowBuilder) -> None:
+        super().__init__(frame)
+        self._builder = builder
+        self._rates = frame.diff.rates
+
+    def cells(self, key: Hashable) -> tuple[str, ...]:
+        sock = self._sockets[key]
+        send, recv, rtt = self._send(sock), self._recv(sock), self._rtt(sock)
+        if sock.proto == "unix":
+            local, peer = sock.path or "", str(sock.peer_inode or "")
+        else:
+            endpoint = self._builder.endpoint
+            local = endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
+            peer = endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto)
+        return (
+            sock.proto,
+            short_state(sock.state),
+            local,
+            peer,
+            self._process(sock),
+            fmt.rate_cell(send) if send >= 1 else "",
+            fmt.rate_cell(recv) if recv >= 1 else "",
+            fmt.duration_us(rtt) if rtt >= 0 else "",
+            str(sock.recv_q),
+            str(sock.send_q),
+            fmt.age(self._age(sock)),
+        )
+
+    @staticmethod
+    def _proto(sock: Socket) -> str:
+        return sock.proto
+
+    def _local(self, sock: Socket) -> object:
+        if sock.proto == "unix":
+            return sock.path or ""
+        return (self._builder.address_key(sock.local_address), sock.local_port)
+
+    def _peer(self, sock: Socket) -> object:
+        if sock.proto == "unix":
+            return str(sock.peer_inode or "")
+        return (self._builder.address_key(sock.remote_address), sock.remote_port)
+
+    def _send(self, sock: Socket) -> float:
+        rates = self._rates.get(sock.key)
+        return rates.send_bps if rates is not None else 0.0
+
+    def _recv(self, sock: Socket) -> float:
+        rates = self._rates.get(sock.key)
+        return rates.recv_bps if rates is not None else 0.0
+
+    @staticmethod
+    def _rtt(sock: Socket) -> int:
+        """Smoothed RTT in µs; -1 (shown blank, sorted first) without one."""
+        info = sock.tcp_info
+        return info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
+
+
+class UnixRows(_FrameRows):
+    """Rows with :data:`UNIX_COLUMNS`."""
+
+    COLUMNS = UNIX_COLUMNS
+
+    def cells(self, key: Hashable) -> tuple[str, ...]:
+        sock = self._sockets[key]
+        peer = self._peer(sock)
+        return (
+            self._type(sock),
+            short_state(sock.state),
+            self._path(sock),
+            str(peer) if peer else "",
+            self._process(sock),
+            str(sock.recv_q),
+            str(sock.send_q),
+            str(sock.inode),
+            fmt.age(self._age(sock)),
+        )
+
+    @staticmethod
+    def _type(sock: Socket) -> str:
+        return sock.sock_type or ""
+
+    @staticmethod
+    def _path(sock: Socket) -> str:
+        return sock.path or ""
+
+    @staticmethod
+    def _peer(sock: Socket) -> int:
+        return sock.peer_inode or 0
+
+    @staticmethod
+    def _inode(sock: Socket) -> int:
+        return sock.inode
+
+
 @dataclass
 class RowBuilder:
-    """Builds table rows from frames; caches per-address work across refreshes.
+    """Builds the rows of the tables from frames; keeps per-address sort keys across refreshes.
 
     With a ``resolver`` set, addresses are shown as host names once reverse DNS answered, and ports as
     service names from /etc/services.
@@ -176,119 +299,21 @@ class RowBuilder:
 
     resolver: HostResolver | None = None
     _address_keys: dict[str, bytes] = field(default_factory=dict)
-    _endpoint_cache: dict[object, tuple[tuple, tuple[str, str, object, object]]] = field(default_factory=dict)
 
-    def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate) -> list[Row]:
+    def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate) -> TableRows:
         """Rows of socket view ``view`` ("connections", "listeners", "unix") for the accepted sockets."""
         if view == "unix":
-            return [self.unix_row(frame, sock) for sock in frame.sockets.values()
-                    if sock.proto == "unix" and accept(sock)]
-        labels = _ProcessLabels(frame.snapshot.processes)
-        make = self.socket_row
-        return [make(frame, sock, labels) for sock in frame.sockets.values() if in_view(view, sock) and accept(sock)]
+            keys = [key for key, sock in frame.sockets.items() if sock.proto == "unix" and accept(sock)]
+            return TableRows(UnixRows(frame), keys)
+        keys = [key for key, sock in frame.sockets.items() if in_view(view, sock) and accept(sock)]
+        return TableRows(SocketRows(frame, self), keys)
 
-    def rows_of_pid(self, frame: Frame, pid: int) -> list[Row]:
+    def rows_of_pid(self, frame: Frame, pid: int) -> TableRows:
         """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
         owned = owned_by(pid)
-        labels = _ProcessLabels(frame.snapshot.processes)
-        return [self.socket_row(frame, sock, labels) for sock in frame.sockets.values() if owned(sock)]
+        return TableRows(SocketRows(frame, self), [key for key, sock in frame.sockets.items() if owned(sock)])
 
-    def socket_row(self, frame: Frame, sock: Socket, labels: _ProcessLabels | None = None) -> Row:
-        """One row with :data:`SOCKET_COLUMNS` (Unix sockets show their path as local, peer inode as peer)."""
-        key = sock.key
-        rates = frame.diff.rates.get(key)
-        send, recv = (rates.send_bps, rates.recv_bps) if rates is not None else (0.0, 0.0)
-        info = sock.tcp_info
-        rtt = info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
-        age = frame.now - frame.first_seen.get(key, frame.now)
-        local, peer, local_sort, peer_sort = self._endpoints(sock)
-        process = (labels or _ProcessLabels(frame.snapshot.processes)).of(sock)
-        return Row(
-            key=key,
-            cells=(
-                sock.proto,
-                _SHORT_STATES.get(sock.state, sock.state),
-                local,
-                peer,
-                process,
-                fmt.rate_cell(send) if send >= 1 else "",
-                fmt.rate_cell(recv) if recv >= 1 else "",
-                _rtt_cell(rtt) if rtt >= 0 else "",
-                str(sock.recv_q),
-                str(sock.send_q),
-                _age_cell(age),
-            ),
-            sort_values=(
-                sock.proto,
-                _STATE_ORDER.get(sock.state, 99),
-                local_sort,
-                peer_sort,
-                process,
-                send,
-                recv,
-                rtt,
-                sock.recv_q,
-                sock.send_q,
-                age,
-            ),
-            status=frame.statuses.get(key),
-        )
-
-    def _endpoints(self, sock: Socket) -> tuple[str, str, object, object]:
-        """(local, peer) cells and sort values; cached per socket key while its endpoints stay the same."""
-        if sock.proto == "unix":
-            path, peer = sock.path or "", str(sock.peer_inode or "")
-            return path, peer, path, peer
-        ident = (sock.local_address, sock.local_port, sock.remote_address, sock.remote_port)
-        cached = self._endpoint_cache.get(sock.key) if self.resolver is None else None
-        if cached is not None and cached[0] == ident:
-            return cached[1]
-        shown = (
-            self.endpoint(sock.local_address, sock.local_port, sock.family, sock.proto),
-            self.endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto),
-            (self.address_key(sock.local_address), sock.local_port),
-            (self.address_key(sock.remote_address), sock.remote_port),
-        )
-        if self.resolver is None:
-            if len(self._endpoint_cache) > _CACHE_LIMIT:
-                self._endpoint_cache.clear()
-            self._endpoint_cache[sock.key] = (ident, shown)
-        return shown
-
-    def unix_row(self, frame: Frame, sock: Socket) -> Row:
-        key = sock.key
-        age = frame.now - frame.first_seen.get(key, frame.now)
-        path = sock.path or ""
-        process = process_label(sock, frame.snapshot.processes)
-        peer = sock.peer_inode or 0
-        return Row(
-            key=key,
-            cells=(
-                sock.sock_type or "",
-                short_state(sock.state),
-                path,
-                str(peer) if peer else "",
-                process,
-                str(sock.recv_q),
-                str(sock.send_q),
-                str(sock.inode),
-                _age_cell(age),
-            ),
-            sort_values=(
-                sock.sock_type or "",
-                _STATE_ORDER.get(sock.state, 99),
-                path,
-                peer,
-                process,
-                sock.recv_q,
-                sock.send_q,
-                sock.inode,
-                age,
-            ),
-            status=frame.statuses.get(key),
-        )
-
-    def process_rows(self, frame: Frame, accept: SocketPredicate, only_pid: int | None = None) -> list[Row]:
+    def process_rows(self, frame: Frame, accept: SocketPredicate, only_pid: int | None = None) -> TableRows:
         """One row per process owning at least one accepted (current) socket."""
         totals = aggregate_processes(frame.snapshot.sockets.values(), accept)
         processes = frame.snapshot.processes
@@ -332,7 +357,7 @@ class RowBuilder:
                     ),
                 )
             )
-        return rows
+        return TableRows.of(rows)
 
     def endpoint(self, address: str, port: int, family: str, proto: str) -> str:
         """``addr:port`` (IPv6 in brackets, ``::ffff:`` mapped as IPv4), with names when resolving."""
@@ -361,7 +386,7 @@ class RowBuilder:
                 key = b"6" + socket_module.inet_pton(socket_module.AF_INET6, shown)
             except OSError:
                 key = b"9" + shown.encode("utf-8", "surrogateescape")
-        if len(self._address_keys) > _CACHE_LIMIT:
+        if len(self._address_keys) > _ADDRESS_KEYS_LIMIT:
             self._address_keys.clear()
         self._address_keys[address] = key
         return key

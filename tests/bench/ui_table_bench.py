@@ -23,8 +23,7 @@ import psutil
 from textual.app import App, ComposeResult
 
 from netwatch.tui.rows import SOCKET_COLUMNS
-from netwatch.tui.widgets import Row, SocketTable
-from netwatch.tui.widgets.socket_table import sort_rows
+from netwatch.tui.widgets import Row, SocketTable, TableRows
 
 COLUMNS = SOCKET_COLUMNS
 RTT_COLUMN = [column.key for column in COLUMNS].index("rtt")
@@ -118,7 +117,7 @@ async def measure(count: int) -> dict[str, str]:
         snapshots.clear()  # steady state: only the table holds the current rows
         resort_ms = await timed(lambda: table.sort_by("rtt"))
         await pilot.pause()
-        presorted = sort_rows(synthetic_rows(count, seed=3), RTT_COLUMN, reverse=False)
+        presorted = TableRows.of(synthetic_rows(count, seed=3)).sorted(RTT_COLUMN)
         presorted_ms = await timed(partial(table.set_rows, presorted, sorted_by=("rtt", False)))
         del presorted
         await pilot.pause()

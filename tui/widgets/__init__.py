@@ -1,5 +1,5 @@
 """netwatch's reusable Textual widgets."""
 
-from netwatch.tui.widgets.socket_table import Column, Row, SocketTable
+from netwatch.tui.widgets.socket_table import Column, Row, RowList, RowModel, SocketTable, TableRows
 
-__all__ = ["Column", "Row", "SocketTable"]
+__all__ = ["Column", "Row", "RowList", "RowModel", "SocketTable", "TableRows"]

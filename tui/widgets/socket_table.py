@@ -1,18 +1,19 @@
 """A virtualized table that stays instant at 100,000 rows.
 
-Built on Textual's Line API (``ScrollView`` + ``render_line``): only the lines on screen are rendered, each
-from the row model, and rendered lines are cached. Sorting happens on precomputed ``Row.sort_values``. Cell
-text is untrusted: it goes through :func:`netwatch.tui.safe_text.visible` and is never parsed as markup.
+Built on Textual's Line API (``ScrollView`` + ``render_line``): only the lines on screen are rendered, and
+rendered lines are cached. The table holds row keys in display order and a :class:`RowModel` that gives a
+row's cells when it is drawn and a column's sort values when the table sorts, so 100,000 rows cost the table
+one list of keys. Cell text is untrusted: it goes through :func:`netwatch.tui.safe_text.visible` and is never
+parsed as markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import accumulate
-from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, overload
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -38,7 +39,6 @@ _ELLIPSIS = "…"
 _SORT_ARROWS = {False: " ▲", True: " ▼"}
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
-_ROW_KEY = attrgetter("key")
 _NEAR_ROWS = 64
 
 
@@ -66,18 +66,101 @@ class _RowMessage(Message):
         return self.table
 
 
+class RowModel(Protocol):
+    """What a :class:`SocketTable` shows for each row key: cells (untrusted text, shown literally), a highlight
+    (one of :data:`ROW_STATUSES` or ``None``) and, per column, a sort value (``None`` sorts last).
+
+    The table asks only for the rows on screen, so a model can format cells when they are drawn instead of
+    holding them for 100,000 rows.
+    """
+
+    def cells(self, key: Hashable) -> Sequence[str]: ...
+
+    def status(self, key: Hashable) -> str | None: ...
+
+    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
+        """A function giving the sort value of column ``column`` for a row key."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One table row.
+    """One table row as a record (see :class:`RowList`).
 
     ``cells`` are display strings (untrusted, shown literally); ``sort_values`` holds one sortable value per
-    column in the same order (``None`` sorts last); ``status`` is one of :data:`ROW_STATUSES` or ``None``.
+    column in the same order (``None`` or missing sorts last); ``status`` is one of :data:`ROW_STATUSES` or ``None``.
     """
 
     key: Hashable
     cells: tuple[str, ...]
     sort_values: tuple[Any, ...]
     status: str | None = None
+
+
+class RowList:
+    """A :class:`RowModel` over :class:`Row` records (a later row replaces an earlier one with the same key)."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.rows: dict[Hashable, Row] = {row.key: row for row in rows}
+
+    def cells(self, key: Hashable) -> Sequence[str]:
+        return self.rows[key].cells
+
+    def status(self, key: Hashable) -> str | None:
+        return self.rows[key].status
+
+    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
+        rows = self.rows
+
+        def value(key: Hashable) -> Any:
+            values = rows[key].sort_values
+            return values[column] if column < len(values) else None
+
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """What a table shows: a row model and the keys of its rows, in order."""
+
+    model: RowModel
+    keys: Sequence[Hashable]
+
+    @classmethod
+    def of(cls, rows: Iterable[Row]) -> TableRows:
+        """The rows of :class:`Row` records, in their order."""
+        model = RowList(rows)
+        return cls(model, list(model.rows))
+
+    def sorted(self, column: int, reverse: bool = False) -> TableRows:
+        """These rows ordered by column ``column`` (see :func:`sort_keys`)."""
+        return TableRows(self.model, sort_keys(self.keys, self.model.sort_value(column), reverse))
+
+
+class _RowsView(Sequence[Row]):
+    """A table's rows in display order as :class:`Row` records, built when read."""
+
+    def __init__(self, model: RowModel, keys: Sequence[Hashable], column_count: int) -> None:
+        self._model = model
+        self._keys = keys
+        self._column_count = column_count
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        key = self._keys[index]
+        model = self._model
+        values = tuple(model.sort_value(column)(key) for column in range(self._column_count))
+        return Row(key, tuple(model.cells(key)), values, model.status(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,48 +237,36 @@ def _mixed_sort_key(value: Any) -> tuple[int, Any]:
     return (3, f"{type(value).__name__}:{value!r}")
 
 
-def _with_value_at(row: Row, column: int) -> Row:
-    """``row`` with ``sort_values`` padded with ``None`` so that index ``column`` exists."""
-    missing = column + 1 - len(row.sort_values)
-    return replace(row, sort_values=row.sort_values + (None,) * missing) if missing > 0 else row
-
-
-def sort_rows(rows: Sequence[Row], column: int, reverse: bool = False) -> list[Row]:
-    """``rows`` ordered by ``sort_values[column]`` (stable); rows without a value come last either way."""
-    ordered = list(rows)
-    try:  # fast path: every row has a value and the values are mutually orderable
-        ordered.sort(key=lambda row: row.sort_values[column], reverse=reverse)
+def sort_keys(keys: Iterable[Hashable], value_of: Callable[[Hashable], Any], reverse: bool = False) -> list[Hashable]:
+    """``keys`` ordered by ``value_of(key)`` (stable); keys whose value is ``None`` come last either way, and
+    values of mixed types are ordered by type first instead of raising."""
+    ordered = list(keys)
+    try:  # fast path: the values are mutually orderable, none is None
+        ordered.sort(key=value_of, reverse=reverse)
         return ordered
-    except (TypeError, IndexError):  # None (None < x raises), mixed types or missing values
-        return _sort_rows_carefully(rows, column, reverse)
-
-
-def _sort_rows_carefully(rows: Sequence[Row], column: int, reverse: bool) -> list[Row]:
+    except TypeError:
+        pass
+    values = dict(zip(ordered, map(value_of, ordered), strict=True))
+    present = [key for key in ordered if values[key] is not None]
     try:
-        present = [row for row in rows if row.sort_values[column] is not None]
-    except IndexError:  # rows with too few sort values: their missing values count as None
-        rows = [_with_value_at(row, column) for row in rows]
-        present = [row for row in rows if row.sort_values[column] is not None]
-    try:
-        present.sort(key=lambda row: row.sort_values[column], reverse=reverse)
-    except TypeError:  # mixed or unorderable types: order by type first, never fail
-        present.sort(key=lambda row: _mixed_sort_key(row.sort_values[column]), reverse=reverse)
-    if len(present) < len(rows):
-        present.extend(row for row in rows if row.sort_values[column] is None)
+        present.sort(key=values.__getitem__, reverse=reverse)
+    except TypeError:  # mixed or unorderable types
+        present.sort(key=lambda key: _mixed_sort_key(values[key]), reverse=reverse)
+    present.extend(key for key in ordered if values[key] is None)
     return present
 
 
-def position_of_key(rows: Sequence[Row], key: Hashable, near: int = 0) -> int | None:
-    """Index of a row with ``key``, or ``None``: looks around index ``near`` first, then scans everything."""
+def position_of_key(keys: Sequence[Hashable], key: Hashable, near: int = 0) -> int | None:
+    """Index of ``key`` in ``keys``, or ``None``: looks around index ``near`` first, then everywhere."""
     start = max(0, near - _NEAR_ROWS)
-    for first, candidates in ((start, rows[start : near + _NEAR_ROWS]), (0, rows)):
+    for first, stop in ((start, near + _NEAR_ROWS), (0, len(keys))):
         with suppress(ValueError):
-            return first + list(map(_ROW_KEY, candidates)).index(key)
+            return keys.index(key, first, stop)
     return None
 
 
 class SocketTable(ScrollView, can_focus=True):
-    """A virtualized, sortable table of :class:`Row` with a fixed header and a row cursor."""
+    """A virtualized, sortable table of :class:`TableRows` with a fixed header and a row cursor."""
 
     ALLOW_SELECT = False
 
@@ -295,9 +366,10 @@ class SocketTable(ScrollView, can_focus=True):
         self._columns = tuple(columns)
         self._sort_index = 0 if sort_column is None else self._column_index(sort_column)
         self._sort_reverse = sort_reverse
-        self._input_rows: tuple[Row, ...] = ()
-        self._rows: list[Row] = []
-        self._retired_rows: list[tuple[Sequence[Row], Sequence[Row]]] = []
+        self._model: RowModel = RowList(())
+        self._input_keys: Sequence[Hashable] = ()
+        self._keys: list[Hashable] = []
+        self._retired: list[tuple[RowModel, Sequence[Hashable], list[Hashable]]] = []
         self._cursor_index = 0
         self._announced_key: Hashable | None = None
         self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_LINE_CACHE_SIZE)
@@ -311,13 +383,22 @@ class SocketTable(ScrollView, can_focus=True):
         return self._columns
 
     @property
+    def model(self) -> RowModel:
+        return self._model
+
+    @property
+    def keys(self) -> Sequence[Hashable]:
+        """Row keys in display (sorted) order."""
+        return self._keys
+
+    @property
     def rows(self) -> Sequence[Row]:
-        """The rows in display (sorted) order."""
-        return self._rows
+        """The rows in display order, as :class:`Row` records made when read (for inspection, not speed)."""
+        return _RowsView(self._model, self._keys, len(self._columns))
 
     @property
     def row_count(self) -> int:
-        return len(self._rows)
+        return len(self._keys)
 
     @property
     def sort_column(self) -> str:
@@ -334,23 +415,28 @@ class SocketTable(ScrollView, can_focus=True):
 
     @property
     def cursor_row(self) -> Row | None:
-        return self._rows[self._cursor_index] if self._rows else None
+        return self.rows[self._cursor_index] if self._keys else None
 
     @property
     def cursor_key(self) -> Hashable | None:
-        return self._rows[self._cursor_index].key if self._rows else None
+        return self._keys[self._cursor_index] if self._keys else None
 
-    def set_rows(self, rows: Sequence[Row], *, sorted_by: tuple[str, bool] | None = None) -> None:
-        """Replace every row; they are sorted by the current sort column and the cursor keeps its key.
+    def set_rows(self, rows: TableRows | Iterable[Row], *, sorted_by: tuple[str, bool] | None = None) -> None:
+        """Replace every row (``rows``: a :class:`TableRows`, or :class:`Row` records); they are sorted by the
+        current sort column and the cursor keeps its key.
 
-        ``sorted_by=(column_key, reverse)`` says ``rows`` are already in :func:`sort_rows` order for that sort
+        ``sorted_by=(column_key, reverse)`` says the rows are already in :func:`sort_keys` order for that sort
         (e.g. sorted in a worker thread); when that is still the table's sort, the table does not sort again.
         """
-        # Freeing 100,000 old rows takes tens of ms: do it after the new rows are on screen.
-        self._retired_rows.append((self._input_rows, self._rows))
-        if not self.call_after_refresh(self._retired_rows.clear):
-            self._retired_rows.clear()
-        self._input_rows = tuple(rows)
+        if not isinstance(rows, TableRows):
+            rows = TableRows.of(rows)
+        # Freeing the old rows (and the snapshot their model refers to) takes tens of ms at 100,000 rows: do it
+        # after the new rows are on screen.
+        self._retired.append((self._model, self._input_keys, self._keys))
+        if not self.call_after_refresh(self._retired.clear):
+            self._retired.clear()
+        self._model = rows.model
+        self._input_keys = rows.keys
         self._line_cache.clear()
         self._reorder(presorted=sorted_by == (self.sort_column, self._sort_reverse))
 
@@ -376,7 +462,7 @@ class SocketTable(ScrollView, can_focus=True):
 
     def select_key(self, key: Hashable) -> bool:
         """Move the cursor to the row with ``key``; ``False`` if there is no such row."""
-        index = position_of_key(self._rows, key)
+        index = position_of_key(self._keys, key)
         if index is None:
             return False
         self.move_cursor(index)
@@ -384,9 +470,9 @@ class SocketTable(ScrollView, can_focus=True):
 
     def move_cursor(self, index: int) -> None:
         """Move the cursor to display position ``index`` (clamped) and scroll it into view."""
-        if not self._rows:
+        if not self._keys:
             return
-        index = max(0, min(index, len(self._rows) - 1))
+        index = max(0, min(index, len(self._keys) - 1))
         if index != self._cursor_index:
             self._refresh_row(self._cursor_index)
             self._cursor_index = index
@@ -416,10 +502,10 @@ class SocketTable(ScrollView, can_focus=True):
         self.move_cursor(0)
 
     def action_cursor_last(self) -> None:
-        self.move_cursor(len(self._rows) - 1)
+        self.move_cursor(len(self._keys) - 1)
 
     def action_activate(self) -> None:
-        if self._rows:
+        if self._keys:
             self.post_message(self.RowActivated(self, self.cursor_key))
 
     # ----- rendering --------------------------------------------------------------------------------------
@@ -433,7 +519,7 @@ class SocketTable(ScrollView, can_focus=True):
             strip = self._header_strip(layout)
         else:
             index = scroll_y + y - 1
-            if index >= len(self._rows):
+            if index >= len(self._keys):
                 return Strip.blank(width, base_style)
             strip = self._row_strip(index, layout)
         return strip.crop_extend(scroll_x, scroll_x + width, base_style)
@@ -468,14 +554,15 @@ class SocketTable(ScrollView, can_focus=True):
         return strip
 
     def _row_strip(self, index: int, layout: ColumnLayout) -> Strip:
-        row = self._rows[index]
+        key = self._keys[index]
+        status = self._model.status(key)
         is_cursor = index == self._cursor_index
         striped = self.zebra_stripes and index % 2 == 0
-        cache_key = (row.key, row.status, is_cursor, is_cursor and self.has_focus, striped, layout.line_width)
+        cache_key = (key, status, is_cursor, is_cursor and self.has_focus, striped, layout.line_width)
         strip = self._line_cache.get(cache_key)
         if strip is None:
-            text = render_cells(row.cells, self._columns, layout)
-            style = self._row_style(row.status, is_cursor, striped)
+            text = render_cells(self._model.cells(key), self._columns, layout)
+            style = self._row_style(status, is_cursor, striped)
             strip = self._line_cache[cache_key] = Strip([Segment(text, style)], layout.line_width)
         return strip
 
@@ -511,7 +598,7 @@ class SocketTable(ScrollView, can_focus=True):
                 self.sort_by(self._columns[column].key, reverse=False)
             return
         index = scroll_y + offset.y - 1
-        if index >= len(self._rows):
+        if index >= len(self._keys):
             return
         if index == self._cursor_index:
             self.action_activate()
@@ -542,16 +629,16 @@ class SocketTable(ScrollView, can_focus=True):
         key = self.cursor_key
         screen_line = self._cursor_index - self.scroll_offset.y if self._cursor_is_on_screen() else None
         if presorted:
-            self._rows = list(self._input_rows)
+            self._keys = list(self._input_keys)
         else:
-            self._rows = sort_rows(self._input_rows, self._sort_index, self._sort_reverse)
-        position = None if key is None else position_of_key(self._rows, key, near=self._cursor_index)
+            self._keys = sort_keys(self._input_keys, self._model.sort_value(self._sort_index), self._sort_reverse)
+        position = None if key is None else position_of_key(self._keys, key, near=self._cursor_index)
         if position is None:
             position = self._cursor_index
-        self._cursor_index = max(0, min(position, len(self._rows) - 1))
-        self.virtual_size = Size(natural_width(self._columns), len(self._rows) + 1)
+        self._cursor_index = max(0, min(position, len(self._keys) - 1))
+        self.virtual_size = Size(natural_width(self._columns), len(self._keys) + 1)
         top = self.scroll_offset.y if screen_line is None else self._cursor_index - screen_line
-        self.scroll_to(y=max(0, min(top, len(self._rows) - self._page_rows())), animate=False, force=True)
+        self.scroll_to(y=max(0, min(top, len(self._keys) - self._page_rows())), animate=False, force=True)
         self.refresh()
         self._announce_cursor()
 
