@@ -12,7 +12,7 @@ from ..model import BackendUnavailable, OwnerLookup, SourceResult
 from ..procfs import ProcfsSource, sockets_from_rows
 from . import inet, unix
 from .records import set_owners
-from .transport import DiagSocket, DumpFailed, DumpReply
+from .transport import DiagSocket, DumpFailed, Message
 
 DUMP_ATTEMPTS = 3
 """Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
@@ -80,13 +80,19 @@ class NetlinkSource:
         warnings: list[str],
         unavailable: list[tuple[str, str]],
     ) -> None:
-        """Run one dump (redone while interrupted, bounded) and decode it into ``into``."""
+        """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``."""
         label = "/".join(dict.fromkeys(what))
-        reply: DumpReply | None = None
+        skipped = 0
+
+        def consume(messages: list[Message]) -> None:
+            nonlocal skipped
+            skipped += decode(messages, decoded)
+
         try:
             for _attempt in range(DUMP_ATTEMPTS):
-                reply = diag.dump(request)
-                if not reply.interrupted:
+                decoded: dict = {}
+                skipped = 0
+                if not diag.stream(request, consume):
                     break
             else:
                 warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
@@ -101,7 +107,7 @@ class NetlinkSource:
             warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
                             "read from /proc/net instead")  # fmt: skip
             return
-        skipped = decode(reply.messages, into)
+        into.update(decoded)
         if skipped:
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
 

@@ -13,6 +13,7 @@ import errno
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NETLINK_SOCK_DIAG = 4
@@ -76,10 +77,13 @@ class DiagSocket:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def dump(self, request: bytes) -> DumpReply:
-        """Send a SOCK_DIAG_BY_FAMILY dump ``request`` (the payload after the nlmsghdr) and collect the reply.
+    def stream(self, request: bytes, consume: Callable[[list[Message]], object]) -> bool:
+        """Send a SOCK_DIAG_BY_FAMILY dump ``request`` (the payload after the nlmsghdr) and hand the reply's
+        messages to ``consume``, one receive buffer's worth at a time (so a dump of 100,000 sockets never holds
+        its ~60 MB of replies at once). Returns whether the kernel flagged the dump as interrupted.
 
-        Raises DumpFailed when the kernel answers with an error, OSError (e.g. TimeoutError) on I/O failure.
+        ``consume`` must not keep the messages' buffers. Raises DumpFailed when the kernel answers with an
+        error, OSError (e.g. TimeoutError) on I/O failure.
         """
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         seq = self._seq
@@ -94,6 +98,8 @@ class DiagSocket:
         used = 0
         while True:
             if CHUNK_SIZE - used < MIN_FREE:
+                consume(messages)
+                messages = []
                 chunk = bytearray(CHUNK_SIZE)
                 view = memoryview(chunk)
                 used = 0
@@ -103,8 +109,15 @@ class DiagSocket:
             done, flagged = parse_datagram(chunk, used, used + size, seq, messages)
             interrupted = interrupted or flagged
             if done:
-                return DumpReply(messages, interrupted)
+                consume(messages)
+                return interrupted
             used = (used + size + 7) & ~7
+
+    def dump(self, request: bytes) -> DumpReply:
+        """:meth:`stream` collecting the whole reply."""
+        messages: list[Message] = []
+        interrupted = self.stream(request, messages.extend)
+        return DumpReply(messages, interrupted)
 
 
 def parse_datagram(buffer: bytearray, offset: int, end: int, seq: int, messages: list[Message]) -> tuple[bool, bool]:
