@@ -86,9 +86,8 @@ class _PidCache:
 
     start_time: str
     comm: str
-    fd_names: frozenset[str]
     fd_inodes: dict[int, int]
-    """fd -> socket inode, or _NOT_SOCKET."""
+    """fd -> socket inode, or _NOT_SOCKET, for every fd of the process's table (its keys are the table)."""
     by_inode: dict[int, tuple[Owner, ...]] = field(default_factory=dict)
     """socket inode -> this process's owners of it, in fd order."""
     process: Process | None = None
@@ -102,7 +101,7 @@ class _PidCache:
             if inode:
                 owners = by_inode.get(inode)
                 by_inode[inode] = (_owner(pid, fd),) if owners is None else (*owners, _owner(pid, fd))
-        return cls(start_time, comm, frozenset(names), dict(zip(fds, inodes, strict=True)), by_inode)
+        return cls(start_time, comm, dict(zip(fds, inodes, strict=True)), by_inode)
 
     def set_fd(self, pid: int, fd: int, inode: int | None) -> None:
         """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step."""
@@ -247,23 +246,26 @@ class OwnerResolver:
         last time, not now); None when the process was skipped (and counted)."""
         base = f"{self.proc_root}/{pid}"
         try:
-            names = frozenset(os.listdir(f"{base}/fd"))
-            if not names:
+            # fd numbers as ints, compared with the cached table's keys (keeping the names as strings would cost
+            # ~100 bytes per fd at 100,000 sockets)
+            fds = frozenset(map(int, os.listdir(f"{base}/fd")))
+            if not fds:
                 return None
             start_time, comm = self._stat(base)
             if cached is not None and (cached.start_time, cached.comm) != (start_time, comm):
                 cached = None
             if cached is None:
-                cached = _PidCache(start_time, comm, frozenset(), {})
-            elif names == cached.fd_names and cached.by_inode.keys().isdisjoint(closed):
+                cached = _PidCache(start_time, comm, {})
+            known = cached.fd_inodes.keys()
+            if known == fds and cached.by_inode.keys().isdisjoint(closed):
                 return cached
-            for name in cached.fd_names - names:
-                cached.set_fd(pid, int(name), None)
+            for fd in known - fds:
+                cached.set_fd(pid, fd, None)
             for inode in cached.by_inode.keys() & closed:
                 for owner in cached.by_inode.get(inode, ()):
                     cached.set_fd(pid, owner.fd, self._readlink_inode(f"{base}/fd/{owner.fd}"))
-            for name in names - cached.fd_names:
-                cached.set_fd(pid, int(name), self._readlink_inode(f"{base}/fd/{name}"))
+            for fd in fds - known:
+                cached.set_fd(pid, fd, self._readlink_inode(f"{base}/fd/{fd}"))
         except _Vanished:
             self._vanished += 1
             return None
@@ -273,7 +275,6 @@ class OwnerResolver:
         except OSError as error:
             self._count(_classify(error))
             return None
-        cached.fd_names = names
         return cached
 
     def _recheck_other_fds(self, wanted: Set[int], found: dict[int, tuple[Owner, ...]]) -> None:
