@@ -56,8 +56,9 @@ class _SeriesStore:
 
     def __init__(self, depth: int) -> None:
         self._columns: deque[tuple[int, array, array]] = deque(maxlen=depth)
-        self._rows: dict[SocketKey, tuple[int, int]] = {}
-        """key -> (row, number of the update from which the row is the key's)."""
+        self._rows: dict[SocketKey, int] = {}
+        self._since = array("q")
+        """Per row: the number of the update from which the row is its present key's."""
         self._free_rows: list[int] = []
         self._row_count = 0
         self._update = 0
@@ -68,10 +69,10 @@ class _SeriesStore:
         for key in change.closed:
             freed = self._rows.pop(key, None)
             if freed is not None:
-                self._free_rows.append(freed[0])
+                self._free_rows.append(freed)
         if self._row_count >= _COMPACT_ABOVE_ROWS and len(self._free_rows) * 4 > self._row_count * 3:
             self._compact()
-        rows = self._rows
+        rows, since = self._rows, self._since
         rtt_ms = array("f", [math.nan]) * self._row_count
         total_bps = array("f", rtt_ms)
         rates = change.rates
@@ -79,12 +80,10 @@ class _SeriesStore:
             info = sock.tcp_info
             if info is None:
                 continue
-            entry = rows.get(key)
-            if entry is None:
-                row = self._take_row(rtt_ms, total_bps)
-                rows[key] = (row, update)
-            else:
-                row = entry[0]
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = self._take_row(rtt_ms, total_bps)
+                since[row] = update
             rtt_us = getattr(info, "rtt", None)
             if rtt_us is not None:
                 rtt_ms[row] = rtt_us / 1000.0
@@ -98,13 +97,15 @@ class _SeriesStore:
             return self._free_rows.pop()
         for column in columns:
             column.append(math.nan)
+        self._since.append(0)
         self._row_count += 1
         return self._row_count - 1
 
     def _compact(self) -> None:
         """Renumber the rows of present sockets 0..n-1 and shrink the columns (after many sockets left)."""
-        old_rows = [row for row, _since in self._rows.values()]
-        self._rows = {key: (new_row, since) for new_row, (key, (_row, since)) in enumerate(self._rows.items())}
+        old_rows = list(self._rows.values())
+        self._rows = {key: new_row for new_row, key in enumerate(self._rows)}
+        self._since = array("q", [self._since[row] for row in old_rows])
 
         def shrunk(column: array) -> array:
             size = len(column)
@@ -119,10 +120,10 @@ class _SeriesStore:
 
     def series(self, key: SocketKey, which: int) -> list[float]:
         """Samples of column ``which`` (1: rtt ms, 2: bytes/s) for ``key``, oldest first."""
-        entry = self._rows.get(key)
-        if entry is None:
+        row = self._rows.get(key)
+        if row is None:
             return []
-        row, since = entry
+        since = self._since[row]
         samples = []
         for column in self._columns:
             if column[0] >= since:

@@ -176,3 +176,15 @@ def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_
     newcomer = make_socket(("tcp", "new"), tcp_info=tcp_info(rtt=7000))
     history.update(make_snapshot([*survivors, newcomer], at=3.0))
     assert history.rtt_series(newcomer.key) == pytest.approx([7.0])
+
+
+def test_series_survive_the_store_shrinking_after_most_sockets_left():
+    many = [("tcp", 100 + number) for number in range(5000)]
+    history = History()
+    history.update(make_snapshot([make_socket(key, tcp_info=tcp_info(rtt=key[1])) for key in [A, *many]], at=0.0))
+    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=2000))], at=1.0))  # 5000 rows freed
+    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=3000)),
+                                  make_socket(B, tcp_info=tcp_info(rtt=4000))], at=2.0))
+    assert history.rtt_series(A) == pytest.approx([0.001, 2.0, 3.0])
+    assert history.rtt_series(B) == pytest.approx([4.0])
+    assert history.rtt_series(many[0]) == []
