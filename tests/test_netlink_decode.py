@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import socket
 import struct
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -187,6 +189,9 @@ def test_extensions_are_shared_read_only_mappings() -> None:
             assert set(extensions["bbr"]) == {"bw", "min_rtt", "pacing_gain", "cwnd_gain"}
     without_bbr = [record.extensions for record in records if "bbr" not in record.extensions]
     assert all(extensions is without_bbr[0] for extensions in without_bbr)
+    with_bbr = [record.extensions for record in records if "bbr" in record.extensions]
+    assert with_bbr and all(type(extensions) is attributes.BbrExtensions for extensions in with_bbr)
+    assert all(extensions.shared is with_bbr[0].shared == without_bbr[0] for extensions in with_bbr)
     with pytest.raises(TypeError):
         without_bbr[0]["sockopt"] = {}  # type: ignore[index]
 
@@ -197,6 +202,34 @@ def test_bbr_info_is_a_mapping() -> None:
     assert info == dict(info) and info["min_rtt"] == info.min_rtt == 100 and "bw" in info and "x" not in info
     with pytest.raises(KeyError):
         info["__class__"]
+
+
+def test_ports_and_uids_are_shared_ints() -> None:
+    data, seq = _fixture("netlink_tcp_dump.bin")
+    messages = []
+    for buffer, start, end in _messages(data, seq):
+        message = bytearray(buffer[start:end])
+        struct.pack_into("=I", message, 64, 1000)  # idiag_uid
+        messages.append((message, 0, len(message)))
+    into: dict = {}
+    assert inet.InetDecoder(lambda cgroup_id: None).decode(messages, "tcp", into) == 0
+    records = list(into.values())
+    assert all(record.uid is records[0].uid == 1000 for record in records)
+    for record in records:
+        for port in (record.local_port, record.remote_port):
+            assert port is inet.PORTS[socket.htons(port)]
+
+
+def test_bbr_extensions_read_as_the_dict_they_stand_for() -> None:
+    shared = MappingProxyType({"sockopt": attributes.sockopt_flags(3)})
+    extensions = attributes.BbrExtensions(shared, attributes.BBR_LAYOUT.pack(5, 1, 100, 739, 512))
+    plain = {"sockopt": shared["sockopt"], "bbr": attributes.bbr_info(5, 1, 100, 739, 512)}
+    assert extensions == plain and list(extensions) == ["sockopt", "bbr"] and len(extensions) == 2
+    assert "bbr" in extensions and "sockopt" in extensions and "inet" not in extensions
+    assert extensions["bbr"]["pacing_gain"] == 739 and extensions.get("inet") is None
+    assert repr(extensions) == f"BbrExtensions({plain})"
+    with pytest.raises(TypeError):
+        extensions["bbr"] = {}  # type: ignore[index]
 
 
 def test_abstract_and_undecodable_unix_names() -> None:

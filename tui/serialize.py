@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from netwatch.backends.model import MemInfo, Process, SkMemInfo, Snapshot, Socket
+from netwatch.backends.netlink.attributes import BbrExtensions
 from netwatch.backends.tcp_info import TcpInfo
 
 CSV_COLUMNS = (
@@ -190,8 +191,13 @@ class SocketJsonEncoder:
         return orjson.dumps(_record(info))
 
     def _extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
-        if type(extensions) is MappingProxyType:  # read-only: shared by many sockets
+        kind = type(extensions)
+        if kind is MappingProxyType:  # read-only: shared by many sockets
             return self._cached(extensions, self._encode_extensions)
+        if kind is BbrExtensions:  # a shared mapping (encoded once) followed by this socket's "bbr"
+            shared = self._cached(extensions.shared, self._encode_extensions)
+            bbr = self._extension(extensions["bbr"])
+            return (b"{" if shared == b"{}" else shared[:-1] + b",") + b'"bbr":' + bbr + b"}"
         return self._encode_extensions(extensions)
 
     def _encode_extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:

@@ -67,7 +67,7 @@ INLINE: dict[int, tuple[str, int, str]] = {
     INET_DIAG_MARK: ("mark", 4, "I"),
     INET_DIAG_CGROUP_ID: ("cgroup", 8, "Q"),
     INET_DIAG_SOCKOPT: ("sockopt", 2, "H"),
-    INET_DIAG_BBRINFO: ("bbr", 20, "5I"),
+    INET_DIAG_BBRINFO: ("bbr", 20, "20s"),  # kept raw: BbrExtensions decodes on access
     INET_DIAG_PROTOCOL: ("protocol", 1, "B"),
     INET_DIAG_SKV6ONLY: ("v6only", 1, "B"),
     INET_DIAG_CLASS_ID: ("class_id", 4, "I"),
