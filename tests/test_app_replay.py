@@ -281,6 +281,21 @@ async def test_number_keys_switch_views():
         assert app.view == "connections" and "ESTAB" in cells(app, "state")
 
 
+async def test_a_hidden_view_lets_go_of_its_rows_and_gets_its_selection_back():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot)
+        table = app.table()
+        await pilot.press("down", "down")
+        selected = table.cursor_key
+        await pilot.press("2")
+        await settle(pilot)
+        assert table.row_count == 0  # the hidden table holds no frame
+        await pilot.press("1")
+        await settle(pilot)
+        assert table.row_count > 2 and table.cursor_key == selected
+
+
 async def test_e_toggles_the_event_log_and_help_lists_every_key():
     app = make_app()
     async with app.run_test(size=(160, 50)) as pilot:

@@ -341,6 +341,21 @@ async def test_cursor_keeps_its_key_and_screen_line_across_set_rows_and_resort()
         assert table.cursor_key == ("tcp", 500)
 
 
+async def test_released_rows_come_back_with_the_cursor_on_its_key_and_screen_line() -> None:
+    app = TableApp(make_rows(1000))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        assert table.select_key(("tcp", 500))
+        await pilot.pause()
+        line_before = row_line(table, ("tcp", 500))
+        table.release_rows()
+        assert table.row_count == 0 and table.cursor_key is None
+        table.set_rows([])  # still nothing to show: the key is kept for later
+        table.set_rows(make_rows(1000))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 500) and row_line(table, ("tcp", 500)) == line_before
+
+
 async def test_presorted_rows_are_trusted_only_for_the_current_sort() -> None:
     app = TableApp(make_rows(10))
     async with app.run_test(size=SIZE) as pilot:

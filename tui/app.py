@@ -376,6 +376,7 @@ class NetwatchApp(App[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         view = event.pane.id
         if view in VIEWS and view != self.view:
+            self.table().release_rows()  # a hidden table would keep its frame, i.e. a whole snapshot, alive
             self.view = view
             self._rebuild()
             self._show_detail()

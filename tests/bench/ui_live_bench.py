@@ -5,7 +5,8 @@ Run (root, nothing else heavy running): ``python tests/bench/ui_live_bench.py [-
 app headless (160x50) on the live netlink backend and reports:
 
 - the time until the first full table is on screen;
-- the time the UI thread spends applying each refresh (``_apply_frame``: swapping in the new rows);
+- the time the UI thread spends applying each refresh (``_apply_frame``: swapping in the new rows), and then
+  freeing the previous refresh (its rows and snapshot, deferred until the new rows are painted);
 - a cursor move: ``action_cursor_down`` plus the repaint of the visible lines;
 - the event loop's stalls over 15 s of back-to-back refreshes (a 10 ms sleep that wakes late by X ms means a
   key press would have waited X ms): median, p99 and worst;
@@ -32,6 +33,19 @@ WATCH_SECONDS = 15.0
 TICK = 0.01
 
 
+class TimedList(list):
+    """A list whose ``clear()`` calls are timed (the table's retired rows: clearing frees the previous refresh)."""
+
+    def __init__(self, times: list[float]) -> None:
+        super().__init__()
+        self.times = times
+
+    def clear(self) -> None:
+        started = time.perf_counter()
+        super().clear()
+        self.times.append((time.perf_counter() - started) * 1000)
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -49,7 +63,9 @@ async def measure(expected_rows: int) -> dict[str, float]:
         apply_times.append((time.perf_counter() - started) * 1000)
 
     app._apply_frame = timed_apply  # type: ignore[method-assign]
+    free_times: list[float] = []
     async with app.run_test(size=(160, 50)):
+        app.table()._retired = TimedList(free_times)
         started = time.monotonic()
         while app.frame is None or app.table().row_count < expected_rows * 0.95:
             if time.monotonic() - started > 120:
@@ -76,6 +92,8 @@ async def measure(expected_rows: int) -> dict[str, float]:
         "first_frame_s": first_frame,
         "apply_ms_median": statistics.median(apply_times),
         "apply_ms_max": max(apply_times),
+        "free_ms_median": statistics.median(free_times),
+        "free_ms_max": max(free_times),
         "cursor_move_ms_median": statistics.median(moves),
         "stall_ms_median": statistics.median(stalls),
         "stall_ms_p99": _percentile(stalls, 0.99),
@@ -88,13 +106,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, nargs="+", default=[5000, 50000])
     args = parser.parse_args()
-    print("connections  rows     first frame  apply med/max ms  cursor ms  stall med/p99/max ms  peak RSS MB")
+    print("connections  rows     first frame  apply med/max ms  free med/max ms  cursor ms  stall med/p99/max ms"
+          "  peak RSS MB")
     for connections in args.connections:
         with ConnectionPool(connections):
             figures = asyncio.run(measure(expected_rows=2 * connections))
         print(
             f"{connections:>11,}  {figures['rows']:>7,.0f}  {figures['first_frame_s']:>9.2f} s"
             f"  {figures['apply_ms_median']:>7.1f} / {figures['apply_ms_max']:<6.1f}"
+            f"  {figures['free_ms_median']:>6.1f} / {figures['free_ms_max']:<6.1f}"
             f"  {figures['cursor_move_ms_median']:>9.2f}"
             f"  {figures['stall_ms_median']:>5.1f} / {figures['stall_ms_p99']:>5.1f} / {figures['stall_ms_max']:<6.1f}"
             f"  {figures['peak_rss_mb']:>11.0f}"

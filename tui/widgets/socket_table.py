@@ -370,6 +370,7 @@ class SocketTable(ScrollView, can_focus=True):
         self._input_keys: Sequence[Hashable] = ()
         self._keys: list[Hashable] = []
         self._retired: list[tuple[RowModel, Sequence[Hashable], list[Hashable]]] = []
+        self._released_cursor: tuple[Hashable, int | None] | None = None
         self._cursor_index = 0
         self._announced_key: Hashable | None = None
         self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_LINE_CACHE_SIZE)
@@ -439,6 +440,13 @@ class SocketTable(ScrollView, can_focus=True):
         self._input_keys = rows.keys
         self._line_cache.clear()
         self._reorder(presorted=sorted_by == (self.sort_column, self._sort_reverse))
+
+    def release_rows(self) -> None:
+        """Drop every row (and the model, which may hold a whole snapshot) while the table is not shown; the next
+        rows put the cursor back on the same key and screen line."""
+        if self._keys:
+            self._released_cursor = (self.cursor_key, self._cursor_screen_line())
+        self.set_rows(())
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by ``column_key``; ``reverse=None`` keeps the direction for the current column, else ascending."""
@@ -620,14 +628,18 @@ class SocketTable(ScrollView, can_focus=True):
         """Rows that fit below the header."""
         return max(1, self.scrollable_content_region.height - 1)
 
-    def _cursor_is_on_screen(self) -> bool:
-        top = self.scroll_offset.y
-        return top <= self._cursor_index < top + self._page_rows()
+    def _cursor_screen_line(self) -> int | None:
+        """The cursor's line below the header, if it is on screen."""
+        line = self._cursor_index - self.scroll_offset.y
+        return line if 0 <= line < self._page_rows() else None
 
     def _reorder(self, presorted: bool = False) -> None:
         """Sort the rows; keep the cursor on its key (else its position) and on the same screen line."""
-        key = self.cursor_key
-        screen_line = self._cursor_index - self.scroll_offset.y if self._cursor_is_on_screen() else None
+        key, screen_line = self.cursor_key, self._cursor_screen_line()
+        if not self._keys and self._released_cursor is not None:
+            key, screen_line = self._released_cursor
+            if self._input_keys:
+                self._released_cursor = None
         if presorted:
             self._keys = list(self._input_keys)
         else:
