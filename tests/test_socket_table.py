@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 import netwatch.tui.widgets.socket_table as socket_table_module
 from netwatch.tui.widgets import Column, Row, SocketTable
-from netwatch.tui.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key
+from netwatch.tui.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key, render_cells
 
 COLUMNS = (
     Column("proto", "Proto", 7),
@@ -94,6 +94,25 @@ def test_layout_shares_spare_width_among_flex_columns() -> None:
     narrow = layout_columns(COLUMNS, 30)
     assert narrow.widths == (7, 22, 16, 10) and narrow.line_width == 58  # scrolls horizontally
     assert [narrow.column_at(x) for x in (0, 7, 8, 57, 58, 59, -1)] == [0, 0, 1, 3, 3, None, None]
+
+
+def test_narrow_layouts_leave_out_hideable_columns_lowest_order_first_but_never_the_sort_column() -> None:
+    columns = (
+        Column("proto", "Proto", 5),
+        Column("local", "Local", 20, flex=True),
+        Column("rate", "Rate", 8, align="right", hide_order=2),
+        Column("queue", "Q", 4, align="right", hide_order=1),
+        Column("age", "Age", 4, align="right", hide_order=3),
+    )
+    assert layout_columns(columns, 45).shown == (0, 1, 2, 3, 4)  # 45 cells: everything fits
+    assert layout_columns(columns, 44).shown == (0, 1, 2, 4)
+    assert layout_columns(columns, 33).shown == (0, 1, 4) and layout_columns(columns, 33).widths == (5, 22, 4)
+    assert layout_columns(columns, 20).shown == (0, 1)  # still too wide: scrolls sideways
+    assert layout_columns(columns, 20).line_width == 26
+    assert layout_columns(columns, 20, keep=3).shown == (0, 1, 3)
+    layout = layout_columns(columns, 33)
+    assert [layout.column_at(x) for x in (0, 6, 29, 34)] == [0, 1, 4, None]
+    assert render_cells(("tcp", "10.0.0.1:22", "9 B/s", "0", "5s"), columns, layout) == f"tcp   {'10.0.0.1:22':22}   5s"
 
 
 def test_sorting_puts_none_last_both_ways_and_survives_mixed_types() -> None:

@@ -24,40 +24,41 @@ SocketPredicate = Callable[[Socket], bool]
 
 VIEWS = ("connections", "listeners", "processes", "unix")
 
+# hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
 SOCKET_COLUMNS = (
     Column("proto", "proto", 5),
-    Column("state", "state", 9),
-    Column("local", "local", 15, flex=True),
-    Column("peer", "peer", 15, flex=True),
-    Column("process", "process", 14, flex=True),
-    Column("send", "send/s", 7, align="right"),
-    Column("recv", "recv/s", 7, align="right"),
-    Column("rtt", "rtt", 7, align="right"),
-    Column("recv_q", "recv-q", 6, align="right"),
-    Column("send_q", "send-q", 6, align="right"),
-    Column("age", "age", 6, align="right"),
+    Column("state", "state", 10),
+    Column("local", "local", 18, flex=True),
+    Column("peer", "peer", 18, flex=True),
+    Column("process", "process", 12, flex=True),
+    Column("send", "send/s", 7, align="right", hide_order=6),
+    Column("recv", "recv/s", 7, align="right", hide_order=5),
+    Column("rtt", "rtt", 7, align="right", hide_order=4),
+    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
+    Column("send_q", "send-q", 6, align="right", hide_order=1),
+    Column("age", "age", 6, align="right", hide_order=3),
 )
 
 UNIX_COLUMNS = (
     Column("type", "type", 9),
     Column("state", "state", 11),
     Column("path", "path", 20, flex=True),
-    Column("peer", "peer", 9, align="right"),
+    Column("peer", "peer", 9, align="right", hide_order=5),
     Column("process", "process", 14, flex=True),
-    Column("recv_q", "recv-q", 6, align="right"),
-    Column("send_q", "send-q", 6, align="right"),
-    Column("inode", "inode", 9, align="right"),
-    Column("age", "age", 6, align="right"),
+    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
+    Column("send_q", "send-q", 6, align="right", hide_order=1),
+    Column("inode", "inode", 9, align="right", hide_order=3),
+    Column("age", "age", 6, align="right", hide_order=4),
 )
 
 PROCESS_COLUMNS = (
     Column("pid", "pid", 7, align="right"),
     Column("name", "process", 12, flex=True),
-    Column("user", "user", 8),
+    Column("user", "user", 8, hide_order=4),
     Column("sockets", "socks", 6, align="right"),
-    Column("estab", "estab", 6, align="right"),
-    Column("listen", "listen", 6, align="right"),
-    Column("unix", "unix", 6, align="right"),
+    Column("estab", "estab", 6, align="right", hide_order=3),
+    Column("listen", "listen", 6, align="right", hide_order=2),
+    Column("unix", "unix", 6, align="right", hide_order=1),
     Column("send", "send/s", 7, align="right"),
     Column("recv", "recv/s", 7, align="right"),
     Column("ports", "listening", 12, flex=True),

@@ -44,13 +44,16 @@ _NEAR_ROWS = 64
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One table column: ``width`` is the minimum width; ``flex`` columns share the remaining width."""
+    """One table column: ``width`` is the minimum width; ``flex`` columns share the remaining width. When the
+    columns do not fit, those with a ``hide_order`` are left out, lowest first, before the table scrolls
+    sideways (never the sort column)."""
 
     key: str
     label: str
     width: int
     align: str = "left"
     flex: bool = False
+    hide_order: int | None = None
 
 
 class _RowMessage(Message):
@@ -165,12 +168,14 @@ class _RowsView(Sequence[Row]):
 
 @dataclass(frozen=True, slots=True)
 class ColumnLayout:
-    """Where each column sits on a line of a given width."""
+    """Which columns are shown on a line of a given width, and where."""
 
+    shown: tuple[int, ...]
+    """Indices of the columns shown, in order (``widths`` and ``starts`` are theirs)."""
     widths: tuple[int, ...]
     starts: tuple[int, ...]
     line_width: int
-    """Cell length of a rendered line: the available width, or the columns' total if wider."""
+    """Cell length of a rendered line: the available width, or the shown columns' total if wider."""
 
     @property
     def used_width(self) -> int:
@@ -178,12 +183,13 @@ class ColumnLayout:
         return self.starts[-1] + self.widths[-1]
 
     def column_at(self, x: int) -> int | None:
-        """Index of the column covering cell ``x`` (a gap belongs to the column on its left), if any."""
+        """Index (among all columns) of the column covering cell ``x`` (a gap belongs to the column on its
+        left), if any."""
         if not 0 <= x < self.used_width + COLUMN_GAP:
             return None
-        for index in range(len(self.starts) - 1, -1, -1):
-            if x >= self.starts[index]:
-                return index
+        for position in range(len(self.starts) - 1, -1, -1):
+            if x >= self.starts[position]:
+                return self.shown[position]
         return None
 
 
@@ -192,17 +198,27 @@ def natural_width(columns: Sequence[Column]) -> int:
     return sum(max(1, column.width) for column in columns) + COLUMN_GAP * (len(columns) - 1)
 
 
-def layout_columns(columns: Sequence[Column], available: int) -> ColumnLayout:
-    """Give each column its minimum width and share any spare width among the flex columns."""
-    widths = [max(1, column.width) for column in columns]
-    spare = available - natural_width(columns)
-    flexible = [index for index, column in enumerate(columns) if column.flex]
+def layout_columns(columns: Sequence[Column], available: int, keep: int | None = None) -> ColumnLayout:
+    """Leave out hideable columns (lowest ``hide_order`` first, never column ``keep``) until the rest fit in
+    ``available`` cells, give each its minimum width and share any spare width among the flex columns."""
+    shown = list(range(len(columns)))
+    hideable = sorted(
+        (column.hide_order, index)
+        for index, column in enumerate(columns)
+        if column.hide_order is not None and index != keep
+    )
+    while hideable and natural_width([columns[index] for index in shown]) > available:
+        shown.remove(hideable.pop(0)[1])
+    kept = [columns[index] for index in shown]
+    widths = [max(1, column.width) for column in kept]
+    spare = available - natural_width(kept)
+    flexible = [position for position, column in enumerate(kept) if column.flex]
     if spare > 0 and flexible:
         share, remainder = divmod(spare, len(flexible))
-        for position, index in enumerate(flexible):
-            widths[index] += share + (1 if position < remainder else 0)
+        for order, position in enumerate(flexible):
+            widths[position] += share + (1 if order < remainder else 0)
     starts = tuple(accumulate((width + COLUMN_GAP for width in widths[:-1]), initial=0))
-    return ColumnLayout(tuple(widths), starts, max(available, natural_width(columns)))
+    return ColumnLayout(tuple(shown), tuple(widths), starts, max(available, natural_width(kept)))
 
 
 def fit_cell(text: str, width: int, align: str = "left") -> str:
@@ -215,12 +231,13 @@ def fit_cell(text: str, width: int, align: str = "left") -> str:
 
 
 def render_cells(cells: Sequence[object], columns: Sequence[Column], layout: ColumnLayout) -> str:
-    """One table line: every cell made visible-safe, fitted to its column, padded to the line width."""
+    """One table line: the cells of the shown columns made visible-safe, fitted to their columns, padded to the
+    line width."""
     parts = []
-    for index, (column, width) in enumerate(zip(columns, layout.widths, strict=True)):
+    for index, width in zip(layout.shown, layout.widths, strict=True):
         cell = cells[index] if index < len(cells) else ""
         text = visible(cell if isinstance(cell, str) else str(cell))
-        parts.append(fit_cell(text, width, column.align))
+        parts.append(fit_cell(text, width, columns[index].align))
     return (" " * COLUMN_GAP).join(parts) + " " * (layout.line_width - layout.used_width)
 
 
@@ -375,7 +392,8 @@ class SocketTable(ScrollView, can_focus=True):
         self._announced_key: Hashable | None = None
         self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_LINE_CACHE_SIZE)
         self._layout: ColumnLayout | None = None
-        self.virtual_size = Size(natural_width(self._columns), 1)
+        self._layout_wanted: tuple[int, int] | None = None
+        self.virtual_size = Size(self._minimum_width(), 1)
 
     # ----- public API -------------------------------------------------------------------------------------
 
@@ -539,23 +557,29 @@ class SocketTable(ScrollView, can_focus=True):
     def watch_zebra_stripes(self) -> None:
         self.refresh()
 
+    def _minimum_width(self) -> int:
+        """Cells the columns need once every hideable one (but the sort column) is left out."""
+        return layout_columns(self._columns, 0, keep=self._sort_index).line_width
+
     def _layout_for(self, width: int) -> ColumnLayout:
-        layout = self._layout
-        if layout is None or layout.line_width != max(width, natural_width(self._columns)):
-            layout = self._layout = layout_columns(self._columns, width)
+        layout, wanted = self._layout, (width, self._sort_index)
+        if layout is None or self._layout_wanted != wanted:
+            layout = self._layout = layout_columns(self._columns, width, keep=self._sort_index)
+            self._layout_wanted = wanted
         return layout
 
     def _header_strip(self, layout: ColumnLayout) -> Strip:
-        cache_key = (_HEADER_CACHE_KEY, self._sort_index, self._sort_reverse, layout.line_width)
+        cache_key = (_HEADER_CACHE_KEY, self._sort_index, self._sort_reverse, layout)
         strip = self._line_cache.get(cache_key)
         if strip is None:
-            labels = []
-            for index, (column, width) in enumerate(zip(self._columns, layout.widths, strict=True)):
+            labels = [""] * len(self._columns)
+            for index, width in zip(layout.shown, layout.widths, strict=True):
+                column = self._columns[index]
                 label = visible(column.label)
                 if index == self._sort_index:
                     arrow = _SORT_ARROWS[self._sort_reverse]
                     label = fit_cell(label, width - len(arrow), column.align) + arrow if width > 2 else arrow
-                labels.append(label)
+                labels[index] = label
             text = render_cells(labels, self._columns, layout)
             style = self.get_component_rich_style("socket-table--header")
             strip = self._line_cache[cache_key] = Strip([Segment(text, style)], layout.line_width)
@@ -566,7 +590,7 @@ class SocketTable(ScrollView, can_focus=True):
         status = self._model.status(key)
         is_cursor = index == self._cursor_index
         striped = self.zebra_stripes and index % 2 == 0
-        cache_key = (key, status, is_cursor, is_cursor and self.has_focus, striped, layout.line_width)
+        cache_key = (key, status, is_cursor, is_cursor and self.has_focus, striped, layout)
         strip = self._line_cache.get(cache_key)
         if strip is None:
             text = render_cells(self._model.cells(key), self._columns, layout)
@@ -648,7 +672,7 @@ class SocketTable(ScrollView, can_focus=True):
         if position is None:
             position = self._cursor_index
         self._cursor_index = max(0, min(position, len(self._keys) - 1))
-        self.virtual_size = Size(natural_width(self._columns), len(self._keys) + 1)
+        self.virtual_size = Size(self._minimum_width(), len(self._keys) + 1)
         top = self.scroll_offset.y if screen_line is None else self._cursor_index - screen_line
         self.scroll_to(y=max(0, min(top, len(self._keys) - self._page_rows())), animate=False, force=True)
         self.refresh()
