@@ -85,6 +85,7 @@ async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view
             table = app.table()
             while table.sort_column != "local":
                 await pilot.press("greater_than_sign")
+            await settle(pilot)
             values = [row.sort_values[2] for row in table.rows]
             assert values == sorted(values)
 

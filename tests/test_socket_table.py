@@ -320,6 +320,22 @@ async def test_sort_by_column_reverse_and_cycle() -> None:
         assert ("sorted", ("rate", True)) in app.messages
 
 
+async def test_a_table_sorted_by_its_owner_only_shows_the_new_sort_and_takes_rows_as_given() -> None:
+    class OwnerSortedApp(TableApp):
+        def compose(self) -> ComposeResult:
+            yield SocketTable(self.columns, id="table", sorted_by_owner=True)
+
+    app = OwnerSortedApp(make_rows(5))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        table.sort_by("rate", reverse=True)
+        await pilot.pause()
+        assert table.keys == [("tcp", number) for number in range(5)]  # not re-sorted here...
+        assert "Rate ▼" in table.render_line(0).text and ("sorted", ("rate", True)) in app.messages
+        table.set_rows(TableRows.of(make_rows(5)).sorted(3, reverse=True))  # ...but by the owner
+        assert table.keys == [("tcp", number) for number in range(4, -1, -1)]
+
+
 async def test_clicking_a_header_sorts_and_clicking_again_reverses() -> None:
     app = TableApp(make_rows(30))
     async with app.run_test(size=SIZE) as pilot:

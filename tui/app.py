@@ -177,7 +177,11 @@ class NetwatchApp(App[None]):
                         with TabPane(f"{VIEWS.index(view) + 1} {VIEW_TITLES[view]}", id=view):
                             column, reverse = DEFAULT_SORT[view]
                             yield SocketTable(
-                                COLUMNS_OF_VIEW[view], id=f"table-{view}", sort_column=column, sort_reverse=reverse
+                                COLUMNS_OF_VIEW[view],
+                                id=f"table-{view}",
+                                sort_column=column,
+                                sort_reverse=reverse,
+                                sorted_by_owner=True,  # sorted with the rows, on a worker thread
                             )
                 yield EventLog(id="events")
             yield DetailPane(id="detail")
@@ -366,6 +370,11 @@ class NetwatchApp(App[None]):
             if self._detail_timer is not None:
                 self._detail_timer.stop()
             self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
+
+    @on(SocketTable.Sorted)
+    def _sorted(self, event: SocketTable.Sorted) -> None:
+        if event.table.id == f"table-{self.view}":
+            self._rebuild()
 
     @on(SocketTable.RowActivated)
     def _row_activated(self, event: SocketTable.RowActivated) -> None:
