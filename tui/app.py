@@ -27,6 +27,7 @@ from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
 from netwatch.backends.history import History
 from netwatch.backends.model import BackendUnavailable
 from netwatch.tui.detail import DetailPane
+from netwatch.tui.disposal import FrameDisposal
 from netwatch.tui.event_log import EventLog
 from netwatch.tui.frame import Frame, frame_from
 from netwatch.tui.gc_policy import freeze_survivors
@@ -148,6 +149,7 @@ class NetwatchApp(App[None]):
         self.pid = pid
         self.view = "connections"
         self.frame: Frame | None = None
+        self._disposal = FrameDisposal()
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self._history = History(linger=linger)
         self._history_lock = threading.Lock()
@@ -239,6 +241,7 @@ class NetwatchApp(App[None]):
     @work(thread=True, group="collect", exit_on_error=False, description="collect a snapshot")
     def _collect(self, request: ViewRequest) -> None:
         try:
+            self._disposal.dispose()
             snapshot = self.source.snapshot()
             freeze_survivors()
             with self._history_lock:
@@ -274,6 +277,8 @@ class NetwatchApp(App[None]):
     def _apply_frame(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         self._collecting = False
         self._collect_error = None
+        if self.frame is not None:
+            self._disposal.retire(self.frame)
         self.frame = frame
         self._series.clear()
         self._update_summary()
