@@ -133,9 +133,10 @@ def _gc_paused() -> Iterator[None]:
     sockets the collector would otherwise rescan the growing heap again and again (measured: ~40% of
     the collection time). Afterwards the new objects go straight to the oldest generation (``freeze``
     then ``unfreeze``: two list splices) instead of being traversed by the young collection that
-    re-enabling would trigger at once (~0.2 s at 100,000 sockets); they stay collectable by full
-    collections. Not when the application keeps objects frozen itself (the TUI does): ``unfreeze``
-    would release those too.
+    re-enabling would trigger at once (~0.2 s at 100,000 sockets, holding the GIL, so a UI thread
+    freezes too); they stay collectable by full collections. When the application keeps objects
+    frozen itself (the TUI does), ``unfreeze`` would release those too: the new objects stay frozen
+    with them, as the application would freeze them next anyway.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -143,7 +144,8 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            if not gc.get_freeze_count():
-                gc.freeze()
+            application_freezes = gc.get_freeze_count() > 0
+            gc.freeze()
+            if not application_freezes:
                 gc.unfreeze()
             gc.enable()
