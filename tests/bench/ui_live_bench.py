@@ -1,8 +1,8 @@
 """Measure the live TUI's responsiveness while it refreshes N real loopback connections every second.
 
 Run (root, nothing else heavy running): ``python tests/bench/ui_live_bench.py [--connections N ...]``
-(default 5,000 and 50,000 connections, i.e. about 10,000 and 100,000 sockets). For each N it starts the real
-app headless (160x50) on the live netlink backend and reports:
+(default 5,000 and 50,000 connections, i.e. about 10,000 and 100,000 sockets). For each N, in a process of its
+own, it starts the real app headless (160x50) on the live netlink backend and reports:
 
 - the time until the first full table is on screen;
 - the time the UI thread spends applying each refresh (``_apply_frame``: swapping in the new rows), and then
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -105,12 +107,19 @@ async def measure(expected_rows: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, nargs="+", default=[5000, 50000])
+    parser.add_argument("--json", action="store_true", help="measure one count and print its figures as JSON")
     args = parser.parse_args()
+    if args.json:
+        (connections,) = args.connections
+        with ConnectionPool(connections):
+            print(json.dumps(asyncio.run(measure(expected_rows=2 * connections))))
+        return 0
     print("connections  rows     first frame  apply med/max ms  free med/max ms  cursor ms  stall med/p99/max ms"
           "  peak RSS MB")
     for connections in args.connections:
-        with ConnectionPool(connections):
-            figures = asyncio.run(measure(expected_rows=2 * connections))
+        # a fresh process per count: the peak RSS of one run must not include another's
+        child = [sys.executable, __file__, "--json", "--connections", str(connections)]
+        figures = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
         print(
             f"{connections:>11,}  {figures['rows']:>7,.0f}  {figures['first_frame_s']:>9.2f} s"
             f"  {figures['apply_ms_median']:>7.1f} / {figures['apply_ms_max']:<6.1f}"
