@@ -86,7 +86,7 @@ _ADDRESS_KEYS_LIMIT = 400_000
 
 
 class _ProcessLabels:
-    """``pid/name`` labels computed once per pid for one frame."""
+    """:func:`process_label` of sockets, the ``pid/name`` part computed once per pid."""
 
     def __init__(self, processes: Mapping[int, Process]) -> None:
         self._processes = processes
@@ -141,12 +141,7 @@ def owned_by(pid: int) -> SocketPredicate:
 
 def process_label(sock: Socket, processes: Mapping[int, Process]) -> str:
     """``pid/name`` of the first owner, ``+N`` when more processes share the socket ("" when unknown)."""
-    pids = owner_pids(sock)
-    if not pids:
-        return ""
-    process = processes.get(pids[0])
-    label = f"{pids[0]}/{process.name}" if process else str(pids[0])
-    return f"{label} +{len(pids) - 1}" if len(pids) > 1 else label
+    return _ProcessLabels(processes).of(sock)
 
 
 class _FrameRows:
