@@ -13,7 +13,7 @@ from netwatch.backends.endpoints import format_endpoint
 from netwatch.backends.model import TCP_STATES, Process, Socket
 from netwatch.tui import format as fmt
 from netwatch.tui.frame import Frame
-from netwatch.tui.rows import ProcessTotals, aggregate_processes, owned_by, short_state
+from netwatch.tui.rows import ProcessTotals, short_state
 from netwatch.tui.safe_text import plain, visible
 
 Field = tuple[str, Text | str]
@@ -210,8 +210,11 @@ def process_summary(pid: int, frame: Frame) -> Text:
     if process is None:
         return title + Text("exited, or not visible without root", style="dim")
     title.append_text(plain(process.name, "bold"))
-    totals = aggregate_processes(frame.snapshot.sockets.values(), owned_by(pid))
-    total = totals.get(pid, ProcessTotals())
+    current = frame.snapshot.sockets
+    total = ProcessTotals()
+    for sock in frame.sockets_by_pid.get(pid, ()):
+        if sock.key in current:  # not a closed one still shown
+            total.add(sock)
     rates = frame.diff.process_rates.get(pid)
     states = ", ".join(f"{short_state(state)} {count}" for state, count in sorted(total.states.items()))
     fields: list[Field] = [

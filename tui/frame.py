@@ -7,7 +7,7 @@ never reads the history while it is being changed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from netwatch.backends.diff import Rates, SnapshotDiff
@@ -34,6 +34,8 @@ class Frame:
     """Current sockets per protocol."""
     tcp_state_counts: Mapping[str, int]
     """Current TCP sockets per state."""
+    sockets_by_pid: Mapping[int, Sequence[Socket]]
+    """The :attr:`sockets` of each owning pid (so that one process's view never scans every socket)."""
 
     @property
     def now(self) -> float:
@@ -72,7 +74,24 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
         new_events=_events_after(history.events, last_event),
         proto_counts=Counter(sock.proto for sock in snapshot.sockets.values()),
         tcp_state_counts=Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp"),
+        sockets_by_pid=_sockets_by_pid(sockets),
     )
+
+
+def _sockets_by_pid(sockets: Mapping[SocketKey, Socket]) -> dict[int, list[Socket]]:
+    by_pid: dict[int, list[Socket]] = {}
+    for sock in sockets.values():
+        owners = sock.owners
+        if not owners:
+            continue
+        pids = (owners[0].pid,) if len(owners) == 1 else dict.fromkeys(owner.pid for owner in owners)
+        for pid in pids:
+            group = by_pid.get(pid)
+            if group is None:
+                by_pid[pid] = [sock]
+            else:
+                group.append(sock)
+    return by_pid
 
 
 def _events_after(events, last_seen: Event | None) -> tuple[Event, ...]:

@@ -306,8 +306,7 @@ class RowBuilder:
 
     def rows_of_pid(self, frame: Frame, pid: int) -> TableRows:
         """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
-        owned = owned_by(pid)
-        return TableRows(SocketRows(frame, self), [key for key, sock in frame.sockets.items() if owned(sock)])
+        return TableRows(SocketRows(frame, self), [sock.key for sock in frame.sockets_by_pid.get(pid, ())])
 
     def process_rows(self, frame: Frame, accept: SocketPredicate, only_pid: int | None = None) -> TableRows:
         """One row per process owning at least one accepted (current) socket."""

@@ -1,4 +1,4 @@
-"""FrameDisposal: replaced frames are emptied off the UI thread, and only when nothing else refers to them."""
+"""Frames: the per-pid index, and FrameDisposal (replaced frames emptied off the UI thread, only when unused)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from netwatch.backends.history import History
 from netwatch.tui.disposal import FrameDisposal
 from netwatch.tui.frame import Frame, frame_from
-from tests.socket_records import make_snapshot, make_socket
+from tests.socket_records import make_snapshot, make_socket, owned_by
 
 
 def live_frame(history: History, at: float) -> Frame:
@@ -35,3 +35,12 @@ def test_a_snapshot_shared_with_a_newer_frame_is_never_emptied() -> None:
     disposal.retire(frame_from(history, snapshot))
     disposal.dispose()
     assert len(snapshot.sockets) == 1
+
+
+def test_a_frame_indexes_its_sockets_by_owning_pid_lingering_ones_included() -> None:
+    history = History(linger=5.0)
+    shared = make_socket(("tcp", 1), owners=owned_by(10, 20, 10))
+    gone = make_socket(("tcp", 2), owners=owned_by(20))
+    frame_from(history, make_snapshot([shared, gone, make_socket(("tcp", 3))], at=0.0))
+    frame = frame_from(history, make_snapshot([shared], at=1.0))  # ("tcp", 2) closed and lingers
+    assert frame.sockets_by_pid == {10: [shared], 20: [gone, shared]}  # in the order of frame.sockets
