@@ -382,19 +382,6 @@ async def test_cursor_keeps_its_key_and_screen_line_across_set_rows_resort_and_r
         assert table.cursor_key == ("tcp", 500) and row_line(table, ("tcp", 500)) == line_before
 
 
-async def test_presorted_rows_are_trusted_only_for_the_current_sort() -> None:
-    app = TableApp(make_rows(10))
-    async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one(SocketTable)
-        table.sort_by("rate", reverse=True)
-        descending = TableRows.of(make_rows(10)).sorted(3, reverse=True)
-        table.set_rows(descending, sorted_by=("rate", True))
-        assert table.keys == descending.keys
-        table.set_rows(make_rows(10), sorted_by=("rate", False))  # stale claim: the table sorts itself
-        await pilot.pause()
-        assert table.keys == descending.keys
-
-
 async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() -> None:
     app = TableApp(make_rows(1000))
     async with app.run_test(size=SIZE) as pilot:

@@ -73,13 +73,8 @@ class ViewRequest:
     socket_filter: SocketFilter | None
     pid: int | None
     sort_index: int
-    """The table's sort column when asked: rows arrive presorted, so the table need not sort them again."""
+    """The table's sort column when asked (its rows are sorted here, on a worker thread)."""
     sort_reverse: bool
-
-    @property
-    def sorted_by(self) -> tuple[str, bool]:
-        """(column key, reverse) of the order the rows were built in."""
-        return COLUMNS_OF_VIEW[self.view][self.sort_index].key, self.sort_reverse
 
 
 class NetwatchApp(App[None]):
@@ -284,7 +279,7 @@ class NetwatchApp(App[None]):
         self._update_summary()
         self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
         if request.generation == self._generation:
-            self.table(request.view).set_rows(rows, sorted_by=request.sorted_by)
+            self.table(request.view).set_rows(rows)
             self._show_detail()
         else:
             self._rebuild()
@@ -310,7 +305,7 @@ class NetwatchApp(App[None]):
 
     def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         if request.generation == self._generation and frame is self.frame:
-            self.table(request.view).set_rows(rows, sorted_by=request.sorted_by)
+            self.table(request.view).set_rows(rows)
             self._show_detail()
 
     def _build_rows(self, frame: Frame, request: ViewRequest) -> TableRows:

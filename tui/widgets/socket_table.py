@@ -447,13 +447,9 @@ class SocketTable(ScrollView, can_focus=True):
     def cursor_key(self) -> Hashable | None:
         return self._keys[self._cursor_index] if self._keys else None
 
-    def set_rows(self, rows: TableRows | Iterable[Row], *, sorted_by: tuple[str, bool] | None = None) -> None:
-        """Replace every row (``rows``: a :class:`TableRows`, or :class:`Row` records); they are sorted by the
-        current sort column and the cursor keeps its key.
-
-        ``sorted_by=(column_key, reverse)`` says the rows are already in :func:`sort_keys` order for that sort
-        (e.g. sorted in a worker thread); when that is still the table's sort, the table does not sort again.
-        """
+    def set_rows(self, rows: TableRows | Iterable[Row]) -> None:
+        """Replace every row (``rows``: a :class:`TableRows`, or :class:`Row` records); the cursor keeps its key.
+        They are sorted by the current sort column, unless the table is sorted by its owner."""
         if not isinstance(rows, TableRows):
             rows = TableRows.of(rows)
         # Freeing the old rows (and the snapshot their model refers to) takes tens of ms at 100,000 rows: do it
@@ -464,7 +460,7 @@ class SocketTable(ScrollView, can_focus=True):
         self._model = rows.model
         self._input_keys = rows.keys
         self._line_cache.clear()
-        self._reorder(presorted=self._sorted_by_owner or sorted_by == (self.sort_column, self._sort_reverse))
+        self._reorder()
 
     def release_rows(self) -> None:
         """Drop every row (and the model, which may hold a whole snapshot) while the table is not shown; the next
@@ -481,7 +477,7 @@ class SocketTable(ScrollView, can_focus=True):
         if (index, reverse) == (self._sort_index, self._sort_reverse):
             return
         self._sort_index, self._sort_reverse = index, reverse
-        self._reorder(presorted=self._sorted_by_owner)
+        self._reorder()
         self.post_message(self.Sorted(self, self.sort_column, reverse))
 
     def cycle_sort(self, step: int) -> None:
@@ -664,14 +660,14 @@ class SocketTable(ScrollView, can_focus=True):
         line = self._cursor_index - self.scroll_offset.y
         return line if 0 <= line < self._page_rows() else None
 
-    def _reorder(self, presorted: bool = False) -> None:
+    def _reorder(self) -> None:
         """Sort the rows; keep the cursor on its key (else its position) and on the same screen line."""
         key, screen_line = self.cursor_key, self._cursor_screen_line()
         if not self._keys and self._released_cursor is not None:
             key, screen_line = self._released_cursor
             if self._input_keys:
                 self._released_cursor = None
-        if presorted:
+        if self._sorted_by_owner:
             self._keys = list(self._input_keys)
         else:
             self._keys = sort_keys(self._input_keys, self._model.sort_value(self._sort_index), self._sort_reverse)
