@@ -288,8 +288,7 @@ class NetwatchApp(App[None]):
 
     def _request(self) -> ViewRequest:
         table = self.table()
-        sort_index = [column.key for column in table.columns].index(table.sort_column)
-        return ViewRequest(self._generation, self.view, self._filter, self.pid, sort_index, table.sort_reverse)
+        return ViewRequest(self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse)
 
     def _rebuild(self) -> None:
         """The view, filter or naming changed: rebuild the active view's rows from the current frame."""

@@ -45,9 +45,7 @@ class ProcessScreen(Screen[None]):
     def show_frame(self, frame: Frame) -> None:
         """Redraw from a new refresh (built on a worker thread: one process may own 100,000 sockets)."""
         self._frame = frame
-        table = self.table
-        sort_index = [column.key for column in table.columns].index(table.sort_column)
-        self._build(frame, sort_index, table.sort_reverse)
+        self._build(frame, self.table.sort_index, self.table.sort_reverse)
 
     @on(SocketTable.Sorted, "#process-table")
     def _sorted(self) -> None:

@@ -431,6 +431,11 @@ class SocketTable(ScrollView, can_focus=True):
         return self._columns[self._sort_index].key
 
     @property
+    def sort_index(self) -> int:
+        """Position of the sort column in :attr:`columns`."""
+        return self._sort_index
+
+    @property
     def sort_reverse(self) -> bool:
         return self._sort_reverse
 
