@@ -110,6 +110,7 @@ def test_narrow_layouts_leave_out_hideable_columns_lowest_order_first_but_never_
     assert layout_columns(columns, 20).shown == (0, 1)  # still too wide: scrolls sideways
     assert layout_columns(columns, 20).line_width == 26
     assert layout_columns(columns, 20, keep=3).shown == (0, 1, 3)
+    assert layout_columns(columns, 20, keep=0).widths[0] == 7  # the sort column fits "Proto ▲"
     layout = layout_columns(columns, 33)
     assert [layout.column_at(x) for x in (0, 6, 29, 34)] == [0, 1, 4, None]
     assert render_cells(("tcp", "10.0.0.1:22", "9 B/s", "0", "5s"), columns, layout) == f"tcp   {'10.0.0.1:22':22}   5s"

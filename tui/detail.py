@@ -85,8 +85,10 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
     else:
         fields += [("local", format_endpoint(sock.local_address, sock.local_port, sock.family)),
                    ("peer", format_endpoint(sock.remote_address, sock.remote_port, sock.family))]
-    if sock.timer is not None:
-        timer = sock.timer
+    timer = sock.timer
+    if timer is not None and timer.name == "off":
+        fields.append(("timer", "none pending"))
+    elif timer is not None:
         fields.append(("timer", f"{timer.name}, expires in {fmt.duration_ms(timer.expires_ms)}, "
                                 f"{timer.retrans} retrans"))
     first_seen = frame.first_seen.get(sock.key)

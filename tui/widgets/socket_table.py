@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Any, ClassVar, Protocol, overload
 
@@ -37,6 +37,7 @@ COLUMN_GAP = 1
 
 _ELLIPSIS = "…"
 _SORT_ARROWS = {False: " ▲", True: " ▼"}
+_ARROW_CELLS = 2
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
 _NEAR_ROWS = 64
@@ -199,8 +200,13 @@ def natural_width(columns: Sequence[Column]) -> int:
 
 
 def layout_columns(columns: Sequence[Column], available: int, keep: int | None = None) -> ColumnLayout:
-    """Leave out hideable columns (lowest ``hide_order`` first, never column ``keep``) until the rest fit in
-    ``available`` cells, give each its minimum width and share any spare width among the flex columns."""
+    """Leave out hideable columns (lowest ``hide_order`` first, never column ``keep``, the sort column: that one
+    is widened to fit its label and the sort arrow) until the rest fit in ``available`` cells, give each its
+    minimum width and share any spare width among the flex columns."""
+    if keep is not None:
+        sort_column = columns[keep]
+        columns = list(columns)
+        columns[keep] = replace(sort_column, width=max(sort_column.width, cell_len(sort_column.label) + _ARROW_CELLS))
     shown = list(range(len(columns)))
     hideable = sorted(
         (column.hide_order, index)
