@@ -8,27 +8,42 @@ Caching (so that a refresh does not redo work that did not change):
 - per (pid, fd) the socket inode it refers to, or "not a socket"; per pid its :class:`Process` record. Both are
   dropped when the pid's start time or comm (``/proc/<pid>/stat``) changes: pid reuse, or an ``exec``.
 - each call does, per pid, one ``os.listdir`` of its fd directory and one read of its ``stat``. A cached fd is
-  ``readlink``-ed again only when it is new for that pid, or its cached inode was asked for in the previous call
-  but not in this one (that socket closed, so the fd number may have been reused). A second pass runs only when
-  some asked-for inodes are still without owner and that set of orphans differs from the one left after the last
-  second pass: it re-reads the fds cached as "not a socket" or as a socket not asked for (a file or e.g. netlink
-  fd whose number is now held by an asked-for socket). Sockets outside the dump (netlink, other families under
-  ``ProcfsSource(only=...)``) are thus not re-read on every call.
+  ``readlink``-ed again when it is new for that pid, or its cached inode was asked for in the previous call but
+  not in this one (that socket closed, so the fd number may have been reused).
+- the fds of every asked-for socket with more than one owner fd are re-read on every call. An fd number closed
+  and reused while its old socket lives on needs another holder of that socket; when that holder is an fd we
+  read (a forked child, a ``dup``, a received ``SCM_RIGHTS``), the socket is shared, so a stale owner goes, and
+  the new socket on the reused number gets its owner, at the latest in the call after the one that first sees
+  both holders.
+- a process new since the previous call that holds a socket new since then was most likely forked after its
+  parent made that socket, maybe on a reused fd number: the parent's fds cached as "not a socket" or as a socket
+  not asked for are re-read.
+- a second pass runs when some asked-for inodes are without owner and at least one of them was not already
+  without owner after the last second pass: it re-reads the fds cached as "not a socket" or as a socket not asked
+  for (a file or e.g. netlink fd whose number is now held by an asked-for socket). Sockets outside the dump
+  (netlink, other families under ``ProcfsSource(only=...)``) are thus not re-read on every call.
+- a rolling re-validation re-reads every cached fd at least once per ``revalidate_every`` seconds (60 by
+  default), a slice per call in proportion to the time since the previous call (~1/30 of the fds at a 2 s
+  refresh): what no cheap check can see is corrected within that bound.
 
 The first call of a resolver has nothing cached and must ``readlink`` every fd of every process (~0.5 s at
 100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked helper process, so that it
 overlaps with the socket dump; the next call adopts the fd tables it read (sent back with ``marshal``) as if a
 previous call had cached them, and then runs as a warm call (which re-validates every pid).
 
-Blind spots of the cache (accepted for speed): an fd closed and its number reused for *another* socket while the
-old socket stays alive through another owner keeps its old inode until that socket closes; likewise a socket
-``dup``-ed onto a reused "not a socket" fd number while the socket already has another owner; a cmdline
+Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation, so within
+``revalidate_every`` seconds: a socket ``dup``-ed (or received) onto a reused fd number cached as "not a socket"
+while the socket already has another owner (its new owner is missing meanwhile); an fd number closed and reused
+while its old socket lives on only through a holder we cannot read (in flight in an ``SCM_RIGHTS`` message, a
+process whose fd table is unreadable, a kernel reference such as an io_uring fixed file): the old socket keeps
+that stale owner and the new socket on that number is shown without owner meanwhile. Not corrected: a cmdline
 rewritten in place (setproctitle) without a comm change. Threads that ``unshare(CLONE_FILES)`` are not walked
 (``/proc/<pid>/fd`` is the thread-group leader's table).
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
 import gc
 import marshal
@@ -50,6 +65,8 @@ _SOCKET_LINK_PREFIX = "socket:["
 _VANISHED_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
 PREFETCH_TIMEOUT = 30.0
 """Seconds the adopting call waits for the prefetching helper before scanning by itself."""
+REVALIDATE_EVERY = 60.0
+"""Seconds within which the rolling re-validation re-reads every cached fd (see the module docstring)."""
 
 FdTable = tuple[int, bytes, list[str], list[int]]
 """What the prefetching helper reads per process: (pid, /proc/<pid>/stat bytes, fd names, socket inode per fd
@@ -86,6 +103,8 @@ class _PidCache:
 
     start_time: str
     comm: str
+    ppid: int
+    """Parent pid when this cache was made (used while the process is new)."""
     fd_inodes: dict[int, int]
     """fd -> socket inode, or _NOT_SOCKET, for every fd of the process's table (its keys are the table)."""
     by_inode: dict[int, tuple[Owner, ...]] = field(default_factory=dict)
@@ -93,7 +112,7 @@ class _PidCache:
     process: Process | None = None
 
     @classmethod
-    def from_table(cls, pid: int, start_time: str, comm: str, names: list[str], inodes: list[int]) -> _PidCache:
+    def from_table(cls, pid: int, stat: tuple[str, str, int], names: list[str], inodes: list[int]) -> _PidCache:
         """The cache of a process whose fd ``names`` refer to ``inodes`` (a prefetched fd table)."""
         fds = list(map(int, names))
         by_inode: dict[int, tuple[Owner, ...]] = {}
@@ -101,7 +120,7 @@ class _PidCache:
             if inode:
                 owners = by_inode.get(inode)
                 by_inode[inode] = (_owner(pid, fd),) if owners is None else (*owners, _owner(pid, fd))
-        return cls(start_time, comm, dict(zip(fds, inodes, strict=True)), by_inode)
+        return cls(*stat, dict(zip(fds, inodes, strict=True)), by_inode)
 
     def set_fd(self, pid: int, fd: int, inode: int | None) -> None:
         """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step."""
@@ -138,14 +157,22 @@ class OwnerResolver:
     Use from one thread. After :meth:`owners_of`, :meth:`processes` and :meth:`visibility` describe that call.
     """
 
-    def __init__(self, proc_root: str = "/proc") -> None:
+    def __init__(self, proc_root: str = "/proc", revalidate_every: float = REVALIDATE_EVERY) -> None:
         self.proc_root = proc_root
+        self.revalidate_every = revalidate_every
         self._pids: dict[int, _PidCache] = {}
         self._processes: dict[int, Process] = {}
         self._unreadable = 0
         self._vanished = 0
-        self._orphans_after_full_pass: frozenset[int] = frozenset()
+        self._investigated_orphans: frozenset[int] = frozenset()
+        """Inodes without owner since (at least) the last second pass."""
         self._last_wanted: Set[int] = frozenset()
+        self._last_call: float | None = None
+        """time.monotonic() when the previous call started."""
+        self._revalidation_credit = 0.0
+        """fds the rolling re-validation owes (fractional, carried over to the next call)."""
+        self._revalidated_up_to = (0, -1)
+        """The (pid, fd) the rolling re-validation stopped after."""
         self._prefetching: tuple[int, int] | None = None
         """(pid, pipe) of the prefetching helper."""
 
@@ -199,30 +226,46 @@ class OwnerResolver:
         tables: list[FdTable] = marshal.loads(output)
         for table_pid, stat, names, inodes in tables:
             try:
-                start_time, comm = _parse_stat(decode_text(stat))
+                parsed = _parse_stat(decode_text(stat))
             except _Vanished:
                 continue
-            self._pids[table_pid] = _PidCache.from_table(table_pid, start_time, comm, names, inodes)
+            self._pids[table_pid] = _PidCache.from_table(table_pid, parsed, names, inodes)
 
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
         """Every owner of each of ``inodes`` that has one, sorted by (pid, fd). A :data:`model.OwnerLookup`."""
         if self._prefetching is not None:
             self._adopt_prefetched()
+        started = time.monotonic()
+        elapsed = 0.0 if self._last_call is None else started - self._last_call
+        self._last_call = started
         wanted = inodes if isinstance(inodes, frozenset) else frozenset(inodes)
-        closed = self._last_wanted.difference(wanted)
+        asked_before = self._last_wanted
+        closed = asked_before.difference(wanted)
         self._last_wanted = wanted
         self._unreadable = self._vanished = 0
         previous, self._pids = self._pids, {}
         found: dict[int, tuple[Owner, ...]] = {}
+        new_pids: set[int] = set()
+        parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)
         for pid in self._list_pids():
-            cache = self._scan_pid(pid, previous.get(pid), closed)
+            cached = previous.get(pid)
+            cache = self._scan_pid(pid, cached, closed)
             if cache is not None:
                 self._pids[pid] = cache
                 _merge(found, cache.by_inode, wanted)
+                if cache is not cached and previous:
+                    new_pids.add(pid)
+                    if not asked_before.issuperset(cache.by_inode.keys() & wanted):
+                        parents.add(cache.ppid)
+        recheck = {(owner.pid, owner.fd) for owners in found.values() if len(owners) > 1 for owner in owners}
+        recheck.update(self._due_for_revalidation(elapsed))
+        recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
+        self._reread(sorted(recheck), wanted, found)
         orphans = frozenset(wanted.difference(found))
-        if orphans and orphans != self._orphans_after_full_pass:
-            self._recheck_other_fds(wanted, found)
-            self._orphans_after_full_pass = frozenset(wanted.difference(found))
+        if not orphans <= self._investigated_orphans:
+            self._reread(self._other_fds(self._pids, wanted), wanted, found)
+            orphans = frozenset(wanted.difference(found))
+        self._investigated_orphans = orphans
         self._processes = self._processes_of(found)
         return found
 
@@ -251,11 +294,11 @@ class OwnerResolver:
             fds = frozenset(map(int, os.listdir(f"{base}/fd")))
             if not fds:
                 return None
-            start_time, comm = self._stat(base)
+            start_time, comm, ppid = self._stat(base)
             if cached is not None and (cached.start_time, cached.comm) != (start_time, comm):
                 cached = None
             if cached is None:
-                cached = _PidCache(start_time, comm, {})
+                cached = _PidCache(start_time, comm, ppid, {})
             known = cached.fd_inodes.keys()
             if known == fds and cached.by_inode.keys().isdisjoint(closed):
                 return cached
@@ -277,27 +320,64 @@ class OwnerResolver:
             return None
         return cached
 
-    def _recheck_other_fds(self, wanted: Set[int], found: dict[int, tuple[Owner, ...]]) -> None:
-        """Second pass: readlink the fds cached as "not a socket" or as a socket not asked for (their number may
-        have been reused by an asked-for socket) and add the owners found."""
-        for pid, cache in self._pids.items():
-            changed: dict[int, int] = {}
-            for fd, cached_inode in cache.fd_inodes.items():
-                if cached_inode in wanted:
-                    continue
-                try:
-                    inode = self._readlink_inode(f"{self.proc_root}/{pid}/fd/{fd}")
-                except (_Vanished, _Unreadable, OSError):
-                    break
-                if inode != cached_inode:
-                    changed[fd] = inode
-            newly_sockets: dict[int, tuple[Owner, ...]] = {}
-            for fd, inode in sorted(changed.items()):
-                cache.set_fd(pid, fd, inode)
-                if inode in wanted:
-                    newly_sockets[inode] = (*newly_sockets.get(inode, ()), Owner(pid, fd))
-            for inode, owners in newly_sockets.items():
-                found[inode] = tuple(sorted((*found.get(inode, ()), *owners), key=_owner_order))
+    def _other_fds(self, pids: Iterable[int], wanted: Set[int]) -> list[tuple[int, int]]:
+        """The (pid, fd)s of ``pids`` (cached ones) cached as "not a socket" or as a socket not in ``wanted``."""
+        return [
+            (pid, fd) for pid in pids for fd, inode in self._pids[pid].fd_inodes.items() if inode not in wanted
+        ]
+
+    def _reread(self, fds: Iterable[tuple[int, int]], wanted: Set[int], found: dict[int, tuple[Owner, ...]]) -> None:
+        """``readlink`` each cached (pid, fd) again (in (pid, fd) order), and update the cache and ``found`` where
+        it changed. The rest of a process that vanishes or turns unreadable meanwhile is skipped: the next call's
+        own scan of that pid counts it."""
+        skipped = None
+        for pid, fd in fds:
+            if pid == skipped:
+                continue
+            cache = self._pids[pid]
+            try:
+                inode = self._readlink_inode(f"{self.proc_root}/{pid}/fd/{fd}")
+            except (_Vanished, _Unreadable):
+                skipped = pid
+                continue
+            old = cache.fd_inodes[fd]
+            if inode == old:
+                continue
+            cache.set_fd(pid, fd, inode)
+            if old in found:
+                kept = tuple(owner for owner in found[old] if owner.fd != fd or owner.pid != pid)
+                if kept:
+                    found[old] = kept
+                else:
+                    del found[old]
+            if inode in wanted:
+                found[inode] = tuple(sorted((*found.get(inode, ()), _owner(pid, fd)), key=_owner_order))
+
+    def _due_for_revalidation(self, elapsed: float) -> list[tuple[int, int]]:
+        """The next cached (pid, fd)s of the rolling re-validation, in (pid, fd) order from where the previous
+        call stopped, wrapping around: as many as ``elapsed`` seconds earn (every fd once per
+        ``revalidate_every`` seconds)."""
+        total = sum(len(cache.fd_inodes) for cache in self._pids.values())
+        credit = min(float(total), self._revalidation_credit + total * elapsed / self.revalidate_every)
+        budget = int(credit)
+        self._revalidation_credit = credit - budget
+        if not budget:
+            return []
+        pids = list(self._pids)  # ascending: built in _list_pids order
+        after_pid, after_fd = self._revalidated_up_to
+        first = bisect.bisect_left(pids, after_pid)
+        due: list[tuple[int, int]] = []
+        for step in range(len(pids) + 1):  # one whole turn, ending with the first pid's fds up to after_fd
+            pid = pids[(first + step) % len(pids)]
+            fds = sorted(self._pids[pid].fd_inodes)
+            if step == 0 and pid == after_pid:
+                fds = fds[bisect.bisect_right(fds, after_fd) :]
+            taken = fds[: budget - len(due)]
+            due.extend((pid, fd) for fd in taken)
+            if len(due) == budget:
+                self._revalidated_up_to = (pid, taken[-1])
+                break
+        return due
 
     def _readlink_inode(self, path: str) -> int:
         """The socket inode an fd refers to, _NOT_SOCKET for other files or an fd that just closed."""
@@ -310,8 +390,8 @@ class OwnerResolver:
         except OSError as error:
             raise _classify(error) from None
 
-    def _stat(self, base: str) -> tuple[str, str]:
-        """(start time in ticks, comm) from /proc/<pid>/stat."""
+    def _stat(self, base: str) -> tuple[str, str, int]:
+        """(start time in ticks, comm, parent pid) from /proc/<pid>/stat."""
         try:
             return _parse_stat(decode_text(_read_bytes(f"{base}/stat")))
         except OSError as error:
@@ -394,13 +474,14 @@ class OwnerResolver:
             return None
 
 
-def _parse_stat(stat: str) -> tuple[str, str]:
-    """(start time in ticks, comm) from /proc/<pid>/stat text; comm is the same kernel text as /proc/<pid>/comm."""
+def _parse_stat(stat: str) -> tuple[str, str, int]:
+    """(start time in ticks, comm, parent pid) from /proc/<pid>/stat text; comm is the same kernel text as
+    /proc/<pid>/comm."""
     comm_end = stat.rfind(")")
     fields = stat[comm_end + 2 :].split()
     if comm_end < 0 or len(fields) < 20:
         raise _Vanished()  # only an exiting process shows a truncated stat
-    return fields[19], stat[stat.find("(") + 1 : comm_end]
+    return fields[19], stat[stat.find("(") + 1 : comm_end], int(fields[1])
 
 
 def read_fd_tables(proc_root: str) -> list[FdTable]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 
 import netwatch.backends
-from netwatch.backends.model import Owner
+from netwatch.backends.model import Owner, Snapshot
 from netwatch.backends.owners import OwnerResolver
+from netwatch.tui.source import LiveSource
 
 PID = os.getpid()
 
@@ -316,3 +318,152 @@ def test_failing_prefetch_falls_back_to_an_own_scan(tcp_pair: tuple[socket.socke
     resolver.proc_root = "/proc"
     listener = tcp_pair[0]
     assert resolver.owners_of({inode_of(listener)}) == {inode_of(listener): (Owner(PID, listener.fileno()),)}
+
+
+# -- fd numbers closed and reused while the old socket lives on ------------------------------------------------
+
+
+def owners_in(snapshot: Snapshot, inode: int) -> tuple[Owner, ...]:
+    """The owners the snapshot gives the socket with ``inode`` (it must be listed)."""
+    matches = [sock.owners for sock in snapshot.sockets.values() if sock.inode == inode]
+    assert len(matches) == 1, f"inode {inode} listed {len(matches)} times"
+    return matches[0]
+
+
+@pytest.fixture(scope="module")
+def live_source() -> Iterator[LiveSource]:
+    """The TUI's source: one warm collector (and owner cache) across snapshots, as in the app."""
+    source = LiveSource("netlink")
+    source.snapshot()
+    yield source
+    source.close()
+
+
+def reuse_for_listener(sock: socket.socket) -> socket.socket | int:
+    sock.close()
+    return socket.create_server(("127.0.0.1", 0))
+
+
+def reuse_for_file(sock: socket.socket) -> socket.socket | int:
+    sock.close()
+    return os.open(sys.executable, os.O_RDONLY)
+
+
+@pytest.mark.parametrize("reuse", [reuse_for_listener, reuse_for_file])
+def test_live_source_after_fork_close_and_reuse_of_the_fd(
+    reuse: Callable[[socket.socket], socket.socket | int], live_source: LiveSource
+) -> None:
+    """Issue 7: the parent closes fd N of a listener its forked child keeps, and N is reused (by a new listener, or
+    a file): within 2 refreshes the old listener is the child's only, the new one the parent's, and it stays so."""
+    old = socket.create_server(("127.0.0.1", 0))
+    fd, old_inode = old.fileno(), inode_of(old)
+    with child() as forked:
+        both = (Owner(PID, fd), Owner(forked.pid, fd))
+        assert owners_in(live_source.snapshot(), old_inode) == tuple(sorted(both, key=lambda o: o.pid))
+        new = reuse(old)
+        try:
+            assert (new if isinstance(new, int) else new.fileno()) == fd
+            live_source.snapshot()
+            for _ in range(2):
+                snapshot = live_source.snapshot()
+                assert owners_in(snapshot, old_inode) == (Owner(forked.pid, fd),)
+                if isinstance(new, socket.socket):
+                    assert owners_in(snapshot, inode_of(new)) == (Owner(PID, fd),)
+                assert snapshot.processes[forked.pid].pid == forked.pid
+        finally:
+            if isinstance(new, int):
+                os.close(new)
+            else:
+                new.close()
+
+
+def test_live_source_after_dup_close_and_reuse(live_source: LiveSource) -> None:
+    """A socket dup()-ed, its first fd closed and reused for a new socket: each has its one true owner."""
+    live_source.snapshot()
+    first = socket.create_server(("127.0.0.1", 0))
+    fd, first_inode = first.fileno(), inode_of(first)
+    live_source.snapshot()
+    copy = os.dup(fd)
+    first.close()
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as second:
+        try:
+            second.bind(("::1", 0))
+            assert second.fileno() == fd
+            live_source.snapshot()
+            for _ in range(2):
+                snapshot = live_source.snapshot()
+                assert owners_in(snapshot, first_inode) == (Owner(PID, copy),)
+                assert owners_in(snapshot, inode_of(second)) == (Owner(PID, fd),)
+        finally:
+            os.close(copy)
+
+
+def test_resolver_corrects_a_fork_reuse_in_the_next_call() -> None:
+    """The shared-socket re-validation catches the fork/close/reuse sequence at once, even when the fork, the close
+    and the reuse all happen between two calls."""
+    resolver = OwnerResolver()
+    old = socket.create_server(("127.0.0.1", 0))
+    fd, old_inode = old.fileno(), inode_of(old)
+    assert resolver.owners_of({old_inode}) == {old_inode: (Owner(PID, fd),)}
+    with child() as forked:
+        old.close()
+        with socket.create_server(("127.0.0.1", 0)) as new:
+            assert new.fileno() == fd
+            owners = resolver.owners_of({old_inode, inode_of(new)})
+            assert owners == {old_inode: (Owner(forked.pid, fd),), inode_of(new): (Owner(PID, fd),)}
+
+
+def test_dup_onto_a_reused_file_fd_number_is_found_by_the_rolling_revalidation(
+    tcp_pair: tuple[socket.socket, ...],
+) -> None:
+    """Nothing cheap shows a socket dup()-ed onto a file's reused fd number while it has an owner already: the
+    rolling re-validation finds it within ``revalidate_every`` seconds."""
+    listener, _, _ = tcp_pair
+    resolver = OwnerResolver(revalidate_every=1.0)
+    file_fd = os.open(sys.executable, os.O_RDONLY)
+    try:
+        resolver.owners_of({inode_of(listener)})  # caches file_fd as "not a socket"
+        os.close(file_fd)
+        assert os.dup(listener.fileno()) == file_fd
+        time.sleep(1.0)  # a whole period: every cached fd is re-read
+        owners = resolver.owners_of({inode_of(listener)})
+        assert owners[inode_of(listener)] == (Owner(PID, listener.fileno()), Owner(PID, file_fd))
+    finally:
+        os.close(file_fd)
+
+
+def test_reuse_while_the_old_socket_is_in_flight_is_corrected_by_the_rolling_revalidation() -> None:
+    """The old socket's only other holder is an SCM_RIGHTS message not yet received: no fd shows it, so the stale
+    owner and the missing new one last until the rolling re-validation re-reads that fd."""
+    resolver = OwnerResolver(revalidate_every=1.0)
+    sender, receiver = socket.socketpair()
+    old = socket.create_server(("127.0.0.1", 0))
+    fd, old_inode = old.fileno(), inode_of(old)
+    try:
+        resolver.owners_of({old_inode, inode_of(sender), inode_of(receiver)})
+        socket.send_fds(sender, [b"x"], [fd])
+        old.close()
+        with socket.create_server(("127.0.0.1", 0)) as new:
+            assert new.fileno() == fd
+            time.sleep(1.0)
+            owners = resolver.owners_of({old_inode, inode_of(new), inode_of(sender), inode_of(receiver)})
+            assert old_inode not in owners
+            assert owners[inode_of(new)] == (Owner(PID, fd),)
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_new_socket_on_a_reused_file_fd_number_shared_with_a_new_child_has_both_owners() -> None:
+    """Created on a file's old fd number and forked, both between two calls: the child is new (read whole), and
+    its parent's fds cached as other files are re-read, so the parent is not left out."""
+    resolver = OwnerResolver()
+    file_fd = os.open(sys.executable, os.O_RDONLY)
+    resolver.owners_of(set())  # caches file_fd as "not a socket"
+    os.close(file_fd)
+    with socket.socket() as sock:
+        assert sock.fileno() == file_fd
+        with child() as forked:
+            owners = resolver.owners_of({inode_of(sock)})
+            both = sorted([Owner(PID, file_fd), Owner(forked.pid, file_fd)], key=lambda owner: owner.pid)
+            assert owners == {inode_of(sock): tuple(both)}
