@@ -540,8 +540,11 @@ def run_app(
     """Run the TUI until the user quits; returns the exit status.
 
     ``source`` defaults to the live collector with ``backend``. Raises :class:`BackendUnavailable` when no
-    snapshot could ever be taken (so the command line reports it in one line).
+    snapshot could ever be taken (so the command line reports it in one line). SIGTERM, SIGHUP and SIGINT
+    restore the terminal and exit with 128 + the signal's number (see :mod:`netwatch.tui.terminal`).
     """
+    from netwatch.tui.terminal import SignalExit
+
     app = NetwatchApp(
         source if source is not None else LiveSource(backend),
         interval=interval,
@@ -549,7 +552,8 @@ def run_app(
         pid=pid,
         linger=linger,
     )
-    app.run()
+    with SignalExit(lambda status: app.exit(return_code=status)):
+        app.run()
     if app.unavailable is not None:
         raise app.unavailable
     return app.return_code or 0

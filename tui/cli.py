@@ -1,6 +1,7 @@
 """The ``netwatch`` command line: parse arguments, then run the TUI or a one-shot report.
 
-Bad input ends with one line on stderr and exit status 2, never a traceback.
+Bad input ends with one line on stderr and exit status 2, never a traceback; so does the TUI without a
+terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from netwatch.backends.collector import BACKEND_NAMES
 FORMATS = ("table", "json", "csv")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+NO_TERMINAL = "netwatch: no terminal; use --once for scripts"
 
 
 class UsageError(Exception):
@@ -85,6 +87,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--format applies to --once output only")
 
 
+def has_terminal() -> bool:
+    """Whether stdin, stdout and stderr are terminals: Textual reads stdin and draws on stderr."""
+    return all(os.isatty(fd) for fd in (0, 1, 2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run netwatch; returns the process exit status."""
     try:
@@ -92,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check(args)
     except UsageError as error:
         print(f"netwatch: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.once and not has_terminal():  # before Textual is imported
+        print(NO_TERMINAL, file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.once:
