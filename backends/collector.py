@@ -140,14 +140,18 @@ class Collector:
 
 
 def visibility_warning(visibility: OwnerVisibility) -> str | None:
-    """One line saying how many sockets have no visible owner and why, or None when every owner is known."""
-    if not visibility.hidden_sockets:
+    """One line saying how many sockets have no visible owner and why, or None when every owner is known.
+
+    What is known for sure is that no fd table we could read holds them; unreadable fd tables are named as a
+    possible reason only when there are some (as root, e.g. processes of another user namespace)."""
+    hidden = visibility.hidden_sockets
+    if not hidden:
         return None
     unreadable = visibility.unreadable_processes
-    why = (
-        f"the fd tables of {unreadable} process{'es' if unreadable != 1 else ''} are unreadable"
-        if unreadable
-        else "their processes exited or hold them outside any fd table"
-    )
-    advice = "; run as root to see them" if unreadable and not visibility.as_root else ""
-    return f"{visibility.hidden_sockets} sockets with no visible owner: {why}{advice}"
+    sockets = f"{hidden} socket{'s' if hidden != 1 else ''} with no visible owner"
+    if not unreadable:
+        return f"{sockets}: held by no process (in flight between processes, held by the kernel, or just exited)"
+    tables = f"the fd tables of {unreadable} process{'es' if unreadable != 1 else ''} are unreadable"
+    if visibility.as_root:
+        return f"{sockets}: held by no readable process ({tables}, even as root)"
+    return f"{sockets}: held by no readable process ({tables}); run as root to see them"

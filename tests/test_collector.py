@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from netwatch.backends.collector import Collector
-from netwatch.backends.model import Snapshot, Socket
+from netwatch.backends.collector import Collector, visibility_warning
+from netwatch.backends.model import OwnerVisibility, Snapshot, Socket
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -120,3 +120,30 @@ def test_a_forced_backend_that_cannot_run_is_an_error(monkeypatch: pytest.Monkey
     monkeypatch.setattr(netlink_source, "DiagSocket", refuse)
     with pytest.raises(BackendUnavailable, match="NETLINK_SOCK_DIAG"):
         Collector("netlink").snapshot()
+
+
+@pytest.mark.parametrize(
+    ("visibility", "warning"),
+    [
+        (OwnerVisibility(as_root=True), None),
+        (
+            OwnerVisibility(hidden_sockets=1, as_root=True),
+            "1 socket with no visible owner: held by no process (in flight between processes, held by the kernel, "
+            "or just exited)",
+        ),
+        (
+            OwnerVisibility(hidden_sockets=3, unreadable_processes=1, as_root=True),
+            "3 sockets with no visible owner: held by no readable process (the fd tables of 1 process are "
+            "unreadable, even as root)",
+        ),
+        (
+            OwnerVisibility(hidden_sockets=12, unreadable_processes=3),
+            "12 sockets with no visible owner: held by no readable process (the fd tables of 3 processes are "
+            "unreadable); run as root to see them",
+        ),
+    ],
+)
+def test_hidden_owner_warning_says_only_what_is_known(visibility: OwnerVisibility, warning: str | None) -> None:
+    """No readable fd table holds a hidden socket: unreadable tables are a possible reason only when some exist,
+    and running as root is advised only when not root."""
+    assert visibility_warning(visibility) == warning
