@@ -245,7 +245,7 @@ def test_warm_call_does_not_readlink_unchanged_fds(count_own_readlinks: list[str
     pairs = [socket.socketpair() for _ in range(200)]
     try:
         inodes = {inode_of(sock) for pair in pairs for sock in pair}
-        resolver = OwnerResolver()
+        resolver = OwnerResolver(revalidate_every=float("inf"))  # no rolling re-validation: tested on its own
         cold = resolver.owners_of(inodes)
         assert len(cold) == 400 and len(count_own_readlinks) >= 400
         count_own_readlinks.clear()
@@ -256,6 +256,30 @@ def test_warm_call_does_not_readlink_unchanged_fds(count_own_readlinks: list[str
             for sock in pair:
                 sock.close()
 
+
+
+def test_warm_call_rereads_only_the_fds_of_shared_sockets(count_own_readlinks: list[str]) -> None:
+    pairs = [socket.socketpair() for _ in range(100)]
+    kept = pairs[0][0]
+
+    def keep_one() -> None:  # in the child: only ``kept`` stays shared with the parent
+        for pair in pairs:
+            for sock in pair:
+                if sock is not kept:
+                    sock.close()
+
+    try:
+        with child(keep_one):
+            inodes = {inode_of(sock) for pair in pairs for sock in pair}
+            resolver = OwnerResolver(revalidate_every=float("inf"))
+            cold = resolver.owners_of(inodes)
+            count_own_readlinks.clear()
+            assert resolver.owners_of(inodes) == cold
+            assert count_own_readlinks == [f"/proc/{PID}/fd/{kept.fileno()}"]
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
 
 def test_fd_number_reused_by_a_new_socket(shared_resolver: OwnerResolver) -> None:
     resolver = shared_resolver
