@@ -1,12 +1,11 @@
-"""Frames: the per-pid index, and FrameDisposal (replaced frames emptied off the UI thread, only when unused)."""
+"""Frames: the per-pid index, and FrameHolds (frames nobody holds are emptied off the UI thread)."""
 
 from __future__ import annotations
 
-import sys
-
 from netwatch.backends.history import History
-from netwatch.tui.disposal import FrameDisposal
+from netwatch.tui.disposal import FrameHolds
 from netwatch.tui.frame import Frame, frame_from
+from tests.recorded import later
 from tests.socket_records import make_snapshot, make_socket, owned_by
 
 
@@ -14,27 +13,34 @@ def live_frame(history: History, at: float) -> Frame:
     return frame_from(history, make_snapshot([make_socket(("tcp", number)) for number in range(100)], at=at))
 
 
-def test_a_frame_still_in_use_is_kept_intact_and_freed_once_released() -> None:
-    history, disposal = History(), FrameDisposal()
-    frame = live_frame(history, 0.0)
-    live_frame(history, 1.0)  # the history moves on: only `frame` holds the first snapshot now
-    record = frame.snapshot.sockets[("tcp", 7)]
-    disposal.retire(frame)
-    disposal.dispose()
-    assert len(frame.snapshot.sockets) == 100 and frame.sockets[("tcp", 7)] is record  # in use: untouched
-    holders = sys.getrefcount(record)
-    del frame
-    assert sys.getrefcount(record) == holders  # the disposal still holds the frame...
-    disposal.dispose()
-    assert sys.getrefcount(record) == holders - 1  # ...until it empties the snapshot's dict
+def test_a_frame_is_freed_only_after_its_last_holder_released_it() -> None:
+    history, holds = History(), FrameHolds()
+    frame = holds.hold(holds.hold(live_frame(history, 0.0)))  # e.g. the app and a table
+    holds.release(frame)
+    assert holds.free_unheld() == 0 and len(frame.snapshot.sockets) == 100  # still held: untouched
+    holds.release(frame)
+    assert holds.holds(frame) == 0 and holds.live == 0
+    assert holds.free_unheld() == 1 and len(frame.snapshot.sockets) == 0 and len(frame.sockets) == 0
+    assert holds.free_unheld() == 0
 
 
-def test_a_snapshot_shared_with_a_newer_frame_is_never_emptied() -> None:
-    history, disposal = History(), FrameDisposal()
-    snapshot = make_snapshot([make_socket(("tcp", 1))], at=0.0)
-    disposal.retire(frame_from(history, snapshot))
-    disposal.dispose()
-    assert len(snapshot.sockets) == 1
+def test_socket_dicts_shared_with_a_held_frame_are_never_emptied() -> None:
+    history, holds = History(linger=5.0), FrameHolds()
+    first = make_snapshot([make_socket(("tcp", 1)), make_socket(("tcp", 2))], at=0.0)
+    old = holds.hold(frame_from(history, first))
+    replayed = holds.hold(frame_from(history, later(first, 1.0)))  # another snapshot, the same sockets dict
+    holds.release(old)
+    assert holds.free_unheld() == 1 and len(replayed.sockets) == 2
+
+
+def test_a_frame_held_again_before_it_was_freed_is_kept() -> None:
+    history, holds = History(), FrameHolds()
+    frame = holds.hold(live_frame(history, 0.0))
+    holds.release(frame)
+    holds.hold(frame)
+    assert holds.free_unheld() == 0 and len(frame.sockets) == 100
+
+
 
 
 def test_a_frame_indexes_its_sockets_by_owning_pid_lingering_ones_included() -> None:

@@ -1,18 +1,16 @@
 """The interactive netwatch app: live socket tables, detail pane, change highlighting, filter, drill-down.
 
-Data flow: a timer asks a thread worker for a snapshot (at most one in flight: a tick is skipped while the
-previous collection runs). The worker feeds the snapshot to the :class:`History`, captures a :class:`Frame` and
-builds the rows of the active view, then hands both to the UI thread, which only swaps them into the widgets.
-View, filter and name-resolution changes rebuild the rows on another (exclusive) thread worker.
+Data flow: a timer asks a thread worker to run :meth:`Refresher.refresh` (at most one in flight: a tick is
+skipped while the previous collection runs), which returns the new frame and the rows of the active view; the
+UI thread only swaps them into the widgets. View, filter and name-resolution changes ask the refresher for rows
+on another (exclusive) thread worker. The app holds its current frame and releases it when it is replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
@@ -20,31 +18,21 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
-from netwatch.backends.history import History
 from netwatch.backends.model import BackendUnavailable
 from netwatch.tui.detail import DetailPane
-from netwatch.tui.disposal import FrameDisposal
 from netwatch.tui.event_log import EventLog
-from netwatch.tui.frame import Frame, frame_from
-from netwatch.tui.gc_policy import freeze_survivors
+from netwatch.tui.frame import Frame
 from netwatch.tui.header import Status, SummaryBar
-from netwatch.tui.resolve import HostResolver
-from netwatch.tui.rows import (
-    COLUMNS_OF_VIEW,
-    DEFAULT_SORT,
-    VIEWS,
-    RowBuilder,
-    SocketPredicate,
-    owned_by,
-    owner_pids,
-)
+from netwatch.tui.refresher import Refresh, Refresher, ViewRequest
+from netwatch.tui.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, owner_pids
 from netwatch.tui.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.screens.process import ProcessScreen
 from netwatch.tui.source import LiveSource, SnapshotSource
+from netwatch.tui.widgets.footer import KeyFooter
 from netwatch.tui.widgets.socket_table import SocketTable, TableRows
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -62,19 +50,6 @@ EXTRA_KEYS: tuple[KeyHelp, ...] = (
     ("filter examples", "state established and dport >= 1024 · sport = :22 or src 10.0.0.0/8 · "
                         "process nginx · not unix · pid 1234 · user postgres · a plain word searches"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ViewRequest:
-    """Which rows the UI wants: the view, the filter and the pid restriction as of ``generation``."""
-
-    generation: int
-    view: str
-    socket_filter: SocketFilter | None
-    pid: int | None
-    sort_index: int
-    """The table's sort column when asked (its rows are sorted here, on a worker thread)."""
-    sort_reverse: bool
 
 
 class NetwatchApp(App[None]):
@@ -138,18 +113,14 @@ class NetwatchApp(App[None]):
         hostname: str | None = None,
     ) -> None:
         super().__init__()
-        self.source = source
+        self.refresher = Refresher(source, linger=linger)
         self.interval = interval
         self.paused = False
         self.pid = pid
         self.view = "connections"
         self.frame: Frame | None = None
-        self._disposal = FrameDisposal()
+        """The frame on screen (held by the app until the next one replaces it)."""
         self.hostname = hostname if hostname is not None else socket.gethostname()
-        self._history = History(linger=linger)
-        self._history_lock = threading.Lock()
-        self._rows = RowBuilder()
-        self._resolver: HostResolver | None = None
         self._names_arrived = False
         self._filter_text = filter_text
         self._filter: SocketFilter | None = None
@@ -186,7 +157,7 @@ class NetwatchApp(App[None]):
             yield Label("filter", id="filter-label")
             yield Input(self._filter_text, placeholder="e.g. port 443 and state estab, or a word", id="filter")
             yield Static(id="filter-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._set_filter(self._filter_text)
@@ -198,10 +169,12 @@ class NetwatchApp(App[None]):
         self.set_interval(0.5, self._redraw_if_names_arrived)
         self.collect_now()
 
+    @property
+    def source(self) -> SnapshotSource:
+        return self.refresher.source
+
     def on_unmount(self) -> None:
-        if self._resolver is not None:
-            self._resolver.close()
-        self.source.close()
+        self.refresher.close()
 
     def table(self, view: str | None = None) -> SocketTable:
         """The table of ``view`` (default: the active view)."""
@@ -236,20 +209,14 @@ class NetwatchApp(App[None]):
     @work(thread=True, group="collect", exit_on_error=False, description="collect a snapshot")
     def _collect(self, request: ViewRequest) -> None:
         try:
-            self._disposal.dispose()
-            snapshot = self.source.snapshot()
-            freeze_survivors()
-            with self._history_lock:
-                frame = frame_from(self._history, snapshot)
-            rows = self._build_rows(frame, request)
-            freeze_survivors()
+            refresh = self.refresher.refresh(request)
         except BackendUnavailable as error:
             self._post(self._backend_unavailable, error)
             return
         except Exception as error:  # any other failure is shown in the header; the next tick retries
             self._post(self._collect_failed, f"collection failed: {type(error).__name__}: {error}")
             return
-        self._post(self._apply_frame, frame, request, rows)
+        self._post(self._apply_frame, refresh, request)
 
     def _post(self, callback, *args) -> None:
         """Run ``callback`` on the UI thread (from a worker); dropped quietly when the app is shutting down."""
@@ -269,19 +236,20 @@ class NetwatchApp(App[None]):
         self._collect_error = message
         self._update_summary()
 
-    def _apply_frame(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
+    def _apply_frame(self, refresh: Refresh, request: ViewRequest) -> None:
         self._collecting = False
         self._collect_error = None
         if self.frame is not None:
-            self._disposal.retire(self.frame)
-        self.frame = frame
+            self.refresher.release(self.frame)
+        self.frame = frame = refresh.frame
         self._series.clear()
         self._update_summary()
         self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
         if request.generation == self._generation:
-            self.table(request.view).set_rows(rows)
+            self.table(request.view).set_rows(refresh.rows)
             self._show_detail()
         else:
+            refresh.rows.discard()
             self._rebuild()
         if isinstance(self.screen, ProcessScreen):
             self.screen.show_frame(frame)
@@ -294,37 +262,28 @@ class NetwatchApp(App[None]):
         """The view, filter or naming changed: rebuild the active view's rows from the current frame."""
         self._generation += 1
         if self.frame is not None:
-            self._rebuild_rows(self.frame, self._request())
+            self._rebuild_rows(self.refresher.hold(self.frame), self._request())
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False, description="rebuild the rows")
     def _rebuild_rows(self, frame: Frame, request: ViewRequest) -> None:
-        rows = self._build_rows(frame, request)
-        if not get_current_worker().is_cancelled:
+        """Build rows from ``frame`` (held for this worker, which releases it)."""
+        try:
+            if self._generation != request.generation:
+                return  # a newer request is queued: skip the work
+            rows = self.refresher.rows(frame, request)
+        finally:
+            self.refresher.release(frame)
+        if get_current_worker().is_cancelled:
+            rows.discard()
+        else:
             self._post(self._apply_rows, frame, request, rows)
 
     def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         if request.generation == self._generation and frame is self.frame:
             self.table(request.view).set_rows(rows)
             self._show_detail()
-
-    def _build_rows(self, frame: Frame, request: ViewRequest) -> TableRows:
-        accept = self._predicate(frame, request)
-        if request.view == "processes":
-            rows = self._rows.process_rows(frame, accept, request.pid)
         else:
-            rows = self._rows.socket_rows(frame, request.view, accept)
-        return rows.sorted(request.sort_index, request.sort_reverse)
-
-    @staticmethod
-    def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
-        processes = frame.snapshot.processes
-        socket_filter = request.socket_filter
-        owned = owned_by(request.pid) if request.pid is not None else None
-        if socket_filter is None:
-            return owned or (lambda sock: True)
-        if owned is None:
-            return lambda sock: socket_filter.matches(sock, processes)
-        return lambda sock: owned(sock) and socket_filter.matches(sock, processes)
+            rows.discard()
 
     # ----- display ----------------------------------------------------------------------------------------
 
@@ -334,7 +293,7 @@ class NetwatchApp(App[None]):
             backend=self.source.backend_name,
             interval=self.interval,
             paused=self.paused,
-            resolving=self._resolver is not None and self._rows.resolver is not None,
+            resolving=self.refresher.resolving,
             pid=self.pid,
             error=self._collect_error,
         )
@@ -355,11 +314,9 @@ class NetwatchApp(App[None]):
 
     def _series_of(self, key: Hashable) -> tuple[list[float], list[float]]:
         """rtt and throughput samples for the sparklines; never waits for a worker holding the history."""
-        if self._history_lock.acquire(blocking=False):
-            try:
-                self._series[key] = (self._history.rtt_series(key), self._history.throughput_series(key))
-            finally:
-                self._history_lock.release()
+        series = self.refresher.series(key)
+        if series is not None:
+            self._series[key] = series
         return self._series.get(key, ([], []))
 
     @on(SocketTable.CursorMoved)
@@ -382,13 +339,20 @@ class NetwatchApp(App[None]):
 
     @on(TabbedContent.TabActivated, "#views")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        view = event.pane.id
+        """A tab was clicked (or a view key pressed). An event that a later switch overtook is dropped: acting on
+        it would focus a table in another pane, which switches the tabs back (and loops on a burst of keys)."""
+        if event.pane.id == event.tabbed_content.active:
+            self._switch_to(event.pane.id)
+
+    def _switch_to(self, view: str) -> None:
         if view in VIEWS and view != self.view:
             self.table().release_rows()  # a hidden table would keep its frame, i.e. a whole snapshot, alive
             self.view = view
             self._rebuild()
             self._show_detail()
-        self.table().focus()
+        table = self.table()
+        if not table.has_focus:
+            table.focus()
 
     # ----- filter -----------------------------------------------------------------------------------------
 
@@ -471,7 +435,7 @@ class NetwatchApp(App[None]):
                 self.notify("This socket has no visible owner (run as root to see all owners).", severity="warning")
                 return
             pid = pids[0]
-        self.push_screen(ProcessScreen(pid, frame, self._rows))
+        self.push_screen(ProcessScreen(pid, frame, self.refresher))
 
     def action_sort(self, step: int) -> None:
         self.current_table().cycle_sort(step)
@@ -490,12 +454,7 @@ class NetwatchApp(App[None]):
         self._update_summary()
 
     def action_names(self) -> None:
-        if self._rows.resolver is None:
-            if self._resolver is None:
-                self._resolver = HostResolver(on_resolved=self._names_resolved)
-            self._rows.resolver = self._resolver
-        else:
-            self._rows.resolver = None
+        self.refresher.resolve_names(not self.refresher.resolving, self._names_resolved)
         self._update_summary()
         self._rebuild()
 
@@ -504,7 +463,7 @@ class NetwatchApp(App[None]):
         self._names_arrived = True
 
     def _redraw_if_names_arrived(self) -> None:
-        if self._names_arrived and self._rows.resolver is not None:
+        if self._names_arrived and self.refresher.resolving:
             self._names_arrived = False
             self._rebuild()
 
@@ -514,6 +473,7 @@ class NetwatchApp(App[None]):
 
     def action_view(self, view: str) -> None:
         self.query_one("#views", TabbedContent).active = view
+        self._switch_to(view)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -1,50 +1,93 @@
-"""Free replaced frames without freezing the UI.
+"""Who holds a frame, and freeing the ones nobody holds without freezing the UI.
 
 A frame's snapshot holds 100,000 socket records at 100,000 sockets. Dropping its last reference frees them all
 in one C-level cascade that holds the GIL for 50-80 ms here, wherever it happens: on the UI thread it is a
-visible pause after every refresh. Instead, the UI hands each replaced frame to :class:`FrameDisposal`, and the
-collector thread, before it takes the next snapshot, empties the socket dict of each frame nobody else refers
-to any more, one record at a time: the GIL changes hands between them (every few ms), so the UI keeps running.
-A frame still in use (a table's retired rows, a running rows worker, the process screen) is kept for a later
-call; nothing is ever emptied that another object could still read.
+visible pause after every refresh. So every holder of a frame says so: the app for its current frame, a table
+for the rows it shows (their :class:`~netwatch.tui.widgets.socket_table.TableRows` release their hold when the
+table lets go of them), a worker for the frame it builds rows from. When the last hold is released the frame is
+queued, and the collector thread, before it takes the next snapshot, empties its socket dict one record at a
+time: the GIL changes hands between them (every few ms), so the UI keeps running. Ownership is explicit, not
+read off reference counts (whose meaning changes between CPython versions).
 """
 
 from __future__ import annotations
 
-import sys
+import threading
+from collections.abc import Mapping
 
 from netwatch.tui.frame import Frame
 
-_ONLY_OURS = 2
-"""``sys.getrefcount`` of an object held by one local variable alone (that variable and the call's argument)."""
+
+def _socket_dicts(frame: Frame) -> dict[int, Mapping]:
+    """The socket mappings ``frame`` reads, by id: its own (with the lingering sockets) and its snapshot's."""
+    return {id(frame.sockets): frame.sockets, id(frame.snapshot.sockets): frame.snapshot.sockets}
 
 
-class FrameDisposal:
-    """Retired frames waiting to be freed off the UI thread."""
+class FrameHolds:
+    """Hold counts of the live frames, and the frames whose last hold was released, waiting to be freed.
+
+    What gets freed is a frame's socket dicts, which other frames may share (a replayed snapshot, the lingering
+    sockets merged into a new dict or not): a dict is emptied only when no held frame reads it.
+    """
 
     def __init__(self) -> None:
-        self._frames: list[Frame] = []
+        self._lock = threading.Lock()
+        self._frames: dict[int, list] = {}
+        """id(frame) -> [frame, holds]."""
+        self._dict_holds: dict[int, int] = {}
+        """id(socket dict) -> holds of the frames that read it."""
+        self._unheld: dict[int, Frame] = {}
 
-    def retire(self, frame: Frame) -> None:
-        """Called (on the UI thread) with a frame the UI replaced."""
-        self._frames.append(frame)
+    def hold(self, frame: Frame) -> Frame:
+        """Count one more holder of ``frame`` (returned, for chaining)."""
+        with self._lock:
+            entry = self._frames.get(id(frame))
+            if entry is None:
+                self._frames[id(frame)] = [frame, 1]
+                self._unheld.pop(id(frame), None)
+            else:
+                entry[1] += 1
+            for key in _socket_dicts(frame):
+                self._dict_holds[key] = self._dict_holds.get(key, 0) + 1
+        return frame
 
-    def dispose(self) -> None:
-        """Free the retired frames nothing else refers to (call it on a worker thread)."""
-        frames, self._frames = self._frames, []
-        while frames:
-            frame = frames.pop()
-            if sys.getrefcount(frame) > _ONLY_OURS:
-                self._frames.append(frame)  # still in use: try again next time
-                continue
-            snapshot = frame.snapshot
-            del frame  # frees the frame and its diff (the snapshot's other holder), not the records
-            if sys.getrefcount(snapshot) > _ONLY_OURS:
-                continue
-            sockets = snapshot.sockets
-            del snapshot
-            if sys.getrefcount(sockets) > _ONLY_OURS or not isinstance(sockets, dict):
-                continue
+    def release(self, frame: Frame) -> None:
+        """One holder of ``frame`` is done with it; the last one queues it to be freed."""
+        with self._lock:
+            entry = self._frames[id(frame)]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._frames[id(frame)]
+                self._unheld[id(frame)] = frame
+            for key in _socket_dicts(frame):
+                self._dict_holds[key] -= 1
+                if not self._dict_holds[key]:
+                    del self._dict_holds[key]
+
+    def holds(self, frame: Frame) -> int:
+        """How many holders ``frame`` has now."""
+        with self._lock:
+            entry = self._frames.get(id(frame))
+            return entry[1] if entry is not None else 0
+
+    @property
+    def live(self) -> int:
+        """How many frames are held."""
+        with self._lock:
+            return len(self._frames)
+
+    def free_unheld(self) -> int:
+        """Free the queued frames' socket records one at a time (call it off the UI thread); how many frames."""
+        with self._lock:
+            frames, self._unheld = list(self._unheld.values()), {}
+            unread = {
+                key: sockets
+                for frame in frames
+                for key, sockets in _socket_dicts(frame).items()
+                if key not in self._dict_holds and isinstance(sockets, dict)
+            }
+        for sockets in unread.values():
             pop = sockets.popitem
             for _ in range(len(sockets)):
                 pop()
+        return len(frames)

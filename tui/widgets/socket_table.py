@@ -129,6 +129,8 @@ class TableRows:
 
     model: RowModel
     keys: Sequence[Hashable]
+    release: Callable[[], None] | None = None
+    """Called once when whoever holds these rows lets go of them (e.g. to release the frame the model reads)."""
 
     @classmethod
     def of(cls, rows: Iterable[Row]) -> TableRows:
@@ -137,8 +139,13 @@ class TableRows:
         return cls(model, list(model.rows))
 
     def sorted(self, column: int, reverse: bool = False) -> TableRows:
-        """These rows ordered by column ``column`` (see :func:`sort_keys`)."""
-        return TableRows(self.model, sort_keys(self.keys, self.model.sort_value(column), reverse))
+        """These rows ordered by column ``column`` (see :func:`sort_keys`); the result takes over the release."""
+        return TableRows(self.model, sort_keys(self.keys, self.model.sort_value(column), reverse), self.release)
+
+    def discard(self) -> None:
+        """Let go of rows that were never shown."""
+        if self.release is not None:
+            self.release()
 
 
 class _RowsView(Sequence[Row]):
@@ -396,10 +403,9 @@ class SocketTable(ScrollView, can_focus=True):
         self._sort_index = 0 if sort_column is None else self._column_index(sort_column)
         self._sort_reverse = sort_reverse
         self._sorted_by_owner = sorted_by_owner
-        self._model: RowModel = RowList(())
-        self._input_keys: Sequence[Hashable] = ()
+        self._rows = TableRows(RowList(()), ())
         self._keys: list[Hashable] = []
-        self._retired: list[tuple[RowModel, Sequence[Hashable], list[Hashable]]] = []
+        self._retired: list[tuple[TableRows, list[Hashable]]] = []
         self._released_cursor: tuple[Hashable, int | None] | None = None
         self._cursor_index = 0
         self._announced_key: Hashable | None = None
@@ -416,7 +422,7 @@ class SocketTable(ScrollView, can_focus=True):
 
     @property
     def model(self) -> RowModel:
-        return self._model
+        return self._rows.model
 
     @property
     def keys(self) -> Sequence[Hashable]:
@@ -426,7 +432,7 @@ class SocketTable(ScrollView, can_focus=True):
     @property
     def rows(self) -> Sequence[Row]:
         """The rows in display order, as :class:`Row` records made when read (for inspection, not speed)."""
-        return _RowsView(self._model, self._keys, len(self._columns))
+        return _RowsView(self._rows.model, self._keys, len(self._columns))
 
     @property
     def row_count(self) -> int:
@@ -463,15 +469,24 @@ class SocketTable(ScrollView, can_focus=True):
         They are sorted by the current sort column, unless the table is sorted by its owner."""
         if not isinstance(rows, TableRows):
             rows = TableRows.of(rows)
-        # Freeing the old rows (and the snapshot their model refers to) takes tens of ms at 100,000 rows: do it
-        # after the new rows are on screen.
-        self._retired.append((self._model, self._input_keys, self._keys))
-        if not self.call_after_refresh(self._retired.clear):
-            self._retired.clear()
-        self._model = rows.model
-        self._input_keys = rows.keys
+        # Freeing the old rows takes tens of ms at 100,000 rows: do it after the new rows are on screen.
+        self._retired.append((self._rows, self._keys))
+        if not self.call_after_refresh(self._let_go_of_retired):
+            self._let_go_of_retired()
+        self._rows = rows
         self._line_cache.clear()
         self._reorder()
+
+    def _let_go_of_retired(self) -> None:
+        retired, self._retired = self._retired, []
+        for rows, _keys in retired:
+            rows.discard()
+
+    def on_unmount(self) -> None:
+        """Let go of every row (and so of the frame they may hold)."""
+        self._retired.append((self._rows, self._keys))
+        self._rows, self._keys = TableRows(RowList(()), ()), []
+        self._let_go_of_retired()
 
     def release_rows(self) -> None:
         """Drop every row (and the model, which may hold a whole snapshot) while the table is not shown; the next
@@ -601,13 +616,13 @@ class SocketTable(ScrollView, can_focus=True):
 
     def _row_strip(self, index: int, layout: ColumnLayout) -> Strip:
         key = self._keys[index]
-        status = self._model.status(key)
+        status = self._rows.model.status(key)
         is_cursor = index == self._cursor_index
         striped = self.zebra_stripes and index % 2 == 0
         cache_key = (key, status, is_cursor, is_cursor and self.has_focus, striped, layout)
         strip = self._line_cache.get(cache_key)
         if strip is None:
-            text = render_cells(self._model.cells(key), self._columns, layout)
+            text = render_cells(self._rows.model.cells(key), self._columns, layout)
             style = self._row_style(status, is_cursor, striped)
             strip = self._line_cache[cache_key] = Strip([Segment(text, style)], layout.line_width)
         return strip
@@ -676,12 +691,12 @@ class SocketTable(ScrollView, can_focus=True):
         key, screen_line = self.cursor_key, self._cursor_screen_line()
         if not self._keys and self._released_cursor is not None:
             key, screen_line = self._released_cursor
-            if self._input_keys:
+            if self._rows.keys:
                 self._released_cursor = None
         if self._sorted_by_owner:
-            self._keys = list(self._input_keys)
+            self._keys = list(self._rows.keys)
         else:
-            self._keys = sort_keys(self._input_keys, self._model.sort_value(self._sort_index), self._sort_reverse)
+            self._keys = sort_keys(self._rows.keys, self._rows.model.sort_value(self._sort_index), self._sort_reverse)
         position = None if key is None else position_of_key(self._keys, key, near=self._cursor_index)
         if position is None:
             position = self._cursor_index
