@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 from rich.console import Console
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from netwatch.tui.app import NetwatchApp
 
@@ -14,7 +16,8 @@ async def settle(pilot: Pilot, delay: float = 0.0) -> None:
     """Wait until every worker finished and the UI processed what they posted."""
     app = pilot.app
     for _ in range(3):
-        await app.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled):  # an exclusive worker replaced by a newer one
+            await app.workers.wait_for_complete()
         await pilot.pause(delay)
 
 

@@ -9,6 +9,7 @@ on another (exclusive) thread worker. The app holds its current frame and releas
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Hashable
 
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -34,6 +36,7 @@ from netwatch.tui.screens.process import ProcessScreen
 from netwatch.tui.source import LiveSource, SnapshotSource
 from netwatch.tui.widgets.footer import KeyFooter
 from netwatch.tui.widgets.socket_table import SocketTable, TableRows
+from netwatch.tui.widgets.view_tabs import ViewTabs
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 """Refresh intervals that ``+`` and ``-`` step through (seconds)."""
@@ -140,7 +143,7 @@ class NetwatchApp(App[None]):
         yield SummaryBar(id="summary")
         with Horizontal(id="body"):
             with Vertical(id="main"):
-                with TabbedContent(id="views", initial="connections"):
+                with ViewTabs(id="views", initial="connections"):
                     for view in VIEWS:
                         with TabPane(f"{VIEWS.index(view) + 1} {VIEW_TITLES[view]}", id=view):
                             column, reverse = DEFAULT_SORT[view]
@@ -201,8 +204,12 @@ class NetwatchApp(App[None]):
         """Start a collection unless one is already running (then the request is dropped)."""
         if self._collecting:
             return False
+        try:
+            request = self._request()
+        except NoMatches:  # a timer that fired while the app shuts down
+            return False
         self._collecting = True
-        self._collect(self._request())
+        self._collect(request)
         return True
 
     # An explicit description: by default Textual repr()s the arguments, i.e. a whole 100,000-socket frame.
@@ -262,11 +269,13 @@ class NetwatchApp(App[None]):
         """The view, filter or naming changed: rebuild the active view's rows from the current frame."""
         self._generation += 1
         if self.frame is not None:
-            self._rebuild_rows(self.refresher.hold(self.frame), self._request())
+            self._rebuild_rows(self._request())
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False, description="rebuild the rows")
-    def _rebuild_rows(self, frame: Frame, request: ViewRequest) -> None:
-        """Build rows from ``frame`` (held for this worker, which releases it)."""
+    def _rebuild_rows(self, request: ViewRequest) -> None:
+        """Build rows from the current frame, held while this worker reads it (a worker cancelled before it ran
+        never held anything)."""
+        frame = self.refresher.hold(self.frame)
         try:
             if self._generation != request.generation:
                 return  # a newer request is queued: skip the work
@@ -300,7 +309,10 @@ class NetwatchApp(App[None]):
         self.query_one("#summary", SummaryBar).show(status, self.frame)
 
     def _show_detail(self) -> None:
-        detail = self.query_one("#detail", DetailPane)
+        try:
+            detail = self.query_one("#detail", DetailPane)
+        except NoMatches:  # a timer that fired while the app shuts down
+            return
         frame, key = self.frame, self.table().cursor_key
         if frame is None or key is None:
             detail.show_message("no socket selected")
@@ -432,7 +444,12 @@ class NetwatchApp(App[None]):
             sock = frame.sockets.get(key)
             pids = owner_pids(sock) if sock is not None else []
             if not pids:
-                self.notify("This socket has no visible owner (run as root to see all owners).", severity="warning")
+                reason = (
+                    "no process holds it (TIME_WAIT and orphaned sockets belong to no process)"
+                    if os.geteuid() == 0
+                    else "run as root to see every owner"
+                )
+                self.notify(f"This socket has no visible owner: {reason}.", severity="warning")
                 return
             pid = pids[0]
         self.push_screen(ProcessScreen(pid, frame, self.refresher))

@@ -39,7 +39,7 @@ class ProcessScreen(Screen[None]):
         return self.query_one("#process-table", SocketTable)
 
     def on_mount(self) -> None:
-        self._build(self._refresher.hold(self._frame), self.table.sort_index, self.table.sort_reverse)
+        self._build(self.table.sort_index, self.table.sort_reverse)
         self.table.focus()
 
     def on_unmount(self) -> None:
@@ -49,15 +49,16 @@ class ProcessScreen(Screen[None]):
         """Redraw from a new refresh (built on a worker thread: one process may own 100,000 sockets)."""
         self._refresher.release(self._frame)
         self._frame = self._refresher.hold(frame)
-        self._build(self._refresher.hold(frame), self.table.sort_index, self.table.sort_reverse)
+        self._build(self.table.sort_index, self.table.sort_reverse)
 
     @on(SocketTable.Sorted, "#process-table")
     def _sorted(self) -> None:
-        self._build(self._refresher.hold(self._frame), self.table.sort_index, self.table.sort_reverse)
+        self._build(self.table.sort_index, self.table.sort_reverse)
 
     @work(thread=True, exclusive=True, group="process", exit_on_error=False, description="build the process view")
-    def _build(self, frame: Frame, sort_index: int, reverse: bool) -> None:
-        """Build the summary and rows from ``frame`` (held for this worker, which releases it)."""
+    def _build(self, sort_index: int, reverse: bool) -> None:
+        """Build the summary and rows from the screen's frame, held while this worker reads it."""
+        frame = self._refresher.hold(self._frame)
         try:
             summary = process_summary(self.pid, frame)
             rows = self._refresher.rows_of_pid(frame, self.pid, sort_index, reverse)
