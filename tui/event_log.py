@@ -15,6 +15,8 @@ from netwatch.tui.rows import process_label, short_state
 from netwatch.tui.safe_text import plain
 
 MAX_LINES = 500
+RENDERED_LINES = 128
+"""Rendered lines the log keeps cached (RichLog keeps 1,024, each ~1.5 KB with its caches; a few are on screen)."""
 MAX_PER_REFRESH = 200
 """A refresh that opens 50,000 sockets logs only the latest ones (plus a count of the rest)."""
 
@@ -50,6 +52,7 @@ class EventLog(RichLog):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(max_lines=MAX_LINES, markup=False, highlight=False, wrap=False, id=id, classes=classes)
+        self._line_cache.maxsize = RENDERED_LINES
 
     def add_events(self, events: Iterable[Event], processes: Mapping[int, Process]) -> None:
         batch = list(events)

@@ -1,0 +1,40 @@
+"""Soak test: memory is a function of the sockets, not of time (see tests/soak_app.py for the run itself)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFRESHES = 300
+"""At the default 2 s interval, 10 minutes of refreshes."""
+
+
+def soak_command() -> list[str]:
+    """The soak run, in a network namespace of its own when one can be made (only its own sockets then)."""
+    run = [sys.executable, "-m", "tests.soak_app", str(REFRESHES)]
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+        if probe.returncode == 0:
+            return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "soak", *run]
+    return run
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_hundreds_of_refreshes_with_churn_and_view_switches():
+    done = subprocess.run(soak_command(), cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    warm, end = result["warm"], result["end"]
+    assert result["refreshes"] == REFRESHES
+    assert result["frames_held"] <= 2  # the frame on screen (and at most the one being replaced)
+    assert result["footer_keys"] < 40  # the footer's keys, not one set per switch
+    assert result["events"] <= 500
+    # From a third of the run to its end (200 refreshes, 40 view switches, ~1,000 connections opened and closed):
+    assert end["objects"] < warm["objects"] * 1.10 + 2_000, result
+    assert end["rss"] < warm["rss"] * 1.10, result
