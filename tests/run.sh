@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install netwatch with its test extras into ./.venv and run the whole test suite.
 # Usage: bash tests/run.sh [pytest args...]
+# PYTHON (default python3) picks the interpreter; VENV (default .venv) the environment it installs into.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +14,9 @@ if ! command -v ss >/dev/null || ! command -v setpriv >/dev/null; then
     fi
 fi
 
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+venv=${VENV:-.venv}
+"${PYTHON:-python3}" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -e '.[test]'
+"$venv/bin/ruff" check .
+exec "$venv/bin/python" -m pytest "$@"

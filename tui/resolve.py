@@ -10,6 +10,8 @@ from functools import lru_cache
 
 MAX_PENDING = 256
 """Lookups queued at once; further addresses are asked for again on a later refresh."""
+MAX_NAMES = 8192
+"""Answers kept; past that the oldest are forgotten (remote addresses come and go on a busy host)."""
 
 
 @lru_cache(maxsize=65536)
@@ -59,7 +61,10 @@ class HostResolver:
         except (OSError, UnicodeError, ValueError):
             found = None
         with self._lock:
-            self._names[address] = found
+            names = self._names
+            if len(names) >= MAX_NAMES:
+                del names[next(iter(names))]
+            names[address] = found
             self._pending.discard(address)
         if found and self._on_resolved is not None:
             self._on_resolved()
