@@ -5,34 +5,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable
 
-from netwatch.backends.model import (
-    BackendUnavailable,
-    Owner,
-    OwnerVisibility,
-    Process,
-    Snapshot,
-    Socket,
-    SocketSource,
-    SourceResult,
-)
+from netwatch.backends.model.records import Owner, Process, Socket
+from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
+from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 
 
 def _netlink() -> SocketSource:
-    from netwatch.backends.netlink import NetlinkSource
+    from netwatch.backends.sources.netlink import NetlinkSource
 
     return NetlinkSource()
 
 
 def _procfs() -> SocketSource:
-    from netwatch.backends.procfs import ProcfsSource
+    from netwatch.backends.sources.procfs import ProcfsSource
 
     return ProcfsSource()
 
 
 def _psutil() -> SocketSource:
-    from netwatch.backends.psutil_source import PsutilSource
+    from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
@@ -128,7 +121,7 @@ class Collector:
 
     def _owner_lookup(self) -> Callable[[Collection[int]], dict[int, tuple[Owner, ...]]]:
         if self._owners is None:
-            from netwatch.backends.owners import OwnerResolver
+            from netwatch.backends.owners.resolver import OwnerResolver
 
             self._owners = OwnerResolver()
         return self._owners.owners_of

@@ -17,8 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from netwatch.tui.app import NetwatchApp  # noqa: E402
-from netwatch.tui.source import ReplaySource  # noqa: E402
+from netwatch.tui.app.app import NetwatchApp  # noqa: E402
+from netwatch.tui.view.snapshots import ReplaySource  # noqa: E402
 from tests.app_pilot import refresh, select_and_press, settle  # noqa: E402
 from tests.recorded import recorded_snapshots  # noqa: E402
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
-from netwatch.tui.app import NetwatchApp
+from netwatch.tui.app.app import NetwatchApp
 
 
 async def settle(pilot: Pilot, delay: float = 0.0) -> None:

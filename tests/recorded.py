@@ -12,18 +12,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from netwatch.backends.model import (
-    UNCONN,
-    MemInfo,
-    Owner,
-    OwnerVisibility,
-    Process,
-    SkMemInfo,
-    Snapshot,
-    Socket,
-    Timer,
-)
-from netwatch.backends.tcp_info import TcpInfo
+from netwatch.backends.model.names import UNCONN
+from netwatch.backends.model.records import MemInfo, Owner, Process, SkMemInfo, Socket, Timer
+from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
+from netwatch.backends.model.tcp_info import TcpInfo
 
 T0 = 1767225600.0  # 2026-01-01 00:00:00 UTC
 STEP = 2.0

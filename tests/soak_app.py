@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 
-from netwatch.tui.app import NetwatchApp
-from netwatch.tui.source import LiveSource
-from netwatch.tui.widgets.footer import KeyFooter
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.widgets.footer import KeyFooter
+from netwatch.tui.view.snapshots import LiveSource
 
 CHURN = """
 import random, socket, struct, sys, time

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from netwatch.backends.model import Owner, Process, Snapshot, Socket
+from netwatch.backends.model.records import Owner, Process, Socket
+from netwatch.backends.model.snapshot import Snapshot
 
 
 class FakeTcpInfo(NamedTuple):

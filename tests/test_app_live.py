@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from netwatch.tui.app import NetwatchApp
-from netwatch.tui.screens.process import ProcessScreen
-from netwatch.tui.source import LiveSource
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import cells, refresh, screen_text, settle
 
 CRAFTED_NAME = "[red]x\x1b[2J"

@@ -7,13 +7,14 @@ import re
 import pytest
 from textual.widgets import Input, Static
 
-from netwatch.backends.model import BackendUnavailable, OwnerVisibility
-from netwatch.tui.app import NetwatchApp
-from netwatch.tui.detail import DetailPane
-from netwatch.tui.event_log import EventLog
-from netwatch.tui.screens.help import HelpScreen
-from netwatch.tui.screens.process import ProcessScreen
-from netwatch.tui.source import ReplaySource
+from netwatch.backends.model.snapshot import OwnerVisibility
+from netwatch.backends.model.source_result import BackendUnavailable
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.detail import DetailPane
+from netwatch.tui.app.event_log import EventLog
+from netwatch.tui.app.screens.help import HelpScreen
+from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.view.snapshots import ReplaySource
 from tests.app_pilot import cells, refresh, screen_text, settle
 from tests.recorded import EVIL_NAME, EVIL_PID, later, recorded_snapshot, recorded_snapshots
 

@@ -10,10 +10,10 @@ import time
 
 from textual.widgets import TabbedContent
 
-from netwatch.backends.model import Snapshot
-from netwatch.tui.app import NetwatchApp
-from netwatch.tui.rows import VIEWS
-from netwatch.tui.source import ReplaySource
+from netwatch.backends.model.snapshot import Snapshot
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.view.rows import VIEWS
+from netwatch.tui.view.snapshots import ReplaySource
 from tests.app_pilot import refresh, settle
 from tests.recorded import recorded_snapshots
 

@@ -98,13 +98,14 @@ def test_once_table_and_csv_show_the_socket() -> None:
 def test_once_does_not_import_textual_and_backends_never_import_the_ui() -> None:
     probe = (
         "import sys, os\n"
-        "from netwatch.tui.cli import main\n"
+        "from netwatch.tui.cli.main import main\n"
         "sys.stdout = open(os.devnull, 'w')\n"
         "assert main(['--once', '--format', 'json']) == 0\n"
-        "import netwatch.backends.collector, netwatch.backends.diff, netwatch.backends.history\n"
+        "import netwatch.backends.collector, netwatch.backends.history.diff, netwatch.backends.history.tracker\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual')\n"
-        "bad += sorted(m for m in sys.modules if m.startswith('netwatch.tui.') and m not in\n"
-        "    ('netwatch.tui.cli', 'netwatch.tui.once', 'netwatch.tui.serialize', 'netwatch.tui.safe_text'))\n"
+        "bad += sorted(m for m in sys.modules if m.startswith('netwatch.tui.')\n"
+        "    and not m.startswith('netwatch.tui.cli')\n"
+        "    and m not in ('netwatch.tui.view', 'netwatch.tui.view.safe_text'))\n"
         "sys.stderr.write(repr(bad))\n"
         "sys.exit(1 if bad else 0)\n"
     )
@@ -135,9 +136,9 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
     import orjson
 
     from netwatch.backends.collector import Collector
-    from netwatch.backends.model import Timer
-    from netwatch.backends.netlink.attributes import bbr_info, sockopt_flags
-    from netwatch.tui.serialize import SocketJsonEncoder, socket_to_dict
+    from netwatch.backends.model.records import Timer
+    from netwatch.backends.sources.netlink.attributes import bbr_info, sockopt_flags
+    from netwatch.tui.cli.serialize import SocketJsonEncoder, socket_to_dict
     from tests.recorded import EVIL_NAME, recorded_snapshot
 
     recorded = recorded_snapshot(1)

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from netwatch.backends.collector import Collector, visibility_warning
-from netwatch.backends.model import OwnerVisibility, Snapshot, Socket
+from netwatch.backends.model.records import Socket
+from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -94,7 +95,7 @@ def test_without_sock_diag_auto_falls_back_to_procfs_and_says_so(zoo: Zoo, monke
     """A kernel without NETLINK_SOCK_DIAG refuses the socket with EPROTONOSUPPORT: simulate exactly that."""
     import errno
 
-    import netwatch.backends.netlink.source as netlink_source
+    import netwatch.backends.sources.netlink.source as netlink_source
 
     def refuse() -> None:
         raise OSError(errno.EPROTONOSUPPORT, os.strerror(errno.EPROTONOSUPPORT))
@@ -111,8 +112,8 @@ def test_without_sock_diag_auto_falls_back_to_procfs_and_says_so(zoo: Zoo, monke
 
 
 def test_a_forced_backend_that_cannot_run_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import netwatch.backends.netlink.source as netlink_source
-    from netwatch.backends.model import BackendUnavailable
+    import netwatch.backends.sources.netlink.source as netlink_source
+    from netwatch.backends.model.source_result import BackendUnavailable
 
     def refuse() -> None:
         raise OSError(93, "Protocol not supported")

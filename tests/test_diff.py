@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from netwatch.backends.diff import ZERO_RATES, Rates, diff
+from netwatch.backends.history.diff import ZERO_RATES, Rates, diff
 from tests.socket_records import make_snapshot, make_socket, owned_by, tcp_info
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netwatch.backends.endpoints import format_endpoint, unmap_ipv4
+from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
 
 
 @pytest.mark.parametrize(("address", "expected"), [

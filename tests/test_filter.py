@@ -292,7 +292,7 @@ def test_matching_100k_sockets_with_a_typical_expression_is_fast():
 
 
 def test_word_search_without_building_the_row_text_agrees_with_the_row_text():
-    from netwatch.backends.filter_terms import row_text, text_contains
+    from netwatch.backends.filter.terms import row_text, text_contains
 
     texts = {row_text(sock, PROCESSES) for sock in SOCKETS.values()}
     needles = {text[start:start + length] for text in texts for start in range(len(text)) for length in (1, 2, 4, 7)}

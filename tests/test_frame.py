@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from netwatch.backends.history import History
-from netwatch.tui.disposal import FrameHolds
-from netwatch.tui.frame import Frame, frame_from
+from netwatch.backends.history.tracker import History
+from netwatch.tui.view.disposal import FrameHolds
+from netwatch.tui.view.frame import Frame, frame_from
 from tests.recorded import later
 from tests.socket_records import make_snapshot, make_socket, owned_by
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from netwatch.backends.history import History
+from netwatch.backends.history.tracker import History
 from tests.socket_records import make_snapshot, make_socket, tcp_info
 
 A, B, C = ("tcp", 1), ("tcp", 2), ("tcp", 3)

@@ -12,11 +12,11 @@ from types import MappingProxyType
 
 import pytest
 
-from netwatch.backends.model import Owner, Socket
-from netwatch.backends.netlink import attributes, inet, inet_layout, unix
-from netwatch.backends.netlink.records import new_socket, set_owners
-from netwatch.backends.netlink.transport import NLMSG_HEADER_LEN, DumpFailed, parse_datagram
-from netwatch.backends.tcp_info import TCP_INFO_SIZE
+from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.model.tcp_info import TCP_INFO_SIZE
+from netwatch.backends.sources.netlink import attributes, inet, inet_layout, unix
+from netwatch.backends.sources.netlink.records import new_socket, set_owners
+from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN, DumpFailed, parse_datagram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "netlink_dumps.json").read_text())

@@ -18,9 +18,10 @@ from collections.abc import Collection, Iterator
 import pytest
 from pyroute2.netlink.diag import inet_diag_msg
 
-from netwatch.backends.model import Owner, Socket, SourceResult
-from netwatch.backends.netlink import NetlinkSource, inet
-from netwatch.backends.netlink.transport import NLMSG_HEADER_LEN, DiagSocket
+from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.model.source_result import SourceResult
+from netwatch.backends.sources.netlink import NetlinkSource, inet
+from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN, DiagSocket
 from tests.socket_zoo import Zoo, socket_zoo
 
 INODE_OFFSET = 68  # idiag_inode inside struct inet_diag_msg

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 import netwatch.backends
-from netwatch.backends.model import Owner, Snapshot
-from netwatch.backends.owners import OwnerResolver
-from netwatch.tui.source import LiveSource
+from netwatch.backends.model.records import Owner
+from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.tui.view.snapshots import LiveSource
 
 PID = os.getpid()
 
@@ -210,8 +211,8 @@ def test_non_root_sees_own_sockets_and_counts_hidden_ones(tcp_pair: tuple[socket
 
 NON_ROOT_PROBE = """
 import json, os, socket
-from netwatch.backends.owners import OwnerResolver
-from netwatch.backends.procfs import ProcfsSource
+from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.backends.sources.procfs import ProcfsSource
 mine = socket.create_server(("127.0.0.1", 0))
 resolver = OwnerResolver()
 sockets = ProcfsSource().collect(resolver.owners_of).sockets

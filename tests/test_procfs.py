@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.backends.model import UNCONN, BackendUnavailable, Owner, Socket, Timer
-from netwatch.backends.owners import OwnerResolver
-from netwatch.backends.procfs import ProcfsSource
-from netwatch.backends.procfs_parse import parse_inet, parse_unix
+from netwatch.backends.model.names import UNCONN
+from netwatch.backends.model.records import Owner, Socket, Timer
+from netwatch.backends.model.source_result import BackendUnavailable
+from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.backends.sources.procfs import ProcfsSource
+from netwatch.backends.sources.procfs_parse import parse_inet, parse_unix
 from tests.socket_zoo import named_sockets
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,8 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from netwatch.backends.model import UNCONN, Owner, Socket
-from netwatch.backends.psutil_source import PsutilSource
+from netwatch.backends.model.names import UNCONN
+from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.sources.psutil_source import PsutilSource
 from tests.socket_zoo import named_sockets
 
 PID = os.getpid()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from netwatch.tui import resolve
-from netwatch.tui.resolve import HostResolver
+from netwatch.tui.view import resolve
+from netwatch.tui.view.resolve import HostResolver
 
 
 def test_the_cache_forgets_the_oldest_answers_past_its_bound(monkeypatch) -> None:

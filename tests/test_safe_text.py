@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from netwatch.tui.safe_text import plain, visible
+from netwatch.tui.view.safe_text import plain, visible
 
 CRAFTED = "[@click=app.quit]x[/] [red]y \x1b]0;pwn\x07 \x1b[2J"
 

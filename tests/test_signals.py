@@ -183,7 +183,7 @@ def test_no_terminal_on_stdout_refuses_in_one_line() -> None:
 
 
 def test_no_terminal_is_checked_before_textual_is_imported() -> None:
-    code = "import sys; from netwatch.tui.cli import main; print(main([]), 'textual' in sys.modules)"
+    code = "import sys; from netwatch.tui.cli.main import main; print(main([]), 'textual' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10
     )

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from netwatch.tui.app import NetwatchApp
-from netwatch.tui.source import ReplaySource
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.view.snapshots import ReplaySource
 from tests.app_pilot import refresh, select_and_press, settle
 from tests.recorded import recorded_snapshots
 

@@ -8,9 +8,9 @@ from collections.abc import Hashable, Sequence
 from textual import events
 from textual.app import App, ComposeResult
 
-import netwatch.tui.widgets.socket_table as socket_table_module
-from netwatch.tui.widgets import Column, Row, SocketTable
-from netwatch.tui.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key, render_cells
+import netwatch.tui.app.widgets.socket_table as socket_table_module
+from netwatch.tui.app.widgets import Column, Row, SocketTable
+from netwatch.tui.app.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key, render_cells
 
 COLUMNS = (
     Column("proto", "Proto", 7),

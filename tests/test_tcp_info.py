@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from netwatch.backends.tcp_info import TCP_INFO_SIZE, TcpInfo, decode_tcp_info
+from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo, decode_tcp_info
 
 
 def _live_tcp_info() -> bytes:

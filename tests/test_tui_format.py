@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from netwatch.tui import format as fmt
-from netwatch.tui.resolve import HostResolver, service_name
-from netwatch.tui.rows import RowBuilder, in_view, is_listener
+from netwatch.tui.view import format as fmt
+from netwatch.tui.view.resolve import HostResolver, service_name
+from netwatch.tui.view.rows import RowBuilder, in_view, is_listener
 from tests.recorded import recorded_snapshot
 
 

@@ -1,5 +1,5 @@
 """``python -m netwatch.tui``."""
 
-from netwatch.tui.cli import main
+from netwatch.tui.cli.main import main
 
 raise SystemExit(main())

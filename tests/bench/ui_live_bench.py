@@ -28,8 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from connections import ConnectionPool  # noqa: E402  (tests/bench/ is run as scripts)
 
-from netwatch.tui.app import NetwatchApp  # noqa: E402
-from netwatch.tui.source import LiveSource  # noqa: E402
+from netwatch.tui.app.app import NetwatchApp  # noqa: E402
+from netwatch.tui.view.snapshots import LiveSource  # noqa: E402
 
 WATCH_SECONDS = 15.0
 TICK = 0.01

@@ -1,0 +1,195 @@
+"""What changed between two snapshots: opened, closed and changed sockets, and rates from TCP counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
+
+from netwatch.backends.model.records import Owner, Socket, SocketKey
+from netwatch.backends.model.snapshot import Snapshot
+
+_COUNTERS = ("bytes_acked", "bytes_received", "segs_out", "segs_in", "total_retrans")
+"""tcp_info counters behind :class:`Rates`, in field order (``bytes_sent`` stands in for a missing ``bytes_acked``)."""
+
+Counters = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per-second rates from tcp_info counter deltas (never negative)."""
+
+    send_bps: float
+    """Bytes/s acknowledged by the peer (``bytes_acked``, else ``bytes_sent``)."""
+    recv_bps: float
+    """Bytes/s received (``bytes_received``)."""
+    segs_out_ps: float
+    segs_in_ps: float
+    retrans_ps: float
+    """Retransmitted segments/s (``total_retrans``)."""
+
+    @property
+    def total_bps(self) -> float:
+        """Bytes/s in both directions."""
+        return self.send_bps + self.recv_bps
+
+
+ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
+
+_set_send, _set_recv, _set_segs_out, _set_segs_in, _set_retrans = (
+    Rates.__dict__[name].__set__ for name in ("send_bps", "recv_bps", "segs_out_ps", "segs_in_ps", "retrans_ps")
+)
+
+
+def _new_rates(send: float, recv: float, segs_out: float, segs_in: float, retrans: float) -> Rates:
+    """``Rates(...)`` through the slot descriptors: half the cost of the frozen ``__init__`` (hot path)."""
+    rates = object.__new__(Rates)
+    _set_send(rates, send)
+    _set_recv(rates, recv)
+    _set_segs_out(rates, segs_out)
+    _set_segs_in(rates, segs_in)
+    _set_retrans(rates, retrans)
+    return rates
+_ZERO_COUNTERS: Counters = (0, 0, 0, 0, 0)
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """The changes from ``previous`` to ``current`` (all empty when there is no previous snapshot)."""
+
+    previous: Snapshot | None
+    current: Snapshot
+    elapsed: float
+    """Seconds between the two snapshots (monotonic clock); 0.0 without a previous one."""
+    opened: frozenset[SocketKey]
+    closed: Mapping[SocketKey, Socket]
+    """The closed sockets' last records (from ``previous``)."""
+    state_changed: Mapping[SocketKey, tuple[str, str]]
+    """(old state, new state) of sockets present in both snapshots."""
+    queue_changed: frozenset[SocketKey]
+    """Sockets present in both snapshots whose recv-q or send-q changed."""
+    rates: Mapping[SocketKey, Rates]
+    """Rates of every current socket with tcp_info (opened sockets count from zero)."""
+    process_rates: Mapping[int, Rates]
+    """Per pid, the sum of the rates of the sockets it owns (each socket counted once per pid)."""
+
+
+_readers: dict[type, Callable[[Any], Counters]] = {}
+
+
+def _counter_reader(tcp_info_type: type) -> Callable[[Any], Counters]:
+    """A reader of the :data:`_COUNTERS` of one tcp_info type (missing fields read as 0)."""
+    fields = getattr(tcp_info_type, "_fields", ())
+    sent = "bytes_acked" if "bytes_acked" in fields or "bytes_sent" not in fields else "bytes_sent"
+    names = (sent, *_COUNTERS[1:])
+    if all(name in fields for name in names):
+        return attrgetter(*names)
+
+    def read_present(info: Any) -> Counters:
+        return tuple(getattr(info, name, 0) or 0 for name in names)  # type: ignore[return-value]
+
+    return read_present
+
+
+def _reader_for(tcp_info_type: type) -> Callable[[Any], Counters]:
+    """The counter reader of a tcp_info type, made and cached on first use."""
+    reader = _readers[tcp_info_type] = _counter_reader(tcp_info_type)
+    return reader
+
+
+def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
+    """Rates from two counter readings; a counter that went down (reset, reused key) gives 0."""
+    sent = new[0] - old[0]
+    received = new[1] - old[1]
+    segs_out = new[2] - old[2]
+    segs_in = new[3] - old[3]
+    retrans = new[4] - old[4]
+    return _new_rates(
+        sent * per_second if sent > 0 else 0.0,
+        received * per_second if received > 0 else 0.0,
+        segs_out * per_second if segs_out > 0 else 0.0,
+        segs_in * per_second if segs_in > 0 else 0.0,
+        retrans * per_second if retrans > 0 else 0.0,
+    )
+
+
+def _process_rates(processes: Iterable[int], moving: list[tuple[tuple[Owner, ...], Rates]]) -> dict[int, Rates]:
+    """Sum the rates of ``moving`` (owners, non-zero rates) sockets per pid; ``processes`` get ZERO_RATES."""
+    sums: dict[int, list[float]] = {}
+    for owners, rate in moving:
+        if not owners:
+            continue
+        pids = (owners[0].pid,) if len(owners) == 1 else {owner.pid for owner in owners}
+        for pid in pids:
+            total = sums.get(pid)
+            if total is None:
+                sums[pid] = [rate.send_bps, rate.recv_bps, rate.segs_out_ps, rate.segs_in_ps, rate.retrans_ps]
+            else:
+                total[0] += rate.send_bps
+                total[1] += rate.recv_bps
+                total[2] += rate.segs_out_ps
+                total[3] += rate.segs_in_ps
+                total[4] += rate.retrans_ps
+    result = dict.fromkeys(processes, ZERO_RATES)
+    result.update((pid, Rates(*total)) for pid, total in sums.items())
+    return result
+
+
+def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
+    """Compare two snapshots of the same host; ``previous`` None means there is nothing to compare with."""
+    if previous is None:
+        return SnapshotDiff(None, current, 0.0, frozenset(), _EMPTY, _EMPTY, frozenset(), _EMPTY, _EMPTY)
+    before = previous.sockets
+    now = current.sockets
+    elapsed = current.monotonic - previous.monotonic
+    per_second = 1.0 / elapsed if elapsed > 0 else 0.0
+    opened: list[SocketKey] = []
+    state_changed: dict[SocketKey, tuple[str, str]] = {}
+    queue_changed: list[SocketKey] = []
+    rates: dict[SocketKey, Rates] = {}
+    moving: list[tuple[tuple[Owner, ...], Rates]] = []
+    reader_of = _readers.get
+    previous_socket = before.get
+    for key, sock in now.items():
+        old = previous_socket(key)
+        if old is None:
+            opened.append(key)
+        else:
+            if old.state != sock.state:
+                state_changed[key] = (old.state, sock.state)
+            if old.recv_q != sock.recv_q or old.send_q != sock.send_q:
+                queue_changed.append(key)
+        info = sock.tcp_info
+        if info is None:
+            continue
+        new_counters = (reader_of(type(info)) or _reader_for(type(info)))(info)
+        if old is None:
+            old_counters = _ZERO_COUNTERS
+        elif old.tcp_info is None:  # no baseline (e.g. another backend ran before)
+            old_counters = new_counters
+        else:
+            old_info = old.tcp_info
+            old_counters = (reader_of(type(old_info)) or _reader_for(type(old_info)))(old_info)
+        if new_counters == old_counters or not per_second:
+            rates[key] = ZERO_RATES
+        else:
+            rate = rates[key] = _rates_between(old_counters, new_counters, per_second)
+            moving.append((sock.owners, rate))
+    if len(now) - len(opened) == len(before):  # every previous socket is still there
+        closed = {}
+    else:
+        closed = {key: sock for key, sock in before.items() if key not in now}
+    return SnapshotDiff(
+        previous=previous,
+        current=current,
+        elapsed=elapsed,
+        opened=frozenset(opened),
+        closed=closed,
+        state_changed=state_changed,
+        queue_changed=frozenset(queue_changed),
+        rates=rates,
+        process_rates=_process_rates(current.processes, moving),
+    )

@@ -1,0 +1,1 @@
+"""The snapshot model: records, the name table, snapshots and what sources hand the collector."""

@@ -1,0 +1,110 @@
+"""The records of a snapshot: sockets, their owners and the processes behind them (immutable)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
+
+SocketKey = Hashable
+"""A socket's identity across snapshots: ``(proto, cookie)`` where the kernel gives a cookie, else the endpoints."""
+
+class MemInfo(NamedTuple):
+    """INET_DIAG_MEMINFO: struct inet_diag_meminfo (bytes)."""
+
+    rmem: int
+    wmem: int
+    fmem: int
+    tmem: int
+
+
+class SkMemInfo(NamedTuple):
+    """INET_DIAG_SKMEMINFO / UNIX_DIAG_MEMINFO: the SK_MEMINFO_* array (bytes, drops is a count)."""
+
+    rmem_alloc: int
+    rcvbuf: int
+    wmem_alloc: int
+    sndbuf: int
+    fwd_alloc: int
+    wmem_queued: int
+    optmem: int
+    backlog: int
+    drops: int
+
+
+class Timer(NamedTuple):
+    """The kernel timer pending on a socket (idiag_timer/expires/retrans)."""
+
+    name: str  # "on", "keepalive", "timewait", "persist", "probe0", "off"
+    expires_ms: int
+    retrans: int
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """One open file descriptor of a process that refers to a socket."""
+
+    pid: int
+    fd: int
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A process that owns at least one socket."""
+
+    pid: int
+    name: str
+    cmdline: tuple[str, ...]
+    uid: int | None
+    user: str
+    cgroup: str | None
+
+
+NO_EXTENSIONS: Mapping[str, Mapping[str, object]] = MappingProxyType({})
+"""The (shared, read-only) ``Socket.extensions`` of a socket without any."""
+
+
+def _no_extensions() -> Mapping[str, Mapping[str, object]]:
+    return NO_EXTENSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """One kernel socket and everything the backend knows about it.
+
+    Addresses are strings (IPv4 dotted, IPv6 compressed; empty for Unix). ``tcp_info`` is a
+    :class:`netwatch.backends.model.tcp_info.TcpInfo` (kernel field names without ``tcpi_``, kernel units)
+    or ``None``. ``extensions`` holds further decoded sock_diag attributes (``bbr``, ``dctcp``,
+    ``vegas``, ``sockopt``, ...) as read-only mappings, often shared between sockets.
+    """
+
+    key: SocketKey
+    proto: str
+    family: str
+    state: str
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    recv_q: int
+    send_q: int
+    inode: int
+    uid: int | None = None
+    cookie: int | None = None
+    path: str | None = None
+    peer_inode: int | None = None
+    sock_type: str | None = None
+    owners: tuple[Owner, ...] = ()
+    tcp_info: NamedTuple | None = None
+    timer: Timer | None = None
+    meminfo: MemInfo | None = None
+    skmem: SkMemInfo | None = None
+    congestion: str | None = None
+    cgroup: str | None = None
+    shutdown: int | None = None
+    tos: int | None = None
+    tclass: int | None = None
+    mark: int | None = None
+    interface: int | None = None
+    extensions: Mapping[str, Mapping[str, object]] = field(default_factory=_no_extensions)

@@ -1,5 +1,0 @@
-"""The netlink sock_diag backend (primary, Linux): TCP, UDP, RAW and Unix sockets with their kernel state."""
-
-from .source import NetlinkSource
-
-__all__ = ["NetlinkSource"]

@@ -1,0 +1,191 @@
+"""Decoders for the netlink attributes (struct nlattr payloads) of sock_diag replies.
+
+Each decoder takes ``(buffer, start, stop)``: the payload's bounds inside a reply buffer. Fixed-size
+payloads shorter than their struct are zero-padded, longer ones are truncated (kernel version skew).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+from netwatch.backends.model.records import MemInfo, SkMemInfo
+
+NLA_HEADER = struct.Struct("=HH")  # nla_len, nla_type
+NLA_HEADER_LEN = NLA_HEADER.size
+NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+U8 = struct.Struct("=B")
+U32 = struct.Struct("=I")
+U64 = struct.Struct("=Q")
+MEMINFO_LAYOUT = struct.Struct("=4I")
+SKMEMINFO_LAYOUT = struct.Struct("=9I")
+VEGAS_LAYOUT = struct.Struct("=4I")
+DCTCP_LAYOUT = struct.Struct("=HHIII")
+BBR_LAYOUT = struct.Struct("=5I")
+
+# INET_DIAG_SOCKOPT (struct inet_diag_sockopt): bit names in bit order over its two bytes (little-endian
+# bitfield allocation, first member in the lowest bit).
+SOCKOPT_FLAGS = (
+    "recverr",
+    "is_icsk",
+    "freebind",
+    "hdrincl",
+    "mc_loop",
+    "transparent",
+    "mc_all",
+    "nodefrag",
+    "bind_address_no_port",
+    "recverr_rfc4884",
+    "defer_connect",
+)
+SOCKOPT_LAYOUT = struct.Struct("=H")
+
+INET_ULP_INFO_NAME = 1
+
+_sockopt_cache: dict[int, Mapping[str, object]] = {}
+
+
+def unpack_padded(layout: struct.Struct, buffer: bytearray, start: int, stop: int) -> tuple:
+    """``layout.unpack_from`` the payload, zero-padding it when the kernel sent fewer bytes."""
+    if stop - start >= layout.size:
+        return layout.unpack_from(buffer, start)
+    return layout.unpack(bytes(buffer[start:stop]).ljust(layout.size, b"\0"))
+
+
+def decode_u8(buffer: bytearray, start: int, stop: int) -> int:
+    return unpack_padded(U8, buffer, start, stop)[0]
+
+
+def decode_u32(buffer: bytearray, start: int, stop: int) -> int:
+    return unpack_padded(U32, buffer, start, stop)[0]
+
+
+def decode_cstring(buffer: bytearray, start: int, stop: int) -> str:
+    """A NUL-terminated name (congestion control, ULP): text up to the first NUL."""
+    return buffer[start:stop].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def decode_meminfo(buffer: bytearray, start: int, stop: int) -> MemInfo:
+    return tuple.__new__(MemInfo, unpack_padded(MEMINFO_LAYOUT, buffer, start, stop))
+
+
+def decode_skmeminfo(buffer: bytearray, start: int, stop: int) -> SkMemInfo:
+    return tuple.__new__(SkMemInfo, unpack_padded(SKMEMINFO_LAYOUT, buffer, start, stop))
+
+
+def decode_vegas(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
+    enabled, rttcnt, rtt, minrtt = unpack_padded(VEGAS_LAYOUT, buffer, start, stop)
+    return {"enabled": enabled, "rttcnt": rttcnt, "rtt": rtt, "minrtt": minrtt}
+
+
+def decode_dctcp(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
+    enabled, ce_state, alpha, ab_ecn, ab_tot = unpack_padded(DCTCP_LAYOUT, buffer, start, stop)
+    return {"enabled": enabled, "ce_state": ce_state, "alpha": alpha, "ab_ecn": ab_ecn, "ab_tot": ab_tot}
+
+
+class BbrInfo(Mapping[str, int]):
+    """struct tcp_bbr_info as a read-only mapping: bw in bytes/s, min_rtt in us, gains shifted left 8 bits
+    (256 == 1.0). ``_fields`` names the slots, as for NamedTuples (serializers use it)."""
+
+    __slots__ = ("bw", "min_rtt", "pacing_gain", "cwnd_gain")
+    _fields = __slots__
+    bw: int
+    min_rtt: int
+    pacing_gain: int
+    cwnd_gain: int
+
+    def __init__(self, bw: int, min_rtt: int, pacing_gain: int, cwnd_gain: int) -> None:
+        self.bw = bw
+        self.min_rtt = min_rtt
+        self.pacing_gain = pacing_gain
+        self.cwnd_gain = cwnd_gain
+
+    def __getitem__(self, key: str) -> int:
+        if key not in self.__slots__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__slots__)
+
+    def __len__(self) -> int:
+        return len(self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"BbrInfo({dict(self)})"
+
+
+def bbr_info(bw_lo: int, bw_hi: int, min_rtt: int, pacing_gain: int, cwnd_gain: int) -> BbrInfo:
+    """A BbrInfo from the five u32 of struct tcp_bbr_info."""
+    return BbrInfo(bw_hi << 32 | bw_lo, min_rtt, pacing_gain, cwnd_gain)
+
+
+def decode_bbr(buffer: bytearray, start: int, stop: int) -> BbrInfo:
+    return bbr_info(*unpack_padded(BBR_LAYOUT, buffer, start, stop))
+
+
+class BbrExtensions(Mapping[str, Mapping[str, object]]):
+    """The ``Socket.extensions`` of a BBR socket: the mapping of its other extensions (shared between
+    sockets), then ``"bbr"``, a BbrInfo decoded on access from the raw struct tcp_bbr_info. BBR is the default
+    congestion control: ~100 bytes per socket, where a dict and a BbrInfo took ~250."""
+
+    __slots__ = ("shared", "raw")
+    shared: Mapping[str, Mapping[str, object]]
+    raw: bytes
+
+    def __init__(self, shared: Mapping[str, Mapping[str, object]], raw: bytes) -> None:
+        self.shared = shared
+        self.raw = raw
+
+    def __getitem__(self, key: str) -> Mapping[str, object]:
+        if key == "bbr":
+            return decode_bbr(self.raw, 0, len(self.raw))
+        return self.shared[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key == "bbr" or key in self.shared
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.shared
+        yield "bbr"
+
+    def __len__(self) -> int:
+        return len(self.shared) + 1
+
+    def __repr__(self) -> str:
+        return f"BbrExtensions({dict(self)})"
+
+
+def decode_sockopt(buffer: bytearray, start: int, stop: int) -> Mapping[str, object]:
+    return sockopt_flags(unpack_padded(SOCKOPT_LAYOUT, buffer, start, stop)[0])
+
+
+def sockopt_flags(bits: int) -> Mapping[str, object]:
+    """INET_DIAG_SOCKOPT bits as {flag name: bool} (one shared read-only mapping per bit pattern)."""
+    flags = _sockopt_cache.get(bits)
+    if flags is None:
+        flags = MappingProxyType({name: bool(bits >> bit & 1) for bit, name in enumerate(SOCKOPT_FLAGS)})
+        _sockopt_cache[bits] = flags
+    return flags
+
+
+def decode_ulp(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
+    """INET_DIAG_ULP_INFO (nested): the upper-layer protocol's name ("tls", "mptcp", ...) only."""
+    info: dict[str, object] = {}
+    for atype, nested_start, nested_stop in iter_attributes(buffer, start, stop):
+        if atype == INET_ULP_INFO_NAME:
+            info["name"] = decode_cstring(buffer, nested_start, nested_stop)
+    return info
+
+
+def iter_attributes(buffer: bytearray, start: int, stop: int):
+    """Yield (type, payload start, payload stop) for each well-formed attribute in ``buffer[start:stop]``."""
+    unpack = NLA_HEADER.unpack_from
+    while start + NLA_HEADER_LEN <= stop:
+        length, atype = unpack(buffer, start)
+        if length < NLA_HEADER_LEN or start + length > stop:
+            return
+        yield atype & NLA_TYPE_MASK, start + NLA_HEADER_LEN, start + length
+        start += (length + 3) & ~3

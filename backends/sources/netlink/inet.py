@@ -1,0 +1,261 @@
+"""inet_diag (TCP/UDP/RAW over IPv4/IPv6): the dump request and the decoding of its replies.
+
+The hot path: one precompiled struct per message shape (inet_layout), ``unpack_from`` straight over
+the receive buffers, one Socket built directly per message, small caches for repeated strings
+(addresses, congestion names) and for the ``extensions`` mappings that few distinct values make up (a BBR
+socket's wraps the shared one and its raw tcp_bbr_info), and a table for the ports (one shared int each).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from functools import partial
+from sys import intern
+from types import MappingProxyType
+from typing import Any
+
+from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.records import NO_EXTENSIONS, MemInfo, SkMemInfo, Socket, Timer
+from netwatch.backends.model.tcp_info import tcp_info_from_exact
+from netwatch.backends.sources.netlink.attributes import BbrExtensions, decode_cstring, sockopt_flags
+from netwatch.backends.sources.netlink.inet_layout import HEADER_SIZE, Layout, Shape, compile_layout, learn_shape
+from netwatch.backends.sources.netlink.records import new_socket
+from netwatch.backends.sources.netlink.transport import Message
+
+ALL_EXTENSIONS = 0xFF
+"""idiag_ext: one bit per extension 1..8 (MEMINFO .. SHUTDOWN); DCTCP/BBR come with VEGASINFO, CLASS_ID
+with TCLASS; CGROUP_ID, SOCKOPT, MARK (CAP_NET_ADMIN) and SKV6ONLY are sent unasked."""
+ALL_STATES = 0xFFFFFFFF
+"""idiag_states: every state, incl. TIME_WAIT, SYN_RECV/NEW_SYN_RECV (request socks) and BOUND_INACTIVE."""
+
+INET_DIAG_REQ_V2 = struct.Struct("=BBBBI2H16s16sI2I")
+MAX_LAYOUTS = 1024
+"""Compiled message layouts kept (a handful is normal; the bound only guards against garbage)."""
+MAX_SHARED_EXTENSIONS = 4096
+"""Distinct shared extensions mappings kept (a handful is normal)."""
+MAX_ADDRESSES = 1 << 17
+"""Formatted addresses kept per family across snapshots (the cache restarts when full)."""
+
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
+FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+TCP_STATE_CLOSE = 7
+PORTS = tuple(map(socket.ntohs, range(1 << 16)))
+"""idiag_sport/dport as unpacked (network order) -> port: faster than ntohs, and one int per port rather than
+one per socket (~2 MB once)."""
+
+# idiag_timer values (net/ipv4/inet_diag.c), named as ss names them; 4 is the kernel's probe0 timer.
+TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
+TIMER_OFF = Timer("off", 0, 0)
+
+
+def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
+    """A struct inet_diag_req_v2 dumping every ``proto`` socket of ``family`` (RAW: every raw protocol)."""
+    return INET_DIAG_REQ_V2.pack(FAMILIES[family], PROTOCOLS[proto], extensions, 0, states, 0, 0, b"", b"", 0, 0, 0)
+
+
+def state_names(proto: str) -> tuple[str, ...]:
+    """idiag_state -> name; datagram sockets in CLOSE are unconnected (UNCONN), as ss shows them."""
+    if proto == "tcp":
+        return TCP_STATES
+    return tuple(UNCONN if number == TCP_STATE_CLOSE else name for number, name in enumerate(TCP_STATES))
+
+
+class _AddressTexts(dict):
+    """idiag_src/dst (16 raw bytes) -> text for one family, formatted once per distinct address (a plain
+    subscript on a hit; the cache restarts when full)."""
+
+    def __init__(self, family: int) -> None:
+        super().__init__()
+        self.family = family
+        self.size = 4 if family == socket.AF_INET else 16
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= MAX_ADDRESSES:
+            self.clear()
+        text = self[raw] = socket.inet_ntop(self.family, raw[: self.size])
+        return text
+
+
+class _Memo(dict):
+    """``function(key)``, computed once per key (for one decode call)."""
+
+    def __init__(self, function: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.function(key)
+        return value
+
+
+class InetDecoder:
+    """Turns inet_diag replies into Socket records (see records.new_socket).
+
+    Keeps, across snapshots, the compiled message layouts (see inet_layout), string caches and the shared
+    ``extensions`` mappings.
+    """
+
+    def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
+        self._cgroup_path = cgroup_path
+        self._addresses = {family: _AddressTexts(family) for family in (socket.AF_INET, socket.AF_INET6)}
+        self._congestion: dict[bytes, str] = {}
+        self._layouts: dict[tuple[int, Shape], Layout] = {}
+        self._shared_extensions: dict[tuple[Layout, object], Mapping[str, Mapping[str, object]]] = {}
+
+    def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
+        """Learn the shape of a message no cached layout fits, and the layout for it."""
+        shape = learn_shape(buffer, offset, end)
+        layout = self._layouts.get((family, shape))
+        if layout is None:
+            if len(self._layouts) >= MAX_LAYOUTS:
+                self._layouts.clear()
+                self._shared_extensions.clear()
+            layout = self._layouts[(family, shape)] = compile_layout(family, shape)
+        return layout
+
+    def _extensions_for(self, layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+        """The read-only extensions mapping made of the message's SHARED_EXTENSIONS values (cached)."""
+        key = (layout, layout.pick_shared(values) if layout.pick_shared else None)
+        extensions = self._shared_extensions.get(key)
+        if extensions is None:
+            if len(self._shared_extensions) >= MAX_SHARED_EXTENSIONS:
+                self._shared_extensions.clear()
+            extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
+        return extensions
+
+    def decode(self, messages: Iterable[Message], proto: str, into: dict) -> int:
+        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins).
+
+        Returns the number of malformed messages skipped (too short, or of another address family).
+        """
+        states = state_names(proto)
+        state_count = len(states)
+        wants_tcp_info = proto == "tcp"
+        addresses = self._addresses
+        cgroup_paths = _Memo(self._cgroup_path)
+        # Idle sockets share their memory figures: one record per distinct value saves ~300 bytes per socket.
+        meminfos = _Memo(partial(tuple.__new__, MemInfo))
+        skmems = _Memo(partial(tuple.__new__, SkMemInfo))
+        congestion_names = self._congestion
+        shared_extensions = self._shared_extensions
+        extensions_for = self._extensions_for
+        ports = PORTS
+        uids: dict[int, int] = {}  # one int per distinct uid (those above 256 are not preallocated ints)
+        new_tuple = tuple.__new__
+        skipped = 0
+        by_size: dict[int, Layout] = {}
+        for buffer, offset, end in messages:
+            size = end - offset
+            layout = by_size.get(size)
+            if layout is not None:
+                values = layout.unpack(buffer, offset)
+                if layout.headers(values) != layout.expected:
+                    layout = None
+            if layout is None:
+                if size < HEADER_SIZE or buffer[offset] not in addresses:
+                    skipped += 1
+                    continue
+                layout = by_size[size] = self._layout_for(buffer[offset], buffer, offset, end)
+                values = layout.unpack(buffer, offset)
+            (family, state, timer, retrans, sport, dport, src, dst, ifindex, cookie_lo, cookie_hi,
+             expires, rqueue, wqueue, uid, inode) = values[:16]  # fmt: skip
+            text = addresses[family]
+            pick_shared = layout.pick_shared
+            extensions = shared_extensions.get((layout, pick_shared(values) if pick_shared else None))
+            if extensions is None:
+                extensions = extensions_for(layout, values)
+            index = layout.bbr
+            if index:
+                extensions = BbrExtensions(extensions, values[index])
+            index = layout.cong
+            if index:
+                raw = values[index]
+                congestion = congestion_names.get(raw)
+                if congestion is None:
+                    congestion = congestion_names[raw] = intern(decode_cstring(raw, 0, len(raw)))
+            else:
+                congestion = None
+            index_info = layout.info
+            index_meminfo = layout.meminfo
+            index_skmem = layout.skmem
+            index_cgroup = layout.cgroup
+            cookie = cookie_hi << 32 | cookie_lo
+            key = (proto, cookie)
+            record = into[key] = new_socket(
+                key,
+                proto,
+                "ipv4" if family == socket.AF_INET else "ipv6",
+                states[state] if state < state_count else "UNKNOWN",
+                text[src],
+                ports[sport],
+                text[dst],
+                ports[dport],
+                rqueue,
+                wqueue,
+                inode,
+                uids.setdefault(uid, uid),
+                cookie,
+                None,  # path
+                None,  # peer_inode
+                None,  # sock_type
+                (),  # owners (attached after the dump)
+                tcp_info_from_exact(values[index_info]) if index_info and wants_tcp_info else None,
+                TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
+                meminfos[values[index_meminfo : index_meminfo + 4]] if index_meminfo else None,
+                skmems[values[index_skmem : index_skmem + 9]] if index_skmem else None,
+                congestion,
+                cgroup_paths[values[index_cgroup]] if index_cgroup else None,
+                values[layout.shutdown] if layout.shutdown else None,
+                values[layout.tos] if layout.tos else None,
+                values[layout.tclass] if layout.tclass else None,
+                values[layout.mark] if layout.mark else None,
+                ifindex,  # interface
+                extensions,
+            )
+            if layout.odd_fields or layout.extensions:
+                into[key] = _with_rare_attributes(record, layout, values, wants_tcp_info)
+        return skipped
+
+
+def _shared_extensions(layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+    """{"sockopt": flags, "inet": {"protocol", "v6only", "class_id"}} from the message's inline values (a zero
+    class id, the default, is left out), read-only."""
+    extensions: dict[str, Mapping[str, object]] = {}
+    inet: dict[str, object] = {}
+    for index, name in layout.shared:
+        value = values[index]
+        if name == "sockopt":
+            extensions["sockopt"] = sockopt_flags(value)
+        elif name == "v6only":
+            inet["v6only"] = bool(value)
+        elif value or name != "class_id":
+            inet[name] = value
+    if inet:
+        extensions["inet"] = MappingProxyType(inet)
+    return MappingProxyType(extensions) if extensions else NO_EXTENSIONS
+
+
+def _with_rare_attributes(record: Socket, layout: Layout, values: tuple, wants_tcp_info: bool) -> Socket:
+    """``record`` completed with the attributes outside the hot path: odd-sized common ones, and the rarer
+    extensions."""
+    fields: dict[str, object] = {}
+    for index, name, decoder in layout.odd_fields:
+        if name != "tcp_info" or wants_tcp_info:
+            raw = values[index]
+            fields[name] = decoder(raw, 0, len(raw))
+    extensions = dict(record.extensions)
+    for index, name, key, decoder in layout.extensions:
+        raw = values[index]
+        value = decoder(raw, 0, len(raw))
+        if key is None:
+            extensions[name] = value
+        elif value or key != "class_id":  # a zero class id (the default) is not worth showing
+            extensions[name] = {**extensions.get(name, {}), key: value}
+    return replace(record, extensions=extensions, **fields)
+
+
+def _timer_name(timer: int) -> str:
+    return TIMER_NAMES[timer] if timer < len(TIMER_NAMES) else f"timer{timer}"

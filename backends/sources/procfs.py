@@ -1,0 +1,89 @@
+"""The procfs backend: sockets from ``/proc/net/*`` text tables, for kernels or sandboxes without sock_diag.
+
+Knows less than netlink: no cookie (keys are the endpoints plus the inode), no tcp_info/meminfo/congestion, no
+Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not exposed (see :mod:`.procfs_parse`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Mapping
+
+from netwatch.backends.model.records import Owner, Socket, SocketKey
+from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
+from netwatch.backends.sources.procfs_parse import Row, decode_text, inet_rows, unix_rows
+
+PROCFS_TABLES: dict[str, tuple[str, str]] = {
+    "tcp": ("tcp", "ipv4"),
+    "tcp6": ("tcp", "ipv6"),
+    "udp": ("udp", "ipv4"),
+    "udp6": ("udp", "ipv6"),
+    "raw": ("raw", "ipv4"),
+    "raw6": ("raw", "ipv6"),
+    "unix": ("unix", "unix"),
+}
+"""File name under /proc/net -> the (proto, family) it lists."""
+
+
+class ProcfsSource:
+    """Reads ``/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}``; ``only`` restricts to those (proto, family) pairs.
+
+    A table that cannot be read (e.g. ``tcp6`` without IPv6) gives a warning; if none can be read at all,
+    :class:`BackendUnavailable` is raised. Dumps are read file by file and are not atomic: duplicate lines are
+    de-duplicated by key.
+    """
+
+    name = "procfs"
+
+    def __init__(self, only: Collection[tuple[str, str]] | None = None, *, proc_net: str = "/proc/net") -> None:
+        self.only = None if only is None else frozenset(only)
+        self.proc_net = proc_net
+
+    def collect(self, owners_of: OwnerLookup) -> SourceResult:
+        """Read every selected table, then attach owners via ``owners_of`` (called once with all inodes)."""
+        rows, warnings = self.read_rows()
+        owners = owners_of({row["inode"] for row in rows.values() if row["inode"]})
+        return SourceResult(sockets=sockets_from_rows(rows.values(), owners), warnings=warnings)
+
+    def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
+        """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
+        rows: dict[SocketKey, Row] = {}
+        warnings: list[str] = []
+        tables_read = 0
+        for file_name, (proto, family) in PROCFS_TABLES.items():
+            if self.only is not None and (proto, family) not in self.only:
+                continue
+            path = os.path.join(self.proc_net, file_name)
+            try:
+                with open(path, "rb") as table:
+                    text = decode_text(table.read())
+            except OSError as error:
+                warnings.append(f"procfs: cannot read {path}: {error.strerror or error}")
+                continue
+            tables_read += 1
+            parsed, malformed = unix_rows(text) if proto == "unix" else inet_rows(text, proto, family)
+            if malformed:
+                warnings.append(f"procfs: skipped {malformed} malformed lines in {path}")
+            _add_unique(rows, parsed)
+        if tables_read == 0 and (self.only is None or self.only):
+            raise BackendUnavailable(f"procfs: no socket table readable under {self.proc_net}")
+        return rows, tuple(warnings)
+
+
+def sockets_from_rows(rows: Iterable[Row], owners: Mapping[int, tuple[Owner, ...]]) -> list[Socket]:
+    """Socket records for procfs field rows, with their owners."""
+    return [Socket(**row, owners=owners.get(row["inode"], ())) for row in rows]
+
+
+def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:
+    """Add ``parsed`` by key: a repeated key is the same socket listed twice by a non-atomic read, except for
+    inode-less Unix sockets whose kernel pointer is hidden (all zeros): those are distinct and get a counter."""
+    for row in parsed:
+        key = row["key"]
+        if row["proto"] == "unix" and not row["inode"] and not key[-1].strip("0"):
+            number = 0
+            while key in rows:
+                number += 1
+                key = (*row["key"], number)
+            row["key"] = key
+        rows[key] = row

@@ -1,0 +1,185 @@
+"""The psutil backend: the portable path (psutil's connection tables are the way to macOS and Windows).
+
+Never reads /proc itself. psutil reports each connection's owning pid and fd, so this source attaches owners
+on its own and does not use the ``owners_of`` lookup it is given; it also provides the process records
+(:meth:`PsutilSource.processes`) that :class:`~netwatch.backends.owners.resolver.OwnerResolver` gives for the
+other backends.
+
+What psutil does not say, and how it is filled in:
+
+- no inode or cookie: ``inode`` is 0 and the key is ``(proto, family, laddr, lport, raddr, rport, pid, fd)``;
+  on Linux psutil lists a socket shared by several processes once per owner (and TCP/UDP only for its first
+  owner), so a shared socket may show as several rows, each with one owner. Connections without a known owner
+  have ``pid`` None and ``fd`` -1; where the OS gives a pid but no fd (Windows) the owner's fd is -1.
+- no queues (0), no socket uid (the owning process's real uid where known), no Unix peers; no RAW sockets.
+- UDP state: psutil says "NONE"; a UDP socket with a remote address is ESTABLISHED, else UNCONN. Unix state:
+  psutil says "NONE" on Linux, reported as UNKNOWN.
+- where the system-wide table needs privileges (macOS without root), each readable process is asked for its
+  own connections instead, and the snapshot warns about it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import psutil
+
+from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
+from netwatch.backends.model.snapshot import OwnerVisibility
+from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
+
+_FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6", socket.AF_UNIX: "unix"}
+_WILDCARDS = {"ipv4": "0.0.0.0", "ipv6": "::", "unix": ""}
+_INET_PROTOS = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
+_UNIX_TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "dgram", socket.SOCK_SEQPACKET: "seqpacket"}
+_OTHER_STATES = {"DELETE_TCB": "CLOSE", "IDLE": "CLOSE", "BOUND": UNCONN}
+"""psutil states that are not Linux kernel names (Windows, Solaris) -> the nearest kernel name."""
+_PER_PROCESS_WARNING = (
+    "psutil: the system-wide connection table needs privileges: showing only the sockets of readable processes"
+)
+
+
+class _Connection(NamedTuple):
+    """psutil's ``sconn`` fields (a per-process ``pconn`` plus its pid)."""
+
+    fd: int
+    family: int
+    type: int
+    laddr: Any
+    raddr: Any
+    status: str
+    pid: int | None
+
+
+class PsutilSource:
+    """Sockets from ``psutil.net_connections(kind="all")``; :meth:`processes` is valid after :meth:`collect`."""
+
+    name = "psutil"
+
+    def __init__(self) -> None:
+        self._processes: dict[int, Process] = {}
+        self._unreadable = 0
+        self._vanished = 0
+
+    def collect(self, owners_of: OwnerLookup) -> SourceResult:
+        """Dump every TCP/UDP/Unix connection psutil sees; ``owners_of`` is unused (psutil gives the owners)."""
+        self._unreadable = self._vanished = 0
+        warnings: tuple[str, ...] = ()
+        try:
+            connections: Iterable[Any] = psutil.net_connections(kind="all")
+        except psutil.AccessDenied:
+            connections = self._per_process_connections()
+            warnings = (_PER_PROCESS_WARNING,)
+        except (psutil.Error, OSError, RuntimeError) as error:
+            raise BackendUnavailable(f"psutil: cannot list connections: {str(error).splitlines()[0]}") from error
+        connections = [conn for conn in connections if conn.family in _FAMILIES]
+        self._processes = self._read_processes({conn.pid for conn in connections if conn.pid is not None})
+        sockets: dict[SocketKey, Socket] = {}
+        for conn in connections:
+            record = self._to_socket(conn)
+            if record is not None:
+                sockets[record.key] = record
+        return SourceResult(sockets=list(sockets.values()), warnings=warnings)
+
+    def processes(self) -> dict[int, Process]:
+        """The processes owning at least one socket of the last :meth:`collect`."""
+        return dict(self._processes)
+
+    def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
+        """Sockets without a known owner (TIME_WAIT excluded: no process holds those) and processes skipped."""
+        hidden = sum(1 for sock in sockets if not sock.owners and sock.state != "TIME_WAIT")
+        return OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
+
+    def _per_process_connections(self) -> list[_Connection]:
+        connections: list[_Connection] = []
+        for proc in psutil.process_iter():
+            try:
+                listing = getattr(proc, "net_connections", None) or proc.connections
+                connections.extend(_Connection(*conn, proc.pid) for conn in listing(kind="all"))
+            except psutil.AccessDenied:
+                self._unreadable += 1
+            except psutil.NoSuchProcess:
+                self._vanished += 1
+        return connections
+
+    def _read_processes(self, pids: set[int]) -> dict[int, Process]:
+        processes: dict[int, Process] = {}
+        for pid in sorted(pids):
+            try:
+                processes[pid] = _read_process(psutil.Process(pid))
+            except psutil.ZombieProcess:
+                processes[pid] = Process(pid=pid, name="", cmdline=(), uid=None, user="?", cgroup=None)
+            except psutil.NoSuchProcess:
+                self._vanished += 1
+        return processes
+
+    def _to_socket(self, conn: Any) -> Socket | None:
+        family = _FAMILIES[conn.family]
+        if family == "unix":
+            proto = "unix"
+            local_address, local_port = "", 0
+            remote_address, remote_port = "", 0
+        else:
+            proto = _INET_PROTOS.get(conn.type)
+            if proto is None:
+                return None
+            local_address, local_port = conn.laddr if conn.laddr else (_WILDCARDS[family], 0)
+            remote_address, remote_port = conn.raddr if conn.raddr else (_WILDCARDS[family], 0)
+        pid, fd = conn.pid, conn.fd
+        process = self._processes.get(pid) if pid is not None else None
+        return Socket(
+            key=(proto, family, local_address, local_port, remote_address, remote_port, pid, fd),
+            proto=proto,
+            family=family,
+            state=_state(conn.status, proto, bool(conn.raddr)),
+            local_address=local_address,
+            local_port=local_port,
+            remote_address=remote_address,
+            remote_port=remote_port,
+            recv_q=0,
+            send_q=0,
+            inode=0,
+            uid=process.uid if process is not None else None,
+            path=(conn.laddr or None) if family == "unix" else None,
+            sock_type=_UNIX_TYPES.get(conn.type) if family == "unix" else None,
+            owners=(Owner(pid, fd),) if pid is not None else (),
+        )
+
+
+def _state(status: str, proto: str, has_remote: bool) -> str:
+    if status in TCP_STATES:
+        return status
+    if status == psutil.CONN_NONE:
+        if proto == "unix":
+            return "UNKNOWN"
+        return "ESTABLISHED" if has_remote else UNCONN
+    return _OTHER_STATES.get(status, "UNKNOWN")
+
+
+def _read_process(proc: psutil.Process) -> Process:
+    """One process's record; attributes we may not read are left unknown (raises NoSuchProcess if it is gone)."""
+    with proc.oneshot():
+        name = _allowed(proc.name, "")
+        cmdline = _allowed(proc.cmdline, [])
+        uids = getattr(proc, "uids", None)  # POSIX only
+        uid = _allowed(lambda: uids().real, None) if uids is not None else None
+        user = _allowed(proc.username, None)
+    return Process(
+        pid=proc.pid,
+        name=name,
+        cmdline=tuple(cmdline),
+        uid=uid,
+        user=user or (str(uid) if uid is not None else "?"),
+        cgroup=None,
+    )
+
+
+def _allowed(read: Any, default: Any) -> Any:
+    try:
+        return read()
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return default

@@ -1,0 +1,537 @@
+"""The interactive netwatch app: live socket tables, detail pane, change highlighting, filter, drill-down.
+
+Data flow: a timer asks a thread worker to run :meth:`Refresher.refresh` (at most one in flight: a tick is
+skipped while the previous collection runs), which returns the new frame and the rows of the active view; the
+UI thread only swaps them into the widgets. View, filter and name-resolution changes ask the refresher for rows
+on another (exclusive) thread worker. The app holds its current frame and releases it when it is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Hashable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
+from netwatch.backends.model.source_result import BackendUnavailable
+from netwatch.tui.app.detail import DetailPane
+from netwatch.tui.app.event_log import EventLog
+from netwatch.tui.app.header import Status, SummaryBar
+from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
+from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.app.widgets.footer import KeyFooter
+from netwatch.tui.app.widgets.socket_table import SocketTable, TableRows
+from netwatch.tui.app.widgets.view_tabs import ViewTabs
+from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
+from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, owner_pids
+from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
+
+INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
+"""Refresh intervals that ``+`` and ``-`` step through (seconds)."""
+
+DETAIL_DELAY = 0.05
+"""Seconds the cursor must rest before the detail pane follows it."""
+
+VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix"}
+
+EXTRA_KEYS: tuple[KeyHelp, ...] = (
+    ("↑ ↓ pgup pgdn home end", "move the cursor"),
+    ("click a header", "sort by that column (again: reverse)"),
+    ("tab / shift+tab", "move focus between table, details and filter"),
+    ("filter examples", "state established and dport >= 1024 · sport = :22 or src 10.0.0.0/8 · "
+                        "process nginx · not unix · pid 1234 · user postgres · a plain word searches"),
+)
+
+
+class NetwatchApp(App[None]):
+    """``top`` for sockets."""
+
+    CSS_PATH = "netwatch.tcss"
+    TITLE = "netwatch"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Back", key_display="esc"),
+        Binding("enter", "details", "Details", show=False),
+        Binding("p", "process", "Process"),
+        Binding("less_than_sign", "sort(-1)", "Sort ←", key_display="<"),
+        Binding("greater_than_sign", "sort(1)", "Sort →", key_display=">"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("space", "pause", "Pause"),
+        Binding("plus", "interval(1)", "Slower", key_display="+"),
+        Binding("minus", "interval(-1)", "Faster", key_display="-"),
+        Binding("n", "names", "Names"),
+        Binding("e", "events", "Events"),
+        Binding("1", "view('connections')", "Connections", show=False),
+        Binding("2", "view('listeners')", "Listeners", show=False),
+        Binding("3", "view('processes')", "Processes", show=False),
+        Binding("4", "view('unix')", "Unix", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    KEY_DESCRIPTIONS = {
+        "quit": "quit",
+        "filter": "filter (filter language; plain words search); enter applies, esc clears",
+        "back": "clear the filter / leave details / go back",
+        "details": "focus the detail pane of the selected socket",
+        "process": "process view of the selected socket's (or process row's) pid",
+        "sort(-1)": "sort by the column to the left",
+        "sort(1)": "sort by the column to the right",
+        "reverse": "reverse the sort order",
+        "pause": "pause / resume refreshing",
+        "interval(1)": "refresh less often (longer interval)",
+        "interval(-1)": "refresh more often (shorter interval)",
+        "names": "toggle name resolution (reverse DNS in the background, service names)",
+        "events": "show / hide the event log",
+        "view('connections')": "Connections view",
+        "view('listeners')": "Listeners view",
+        "view('processes')": "Processes view",
+        "view('unix')": "Unix sockets view",
+        "help": "this help",
+    }
+
+    def __init__(
+        self,
+        source: SnapshotSource,
+        *,
+        interval: float = 2.0,
+        filter_text: str = "",
+        pid: int | None = None,
+        linger: float = 5.0,
+        hostname: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.refresher = Refresher(source, linger=linger)
+        self.interval = interval
+        self.paused = False
+        self.pid = pid
+        self.view = "connections"
+        self.frame: Frame | None = None
+        """The frame on screen (held by the app until the next one replaces it)."""
+        self.hostname = hostname if hostname is not None else socket.gethostname()
+        self._names_arrived = False
+        self._filter_text = filter_text
+        self._filter: SocketFilter | None = None
+        self._filter_error: str | None = None
+        self._generation = 0
+        self._collecting = False
+        self._collect_error: str | None = None
+        self._timer: Timer | None = None
+        self._detail_timer: Timer | None = None
+        self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
+        self.unavailable: BackendUnavailable | None = None
+        """Set when the app quit because no backend can read sockets here."""
+
+    # ----- layout -----------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(id="summary")
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                with ViewTabs(id="views", initial="connections"):
+                    for view in VIEWS:
+                        with TabPane(f"{VIEWS.index(view) + 1} {VIEW_TITLES[view]}", id=view):
+                            column, reverse = DEFAULT_SORT[view]
+                            yield SocketTable(
+                                COLUMNS_OF_VIEW[view],
+                                id=f"table-{view}",
+                                sort_column=column,
+                                sort_reverse=reverse,
+                                sorted_by_owner=True,  # sorted with the rows, on a worker thread
+                            )
+                yield EventLog(id="events")
+            yield DetailPane(id="detail")
+        with Horizontal(id="filter-bar"):
+            yield Label("filter", id="filter-label")
+            yield Input(self._filter_text, placeholder="e.g. port 443 and state estab, or a word", id="filter")
+            yield Static(id="filter-error")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self._set_filter(self._filter_text)
+        self.query_one("#filter-bar").display = bool(self._filter_text)
+        self.query_one("#detail", DetailPane).show_message("no socket selected")
+        self.table().focus()
+        self._update_summary()
+        self._schedule()
+        self.set_interval(0.5, self._redraw_if_names_arrived)
+        self.collect_now()
+
+    @property
+    def source(self) -> SnapshotSource:
+        return self.refresher.source
+
+    def on_unmount(self) -> None:
+        self.refresher.close()
+
+    def table(self, view: str | None = None) -> SocketTable:
+        """The table of ``view`` (default: the active view)."""
+        return self.query_one(f"#table-{view or self.view}", SocketTable)
+
+    def current_table(self) -> SocketTable:
+        """The table the keys act on: the process screen's, or the active view's."""
+        if isinstance(self.screen, ProcessScreen):
+            return self.screen.table
+        return self.table()
+
+    # ----- data -------------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        if not self.paused:
+            self.collect_now()
+
+    def collect_now(self) -> bool:
+        """Start a collection unless one is already running (then the request is dropped)."""
+        if self._collecting:
+            return False
+        try:
+            request = self._request()
+        except NoMatches:  # a timer that fired while the app shuts down
+            return False
+        self._collecting = True
+        self._collect(request)
+        return True
+
+    # An explicit description: by default Textual repr()s the arguments, i.e. a whole 100,000-socket frame.
+    @work(thread=True, group="collect", exit_on_error=False, description="collect a snapshot")
+    def _collect(self, request: ViewRequest) -> None:
+        try:
+            refresh = self.refresher.refresh(request)
+        except BackendUnavailable as error:
+            self._post(self._backend_unavailable, error)
+            return
+        except Exception as error:  # any other failure is shown in the header; the next tick retries
+            self._post(self._collect_failed, f"collection failed: {type(error).__name__}: {error}")
+            return
+        self._post(self._apply_frame, refresh, request)
+
+    def _post(self, callback, *args) -> None:
+        """Run ``callback`` on the UI thread (from a worker); dropped quietly when the app is shutting down."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args)
+
+    def _backend_unavailable(self, error: BackendUnavailable) -> None:
+        """No backend can read sockets: quit before the first frame (the CLI reports it), else keep trying."""
+        if self.frame is None:
+            self.unavailable = error
+            self.exit(return_code=1)
+        else:
+            self._collect_failed(f"backend unavailable: {error}")
+
+    def _collect_failed(self, message: str) -> None:
+        self._collecting = False
+        self._collect_error = message
+        self._update_summary()
+
+    def _apply_frame(self, refresh: Refresh, request: ViewRequest) -> None:
+        self._collecting = False
+        self._collect_error = None
+        if self.frame is not None:
+            self.refresher.release(self.frame)
+        self.frame = frame = refresh.frame
+        self._series.clear()
+        self._update_summary()
+        self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
+        if request.generation == self._generation:
+            self.table(request.view).set_rows(refresh.rows)
+            self._show_detail()
+        else:
+            refresh.rows.discard()
+            self._rebuild()
+        if isinstance(self.screen, ProcessScreen):
+            self.screen.show_frame(frame)
+
+    def _request(self) -> ViewRequest:
+        table = self.table()
+        return ViewRequest(self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse)
+
+    def _rebuild(self) -> None:
+        """The view, filter or naming changed: rebuild the active view's rows from the current frame."""
+        self._generation += 1
+        if self.frame is not None:
+            self._rebuild_rows(self._request())
+
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False, description="rebuild the rows")
+    def _rebuild_rows(self, request: ViewRequest) -> None:
+        """Build rows from the current frame, held while this worker reads it (a worker cancelled before it ran
+        never held anything)."""
+        frame = self.refresher.hold(self.frame)
+        try:
+            if self._generation != request.generation:
+                return  # a newer request is queued: skip the work
+            rows = self.refresher.rows(frame, request)
+        finally:
+            self.refresher.release(frame)
+        if get_current_worker().is_cancelled:
+            rows.discard()
+        else:
+            self._post(self._apply_rows, frame, request, rows)
+
+    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
+        if request.generation == self._generation and frame is self.frame:
+            self.table(request.view).set_rows(rows)
+            self._show_detail()
+        else:
+            rows.discard()
+
+    # ----- display ----------------------------------------------------------------------------------------
+
+    def _update_summary(self) -> None:
+        status = Status(
+            hostname=self.hostname,
+            backend=self.source.backend_name,
+            interval=self.interval,
+            paused=self.paused,
+            resolving=self.refresher.resolving,
+            pid=self.pid,
+            error=self._collect_error,
+        )
+        self.query_one("#summary", SummaryBar).show(status, self.frame)
+
+    def _show_detail(self) -> None:
+        try:
+            detail = self.query_one("#detail", DetailPane)
+        except NoMatches:  # a timer that fired while the app shuts down
+            return
+        frame, key = self.frame, self.table().cursor_key
+        if frame is None or key is None:
+            detail.show_message("no socket selected")
+        elif self.view == "processes":
+            detail.show_process(key, frame)
+        elif key in frame.sockets:
+            rtt, throughput = self._series_of(key)
+            detail.show_socket(frame.sockets[key], frame, rtt, throughput)
+        else:
+            detail.show_message("socket is gone")
+
+    def _series_of(self, key: Hashable) -> tuple[list[float], list[float]]:
+        """rtt and throughput samples for the sparklines; never waits for a worker holding the history."""
+        series = self.refresher.series(key)
+        if series is not None:
+            self._series[key] = series
+        return self._series.get(key, ([], []))
+
+    @on(SocketTable.CursorMoved)
+    def _cursor_moved(self, event: SocketTable.CursorMoved) -> None:
+        """Redraw the details once the cursor rests, so holding a key down scrolls the table at full speed."""
+        if event.table.id == f"table-{self.view}":
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
+
+    @on(SocketTable.Sorted)
+    def _sorted(self, event: SocketTable.Sorted) -> None:
+        if event.table.id == f"table-{self.view}":
+            self._rebuild()
+
+    @on(SocketTable.RowActivated)
+    def _row_activated(self, event: SocketTable.RowActivated) -> None:
+        if event.table.id == f"table-{self.view}":
+            self.action_details()
+
+    @on(TabbedContent.TabActivated, "#views")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab was clicked (or a view key pressed). An event that a later switch overtook is dropped: acting on
+        it would focus a table in another pane, which switches the tabs back (and loops on a burst of keys)."""
+        if event.pane.id == event.tabbed_content.active:
+            self._switch_to(event.pane.id)
+
+    def _switch_to(self, view: str) -> None:
+        if view in VIEWS and view != self.view:
+            self.table().release_rows()  # a hidden table would keep its frame, i.e. a whole snapshot, alive
+            self.view = view
+            self._rebuild()
+            self._show_detail()
+        table = self.table()
+        if not table.has_focus:
+            table.focus()
+
+    # ----- filter -----------------------------------------------------------------------------------------
+
+    def _set_filter(self, text: str) -> bool:
+        """Compile ``text``; on success it becomes the active filter. The error (if any) is shown inline."""
+        error_box = self.query_one("#filter-error", Static)
+        try:
+            compiled = compile_filter(text) if text.strip() else None
+        except FilterError as error:
+            self._filter_error = str(error)
+            error_box.update(Text(str(error), style="bold red"))
+            self.query_one("#filter", Input).add_class("-invalid")
+            return False
+        self._filter_error = None
+        error_box.update("")
+        self.query_one("#filter", Input).remove_class("-invalid")
+        self._filter_text = text
+        self._filter = compiled
+        return True
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if event.value != self._filter_text and self._set_filter(event.value):
+            self._rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table().focus()
+
+    def _clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self._set_filter("")
+        self.query_one("#filter-bar").display = False
+        self._rebuild()
+
+    # ----- actions ----------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On the process and help screens only the keys that make sense there stay active."""
+        if isinstance(self.screen, ProcessScreen):
+            return action in ("quit", "sort", "reverse", "pause", "interval", "names", "help")
+        if isinstance(self.screen, HelpScreen):
+            return action == "quit"
+        return True
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").display = True
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        detail = self.query_one("#detail", DetailPane)
+        if self.has_class("-detail-open") or detail.has_focus_within:
+            self.remove_class("-detail-open")
+            self.table().focus()
+        elif filter_input.has_focus or self._filter_text or filter_input.value:
+            self._clear_filter()
+            self.table().focus()
+        elif self.pid is not None:
+            self.pid = None
+            self._update_summary()
+            self._rebuild()
+
+    def action_details(self) -> None:
+        if self.table().cursor_key is None:
+            return
+        self.add_class("-detail-open")
+        self.query_one("#detail", DetailPane).focus()
+
+    def action_process(self) -> None:
+        frame, key = self.frame, self.table().cursor_key
+        if frame is None or key is None:
+            return
+        if self.view == "processes":
+            pid = key
+        else:
+            sock = frame.sockets.get(key)
+            pids = owner_pids(sock) if sock is not None else []
+            if not pids:
+                reason = (
+                    "no process holds it (TIME_WAIT and orphaned sockets belong to no process)"
+                    if os.geteuid() == 0
+                    else "run as root to see every owner"
+                )
+                self.notify(f"This socket has no visible owner: {reason}.", severity="warning")
+                return
+            pid = pids[0]
+        self.push_screen(ProcessScreen(pid, frame, self.refresher))
+
+    def action_sort(self, step: int) -> None:
+        self.current_table().cycle_sort(step)
+
+    def action_reverse(self) -> None:
+        self.current_table().reverse_sort()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._update_summary()
+
+    def action_interval(self, step: int) -> None:
+        position = min(range(len(INTERVALS)), key=lambda index: abs(INTERVALS[index] - self.interval))
+        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, position + step))]
+        self._schedule()
+        self._update_summary()
+
+    def action_names(self) -> None:
+        self.refresher.resolve_names(not self.refresher.resolving, self._names_resolved)
+        self._update_summary()
+        self._rebuild()
+
+    def _names_resolved(self) -> None:
+        """Called on a resolver thread: only sets a flag, the UI redraws on its own timer."""
+        self._names_arrived = True
+
+    def _redraw_if_names_arrived(self) -> None:
+        if self._names_arrived and self.refresher.resolving:
+            self._names_arrived = False
+            self._rebuild()
+
+    def action_events(self) -> None:
+        log = self.query_one("#events", EventLog)
+        log.display = not log.display
+
+    def action_view(self, view: str) -> None:
+        self.query_one("#views", TabbedContent).active = view
+        self._switch_to(view)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def key_help(self) -> list[KeyHelp]:
+        """Every key of the app, for the help screen."""
+        keys = [
+            (binding.key_display or binding.key, self.KEY_DESCRIPTIONS.get(binding.action, binding.description))
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding)
+        ]
+        return [*keys, *EXTRA_KEYS]
+
+
+def run_app(
+    source: SnapshotSource | None = None,
+    *,
+    backend: str = "auto",
+    interval: float = 2.0,
+    filter_text: str | None = "",
+    pid: int | None = None,
+    linger: float = 5.0,
+) -> int:
+    """Run the TUI until the user quits; returns the exit status.
+
+    ``source`` defaults to the live collector with ``backend``. Raises :class:`BackendUnavailable` when no
+    snapshot could ever be taken (so the command line reports it in one line). SIGTERM, SIGHUP and SIGINT
+    restore the terminal and exit with 128 + the signal's number (see :mod:`netwatch.tui.app.terminal`).
+    """
+    from netwatch.tui.app.terminal import SignalExit
+
+    app = NetwatchApp(
+        source if source is not None else LiveSource(backend),
+        interval=interval,
+        filter_text=filter_text or "",
+        pid=pid,
+        linger=linger,
+    )
+    with SignalExit(lambda status: app.exit(return_code=status)):
+        app.run()
+    if app.unavailable is not None:
+        raise app.unavailable
+    return app.return_code or 0
+

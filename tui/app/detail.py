@@ -1,0 +1,290 @@
+"""The detail pane: everything known about the selected socket, grouped, with units, plus sparklines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Label, Sparkline, Static
+
+from netwatch.backends.model.endpoints import format_endpoint
+from netwatch.backends.model.names import TCP_STATES
+from netwatch.backends.model.records import Process, Socket
+from netwatch.tui.view import format as fmt
+from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.rows import ProcessTotals, short_state
+from netwatch.tui.view.safe_text import plain, visible
+
+Field = tuple[str, Text | str]
+
+_CA_STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")
+_TCP_OPTIONS = ("timestamps", "sack", "wscale", "ecn", "ecn_seen", "syn_data", "usec_ts", "tfo_child")
+_SHUTDOWN = ("none", "no receive", "no send", "no send/receive")
+_INFINITE_SSTHRESH = 0x7FFFFFFF
+SPARK_WIDTH = 36
+
+_MICROSECONDS = frozenset({"rtt", "rttvar", "min_rtt", "rcv_rtt", "rto", "ato", "busy_time", "rwnd_limited",
+                           "sndbuf_limited"})
+_MILLISECONDS = frozenset({"last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv",
+                           "total_rto_time"})
+_BYTES = frozenset({"bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans", "notsent_bytes", "snd_wnd",
+                    "rcv_wnd", "rcv_space", "rcv_ssthresh", "snd_mss", "rcv_mss", "advmss", "pmtu"})
+_RATES = frozenset({"pacing_rate", "max_pacing_rate", "delivery_rate"})
+_UNLIMITED_RATE = 2**64 - 1
+"""~0ULL: the kernel's "no pacing limit" (SO_MAX_PACING_RATE unset)."""
+
+TCP_INFO_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("State & timers", ("ca_state", "options", "probes", "backoff", "last_data_sent", "last_ack_sent",
+                        "last_data_recv", "last_ack_recv", "busy_time", "rwnd_limited", "sndbuf_limited",
+                        "delivery_rate_app_limited", "fastopen_client_fail")),
+    ("RTT", ("rtt", "rttvar", "min_rtt", "rcv_rtt", "rto", "ato")),
+    ("Windows & congestion", ("snd_cwnd", "snd_ssthresh", "pacing_rate", "max_pacing_rate", "delivery_rate",
+                              "snd_wnd", "rcv_wnd", "snd_wscale", "rcv_wscale", "snd_mss", "rcv_mss", "advmss",
+                              "pmtu", "rcv_space", "rcv_ssthresh", "notsent_bytes", "reordering")),
+    ("Bytes & segments", ("bytes_sent", "bytes_acked", "bytes_received", "segs_out", "segs_in",
+                          "data_segs_out", "data_segs_in", "delivered", "delivered_ce")),
+    ("Loss & retransmission", ("retransmits", "retrans", "total_retrans", "bytes_retrans", "lost", "sacked",
+                               "fackets", "unacked", "reord_seen", "dsack_dups", "rcv_ooopack", "total_rto",
+                               "total_rto_recoveries", "total_rto_time")),
+)
+_GROUPED = frozenset(name for _, names in TCP_INFO_GROUPS for name in names) | {"state"}
+
+
+def tcp_info_value(name: str, value: int, info: Mapping[str, int]) -> str:
+    """One tcp_info field with its unit, e.g. ``rtt`` 12345 -> ``12.3 ms``."""
+    if name in _MICROSECONDS:
+        return fmt.duration_us(value)
+    if name in _MILLISECONDS:
+        return fmt.duration_ms(value)
+    if name in _BYTES:
+        return fmt.size(value)
+    if name in _RATES:
+        return "unlimited" if value >= _UNLIMITED_RATE else fmt.rate(value)
+    if name == "ca_state":
+        return _CA_STATES[value] if 0 <= value < len(_CA_STATES) else str(value)
+    if name == "state":
+        return TCP_STATES[value] if 0 <= value < len(TCP_STATES) else str(value)
+    if name == "options":
+        flags = [label for bit, label in enumerate(_TCP_OPTIONS) if value & (1 << bit)]
+        return ", ".join(flags) or "none"
+    if name == "snd_cwnd":
+        mss = info.get("snd_mss", 0)
+        return f"{value} seg ({fmt.size(value * mss)})" if mss else f"{value} seg"
+    if name == "snd_ssthresh" and value >= _INFINITE_SSTHRESH:
+        return "∞ (still in slow start)"
+    return fmt.count(value)
+
+
+def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
+    """Identity, state, timer and age of a socket."""
+    fields: list[Field] = [("proto", f"{sock.proto} ({sock.family})"), ("state", sock.state)]
+    if sock.proto == "unix":
+        fields += [("path", plain(sock.path or "")), ("type", sock.sock_type or ""),
+                   ("peer inode", str(sock.peer_inode or ""))]
+    else:
+        fields += [("local", format_endpoint(sock.local_address, sock.local_port, sock.family)),
+                   ("peer", format_endpoint(sock.remote_address, sock.remote_port, sock.family))]
+    timer = sock.timer
+    if timer is not None and timer.name == "off":
+        fields.append(("timer", "none pending"))
+    elif timer is not None:
+        fields.append(("timer", f"{timer.name}, expires in {fmt.duration_ms(timer.expires_ms)}, "
+                                f"{timer.retrans} retrans"))
+    first_seen = frame.first_seen.get(sock.key)
+    if first_seen is not None:
+        fields.append(("age", f"{fmt.age(frame.now - first_seen)} (since {fmt.clock_time(first_seen)})"))
+    status = frame.statuses.get(sock.key)
+    if status:
+        fields.append(("status", status))
+    return fields
+
+
+def traffic_fields(sock: Socket, frame: Frame) -> list[Field]:
+    rates = frame.rates(sock.key)
+    fields: list[Field] = [("send rate", fmt.rate(rates.send_bps)), ("recv rate", fmt.rate(rates.recv_bps))]
+    if sock.proto == "tcp":
+        fields += [("segs out/s", f"{rates.segs_out_ps:.1f}"), ("segs in/s", f"{rates.segs_in_ps:.1f}"),
+                   ("retrans/s", f"{rates.retrans_ps:.1f}")]
+    return fields
+
+
+def memory_fields(sock: Socket) -> list[Field]:
+    fields: list[Field] = [("recv-q", fmt.count(sock.recv_q)), ("send-q", fmt.count(sock.send_q))]
+    if sock.skmem is not None:
+        for name, value in sock.skmem._asdict().items():
+            fields.append((f"skmem {name}", fmt.count(value) if name == "drops" else fmt.size(value)))
+    if sock.meminfo is not None:
+        fields += [(f"meminfo {name}", fmt.size(value)) for name, value in sock.meminfo._asdict().items()]
+    return fields
+
+
+def kernel_fields(sock: Socket) -> list[Field]:
+    """cgroup, mark, tos/tclass, shutdown and the other per-socket kernel attributes present."""
+    fields: list[Field] = []
+    if sock.congestion:
+        fields.append(("congestion", plain(sock.congestion)))
+    if sock.cgroup:
+        fields.append(("cgroup", plain(sock.cgroup)))
+    optional: tuple[tuple[str, int | None, Callable[[int], str]], ...] = (
+        ("mark", sock.mark, hex),
+        ("tos", sock.tos, hex),
+        ("tclass", sock.tclass, hex),
+        ("shutdown", sock.shutdown, lambda value: _SHUTDOWN[value] if 0 <= value < 4 else str(value)),
+        ("interface", sock.interface, str),
+        ("uid", sock.uid, str),
+        ("inode", sock.inode, str),
+        ("cookie", sock.cookie, hex),
+    )
+    fields += [(label, show(value)) for label, value, show in optional if value is not None]
+    return fields
+
+
+def extension_fields(values: Mapping[str, object]) -> list[Field]:
+    return [(str(name), plain(str(value))) for name, value in values.items()]
+
+
+def owner_lines(sock: Socket, processes: Mapping[int, Process]) -> list[Text]:
+    """One block per owning fd: pid, fd, name and user, then the cmdline (all untrusted, shown literally)."""
+    lines: list[Text] = []
+    for owner in sock.owners:
+        process = processes.get(owner.pid)
+        head = Text.assemble((f"pid {owner.pid} fd {owner.fd} ", "bold"))
+        if process is None:
+            lines.append(head + Text("(exited)", style="dim"))
+            continue
+        head.append_text(plain(process.name, "bold"))
+        head.append("  user ")
+        head.append_text(plain(process.user or str(process.uid)))
+        lines.append(head)
+        lines.append(Text("  ") + plain(" ".join(process.cmdline) or f"[{process.name}]", "dim"))
+    return lines
+
+
+def _grid(fields: Iterable[Field]) -> Text:
+    """Label/value lines, labels padded to one column (plain Text: far cheaper to render than a Table)."""
+    fields = list(fields)
+    width = max((len(label) for label, _ in fields), default=0)
+    lines = []
+    for label, value in fields:
+        line = Text(label.ljust(width) + " ", style="dim")
+        line.append_text(value if isinstance(value, Text) else Text(value))
+        lines.append(line)
+    return Text("\n").join(lines)
+
+
+def _heading(title: str) -> Text:
+    return Text(title, style="bold underline")
+
+
+def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
+    """(title, body) pairs for every group that has something to show."""
+    processes = frame.snapshot.processes
+    sections: list[tuple[str, Text]] = [
+        ("Socket", _grid(socket_fields(sock, frame))),
+        ("Traffic", _grid(traffic_fields(sock, frame))),
+    ]
+    info = sock.tcp_info._asdict() if sock.tcp_info is not None else {}
+    for title, names in TCP_INFO_GROUPS:
+        present = [(name, tcp_info_value(name, info[name], info)) for name in names if name in info]
+        if title.startswith("Windows") and sock.congestion:
+            present.insert(0, ("congestion", plain(sock.congestion)))
+        if present:
+            sections.append((title, _grid(present)))
+    sections.append(("Memory", _grid(memory_fields(sock))))
+    kernel = kernel_fields(sock)
+    if kernel:
+        sections.append(("Kernel", _grid(kernel)))
+    for name, values in sock.extensions.items():
+        sections.append((visible(str(name)), _grid(extension_fields(values))))
+    rest = [(name, tcp_info_value(name, value, info)) for name, value in info.items() if name not in _GROUPED]
+    if rest:
+        sections.append(("Other tcp_info fields", _grid(rest)))
+    owners = owner_lines(sock, processes)
+    sections.append(("Owners", Text("\n").join(owners) if owners else Text("no visible owner", style="dim")))
+    return sections
+
+
+def process_summary(pid: int, frame: Frame) -> Text:
+    """A process as seen in ``frame``: identity, cmdline, cgroup, socket counts, rates, listening ports."""
+    process = frame.snapshot.processes.get(pid)
+    title = Text.assemble((f"pid {pid}  ", "bold"))
+    if process is None:
+        return title + Text("exited, or not visible without root", style="dim")
+    title.append_text(plain(process.name, "bold"))
+    current = frame.snapshot.sockets
+    total = ProcessTotals()
+    for sock in frame.sockets_by_pid.get(pid, ()):
+        if sock.key in current:  # not a closed one still shown
+            total.add(sock)
+    rates = frame.diff.process_rates.get(pid)
+    states = ", ".join(f"{short_state(state)} {count}" for state, count in sorted(total.states.items()))
+    fields: list[Field] = [
+        ("user", plain(f"{process.user} (uid {process.uid})" if process.uid is not None else process.user)),
+        ("cmdline", plain(" ".join(process.cmdline) or f"[{process.name}]")),
+        ("cgroup", plain(process.cgroup or "")),
+        ("sockets", f"{total.sockets}" + (f": {states}" if states else "")),
+        ("send rate", fmt.rate(rates.send_bps if rates else 0.0)),
+        ("recv rate", fmt.rate(rates.recv_bps if rates else 0.0)),
+        ("listening", total.ports_text() or "-"),
+    ]
+    return Text("\n").join([title, _grid(fields)])
+
+
+def render_detail(sock: Socket, frame: Frame) -> Text:
+    parts: list[Text] = []
+    for title, body in detail_sections(sock, frame):
+        parts += [_heading(title), body, Text("")]
+    return Text("\n").join(parts)
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    """The selected socket in full, with rtt and throughput sparklines."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with Horizontal(classes="spark-row"):
+            yield Label("rtt", classes="spark-label")
+            yield Sparkline([], id="rtt-spark", summary_function=max)
+            yield Label("", id="rtt-now", classes="spark-value")
+        with Horizontal(classes="spark-row"):
+            yield Label("thru", classes="spark-label")
+            yield Sparkline([], id="thru-spark", summary_function=max)
+            yield Label("", id="thru-now", classes="spark-value")
+        yield Static(id="detail-body")
+
+    def show_socket(
+        self, sock: Socket, frame: Frame, rtt_ms: Sequence[float], throughput: Sequence[float]
+    ) -> None:
+        """Show ``sock`` as of ``frame``; the series are oldest-first samples from the history."""
+        title = Text.assemble((f"{sock.proto} {sock.state}  ", "bold"))
+        if sock.proto == "unix":
+            title.append_text(plain(sock.path or f"inode {sock.inode}"))
+        else:
+            title.append(format_endpoint(sock.local_address, sock.local_port, sock.family))
+            title.append(" → ")
+            title.append(format_endpoint(sock.remote_address, sock.remote_port, sock.family))
+        self.query_one("#detail-title", Static).update(title)
+        self._spark("rtt", list(rtt_ms), fmt.duration_ms(rtt_ms[-1]) if rtt_ms else "")
+        self._spark("thru", list(throughput), fmt.rate(throughput[-1]) if throughput else "")
+        self.query_one("#detail-body", Static).update(render_detail(sock, frame))
+
+    def show_process(self, pid: int, frame: Frame) -> None:
+        """Show a process row's summary (no sparklines)."""
+        self.query_one("#detail-title", Static).update(Text("process", style="bold"))
+        self._spark("rtt", [], "")
+        self._spark("thru", [], "")
+        self.query_one("#detail-body", Static).update(process_summary(pid, frame))
+
+    def show_message(self, message: str) -> None:
+        self.query_one("#detail-title", Static).update(Text(message, style="dim"))
+        self._spark("rtt", [], "")
+        self._spark("thru", [], "")
+        self.query_one("#detail-body", Static).update("")
+
+    def _spark(self, name: str, data: list[float], now: str) -> None:
+        spark = self.query_one(f"#{name}-spark", Sparkline)
+        spark.data = data
+        spark.styles.width = max(1, min(len(data), SPARK_WIDTH))  # one cell per sample: few samples stay narrow
+        self.query_one(f"#{name}-now", Label).update(Text(now))

@@ -1,0 +1,97 @@
+"""The summary bar at the top: host, backend, refresh state, socket counts and visibility warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from netwatch.backends.collector import visibility_warning
+from netwatch.backends.model.names import PROTOS
+from netwatch.tui.view import format as fmt
+from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.rows import short_state
+from netwatch.tui.view.safe_text import plain
+
+_STATE_ORDER = ("ESTABLISHED", "LISTEN", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+                "CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSE", "NEW_SYN_RECV")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the app is doing, besides the data: shown on the first line."""
+
+    hostname: str
+    backend: str
+    interval: float
+    paused: bool = False
+    resolving: bool = False
+    pid: int | None = None
+    error: str | None = None
+
+
+def summary_text(status: Status, frame: Frame | None) -> Text:
+    """The whole bar: status line, counts line and (when needed) a warning line."""
+    line = Text.assemble(("netwatch ", "bold"))
+    line.append_text(plain(status.hostname, "bold"))
+    line.append("  backend ")
+    line.append_text(plain(frame.snapshot.backend if frame else status.backend, "bold"))
+    line.append("  ")
+    if status.paused:
+        line.append(" PAUSED ", style="reverse bold")
+    else:
+        line.append(f"every {fmt.interval(status.interval)}")
+    if status.resolving:
+        line.append("  names", style="bold")
+    if status.pid is not None:
+        line.append(f"  pid {status.pid}", style="bold")
+    if frame is not None:
+        snapshot = frame.snapshot
+        line.append(f"  at {fmt.clock_time(snapshot.taken_at)}", style="dim")
+    lines = [line, counts_text(frame)]
+    warning = warning_text(status, frame)
+    if warning is not None:
+        lines.append(warning)
+    return Text("\n").join(lines)
+
+
+def counts_text(frame: Frame | None) -> Text:
+    if frame is None:
+        return Text("collecting…", style="dim")
+    total = len(frame.snapshot.sockets)
+    text = Text.assemble((fmt.count(total), "bold"), " sockets ")
+    for proto in PROTOS:
+        if frame.proto_counts.get(proto):
+            text.append(f" {proto} ")
+            text.append(fmt.count(frame.proto_counts[proto]), style="bold")
+    states = frame.tcp_state_counts
+    if states:
+        text.append("  │ ", style="dim")
+        ordered = [state for state in _STATE_ORDER if states.get(state)]
+        ordered += sorted(state for state in states if state not in _STATE_ORDER)
+        for state in ordered:
+            text.append(f" {short_state(state)} ")
+            text.append(fmt.count(states[state]), style="bold")
+    return text
+
+
+def warning_text(status: Status, frame: Frame | None) -> Text | None:
+    """The most important problem: a collection error, hidden owners, or the backend's first warning."""
+    if status.error:
+        return plain(f"⚠ {status.error}", "bold red")
+    if frame is None:
+        return None
+    hidden = visibility_warning(frame.snapshot.visibility)
+    if hidden:
+        return Text(f"⚠ {hidden}", style="bold yellow")
+    if frame.snapshot.warnings:
+        return plain(f"⚠ {frame.snapshot.warnings[0]}", "yellow")
+    return None
+
+
+class SummaryBar(Static):
+    """Header line(s) of the app."""
+
+    def show(self, status: Status, frame: Frame | None) -> None:
+        self.update(summary_text(status, frame))

@@ -1,0 +1,1 @@
+"""The command line and the script outputs (``--once``: table, JSON, CSV). Never imports Textual."""

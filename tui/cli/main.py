@@ -1,0 +1,131 @@
+"""The ``netwatch`` command line: parse arguments, then run the TUI or a one-shot report.
+
+Bad input ends with one line on stderr and exit status 2, never a traceback; so does the TUI without a
+terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from netwatch.backends.collector import BACKEND_NAMES
+
+FORMATS = ("table", "json", "csv")
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+NO_TERMINAL = "netwatch: no terminal; use --once for scripts"
+
+
+class UsageError(Exception):
+    """A one-line complaint about the command line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 3600 seconds, not {text}")
+    return value
+
+
+def _pid(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="netwatch",
+        description="top for sockets: every TCP, UDP and Unix socket on this machine, live, with its process.",
+    )
+    parser.add_argument("--once", action="store_true", help="print one snapshot and exit (no TUI)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
+    parser.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
+                        help="seconds between refreshes (default: 2)")
+    parser.add_argument("--filter", default="", metavar="EXPR",
+                        help="show only sockets matching EXPR, e.g. 'state established and dport = :443'")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                        help="where to read sockets from (default: auto = netlink, else procfs, else psutil)")
+    parser.add_argument("--pid", type=_pid, metavar="PID", help="only this process's sockets")
+    parser.add_argument("--linger", type=_positive_seconds, default=5.0, metavar="S",
+                        help="seconds a closed socket stays on screen (default: 5)")
+    parser.add_argument("--version", action="version", version="netwatch 0.1.0")
+    return parser
+
+
+def combined_filter(filter_text: str, pid: int | None) -> str:
+    """The --filter expression narrowed to --pid."""
+    if pid is None:
+        return filter_text
+    return f"pid {pid} and ({filter_text})" if filter_text.strip() else f"pid {pid}"
+
+
+def _check(args: argparse.Namespace) -> None:
+    from netwatch.backends.filter import FilterError, compile_filter
+
+    try:
+        compile_filter(combined_filter(args.filter, args.pid))
+    except FilterError as error:
+        raise UsageError(str(error)) from None
+    if args.pid is not None:
+        import psutil
+
+        if not psutil.pid_exists(args.pid):
+            raise UsageError(f"no process with pid {args.pid}")
+    if args.format != "table" and not args.once:
+        raise UsageError("--format applies to --once output only")
+
+
+def has_terminal() -> bool:
+    """Whether stdin, stdout and stderr are terminals: Textual reads stdin and draws on stderr."""
+    return all(os.isatty(fd) for fd in (0, 1, 2))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run netwatch; returns the process exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        _check(args)
+    except UsageError as error:
+        print(f"netwatch: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.once and not has_terminal():  # before Textual is imported
+        print(NO_TERMINAL, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.once:
+            from netwatch.tui.cli.once import run_once
+
+            return run_once(args.backend, combined_filter(args.filter, args.pid), args.format, sys.stdout)
+        from netwatch.tui.app.app import run_app
+
+        return run_app(
+            backend=args.backend,
+            interval=args.interval,
+            filter_text=args.filter,
+            pid=args.pid,
+            linger=args.linger,
+        )
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # the last line of defence: one line, no traceback
+        if os.environ.get("NETWATCH_DEBUG"):
+            raise
+        from netwatch.backends.model.source_result import BackendUnavailable
+
+        kind = "" if isinstance(error, BackendUnavailable | OSError) else f"{type(error).__name__}: "
+        print(f"netwatch: {kind}{error}", file=sys.stderr)
+        return EXIT_FAILURE

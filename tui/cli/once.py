@@ -1,0 +1,158 @@
+"""``netwatch --once``: one snapshot printed as a table, JSON or CSV (without importing Textual)."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import BinaryIO, TextIO
+
+import orjson
+
+from netwatch.backends.collector import Collector
+from netwatch.backends.filter import compile_filter
+from netwatch.backends.model.endpoints import format_endpoint
+from netwatch.backends.model.records import Process, Socket
+from netwatch.backends.model.snapshot import Snapshot
+from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
+
+TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
+JSON_BATCH = 2000
+"""Sockets serialized per write: the document is streamed, never held whole in memory."""
+PARALLEL_JSON_MIN = 20_000
+"""From this many sockets on, a forked child encodes half of them (below, forking costs more than it saves)."""
+COPY_CHUNK = 1 << 20
+
+
+def run_once(backend: str, filter_text: str, output_format: str, out: TextIO) -> int:
+    """Take one snapshot, keep the sockets matching ``filter_text``, print them; returns the exit status."""
+    # One short-lived process building ~10 objects per socket, none cyclic: the cyclic collector would only
+    # rescan the growing heap (measured: a third of the run at 100,000 sockets).
+    gc.disable()
+    if hasattr(out, "reconfigure"):  # names and paths may carry undecodable bytes (kept as surrogates)
+        out.reconfigure(errors="backslashreplace")
+    snapshot = Collector(backend).snapshot()
+    matcher = compile_filter(filter_text)
+    sockets = [sock for sock in snapshot.sockets.values() if matcher.matches(sock, snapshot.processes)]
+    if output_format == "json":
+        out.flush()
+        write_json(snapshot, sockets, out.buffer)
+    elif output_format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(socket_to_csv_row(sock, snapshot.processes) for sock in sockets)
+    else:
+        _print_warnings(snapshot)
+        out.writelines(format_table(sockets, snapshot.processes))
+    return 0
+
+
+def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None:
+    """The JSON document of ``sockets``, streamed in batches; a large list is encoded by two processes (the
+    second half by a forked child, see :func:`_encode_in_child`)."""
+    out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
+    encode = SocketJsonEncoder(snapshot.processes).encode
+    half = len(sockets) // 2 if len(sockets) >= PARALLEL_JSON_MIN else len(sockets)
+    out.flush()  # nothing buffered may be inherited by the child
+    child = _encode_in_child(sockets[half:], encode)
+    _write_batches(sockets[:half], encode, out)
+    if half < len(sockets):
+        out.write(b",")
+        if child is None or not _copy_child_output(*child, out):
+            _write_batches(sockets[half:], encode, out)
+    out.write(b"]}\n")
+    out.flush()
+
+
+def _write_batches(sockets: list[Socket], encode: Callable[[Socket], bytes], out: BinaryIO) -> None:
+    """The comma-separated JSON objects of ``sockets``."""
+    for start in range(0, len(sockets), JSON_BATCH):
+        if start:
+            out.write(b",")
+        out.write(b",".join(map(encode, sockets[start : start + JSON_BATCH])))
+
+
+def _encode_in_child(sockets: list[Socket], encode: Callable[[Socket], bytes]) -> tuple[int, BinaryIO] | None:
+    """Fork a child that writes the JSON objects of ``sockets`` to an anonymous memory file, meanwhile the caller
+    encodes the other half (the child shares the snapshot copy-on-write; the cyclic GC, which would touch
+    every object, is off). Returns (child pid, file), or None when there is nothing to do or it cannot fork
+    (then the caller encodes them itself)."""
+    if not sockets or threading.active_count() > 1 or not hasattr(os, "memfd_create"):  # threads + fork: unsafe
+        return None
+    try:
+        file = open(os.memfd_create("netwatch-json"), "w+b")  # noqa: SIM115 - closed by _copy_child_output
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        file.close()
+        return None
+    if pid == 0:  # the child: write, then leave without running any of the parent's exit handlers
+        status = 1
+        try:
+            _write_batches(sockets, encode, file)
+            file.flush()
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, file
+
+
+def _copy_child_output(pid: int, file: BinaryIO, out: BinaryIO) -> bool:
+    """Append what the child wrote to ``out``; False (nothing written) if the child failed."""
+    with file:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return False
+        file.seek(0)
+        while chunk := file.read(COPY_CHUNK):
+            out.write(chunk)
+        return True
+
+
+def _print_warnings(snapshot: Snapshot) -> None:
+    from netwatch.tui.view.safe_text import visible  # imports Rich: only the table output needs it
+
+    for warning in snapshot.warnings:
+        print(f"netwatch: {visible(warning)}", file=sys.stderr)
+
+
+def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) -> list[str]:
+    """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes)."""
+    from netwatch.tui.view.safe_text import visible  # imports Rich: only the table output needs it
+
+    rows = [TABLE_HEADER, *(_table_row(sock, processes, visible) for sock in sockets)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER) - 1)]
+    right_aligned = {2, 3}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column in right_aligned else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip() + "\n")
+    return lines
+
+
+def _table_row(sock: Socket, processes: Mapping[int, Process], visible: Callable[[str], str]) -> tuple[str, ...]:
+    if sock.family == "unix":
+        local = visible(sock.path) if sock.path else "*"
+        peer = str(sock.peer_inode) if sock.peer_inode else "*"
+    else:
+        local = format_endpoint(sock.local_address, sock.local_port, sock.family)
+        peer = format_endpoint(sock.remote_address, sock.remote_port, sock.family)
+    owners = _owners(sock, processes, visible)
+    return (sock.proto, sock.state, str(sock.recv_q), str(sock.send_q), local, peer, owners)
+
+
+def _owners(sock: Socket, processes: Mapping[int, Process], visible: Callable[[str], str]) -> str:
+    labels = []
+    for owner in sock.owners:
+        process = processes.get(owner.pid)
+        name = visible(process.name) if process else "?"
+        labels.append(f"{name}/{owner.pid}")
+    return ",".join(dict.fromkeys(labels))

@@ -1,0 +1,106 @@
+"""One refresh as the UI sees it: a snapshot plus what the history says about it, immutable.
+
+A :class:`Frame` is built on the collector worker thread (where :class:`History` is updated), so the UI thread
+never reads the history while it is being changed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from netwatch.backends.history.diff import Rates, SnapshotDiff
+from netwatch.backends.history.tracker import Event, History
+from netwatch.backends.model.records import Socket, SocketKey
+from netwatch.backends.model.snapshot import Snapshot
+
+NO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Everything the UI shows for one refresh."""
+
+    snapshot: Snapshot
+    diff: SnapshotDiff
+    sockets: Mapping[SocketKey, Socket]
+    """Current sockets plus the closed ones still lingering on screen."""
+    statuses: Mapping[SocketKey, str]
+    """"new" / "changed" / "closed" for the sockets that have one."""
+    first_seen: Mapping[SocketKey, float]
+    new_events: tuple[Event, ...]
+    """Events recorded by this refresh (oldest first)."""
+    proto_counts: Mapping[str, int]
+    """Current sockets per protocol."""
+    tcp_state_counts: Mapping[str, int]
+    """Current TCP sockets per state."""
+    sockets_by_pid: Mapping[int, Sequence[Socket]]
+    """The :attr:`sockets` of each owning pid (so that one process's view never scans every socket)."""
+
+    @property
+    def now(self) -> float:
+        """Wall-clock time of the snapshot (ages are measured against it)."""
+        return self.snapshot.taken_at
+
+    def rates(self, key: SocketKey) -> Rates:
+        return self.diff.rates.get(key, NO_RATES)
+
+
+def frame_from(history: History, snapshot: Snapshot) -> Frame:
+    """Feed ``snapshot`` to ``history`` and capture the result (call with the history's lock held)."""
+    last_event = history.events[-1] if history.events else None
+    diff = history.update(snapshot)
+    lingering = history.lingering()
+    sockets: Mapping[SocketKey, Socket] = (
+        {**lingering, **snapshot.sockets} if lingering else snapshot.sockets
+    )
+    status_of = history.status
+    first_seen_of = history.first_seen
+    statuses = {}
+    first_seen = {}
+    for key in sockets:
+        status = status_of(key)
+        if status is not None:
+            statuses[key] = status
+        seen = first_seen_of(key)
+        if seen is not None:
+            first_seen[key] = seen
+    return Frame(
+        snapshot=snapshot,
+        diff=diff,
+        sockets=sockets,
+        statuses=statuses,
+        first_seen=first_seen,
+        new_events=_events_after(history.events, last_event),
+        proto_counts=Counter(sock.proto for sock in snapshot.sockets.values()),
+        tcp_state_counts=Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp"),
+        sockets_by_pid=_sockets_by_pid(sockets),
+    )
+
+
+def _sockets_by_pid(sockets: Mapping[SocketKey, Socket]) -> dict[int, list[Socket]]:
+    by_pid: dict[int, list[Socket]] = {}
+    for sock in sockets.values():
+        owners = sock.owners
+        if not owners:
+            continue
+        pids = (owners[0].pid,) if len(owners) == 1 else dict.fromkeys(owner.pid for owner in owners)
+        for pid in pids:
+            group = by_pid.get(pid)
+            if group is None:
+                by_pid[pid] = [sock]
+            else:
+                group.append(sock)
+    return by_pid
+
+
+def _events_after(events, last_seen: Event | None) -> tuple[Event, ...]:
+    """The events appended after ``last_seen`` (by identity; ``events`` is newest-last and bounded)."""
+    fresh: list[Event] = []
+    for event in reversed(events):
+        if event is last_seen:
+            break
+        fresh.append(event)
+    fresh.reverse()
+    return tuple(fresh)

@@ -1,0 +1,148 @@
+"""The refresh pipeline, outside Textual: snapshot -> history -> frame -> rows, and its memory policy.
+
+The app only asks and renders: a worker thread calls :meth:`Refresher.refresh` (or :meth:`Refresher.rows` when
+the view, filter or sort changed) and posts the result to the UI thread. Everything that decides what stays in
+memory lives here: the history (bounded by time and socket count), which frames are held and by whom
+(:class:`FrameHolds`: the app's current frame, a table's rows, a running worker; a frame nobody holds is freed
+on the collector thread), and when the garbage collector runs (:class:`GcPolicy`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import partial
+
+from netwatch.backends.filter import SocketFilter
+from netwatch.backends.history.tracker import History
+from netwatch.tui.app.widgets.socket_table import TableRows
+from netwatch.tui.view.disposal import FrameHolds
+from netwatch.tui.view.frame import Frame, frame_from
+from netwatch.tui.view.gc_policy import GcPolicy
+from netwatch.tui.view.resolve import HostResolver
+from netwatch.tui.view.rows import RowBuilder, SocketPredicate, owned_by
+from netwatch.tui.view.snapshots import SnapshotSource
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRequest:
+    """Which rows the UI wants: the view, the filter and the pid restriction as of ``generation``."""
+
+    generation: int
+    view: str
+    socket_filter: SocketFilter | None
+    pid: int | None
+    sort_index: int
+    """The table's sort column when asked (its rows are sorted here, on a worker thread)."""
+    sort_reverse: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """One refresh for the UI: the frame (with one hold for the receiver) and the rows the request asked for."""
+
+    frame: Frame
+    rows: TableRows
+
+
+class Refresher:
+    """Takes snapshots from ``source`` and turns them into frames and table rows.
+
+    :meth:`refresh` runs on one worker thread at a time; :meth:`rows` may run on another concurrently (it only
+    reads frames). Every frame handed out is held: whoever receives it calls :meth:`release` when done.
+    """
+
+    def __init__(self, source: SnapshotSource, *, linger: float = 5.0) -> None:
+        self.source = source
+        self.holds = FrameHolds()
+        self.gc_policy = GcPolicy()
+        self._history = History(linger=linger)
+        self._history_lock = threading.Lock()
+        self._builder = RowBuilder()
+        self._resolver: HostResolver | None = None
+        self._latest: Frame | None = None
+        """The newest frame, held for the history (the next diff reads its snapshot)."""
+
+    @property
+    def backend_name(self) -> str:
+        return self.source.backend_name
+
+    # ----- the pipeline (worker threads) ------------------------------------------------------------------
+
+    def refresh(self, request: ViewRequest) -> Refresh:
+        """Free what nobody holds, take a snapshot, record it in the history and build the requested rows."""
+        self.holds.free_unheld()
+        snapshot = self.source.snapshot()
+        with self._history_lock:
+            frame = frame_from(self._history, snapshot)
+        self.holds.hold(frame)
+        if self._latest is not None:
+            self.holds.release(self._latest)
+        self._latest = frame
+        rows = self.rows(frame, request)
+        self.gc_policy.after_refresh()
+        return Refresh(self.holds.hold(frame), rows)
+
+    def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
+        """The rows ``request`` asks for, sorted; they hold ``frame`` until released (call on a worker)."""
+        accept = _predicate(frame, request)
+        if request.view == "processes":
+            rows = self._builder.process_rows(frame, accept, request.pid)
+        else:
+            rows = self._builder.socket_rows(frame, request.view, accept)
+        return self._held(frame, rows.sorted(request.sort_index, request.sort_reverse))
+
+    def rows_of_pid(self, frame: Frame, pid: int, sort_index: int, reverse: bool) -> TableRows:
+        """Every socket of ``pid`` in ``frame`` (the process screen), sorted; they hold ``frame``."""
+        return self._held(frame, self._builder.rows_of_pid(frame, pid).sorted(sort_index, reverse))
+
+    def _held(self, frame: Frame, rows: TableRows) -> TableRows:
+        self.holds.hold(frame)
+        return TableRows(rows.model, rows.keys, partial(self.holds.release, frame))
+
+    # ----- for the UI thread -------------------------------------------------------------------------------
+
+    def hold(self, frame: Frame) -> Frame:
+        """Count one more holder of ``frame`` (e.g. a worker about to read it)."""
+        return self.holds.hold(frame)
+
+    def release(self, frame: Frame) -> None:
+        """A holder is done with ``frame``."""
+        self.holds.release(frame)
+
+    def series(self, key: Hashable) -> tuple[list[float], list[float]] | None:
+        """rtt and throughput samples of ``key`` for the sparklines; None while a refresh holds the history."""
+        if not self._history_lock.acquire(blocking=False):
+            return None
+        try:
+            return self._history.rtt_series(key), self._history.throughput_series(key)
+        finally:
+            self._history_lock.release()
+
+    @property
+    def resolving(self) -> bool:
+        """Whether rows show host and service names."""
+        return self._builder.resolver is not None
+
+    def resolve_names(self, on: bool, on_resolved) -> None:
+        """Turn name resolution on or off (``on_resolved`` is called from a pool thread when a name arrives)."""
+        if on and self._resolver is None:
+            self._resolver = HostResolver(on_resolved=on_resolved)
+        self._builder.resolver = self._resolver if on else None
+
+    def close(self) -> None:
+        if self._resolver is not None:
+            self._resolver.close()
+        self.source.close()
+
+
+def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
+    processes = frame.snapshot.processes
+    socket_filter = request.socket_filter
+    owned = owned_by(request.pid) if request.pid is not None else None
+    if socket_filter is None:
+        return owned or (lambda sock: True)
+    if owned is None:
+        return lambda sock: socket_filter.matches(sock, processes)
+    return lambda sock: owned(sock) and socket_filter.matches(sock, processes)

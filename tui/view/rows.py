@@ -1,0 +1,434 @@
+"""Row models for the socket and process tables: which rows a view shows, their cells, sort values and
+highlights.
+
+Socket views hold no per-row records: a model over the frame formats the cells of the rows on screen when they
+are drawn and gives a column's sort values when the table sorts (at 100,000 sockets, prebuilt rows took
+~90 MB). Nothing here needs the app, so rows are built on a worker thread and in tests.
+"""
+
+from __future__ import annotations
+
+import socket as socket_module
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
+from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.records import Process, Socket
+from netwatch.tui.app.widgets.socket_table import Column, Row, TableRows
+from netwatch.tui.view import format as fmt
+from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.resolve import HostResolver, service_name
+
+SocketPredicate = Callable[[Socket], bool]
+
+VIEWS = ("connections", "listeners", "processes", "unix")
+
+# hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
+SOCKET_COLUMNS = (
+    Column("proto", "proto", 5),
+    Column("state", "state", 10),
+    Column("local", "local", 18, flex=True),
+    Column("peer", "peer", 18, flex=True),
+    Column("process", "process", 12, flex=True),
+    Column("send", "send/s", 7, align="right", hide_order=6),
+    Column("recv", "recv/s", 7, align="right", hide_order=5),
+    Column("rtt", "rtt", 7, align="right", hide_order=4),
+    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
+    Column("send_q", "send-q", 6, align="right", hide_order=1),
+    Column("age", "age", 6, align="right", hide_order=3),
+)
+
+UNIX_COLUMNS = (
+    Column("type", "type", 9),
+    Column("state", "state", 11),
+    Column("path", "path", 20, flex=True),
+    Column("peer", "peer", 9, align="right", hide_order=5),
+    Column("process", "process", 14, flex=True),
+    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
+    Column("send_q", "send-q", 6, align="right", hide_order=1),
+    Column("inode", "inode", 9, align="right", hide_order=3),
+    Column("age", "age", 6, align="right", hide_order=4),
+)
+
+PROCESS_COLUMNS = (
+    Column("pid", "pid", 7, align="right"),
+    Column("name", "process", 12, flex=True),
+    Column("user", "user", 8, hide_order=4),
+    Column("sockets", "socks", 6, align="right"),
+    Column("estab", "estab", 6, align="right", hide_order=3),
+    Column("listen", "listen", 6, align="right", hide_order=2),
+    Column("unix", "unix", 6, align="right", hide_order=1),
+    Column("send", "send/s", 7, align="right"),
+    Column("recv", "recv/s", 7, align="right"),
+    Column("ports", "listening", 12, flex=True),
+)
+
+COLUMNS_OF_VIEW = {
+    "connections": SOCKET_COLUMNS,
+    "listeners": SOCKET_COLUMNS,
+    "processes": PROCESS_COLUMNS,
+    "unix": UNIX_COLUMNS,
+}
+
+DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest processes first
+    "connections": ("age", False),
+    "listeners": ("local", False),
+    "processes": ("sockets", True),
+    "unix": ("path", False),
+}
+
+_SHORT_STATES = {"ESTABLISHED": "ESTAB"}
+_STATE_ORDER = {name: index for index, name in enumerate((*TCP_STATES, UNCONN))}
+_NO_RTT = -1
+_ADDRESS_KEYS_LIMIT = 400_000
+"""Addresses whose sort key :class:`RowBuilder` keeps before the cache is dropped and rebuilt."""
+
+
+class _ProcessLabels:
+    """:func:`process_label` of sockets, the ``pid/name`` part computed once per pid."""
+
+    def __init__(self, processes: Mapping[int, Process]) -> None:
+        self._processes = processes
+        self._labels: dict[int, str] = {}
+
+    def of(self, sock: Socket) -> str:
+        owners = sock.owners
+        if not owners:
+            return ""
+        pid = owners[0].pid
+        label = self._labels.get(pid)
+        if label is None:
+            process = self._processes.get(pid)
+            label = self._labels[pid] = f"{pid}/{process.name}" if process else str(pid)
+        if len(owners) == 1:
+            return label
+        others = len(owner_pids(sock)) - 1
+        return f"{label} +{others}" if others else label
+
+
+def is_listener(sock: Socket) -> bool:
+    """A TCP socket in LISTEN, or a bound, unconnected UDP/raw socket."""
+    return sock.state == "LISTEN" or (sock.state == UNCONN and sock.proto != "tcp")
+
+
+def in_view(view: str, sock: Socket) -> bool:
+    """Whether ``sock`` belongs in socket view ``view``."""
+    if view == "unix":
+        return sock.proto == "unix"
+    if sock.proto == "unix":
+        return False
+    return is_listener(sock) if view == "listeners" else not is_listener(sock)
+
+
+def short_state(state: str) -> str:
+    return _SHORT_STATES.get(state, state)
+
+
+def owner_pids(sock: Socket) -> list[int]:
+    """Distinct owning pids, in the order the backend listed the owners."""
+    pids: list[int] = []
+    for owner in sock.owners:
+        if owner.pid not in pids:
+            pids.append(owner.pid)
+    return pids
+
+
+def owned_by(pid: int) -> SocketPredicate:
+    """A predicate: the socket has an owner with this pid."""
+    return lambda sock: any(owner.pid == pid for owner in sock.owners)
+
+
+def process_label(sock: Socket, processes: Mapping[int, Process]) -> str:
+    """``pid/name`` of the first owner, ``+N`` when more processes share the socket ("" when unknown)."""
+    return _ProcessLabels(processes).of(sock)
+
+
+class _FrameRows:
+    """A :class:`RowModel` of sockets of one frame, keyed by socket key.
+
+    Cells are formatted when the table draws a row; the sort value of column ``c`` is the method named after
+    the key of ``COLUMNS[c]`` (``_age``, ``_local``...), which the cells show formatted.
+    """
+
+    COLUMNS: tuple[Column, ...] = ()
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self._sockets = frame.sockets
+        self._labels = _ProcessLabels(frame.snapshot.processes)
+
+    def status(self, key: Hashable) -> str | None:
+        return self.frame.statuses.get(key)
+
+    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
+        value_of: Callable[[Socket], Any] = getattr(self, f"_{self.COLUMNS[column].key}")
+        sockets = self._sockets
+        return lambda key: value_of(sockets[key])
+
+    def _state(self, sock: Socket) -> int:
+        return _STATE_ORDER.get(sock.state, 99)
+
+    def _process(self, sock: Socket) -> str:
+        return self._labels.of(sock)
+
+    @staticmethod
+    def _recv_q(sock: Socket) -> int:
+        return sock.recv_q
+
+    @staticmethod
+    def _send_q(sock: Socket) -> int:
+        return sock.send_q
+
+    def _age(self, sock: Socket) -> float:
+        """Seconds since the socket was first seen, at the frame's time."""
+        frame = self.frame
+        return frame.now - frame.first_seen.get(sock.key, frame.now)
+
+
+class SocketRows(_FrameRows):
+    """Rows with :data:`SOCKET_COLUMNS` (a Unix socket shows its path as local and its peer's inode as peer)."""
+
+    COLUMNS = SOCKET_COLUMNS
+
+    def __init__(self, frame: Frame, builder: RowBuilder) -> None:
+        super().__init__(frame)
+        self._builder = builder
+        self._rates = frame.diff.rates
+
+    def cells(self, key: Hashable) -> tuple[str, ...]:
+        sock = self._sockets[key]
+        send, recv, rtt = self._send(sock), self._recv(sock), self._rtt(sock)
+        if sock.proto == "unix":
+            local, peer = sock.path or "", str(sock.peer_inode or "")
+        else:
+            endpoint = self._builder.endpoint
+            local = endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
+            peer = endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto)
+        return (
+            sock.proto,
+            short_state(sock.state),
+            local,
+            peer,
+            self._process(sock),
+            fmt.rate_cell(send) if send >= 1 else "",
+            fmt.rate_cell(recv) if recv >= 1 else "",
+            fmt.duration_us(rtt) if rtt >= 0 else "",
+            str(sock.recv_q),
+            str(sock.send_q),
+            fmt.age(self._age(sock)),
+        )
+
+    @staticmethod
+    def _proto(sock: Socket) -> str:
+        return sock.proto
+
+    def _local(self, sock: Socket) -> object:
+        if sock.proto == "unix":
+            return sock.path or ""
+        return (self._builder.address_key(sock.local_address), sock.local_port)
+
+    def _peer(self, sock: Socket) -> object:
+        if sock.proto == "unix":
+            return str(sock.peer_inode or "")
+        return (self._builder.address_key(sock.remote_address), sock.remote_port)
+
+    def _send(self, sock: Socket) -> float:
+        rates = self._rates.get(sock.key)
+        return rates.send_bps if rates is not None else 0.0
+
+    def _recv(self, sock: Socket) -> float:
+        rates = self._rates.get(sock.key)
+        return rates.recv_bps if rates is not None else 0.0
+
+    @staticmethod
+    def _rtt(sock: Socket) -> int:
+        """Smoothed RTT in µs; -1 (shown blank, sorted first) without one."""
+        info = sock.tcp_info
+        return info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
+
+
+class UnixRows(_FrameRows):
+    """Rows with :data:`UNIX_COLUMNS`."""
+
+    COLUMNS = UNIX_COLUMNS
+
+    def cells(self, key: Hashable) -> tuple[str, ...]:
+        sock = self._sockets[key]
+        peer = self._peer(sock)
+        return (
+            self._type(sock),
+            short_state(sock.state),
+            self._path(sock),
+            str(peer) if peer else "",
+            self._process(sock),
+            str(sock.recv_q),
+            str(sock.send_q),
+            str(sock.inode),
+            fmt.age(self._age(sock)),
+        )
+
+    @staticmethod
+    def _type(sock: Socket) -> str:
+        return sock.sock_type or ""
+
+    @staticmethod
+    def _path(sock: Socket) -> str:
+        return sock.path or ""
+
+    @staticmethod
+    def _peer(sock: Socket) -> int:
+        return sock.peer_inode or 0
+
+    @staticmethod
+    def _inode(sock: Socket) -> int:
+        return sock.inode
+
+
+@dataclass
+class RowBuilder:
+    """Builds the rows of the tables from frames; keeps per-address sort keys across refreshes.
+
+    With a ``resolver`` set, addresses are shown as host names once reverse DNS answered, and ports as
+    service names from /etc/services.
+    """
+
+    resolver: HostResolver | None = None
+    _address_keys: dict[str, bytes] = field(default_factory=dict)
+
+    def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate) -> TableRows:
+        """Rows of socket view ``view`` ("connections", "listeners", "unix") for the accepted sockets."""
+        if view == "unix":
+            keys = [key for key, sock in frame.sockets.items() if sock.proto == "unix" and accept(sock)]
+            return TableRows(UnixRows(frame), keys)
+        keys = [key for key, sock in frame.sockets.items() if in_view(view, sock) and accept(sock)]
+        return TableRows(SocketRows(frame, self), keys)
+
+    def rows_of_pid(self, frame: Frame, pid: int) -> TableRows:
+        """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
+        return TableRows(SocketRows(frame, self), [sock.key for sock in frame.sockets_by_pid.get(pid, ())])
+
+    def process_rows(self, frame: Frame, accept: SocketPredicate, only_pid: int | None = None) -> TableRows:
+        """One row per process owning at least one accepted (current) socket."""
+        totals = aggregate_processes(frame.snapshot.sockets.values(), accept)
+        processes = frame.snapshot.processes
+        rows = []
+        for pid, total in totals.items():
+            if only_pid is not None and pid != only_pid:
+                continue
+            process = processes.get(pid)
+            name = process.name if process else ""
+            user = process.user if process else ""
+            rates = frame.diff.process_rates.get(pid)
+            send = rates.send_bps if rates else 0.0
+            recv = rates.recv_bps if rates else 0.0
+            ports = total.ports_text()
+            rows.append(
+                Row(
+                    key=pid,
+                    cells=(
+                        str(pid),
+                        name,
+                        user,
+                        str(total.sockets),
+                        str(total.established),
+                        str(total.listening),
+                        str(total.unix),
+                        fmt.rate_cell(send),
+                        fmt.rate_cell(recv),
+                        ports,
+                    ),
+                    sort_values=(
+                        pid,
+                        name,
+                        user,
+                        total.sockets,
+                        total.established,
+                        total.listening,
+                        total.unix,
+                        send,
+                        recv,
+                        ports,
+                    ),
+                )
+            )
+        return TableRows.of(rows)
+
+    def endpoint(self, address: str, port: int, family: str, proto: str) -> str:
+        """``addr:port`` (IPv6 in brackets, ``::ffff:`` mapped as IPv4), with names when resolving."""
+        if self.resolver is None:
+            return format_endpoint(address, port, family)
+        shown = unmap_ipv4(address)
+        host = self.resolver.name(shown) if shown else None
+        service = service_name(port, proto) if port else None
+        if host is None and service is None:
+            return format_endpoint(address, port, family)
+        if host is None:
+            host = f"[{shown}]" if ":" in shown else (shown or "*")
+        return f"{host}:{service or port}"
+
+    def address_key(self, address: str) -> bytes:
+        """A sort key ordering addresses numerically (IPv4 before IPv6)."""
+        try:
+            return self._address_keys[address]
+        except KeyError:
+            pass
+        shown = unmap_ipv4(address)
+        try:
+            key = b"4" + socket_module.inet_pton(socket_module.AF_INET, shown)
+        except OSError:
+            try:
+                key = b"6" + socket_module.inet_pton(socket_module.AF_INET6, shown)
+            except OSError:
+                key = b"9" + shown.encode("utf-8", "surrogateescape")
+        if len(self._address_keys) > _ADDRESS_KEYS_LIMIT:
+            self._address_keys.clear()
+        self._address_keys[address] = key
+        return key
+
+
+@dataclass
+class ProcessTotals:
+    """Counts over one process's sockets."""
+
+    sockets: int = 0
+    established: int = 0
+    listening: int = 0
+    unix: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    listen_ports: set[tuple[str, int]] = field(default_factory=set)
+
+    def add(self, sock: Socket) -> None:
+        self.sockets += 1
+        self.states[sock.state] = self.states.get(sock.state, 0) + 1
+        if sock.proto == "unix":
+            self.unix += 1
+        elif sock.state == "ESTABLISHED":
+            self.established += 1
+        elif is_listener(sock):
+            self.listening += 1
+            self.listen_ports.add((sock.proto, sock.local_port))
+
+    def ports_text(self) -> str:
+        """Listening ports like ``tcp:22,80 udp:53``."""
+        parts = []
+        for proto in ("tcp", "udp", "raw"):
+            ports = sorted(port for kind, port in self.listen_ports if kind == proto)
+            if ports:
+                parts.append(f"{proto}:{','.join(map(str, ports))}")
+        return " ".join(parts)
+
+
+def aggregate_processes(sockets: Iterable[Socket], accept: SocketPredicate) -> dict[int, ProcessTotals]:
+    """Per-pid totals over the accepted sockets (a socket shared by several pids counts for each)."""
+    totals: dict[int, ProcessTotals] = {}
+    for sock in sockets:
+        if not sock.owners or not accept(sock):
+            continue
+        for pid in owner_pids(sock):
+            total = totals.get(pid)
+            if total is None:
+                total = totals[pid] = ProcessTotals()
+            total.add(sock)
+    return totals

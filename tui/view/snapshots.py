@@ -1,0 +1,91 @@
+"""Where the app's snapshots come from: the live collector, or a recorded sequence (tests, screenshots)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from netwatch.backends.model.snapshot import Snapshot
+
+
+class SnapshotSource(Protocol):
+    """Something the app can ask for the next snapshot (from a worker thread, never the UI thread)."""
+
+    @property
+    def backend_name(self) -> str:
+        """The backend in use (or requested), for the header."""
+        ...
+
+    def snapshot(self) -> Snapshot:
+        """Take the next snapshot (may block for as long as collection takes)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; called once when the app exits."""
+        ...
+
+
+class LiveSource:
+    """Snapshots of this machine from :class:`netwatch.backends.collector.Collector`.
+
+    The collector (and its netlink sockets) is created and used on ONE dedicated thread, whichever thread
+    calls :meth:`snapshot`: collection never runs inside the app's asyncio loop, and its state (netlink
+    socket, owner cache) never hops between threads.
+    """
+
+    def __init__(self, backend: str = "auto") -> None:
+        self.requested = backend
+        self._collector = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-collector")
+
+    @property
+    def backend_name(self) -> str:
+        return self._collector.backend_name if self._collector is not None else self.requested
+
+    def snapshot(self) -> Snapshot:
+        return self._thread.submit(self._collect).result()
+
+    def _collect(self) -> Snapshot:
+        if self._collector is None:
+            from netwatch.backends.collector import Collector
+
+            self._collector = Collector(self.requested)
+        return self._collector.snapshot()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+
+class ReplaySource:
+    """Recorded snapshots, returned in order; after the last one it keeps returning the last one.
+
+    ``snapshot()`` is deterministic, so tests and screenshots can step through a scenario.
+    """
+
+    def __init__(self, snapshots: Sequence[Snapshot], backend_name: str = "replay") -> None:
+        if not snapshots:
+            raise ValueError("ReplaySource needs at least one snapshot")
+        self._snapshots = list(snapshots)
+        self._next = 0
+        self._lock = threading.Lock()
+        self._backend_name = backend_name
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend_name
+
+    @property
+    def position(self) -> int:
+        """How many snapshots have been handed out (capped at the number recorded)."""
+        return self._next
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            index = min(self._next, len(self._snapshots) - 1)
+            self._next = min(self._next + 1, len(self._snapshots))
+            return self._snapshots[index]
+
+    def close(self) -> None:
+        """Nothing to release."""
