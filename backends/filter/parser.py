@@ -18,6 +18,7 @@ from typing import TypeVar
 from netwatch.backends.filter import terms
 from netwatch.backends.filter.lexer import FilterError, Token, tokenize
 from netwatch.backends.filter.terms import Predicate
+from netwatch.backends.model.names import PROTOS
 
 T = TypeVar("T")
 MAX_NESTING = 64
@@ -37,7 +38,7 @@ _ARGUMENT_TERMS: dict[str, tuple[Callable[[str], Predicate], str]] = {
     "path": (terms.path_contains, "a path"),
 }
 """Keywords followed by one argument (``pid`` may also take ``=``): builder and what the argument is."""
-_SHORTHANDS = dict.fromkeys(("tcp", "udp", "raw", "unix"), terms.protocol_is) | dict.fromkeys(
+_SHORTHANDS = dict.fromkeys(PROTOS, terms.protocol_is) | dict.fromkeys(
     ("ipv4", "ipv6", "inet", "inet6"), terms.family_is)
 """Bare words that stand for ``proto WORD`` / ``family WORD`` (quote them to search the text instead)."""
 

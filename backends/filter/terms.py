@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
+from netwatch.backends.model.names import PROTOS, SERVICE_PROTOS, STATES, UNCONN
 from netwatch.backends.model.records import Process, Socket
 
 Predicate = Callable[[Socket, Mapping[int, Process]], bool]
@@ -27,30 +28,26 @@ COMPARISONS: dict[str, Callable[[int, int], bool]] = {
 EQUALITY = frozenset({"=", "==", "eq"})
 INEQUALITY = frozenset({"!=", "ne"})
 
+_SS_SPELLINGS = {"fin-wait1": "fin-wait-1", "fin-wait2": "fin-wait-2"}
+
+
+def _ss_spelling(state: str) -> str:
+    """A state name as ss's filter spells it, in lower case with dashes: ``FIN_WAIT1`` -> ``fin-wait-1``."""
+    name = state.lower().replace("_", "-")
+    return _SS_SPELLINGS.get(name, name)
+
+
+_ALL_STATES = frozenset(STATES) - {"UNKNOWN"}
 _SYN_RECV = frozenset({"SYN_RECV", "NEW_SYN_RECV"})
-_ALL_STATES = frozenset({
-    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT",
-    "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE", "UNCONN",
-})  # fmt: skip
-_CONNECTED = _ALL_STATES - {"LISTEN", "CLOSE", "TIME_WAIT", "UNCONN", "BOUND_INACTIVE"} - _SYN_RECV
+_CLOSED = frozenset({"CLOSE", UNCONN})  # ss shows an unconnected datagram socket's CLOSE as UNCONN
+_CONNECTED = _ALL_STATES - _CLOSED - _SYN_RECV - {"LISTEN", "TIME_WAIT", "BOUND_INACTIVE"}
 STATE_NAMES: dict[str, frozenset[str]] = {
-    "established": frozenset({"ESTABLISHED"}),
+    **{_ss_spelling(state): frozenset({state}) for state in _ALL_STATES},
     "estab": frozenset({"ESTABLISHED"}),
-    "syn-sent": frozenset({"SYN_SENT"}),
-    "syn-recv": _SYN_RECV,
-    "new-syn-recv": frozenset({"NEW_SYN_RECV"}),
-    "fin-wait-1": frozenset({"FIN_WAIT1"}),
-    "fin-wait-2": frozenset({"FIN_WAIT2"}),
-    "time-wait": frozenset({"TIME_WAIT"}),
-    "closed": frozenset({"CLOSE", "UNCONN"}),  # ss shows an unconnected datagram socket's CLOSE as UNCONN
-    "close": frozenset({"CLOSE", "UNCONN"}),
-    "close-wait": frozenset({"CLOSE_WAIT"}),
-    "last-ack": frozenset({"LAST_ACK"}),
     "listening": frozenset({"LISTEN"}),
-    "listen": frozenset({"LISTEN"}),
-    "closing": frozenset({"CLOSING"}),
-    "unconn": frozenset({"UNCONN"}),
-    "bound-inactive": frozenset({"BOUND_INACTIVE"}),
+    "syn-recv": _SYN_RECV,
+    "close": _CLOSED,
+    "closed": _CLOSED,
     # ss's groups
     "all": _ALL_STATES,
     "connected": _CONNECTED,
@@ -58,7 +55,6 @@ STATE_NAMES: dict[str, frozenset[str]] = {
     "bucket": _SYN_RECV | {"TIME_WAIT"},
     "big": _ALL_STATES - _SYN_RECV - {"TIME_WAIT"},
 }
-PROTOCOLS = ("tcp", "udp", "unix", "raw")
 FAMILY_NAMES = {"ipv4": "ipv4", "inet": "ipv4", "4": "ipv4", "ipv6": "ipv6", "inet6": "ipv6", "6": "ipv6",
                 "unix": "unix", "local": "unix"}
 
@@ -91,9 +87,7 @@ def negation(predicate: Predicate) -> Predicate:
 
 def state_is(name: str) -> Predicate:
     """``state NAME``: ss names (``fin-wait-1``), kernel names (``FIN_WAIT1``) or ss groups, any case."""
-    normalized = name.lower().replace("_", "-")
-    normalized = {"fin-wait1": "fin-wait-1", "fin-wait2": "fin-wait-2"}.get(normalized, normalized)
-    states = STATE_NAMES.get(normalized)
+    states = STATE_NAMES.get(_ss_spelling(name))
     if states is None:
         raise ValueError("unknown state (try established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, "
                          "time-wait, closed, close-wait, last-ack, listening, closing, unconn, connected)")
@@ -102,8 +96,8 @@ def state_is(name: str) -> Predicate:
 
 def protocol_is(name: str) -> Predicate:
     proto = name.lower()
-    if proto not in PROTOCOLS:
-        raise ValueError("expected a protocol: tcp, udp, unix or raw")
+    if proto not in PROTOS:
+        raise ValueError(f"expected a protocol: {', '.join(PROTOS[:-1])} or {PROTOS[-1]}")
     return lambda sock, processes: sock.proto == proto
 
 
@@ -126,7 +120,7 @@ def parse_port(text: str) -> int:
         if port > 65535:
             raise ValueError("port out of range (0-65535)")
         return port
-    for proto in ("tcp", "udp"):
+    for proto in SERVICE_PROTOS:
         try:
             return socket_module.getservbyname(text, proto)
         except OSError:

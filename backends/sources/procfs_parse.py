@@ -28,21 +28,18 @@ import socket
 import sys
 from typing import Any
 
-from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.names import UNCONN, UNIX_TYPES, state_names
 from netwatch.backends.model.records import Socket, Timer
 
 TIMER_NAMES = {0: "off", 1: "on", 2: "keepalive", 3: "timewait", 4: "persist"}
 """procfs/inet_diag timer numbers -> the names ``ss -o`` prints."""
 
-UNIX_TYPES = {1: "stream", 2: "dgram", 5: "seqpacket"}
 UNIX_LISTENING_FLAG = 0x10000  # __SO_ACCEPTCON
 # SS_* (include/uapi/linux/net.h) -> kernel state names. SS_CONNECTING is only shown for an embryo connection
 # that is established but not yet accepted (no struct socket yet), SS_DISCONNECTING for a socket-less one
 # that is not established: so they map to the sk_state that unix_diag would report.
 UNIX_STATES = {0: "CLOSE", 1: UNCONN, 2: "ESTABLISHED", 3: "ESTABLISHED", 4: "CLOSE"}
 
-_TCP_CLOSE = 7
-_TCP_ESTABLISHED = 1
 _MS_PER_TICK = 1000 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
@@ -83,12 +80,8 @@ def _timer(timer: str, retransmits: str) -> Timer:
 
 def _inet_state(proto: str, number_hex: str) -> str:
     number = int(number_hex, 16)
-    if proto != "tcp":
-        if number == _TCP_CLOSE:
-            return UNCONN
-        if number == _TCP_ESTABLISHED:
-            return "ESTABLISHED"
-    return TCP_STATES[number] if 0 <= number < len(TCP_STATES) else "UNKNOWN"
+    states = state_names(proto)
+    return states[number] if number < len(states) else "UNKNOWN"
 
 
 def _data_lines(text: str) -> list[str]:

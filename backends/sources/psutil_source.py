@@ -27,15 +27,13 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.names import FAMILIES, TCP_STATES, UNCONN, UNIX_TYPES
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
 
-_FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6", socket.AF_UNIX: "unix"}
 _WILDCARDS = {"ipv4": "0.0.0.0", "ipv6": "::", "unix": ""}
 _INET_PROTOS = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
-_UNIX_TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "dgram", socket.SOCK_SEQPACKET: "seqpacket"}
 _OTHER_STATES = {"DELETE_TCB": "CLOSE", "IDLE": "CLOSE", "BOUND": UNCONN}
 """psutil states that are not Linux kernel names (Windows, Solaris) -> the nearest kernel name."""
 _PER_PROCESS_WARNING = (
@@ -76,7 +74,7 @@ class PsutilSource:
             warnings = (_PER_PROCESS_WARNING,)
         except (psutil.Error, OSError, RuntimeError) as error:
             raise BackendUnavailable(f"psutil: cannot list connections: {str(error).splitlines()[0]}") from error
-        connections = [conn for conn in connections if conn.family in _FAMILIES]
+        connections = [conn for conn in connections if conn.family in FAMILIES]
         self._processes = self._read_processes({conn.pid for conn in connections if conn.pid is not None})
         sockets: dict[SocketKey, Socket] = {}
         for conn in connections:
@@ -118,7 +116,7 @@ class PsutilSource:
         return processes
 
     def _to_socket(self, conn: Any) -> Socket | None:
-        family = _FAMILIES[conn.family]
+        family = FAMILIES[conn.family]
         if family == "unix":
             proto = "unix"
             local_address, local_port = "", 0
@@ -145,7 +143,7 @@ class PsutilSource:
             inode=0,
             uid=process.uid if process is not None else None,
             path=(conn.laddr or None) if family == "unix" else None,
-            sock_type=_UNIX_TYPES.get(conn.type) if family == "unix" else None,
+            sock_type=UNIX_TYPES.get(conn.type) if family == "unix" else None,
             owners=(Owner(pid, fd),) if pid is not None else (),
         )
 

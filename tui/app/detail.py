@@ -10,11 +10,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
 from netwatch.backends.model.endpoints import format_endpoint
-from netwatch.backends.model.names import TCP_STATES
+from netwatch.backends.model.names import TCP_STATES, short_state
 from netwatch.backends.model.records import Process, Socket
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
-from netwatch.tui.view.rows import ProcessTotals, short_state
+from netwatch.tui.view.rows import ProcessTotals
 from netwatch.tui.view.safe_text import plain, visible
 
 Field = tuple[str, Text | str]

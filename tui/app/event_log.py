@@ -9,9 +9,10 @@ from textual.widgets import RichLog
 
 from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.endpoints import format_endpoint
+from netwatch.backends.model.names import short_state
 from netwatch.backends.model.records import Process, Socket
 from netwatch.tui.view import format as fmt
-from netwatch.tui.view.rows import process_label, short_state
+from netwatch.tui.view.rows import process_label
 from netwatch.tui.view.safe_text import plain
 
 MAX_LINES = 500

@@ -8,14 +8,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 from netwatch.backends.collector import visibility_warning
-from netwatch.backends.model.names import PROTOS
+from netwatch.backends.model.names import PROTOS, short_state, state_rank
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
-from netwatch.tui.view.rows import short_state
 from netwatch.tui.view.safe_text import plain
-
-_STATE_ORDER = ("ESTABLISHED", "LISTEN", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
-                "CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSE", "NEW_SYN_RECV")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +64,7 @@ def counts_text(frame: Frame | None) -> Text:
     states = frame.tcp_state_counts
     if states:
         text.append("  │ ", style="dim")
-        ordered = [state for state in _STATE_ORDER if states.get(state)]
-        ordered += sorted(state for state in states if state not in _STATE_ORDER)
-        for state in ordered:
+        for state in sorted(states, key=state_rank):
             text.append(f" {short_state(state)} ")
             text.append(fmt.count(states[state]), style="bold")
     return text

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
+from netwatch.backends.model.names import SERVICE_PROTOS
+
 MAX_PENDING = 256
 """Lookups queued at once; further addresses are asked for again on a later refresh."""
 MAX_NAMES = 8192
@@ -16,8 +18,8 @@ MAX_NAMES = 8192
 
 @lru_cache(maxsize=65536)
 def service_name(port: int, proto: str) -> str | None:
-    """The /etc/services name of ``port`` for ``proto`` ("tcp"/"udp"), or None."""
-    if not 0 < port < 65536 or proto not in ("tcp", "udp"):
+    """The /etc/services name of ``port`` for ``proto``, or None."""
+    if not 0 < port < 65536 or proto not in SERVICE_PROTOS:
         return None
     try:
         return socket.getservbyport(port, proto)

@@ -17,7 +17,7 @@ from sys import intern
 from types import MappingProxyType
 from typing import Any
 
-from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.names import state_names
 from netwatch.backends.model.records import NO_EXTENSIONS, MemInfo, SkMemInfo, Socket, Timer
 from netwatch.backends.model.tcp_info import tcp_info_from_exact
 from netwatch.backends.sources.netlink.attributes import BbrExtensions, decode_cstring, sockopt_flags
@@ -41,7 +41,6 @@ MAX_ADDRESSES = 1 << 17
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
-TCP_STATE_CLOSE = 7
 PORTS = tuple(map(socket.ntohs, range(1 << 16)))
 """idiag_sport/dport as unpacked (network order) -> port: faster than ntohs, and one int per port rather than
 one per socket (~2 MB once)."""
@@ -54,13 +53,6 @@ TIMER_OFF = Timer("off", 0, 0)
 def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
     """A struct inet_diag_req_v2 dumping every ``proto`` socket of ``family`` (RAW: every raw protocol)."""
     return INET_DIAG_REQ_V2.pack(FAMILIES[family], PROTOCOLS[proto], extensions, 0, states, 0, 0, b"", b"", 0, 0, 0)
-
-
-def state_names(proto: str) -> tuple[str, ...]:
-    """idiag_state -> name; datagram sockets in CLOSE are unconnected (UNCONN), as ss shows them."""
-    if proto == "tcp":
-        return TCP_STATES
-    return tuple(UNCONN if number == TCP_STATE_CLOSE else name for number, name in enumerate(TCP_STATES))
 
 
 class _AddressTexts(dict):

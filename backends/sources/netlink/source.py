@@ -7,6 +7,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
 from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
@@ -17,7 +18,7 @@ from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
 DUMP_ATTEMPTS = 3
 """Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
 
-INET_DUMPS = tuple((proto, family) for proto in ("tcp", "udp", "raw") for family in ("ipv4", "ipv6"))
+INET_DUMPS = tuple((proto, family) for proto in INET_PROTOS for family in INET_FAMILIES)
 UNIX_DUMP = ("unix", "unix")
 
 

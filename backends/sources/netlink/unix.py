@@ -6,7 +6,7 @@ import socket
 import struct
 from collections.abc import Iterable, Mapping
 
-from netwatch.backends.model.names import TCP_STATES, UNCONN
+from netwatch.backends.model.names import DATAGRAM_STATES, UNIX_TYPES
 from netwatch.backends.model.records import NO_EXTENSIONS
 from netwatch.backends.sources.netlink.attributes import (
     NLA_HEADER,
@@ -41,10 +41,6 @@ UNIX_DIAG_MSG = struct.Struct("=BBBBIII")
 MSG_SIZE = UNIX_DIAG_MSG.size  # 16
 TWO_U32 = struct.Struct("=II")
 
-SOCK_TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "dgram", socket.SOCK_SEQPACKET: "seqpacket"}
-# Unix sockets use the TCP state numbers; CLOSE means unconnected (ss shows UNCONN).
-STATES = tuple(UNCONN if name == "CLOSE" else name for name in TCP_STATES)
-
 
 def build_request(show: int = SHOW_ALL) -> bytes:
     """A struct unix_diag_req dumping every Unix socket in every state."""
@@ -69,7 +65,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
     unpack_u8 = U8.unpack_from
     unpack_u32 = U32.unpack_from
     unpack_two = TWO_U32.unpack_from
-    state_count = len(STATES)
+    state_count = len(DATAGRAM_STATES)
     skipped = 0
     for buffer, offset, end in messages:
         if end - offset < MSG_SIZE:
@@ -110,7 +106,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
             key,
             "unix",
             "unix",  # family
-            STATES[state] if state < state_count else "UNKNOWN",
+            DATAGRAM_STATES[state] if state < state_count else "UNKNOWN",
             "",  # local_address
             0,  # local_port
             "",  # remote_address
@@ -122,7 +118,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
             cookie,
             path,
             peer,  # peer_inode
-            SOCK_TYPES.get(sock_type, f"type{sock_type}"),
+            UNIX_TYPES.get(sock_type, f"type{sock_type}"),
             (),  # owners (attached after the dump)
             None,  # tcp_info
             None,  # timer
