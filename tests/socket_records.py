@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from netwatch.backends.model.records import Owner, Process, Socket
 from netwatch.backends.model.snapshot import Snapshot
-
-
-class FakeTcpInfo(NamedTuple):
-    """The tcp_info fields the diff and history read (kernel names and units)."""
-
-    rtt: int = 0
-    bytes_acked: int = 0
-    bytes_received: int = 0
-    segs_out: int = 0
-    segs_in: int = 0
-    total_retrans: int = 0
-    bytes_sent: int = 0
-
-
-def tcp_info(**counters: int) -> FakeTcpInfo:
-    return FakeTcpInfo(**counters)
 
 
 def make_socket(key: Any = ("tcp", 1), **fields: Any) -> Socket:

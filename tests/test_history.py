@@ -8,15 +8,15 @@ from __future__ import annotations
 import pytest
 
 from netwatch.backends.history.tracker import History
-from tests.socket_records import make_snapshot, make_socket, tcp_info
+from netwatch.backends.model.tcp_info import TcpInfo
+from tests.socket_records import make_snapshot, make_socket
 
 A, B, C = ("tcp", 1), ("tcp", 2), ("tcp", 3)
 
 
 def test_sockets_of_the_first_snapshot_are_not_new():
     history = History(highlight=3.0)
-    change = history.update(make_snapshot([make_socket(A)], at=100.0))
-    assert history.last_diff is change
+    history.update(make_snapshot([make_socket(A)], at=100.0))
     assert history.status(A) is None
     assert history.first_seen(A) == 1_700_000_000.0 + 100.0
     assert not history.events
@@ -118,7 +118,7 @@ def test_big_batch_keeps_only_max_events():
 def test_rtt_and_throughput_series_in_ms_and_bytes_per_second():
     history = History(samples=3)
     for step, (rtt_us, acked) in enumerate([(1000, 0), (2000, 500), (1500, 1500), (4000, 1500)]):
-        history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=rtt_us, bytes_acked=acked))],
+        history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=rtt_us, bytes_acked=acked))],
                                      at=float(step)))
     assert history.rtt_series(A) == pytest.approx([2.0, 1.5, 4.0])  # bounded to `samples`
     assert history.throughput_series(A) == pytest.approx([500.0, 1000.0, 0.0])
@@ -127,20 +127,20 @@ def test_rtt_and_throughput_series_in_ms_and_bytes_per_second():
 
 def test_first_snapshot_has_rtt_but_no_throughput_sample():
     history = History()
-    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=250))], at=0.0))
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=250))], at=0.0))
     assert history.rtt_series(A) == pytest.approx([0.25])
     assert history.throughput_series(A) == []
 
 
 def test_series_are_dropped_when_a_socket_leaves_and_not_inherited_by_the_next():
     history = History()
-    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=9000))], at=0.0))
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=9000))], at=0.0))
     history.update(make_snapshot([], at=1.0))
     assert history.rtt_series(A) == []
-    history.update(make_snapshot([make_socket(B, tcp_info=tcp_info(rtt=1000))], at=2.0))  # reuses A's row
+    history.update(make_snapshot([make_socket(B, tcp_info=TcpInfo(rtt=1000))], at=2.0))  # reuses A's row
     assert history.rtt_series(B) == pytest.approx([1.0])
-    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=3000)),
-                                  make_socket(B, tcp_info=tcp_info(rtt=1000))], at=3.0))
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=3000)),
+                                  make_socket(B, tcp_info=TcpInfo(rtt=1000))], at=3.0))
     assert history.rtt_series(A) == pytest.approx([3.0])
     assert history.rtt_series(B) == pytest.approx([1.0, 1.0])
 
@@ -163,7 +163,7 @@ def test_statuses_lists_every_highlighted_socket_and_agrees_with_status():
 
 def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_samples():
     history = History()
-    crowd = [make_socket(("tcp", i), tcp_info=tcp_info(rtt=1000 + i)) for i in range(5000)]
+    crowd = [make_socket(("tcp", i), tcp_info=TcpInfo(rtt=1000 + i)) for i in range(5000)]
     history.update(make_snapshot(crowd, at=0.0))
     survivors = crowd[::100]
     history.update(make_snapshot(survivors, at=1.0))
@@ -173,7 +173,7 @@ def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_
     assert all(len(column) == len(survivors) for _, *columns in store._columns for column in columns)
     for sock in survivors:
         assert history.rtt_series(sock.key) == pytest.approx([sock.tcp_info.rtt / 1000] * 3)
-    newcomer = make_socket(("tcp", "new"), tcp_info=tcp_info(rtt=7000))
+    newcomer = make_socket(("tcp", "new"), tcp_info=TcpInfo(rtt=7000))
     history.update(make_snapshot([*survivors, newcomer], at=3.0))
     assert history.rtt_series(newcomer.key) == pytest.approx([7.0])
 
@@ -181,10 +181,10 @@ def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_
 def test_series_survive_the_store_shrinking_after_most_sockets_left():
     many = [("tcp", 100 + number) for number in range(5000)]
     history = History()
-    history.update(make_snapshot([make_socket(key, tcp_info=tcp_info(rtt=key[1])) for key in [A, *many]], at=0.0))
-    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=2000))], at=1.0))  # 5000 rows freed
-    history.update(make_snapshot([make_socket(A, tcp_info=tcp_info(rtt=3000)),
-                                  make_socket(B, tcp_info=tcp_info(rtt=4000))], at=2.0))
+    history.update(make_snapshot([make_socket(key, tcp_info=TcpInfo(rtt=key[1])) for key in [A, *many]], at=0.0))
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=2000))], at=1.0))  # 5000 rows freed
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=3000)),
+                                  make_socket(B, tcp_info=TcpInfo(rtt=4000))], at=2.0))
     assert history.rtt_series(A) == pytest.approx([0.001, 2.0, 3.0])
     assert history.rtt_series(B) == pytest.approx([4.0])
     assert history.rtt_series(many[0]) == []

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
 
-from netwatch.backends.model.records import Owner, Socket, SocketKey
+from netwatch.backends.model.records import Socket, SocketKey, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 
-_COUNTERS = ("bytes_acked", "bytes_received", "segs_out", "segs_in", "total_retrans")
-"""tcp_info counters behind :class:`Rates`, in field order (``bytes_sent`` stands in for a missing ``bytes_acked``)."""
-
 Counters = tuple[int, int, int, int, int]
+_read_counters = attrgetter("bytes_acked", "bytes_received", "segs_out", "segs_in", "total_retrans")
+"""A TcpInfo's counters behind :class:`Rates`, in field order (those an older kernel does not send read 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +20,7 @@ class Rates:
     """Per-second rates from tcp_info counter deltas (never negative)."""
 
     send_bps: float
-    """Bytes/s acknowledged by the peer (``bytes_acked``, else ``bytes_sent``)."""
+    """Bytes/s acknowledged by the peer (``bytes_acked``)."""
     recv_bps: float
     """Bytes/s received (``bytes_received``)."""
     segs_out_ps: float
@@ -52,21 +50,22 @@ def _new_rates(send: float, recv: float, segs_out: float, segs_in: float, retran
     _set_segs_in(rates, segs_in)
     _set_retrans(rates, retrans)
     return rates
+
+
 _ZERO_COUNTERS: Counters = (0, 0, 0, 0, 0)
 _EMPTY: Mapping = MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class SnapshotDiff:
-    """The changes from ``previous`` to ``current`` (all empty when there is no previous snapshot)."""
+    """The changes from the previous snapshot to ``current`` (all empty when there is none)."""
 
-    previous: Snapshot | None
     current: Snapshot
     elapsed: float
     """Seconds between the two snapshots (monotonic clock); 0.0 without a previous one."""
     opened: frozenset[SocketKey]
     closed: Mapping[SocketKey, Socket]
-    """The closed sockets' last records (from ``previous``)."""
+    """The closed sockets' last records (from the previous snapshot)."""
     state_changed: Mapping[SocketKey, tuple[str, str]]
     """(old state, new state) of sockets present in both snapshots."""
     queue_changed: frozenset[SocketKey]
@@ -75,29 +74,6 @@ class SnapshotDiff:
     """Rates of every current socket with tcp_info (opened sockets count from zero)."""
     process_rates: Mapping[int, Rates]
     """Per pid, the sum of the rates of the sockets it owns (each socket counted once per pid)."""
-
-
-_readers: dict[type, Callable[[Any], Counters]] = {}
-
-
-def _counter_reader(tcp_info_type: type) -> Callable[[Any], Counters]:
-    """A reader of the :data:`_COUNTERS` of one tcp_info type (missing fields read as 0)."""
-    fields = getattr(tcp_info_type, "_fields", ())
-    sent = "bytes_acked" if "bytes_acked" in fields or "bytes_sent" not in fields else "bytes_sent"
-    names = (sent, *_COUNTERS[1:])
-    if all(name in fields for name in names):
-        return attrgetter(*names)
-
-    def read_present(info: Any) -> Counters:
-        return tuple(getattr(info, name, 0) or 0 for name in names)  # type: ignore[return-value]
-
-    return read_present
-
-
-def _reader_for(tcp_info_type: type) -> Callable[[Any], Counters]:
-    """The counter reader of a tcp_info type, made and cached on first use."""
-    reader = _readers[tcp_info_type] = _counter_reader(tcp_info_type)
-    return reader
 
 
 def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
@@ -116,13 +92,10 @@ def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
     )
 
 
-def _process_rates(processes: Iterable[int], moving: list[tuple[tuple[Owner, ...], Rates]]) -> dict[int, Rates]:
-    """Sum the rates of ``moving`` (owners, non-zero rates) sockets per pid; ``processes`` get ZERO_RATES."""
+def _process_rates(processes: Iterable[int], moving: list[tuple[tuple[int, ...], Rates]]) -> dict[int, Rates]:
+    """Sum the rates of ``moving`` (owner pids, non-zero rates) sockets per pid; ``processes`` get ZERO_RATES."""
     sums: dict[int, list[float]] = {}
-    for owners, rate in moving:
-        if not owners:
-            continue
-        pids = (owners[0].pid,) if len(owners) == 1 else {owner.pid for owner in owners}
+    for pids, rate in moving:
         for pid in pids:
             total = sums.get(pid)
             if total is None:
@@ -141,7 +114,7 @@ def _process_rates(processes: Iterable[int], moving: list[tuple[tuple[Owner, ...
 def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     """Compare two snapshots of the same host; ``previous`` None means there is nothing to compare with."""
     if previous is None:
-        return SnapshotDiff(None, current, 0.0, frozenset(), _EMPTY, _EMPTY, frozenset(), _EMPTY, _EMPTY)
+        return SnapshotDiff(current, 0.0, frozenset(), _EMPTY, _EMPTY, frozenset(), _EMPTY, _EMPTY)
     before = previous.sockets
     now = current.sockets
     elapsed = current.monotonic - previous.monotonic
@@ -150,8 +123,7 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     state_changed: dict[SocketKey, tuple[str, str]] = {}
     queue_changed: list[SocketKey] = []
     rates: dict[SocketKey, Rates] = {}
-    moving: list[tuple[tuple[Owner, ...], Rates]] = []
-    reader_of = _readers.get
+    moving: list[tuple[tuple[int, ...], Rates]] = []
     previous_socket = before.get
     for key, sock in now.items():
         old = previous_socket(key)
@@ -165,25 +137,24 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         info = sock.tcp_info
         if info is None:
             continue
-        new_counters = (reader_of(type(info)) or _reader_for(type(info)))(info)
+        new_counters = _read_counters(info)
         if old is None:
             old_counters = _ZERO_COUNTERS
         elif old.tcp_info is None:  # no baseline (e.g. another backend ran before)
             old_counters = new_counters
         else:
-            old_info = old.tcp_info
-            old_counters = (reader_of(type(old_info)) or _reader_for(type(old_info)))(old_info)
+            old_counters = _read_counters(old.tcp_info)
         if new_counters == old_counters or not per_second:
             rates[key] = ZERO_RATES
         else:
             rate = rates[key] = _rates_between(old_counters, new_counters, per_second)
-            moving.append((sock.owners, rate))
+            if sock.owners:
+                moving.append((owner_pids(sock), rate))
     if len(now) - len(opened) == len(before):  # every previous socket is still there
         closed = {}
     else:
         closed = {key: sock for key, sock in before.items() if key not in now}
     return SnapshotDiff(
-        previous=previous,
         current=current,
         elapsed=elapsed,
         opened=frozenset(opened),

@@ -10,7 +10,7 @@ import math
 from array import array
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain, islice
 
 from netwatch.backends.history.diff import SnapshotDiff, diff
@@ -85,9 +85,7 @@ class _SeriesStore:
             if row is None:
                 row = rows[key] = self._take_row(rtt_ms, total_bps)
                 since[row] = update
-            rtt_us = getattr(info, "rtt", None)
-            if rtt_us is not None:
-                rtt_ms[row] = rtt_us / 1000.0
+            rtt_ms[row] = info.rtt / 1000.0
             rate = rates.get(key)
             if rate is not None:
                 total_bps[row] = rate.send_bps + rate.recv_bps
@@ -146,7 +144,7 @@ class History:
         self.linger = linger
         self.highlight = highlight
         self._events: deque[Event] = deque(maxlen=max_events)
-        self._last_diff: SnapshotDiff | None = None
+        self._previous: Snapshot | None = None
         self._first_seen: dict[SocketKey, _Stamp] = {}
         self._opened_at: dict[SocketKey, float] = {}
         """Sockets opened less than ``highlight`` s ago (not those of the first snapshot), oldest first."""
@@ -159,10 +157,10 @@ class History:
     def update(self, snapshot: Snapshot) -> SnapshotDiff:
         """Diff ``snapshot`` against the previous one and record what changed.
 
-        The diff returned (and kept as :attr:`last_diff`) has ``previous=None``: its closed sockets' records are
-        kept, the previous snapshot is dropped, so a live view holds one snapshot, not two (at 100,000 sockets
-        that is ~140 MB), while the next one is collected."""
-        previous = self._last_diff.current if self._last_diff is not None else None
+        Only ``snapshot`` is kept for the next diff (which holds the records of the sockets that closed), so a
+        live view holds one snapshot, not two (at 100,000 sockets that is ~140 MB), while the next one is
+        collected."""
+        previous = self._previous
         change = diff(previous, snapshot)
         now = snapshot.monotonic
         stamp = (snapshot.taken_at, now)
@@ -172,7 +170,7 @@ class History:
             self._record_changes(change, stamp)
         self._expire(now)
         self._series.record(change)
-        self._last_diff = change = replace(change, previous=None)
+        self._previous = snapshot
         return change
 
     def _record_changes(self, change: SnapshotDiff, stamp: _Stamp) -> None:
@@ -261,8 +259,3 @@ class History:
     def throughput_series(self, key: SocketKey) -> list[float]:
         """Recent send+receive rates of a present socket, in bytes/s, oldest first."""
         return self._series.series(key, 2)
-
-    @property
-    def last_diff(self) -> SnapshotDiff | None:
-        """The diff returned by the latest :meth:`update` (None before the first)."""
-        return self._last_diff

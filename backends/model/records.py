@@ -108,3 +108,11 @@ class Socket:
     mark: int | None = None
     interface: int | None = None
     extensions: Mapping[str, Mapping[str, object]] = field(default_factory=_no_extensions)
+
+
+def owner_pids(sock: Socket) -> tuple[int, ...]:
+    """The distinct pids of the socket's owners, in the order of its owners."""
+    owners = sock.owners
+    if len(owners) == 1:
+        return (owners[0].pid,)
+    return tuple(dict.fromkeys(owner.pid for owner in owners))

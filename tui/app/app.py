@@ -24,6 +24,7 @@ from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
+from netwatch.backends.model.records import owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
@@ -35,7 +36,7 @@ from netwatch.tui.app.widgets.socket_table import SocketTable, TableRows
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
-from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, owner_pids
+from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -442,7 +443,7 @@ class NetwatchApp(App[None]):
             pid = key
         else:
             sock = frame.sockets.get(key)
-            pids = owner_pids(sock) if sock is not None else []
+            pids = owner_pids(sock) if sock is not None else ()
             if not pids:
                 reason = (
                     "no process holds it (TIME_WAIT and orphaned sockets belong to no process)"

@@ -10,12 +10,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from netwatch.backends.history.diff import Rates, SnapshotDiff
+from netwatch.backends.history.diff import ZERO_RATES, Rates, SnapshotDiff
 from netwatch.backends.history.tracker import Event, History
-from netwatch.backends.model.records import Socket, SocketKey
+from netwatch.backends.model.records import Socket, SocketKey, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
-
-NO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +42,7 @@ class Frame:
         return self.snapshot.taken_at
 
     def rates(self, key: SocketKey) -> Rates:
-        return self.diff.rates.get(key, NO_RATES)
+        return self.diff.rates.get(key, ZERO_RATES)
 
 
 def frame_from(history: History, snapshot: Snapshot) -> Frame:
@@ -55,14 +53,9 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
     sockets: Mapping[SocketKey, Socket] = (
         {**lingering, **snapshot.sockets} if lingering else snapshot.sockets
     )
-    status_of = history.status
     first_seen_of = history.first_seen
-    statuses = {}
     first_seen = {}
     for key in sockets:
-        status = status_of(key)
-        if status is not None:
-            statuses[key] = status
         seen = first_seen_of(key)
         if seen is not None:
             first_seen[key] = seen
@@ -70,7 +63,7 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
         snapshot=snapshot,
         diff=diff,
         sockets=sockets,
-        statuses=statuses,
+        statuses=history.statuses(),
         first_seen=first_seen,
         new_events=_events_after(history.events, last_event),
         proto_counts=Counter(sock.proto for sock in snapshot.sockets.values()),
@@ -82,11 +75,9 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
 def _sockets_by_pid(sockets: Mapping[SocketKey, Socket]) -> dict[int, list[Socket]]:
     by_pid: dict[int, list[Socket]] = {}
     for sock in sockets.values():
-        owners = sock.owners
-        if not owners:
+        if not sock.owners:
             continue
-        pids = (owners[0].pid,) if len(owners) == 1 else dict.fromkeys(owner.pid for owner in owners)
-        for pid in pids:
+        for pid in owner_pids(sock):
             group = by_pid.get(pid)
             if group is None:
                 by_pid[pid] = [sock]
@@ -95,7 +86,7 @@ def _sockets_by_pid(sockets: Mapping[SocketKey, Socket]) -> dict[int, list[Socke
     return by_pid
 
 
-def _events_after(events, last_seen: Event | None) -> tuple[Event, ...]:
+def _events_after(events: Sequence[Event], last_seen: Event | None) -> tuple[Event, ...]:
     """The events appended after ``last_seen`` (by identity; ``events`` is newest-last and bounded)."""
     fresh: list[Event] = []
     for event in reversed(events):

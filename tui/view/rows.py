@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
-from netwatch.backends.model.names import TCP_STATES, UNCONN
-from netwatch.backends.model.records import Process, Socket
+from netwatch.backends.model.names import INET_PROTOS, UNCONN, short_state, state_rank
+from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.tui.app.widgets.socket_table import Column, Row, TableRows
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
@@ -79,8 +79,6 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
     "unix": ("path", False),
 }
 
-_SHORT_STATES = {"ESTABLISHED": "ESTAB"}
-_STATE_ORDER = {name: index for index, name in enumerate((*TCP_STATES, UNCONN))}
 _NO_RTT = -1
 _ADDRESS_KEYS_LIMIT = 400_000
 """Addresses whose sort key :class:`RowBuilder` keeps before the cache is dropped and rebuilt."""
@@ -122,19 +120,6 @@ def in_view(view: str, sock: Socket) -> bool:
     return is_listener(sock) if view == "listeners" else not is_listener(sock)
 
 
-def short_state(state: str) -> str:
-    return _SHORT_STATES.get(state, state)
-
-
-def owner_pids(sock: Socket) -> list[int]:
-    """Distinct owning pids, in the order the backend listed the owners."""
-    pids: list[int] = []
-    for owner in sock.owners:
-        if owner.pid not in pids:
-            pids.append(owner.pid)
-    return pids
-
-
 def owned_by(pid: int) -> SocketPredicate:
     """A predicate: the socket has an owner with this pid."""
     return lambda sock: any(owner.pid == pid for owner in sock.owners)
@@ -167,8 +152,9 @@ class _FrameRows:
         sockets = self._sockets
         return lambda key: value_of(sockets[key])
 
-    def _state(self, sock: Socket) -> int:
-        return _STATE_ORDER.get(sock.state, 99)
+    @staticmethod
+    def _state(sock: Socket) -> int:
+        return state_rank(sock.state)
 
     def _process(self, sock: Socket) -> str:
         return self._labels.of(sock)
@@ -413,7 +399,7 @@ class ProcessTotals:
     def ports_text(self) -> str:
         """Listening ports like ``tcp:22,80 udp:53``."""
         parts = []
-        for proto in ("tcp", "udp", "raw"):
+        for proto in INET_PROTOS:
             ports = sorted(port for kind, port in self.listen_ports if kind == proto)
             if ports:
                 parts.append(f"{proto}:{','.join(map(str, ports))}")
