@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Hashable
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
+
+from netwatch.backends.model.extensions import Extensions, share
+from netwatch.backends.model.tcp_info import TcpInfo
 
 SocketKey = Hashable
 """A socket's identity across snapshots: ``(proto, cookie)`` where the kernel gives a cookie, else the endpoints."""
@@ -61,11 +63,11 @@ class Process:
     cgroup: str | None
 
 
-NO_EXTENSIONS: Mapping[str, Mapping[str, object]] = MappingProxyType({})
-"""The (shared, read-only) ``Socket.extensions`` of a socket without any."""
+NO_EXTENSIONS: Extensions = share({})
+"""The ``Socket.extensions`` of a socket without any."""
 
 
-def _no_extensions() -> Mapping[str, Mapping[str, object]]:
+def _no_extensions() -> Extensions:
     return NO_EXTENSIONS
 
 
@@ -76,7 +78,7 @@ class Socket:
     Addresses are strings (IPv4 dotted, IPv6 compressed; empty for Unix). ``tcp_info`` is a
     :class:`netwatch.backends.model.tcp_info.TcpInfo` (kernel field names without ``tcpi_``, kernel units)
     or ``None``. ``extensions`` holds further decoded sock_diag attributes (``bbr``, ``dctcp``,
-    ``vegas``, ``sockopt``, ...) as read-only mappings, often shared between sockets.
+    ``vegas``, ``sockopt``, ...) as mappings, often shared between sockets (see :mod:`.extensions`).
     """
 
     key: SocketKey
@@ -96,7 +98,7 @@ class Socket:
     peer_inode: int | None = None
     sock_type: str | None = None
     owners: tuple[Owner, ...] = ()
-    tcp_info: NamedTuple | None = None
+    tcp_info: TcpInfo | None = None
     timer: Timer | None = None
     meminfo: MemInfo | None = None
     skmem: SkMemInfo | None = None
@@ -107,7 +109,11 @@ class Socket:
     tclass: int | None = None
     mark: int | None = None
     interface: int | None = None
-    extensions: Mapping[str, Mapping[str, object]] = field(default_factory=_no_extensions)
+    extensions: Extensions = field(default_factory=_no_extensions)
+
+
+SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name != "key")
+"""The fields of a socket's document (the JSON output's keys, the CSV output's columns), in record order."""
 
 
 def owner_pids(sock: Socket) -> tuple[int, ...]:

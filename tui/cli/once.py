@@ -15,7 +15,7 @@ import orjson
 from netwatch.backends.collector import Collector
 from netwatch.backends.filter import compile_filter
 from netwatch.backends.model.endpoints import format_endpoint
-from netwatch.backends.model.records import Process, Socket
+from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
 
@@ -150,9 +150,7 @@ def _table_row(sock: Socket, processes: Mapping[int, Process], visible: Callable
 
 
 def _owners(sock: Socket, processes: Mapping[int, Process], visible: Callable[[str], str]) -> str:
-    labels = []
-    for owner in sock.owners:
-        process = processes.get(owner.pid)
-        name = visible(process.name) if process else "?"
-        labels.append(f"{name}/{owner.pid}")
-    return ",".join(dict.fromkeys(labels))
+    """``name/pid`` of each owning process."""
+    return ",".join(
+        f"{visible(process.name) if (process := processes.get(pid)) else '?'}/{pid}" for pid in owner_pids(sock)
+    )

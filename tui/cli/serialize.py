@@ -1,73 +1,54 @@
-"""Snapshot -> plain data (dicts and rows) for JSON and CSV output, and the fast JSON encoding of sockets."""
+"""Snapshot -> plain data (dicts and rows) for JSON and CSV output, and the fast JSON encoding of sockets.
+
+A socket's document has the model's :data:`SOCKET_FIELDS`, in that order. JSON writes them all (records as
+objects, owners with their process names); CSV writes the plain ones, then the owners' pids and process names
+and the smoothed RTT.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from netwatch.backends.model.records import MemInfo, Process, SkMemInfo, Socket
+from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is_shared
+from netwatch.backends.model.records import SOCKET_FIELDS, MemInfo, Owner, Process, SkMemInfo, Socket, Timer, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.model.tcp_info import TcpInfo
-from netwatch.backends.sources.netlink.attributes import BbrExtensions
-
-CSV_COLUMNS = (
-    "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "path",
-    "recv_q", "send_q", "inode", "uid", "pids", "processes", "rtt_us", "congestion", "cgroup",
-)
 
 
 def _record(value: Any) -> dict[str, Any] | None:
-    """A NamedTuple-like record (``_fields`` and iteration, e.g. TcpInfo, Timer, MemInfo) as a dict."""
-    return None if value is None else dict(zip(value._fields, value, strict=True))
+    """A record (a NamedTuple, TcpInfo) as a dict."""
+    return None if value is None else value._asdict()
 
 
-def _tcp_info(info: Any) -> dict[str, Any] | None:
-    return None if info is None else dict(zip(info._fields, info.values(), strict=True))
+def _extensions(extensions: Extensions) -> dict[str, dict[str, object]]:
+    return {name: dict(values) for name, values in extensions.items()}
 
 
-def _extensions(extensions: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, object]]:
-    return {name: dict(values) for name, values in extensions.items()} if extensions else {}
+_TO_PLAIN: dict[str, Callable[[Any], Any]] = {
+    "tcp_info": _record, "timer": _record, "meminfo": _record, "skmem": _record, "extensions": _extensions,
+}  # fmt: skip
+"""How a document field that is not plain text or a number is written as plain data (owners: see below)."""
+_PLAIN_FIELDS = tuple(name for name in SOCKET_FIELDS if name != "owners" and name not in _TO_PLAIN)
+CSV_COLUMNS = (*_PLAIN_FIELDS, "pids", "processes", "rtt_us")
+_socket_values = attrgetter(*SOCKET_FIELDS)
+_plain_values = attrgetter(*_PLAIN_FIELDS)
 
 
 def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, Any]:
     """Everything known about one socket, keyed as in the JSON output."""
-    return {
-        "proto": sock.proto,
-        "family": sock.family,
-        "state": sock.state,
-        "local_address": sock.local_address,
-        "local_port": sock.local_port,
-        "remote_address": sock.remote_address,
-        "remote_port": sock.remote_port,
-        "path": sock.path,
-        "peer_inode": sock.peer_inode,
-        "sock_type": sock.sock_type,
-        "inode": sock.inode,
-        "cookie": sock.cookie,
-        "uid": sock.uid,
-        "recv_q": sock.recv_q,
-        "send_q": sock.send_q,
-        "owners": [
-            {"pid": owner.pid, "fd": owner.fd, "name": _name(processes, owner.pid)} for owner in sock.owners
-        ],
-        "tcp_info": _tcp_info(sock.tcp_info),
-        "timer": _record(sock.timer),
-        "congestion": sock.congestion,
-        "meminfo": _record(sock.meminfo),
-        "skmem": _record(sock.skmem),
-        "cgroup": sock.cgroup,
-        "shutdown": sock.shutdown,
-        "tos": sock.tos,
-        "tclass": sock.tclass,
-        "mark": sock.mark,
-        "interface": sock.interface,
-        "extensions": _extensions(sock.extensions),
+    document = {
+        name: _TO_PLAIN[name](value) if name in _TO_PLAIN else value
+        for name, value in zip(SOCKET_FIELDS, _socket_values(sock), strict=True)
     }
+    document["owners"] = [
+        {"pid": owner.pid, "fd": owner.fd, "name": _name(processes, owner.pid)} for owner in sock.owners
+    ]
+    return document
 
 
 def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
@@ -82,14 +63,13 @@ def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
 
 def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[Any, ...]:
     """One CSV row in :data:`CSV_COLUMNS` order."""
-    pids = sorted({owner.pid for owner in sock.owners})
-    rtt = getattr(sock.tcp_info, "rtt", None)
+    pids = sorted(owner_pids(sock))
+    info = sock.tcp_info
     return (
-        sock.proto, sock.family, sock.state, sock.local_address, sock.local_port, sock.remote_address,
-        sock.remote_port, sock.path or "", sock.recv_q, sock.send_q, sock.inode,
-        "" if sock.uid is None else sock.uid, " ".join(map(str, pids)),
-        " ".join(_name(processes, pid) or "" for pid in pids), "" if rtt is None else rtt,
-        sock.congestion or "", sock.cgroup or "",
+        *("" if value is None else value for value in _plain_values(sock)),
+        " ".join(map(str, pids)),
+        " ".join(_name(processes, pid) or "" for pid in pids),
+        "" if info is None else info.rtt,
     )
 
 
@@ -98,20 +78,49 @@ def _name(processes: Mapping[int, Process], pid: int) -> str | None:
     return process.name if process else None
 
 
-def _object_template(names: tuple[str, ...], code: str = "%d") -> bytes:
+def _object_template(names: Iterable[str], code: str = "%d") -> bytes:
     return ("{" + ",".join(f'"{name}":{code}' for name in names) + "}").encode()
 
 
-_SOCKET_TEMPLATE = _object_template((
-    "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "path",
-    "peer_inode", "sock_type", "inode", "cookie", "uid", "recv_q", "send_q", "owners", "tcp_info", "timer",
-    "congestion", "meminfo", "skmem", "cgroup", "shutdown", "tos", "tclass", "mark", "interface", "extensions",
-), "%s")  # fmt: skip
+_SOCKET_TEMPLATE = _object_template(SOCKET_FIELDS, "%s")
 _TCP_INFO_TEMPLATE = _object_template(TcpInfo._fields)
-_TIMER_TEMPLATE = b'{"name":%s,"expires_ms":%d,"retrans":%d}'
+_TIMER_TEMPLATE = _object_template(Timer._fields, "%s")
 _MEMINFO_TEMPLATE = _object_template(MemInfo._fields)
 _SKMEM_TEMPLATE = _object_template(SkMemInfo._fields)
 _OWNER_TEMPLATE = b'{"pid":%d,"fd":%d,"name":%s}'
+
+
+_FIELD_ENCODINGS = {
+    "inode": 'b"%d" % {0}',
+    "cookie": 'b"null" if {0} is None else b"%d" % {0}',
+    "peer_inode": 'b"null" if {0} is None else b"%d" % {0}',
+    "owners": 'self._owners({0}) if {0} else b"[]"',
+    "tcp_info": 'b"null" if {0} is None else _TCP_INFO_TEMPLATE % {0}.values()',
+    "timer": 'b"null" if {0} is None else self._timer({0})',
+    "meminfo": 'b"null" if {0} is None else _MEMINFO_TEMPLATE % {0}',
+    "skmem": 'b"null" if {0} is None else _SKMEM_TEMPLATE % {0}',
+    "extensions": "self._extensions({0})",
+}
+"""How :meth:`SocketJsonEncoder.encode` writes a document field, as an expression of its value ``{0}``. The other
+fields are text or small numbers, encoded once per distinct value: ``encoded[{0}]``."""
+
+
+def _compile_encode() -> Callable[[SocketJsonEncoder, Socket], bytes]:
+    """``SocketJsonEncoder.encode``: the socket template filled with one expression per field in
+    :data:`SOCKET_FIELDS` order, compiled once (as dataclasses compile ``__init__``). As fast as written out by
+    hand (a loop over per-field functions took 20% longer), and no field can be left out or misplaced: an
+    encoding for a field the document does not have fails on the first socket."""
+    encodings = {**dict.fromkeys(SOCKET_FIELDS, "encoded[{0}]"), **_FIELD_ENCODINGS}
+    values = "".join(f"        {code.format('sock.' + name)},\n" for name, code in encodings.items())
+    source = (
+        "def encode(self, sock):\n"
+        '    """The JSON object of ``sock``."""\n'
+        "    encoded = self._encoded\n"
+        f"    return _SOCKET_TEMPLATE % (\n{values}    )\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<SocketJsonEncoder.encode>", "exec"), globals(), namespace)
+    return namespace["encode"]
 
 
 class _Encoded(dict):
@@ -125,7 +134,7 @@ class _Encoded(dict):
 class SocketJsonEncoder:
     """Encodes sockets as JSON objects equal to ``orjson.dumps(socket_to_dict(sock, processes))``, several times
     faster: precompiled byte templates (``tcp_info`` straight from its values), and caches for repeated
-    strings, small numbers and the shared ``extensions`` mappings. Use one encoder per document."""
+    strings, small numbers and the extensions the model shares between sockets. Use one encoder per document."""
 
     def __init__(self, processes: Mapping[int, Process]) -> None:
         self._processes = processes
@@ -134,50 +143,11 @@ class SocketJsonEncoder:
         self._templates: dict[tuple[str, ...], bytes] = {}
         self._records: dict[tuple[str, ...], tuple[Callable[[object], tuple], bytes]] = {}
 
-    def encode(self, sock: Socket) -> bytes:
-        """The JSON object of ``sock``."""
-        encoded = self._encoded
-        info = sock.tcp_info
-        timer = sock.timer
-        meminfo = sock.meminfo
-        skmem = sock.skmem
-        cookie = sock.cookie
-        peer_inode = sock.peer_inode
-        return _SOCKET_TEMPLATE % (
-            encoded[sock.proto],
-            encoded[sock.family],
-            encoded[sock.state],
-            encoded[sock.local_address],
-            encoded[sock.local_port],
-            encoded[sock.remote_address],
-            encoded[sock.remote_port],
-            encoded[sock.path],
-            b"null" if peer_inode is None else b"%d" % peer_inode,
-            encoded[sock.sock_type],
-            b"%d" % sock.inode,
-            b"null" if cookie is None else b"%d" % cookie,
-            encoded[sock.uid],
-            encoded[sock.recv_q],
-            encoded[sock.send_q],
-            self._owners(sock) if sock.owners else b"[]",
-            b"null" if info is None else self._tcp_info(info),
-            b"null" if timer is None else _TIMER_TEMPLATE % (encoded[timer.name], timer.expires_ms, timer.retrans),
-            encoded[sock.congestion],
-            b"null" if meminfo is None else _MEMINFO_TEMPLATE % meminfo,
-            b"null" if skmem is None else _SKMEM_TEMPLATE % skmem,
-            encoded[sock.cgroup],
-            encoded[sock.shutdown],
-            encoded[sock.tos],
-            encoded[sock.tclass],
-            encoded[sock.mark],
-            encoded[sock.interface],
-            self._extensions(sock.extensions) if sock.extensions else b"{}",
-        )
+    encode = _compile_encode()
 
-    def _owners(self, sock: Socket) -> bytes:
+    def _owners(self, owners: tuple[Owner, ...]) -> bytes:
         encoded = self._encoded
         processes = self._processes
-        owners = sock.owners
         if len(owners) == 1:
             (owner,) = owners
             return b"[%s]" % (_OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]))
@@ -185,29 +155,25 @@ class SocketJsonEncoder:
             _OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]) for owner in owners
         )
 
-    @staticmethod
-    def _tcp_info(info: Any) -> bytes:
-        if type(info) is TcpInfo:
-            return _TCP_INFO_TEMPLATE % info.values()
-        return orjson.dumps(_record(info))
+    def _timer(self, timer: Timer) -> bytes:
+        return _TIMER_TEMPLATE % (self._encoded[timer.name], b"%d" % timer.expires_ms, b"%d" % timer.retrans)
 
-    def _extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
-        kind = type(extensions)
-        if kind is MappingProxyType:  # read-only: shared by many sockets
+    def _extensions(self, extensions: Extensions) -> bytes:
+        if is_shared(extensions):
             return self._cached(extensions, self._encode_extensions)
-        if kind is BbrExtensions:  # a shared mapping (encoded once) followed by this socket's "bbr"
+        if isinstance(extensions, LayeredExtensions):  # a shared mapping (encoded once), then the socket's own
             shared = self._cached(extensions.shared, self._encode_extensions)
-            bbr = self._extension(extensions["bbr"])
-            return (b"{" if shared == b"{}" else shared[:-1] + b",") + b'"bbr":' + bbr + b"}"
+            own = b"%s:%s" % (self._encoded[extensions.name], self._extension(extensions.own()))
+            return (b"{" if shared == b"{}" else shared[:-1] + b",") + own + b"}"
         return self._encode_extensions(extensions)
 
-    def _encode_extensions(self, extensions: Mapping[str, Mapping[str, object]]) -> bytes:
+    def _encode_extensions(self, extensions: Extensions) -> bytes:
         names = tuple(extensions)
         template = self._templates.get(names)
         if template is None:
             template = self._templates[names] = _object_template(names, "%s")
         return template % tuple(
-            self._cached(values, json_object) if type(values) is MappingProxyType else self._extension(values)
+            self._cached(values, json_object) if is_shared(values) else self._extension(values)
             for values in extensions.values()
         )
 

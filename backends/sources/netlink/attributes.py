@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
 
+from netwatch.backends.model.extensions import LayeredExtensions, share
 from netwatch.backends.model.records import MemInfo, SkMemInfo
 
 NLA_HEADER = struct.Struct("=HH")  # nla_len, nla_type
@@ -126,36 +126,16 @@ def decode_bbr(buffer: bytearray, start: int, stop: int) -> BbrInfo:
     return bbr_info(*unpack_padded(BBR_LAYOUT, buffer, start, stop))
 
 
-class BbrExtensions(Mapping[str, Mapping[str, object]]):
-    """The ``Socket.extensions`` of a BBR socket: the mapping of its other extensions (shared between
-    sockets), then ``"bbr"``, a BbrInfo decoded on access from the raw struct tcp_bbr_info. BBR is the default
-    congestion control: ~100 bytes per socket, where a dict and a BbrInfo took ~250."""
+class BbrExtensions(LayeredExtensions):
+    """The ``Socket.extensions`` of a BBR socket (BBR is the default congestion control): the shared mapping of
+    its other extensions, then ``"bbr"``, a BbrInfo decoded on access from the raw struct tcp_bbr_info."""
 
-    __slots__ = ("shared", "raw")
-    shared: Mapping[str, Mapping[str, object]]
-    raw: bytes
+    __slots__ = ()
+    name = "bbr"
 
-    def __init__(self, shared: Mapping[str, Mapping[str, object]], raw: bytes) -> None:
-        self.shared = shared
-        self.raw = raw
-
-    def __getitem__(self, key: str) -> Mapping[str, object]:
-        if key == "bbr":
-            return decode_bbr(self.raw, 0, len(self.raw))
-        return self.shared[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key == "bbr" or key in self.shared
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self.shared
-        yield "bbr"
-
-    def __len__(self) -> int:
-        return len(self.shared) + 1
-
-    def __repr__(self) -> str:
-        return f"BbrExtensions({dict(self)})"
+    @staticmethod
+    def decode(raw: bytes) -> BbrInfo:
+        return decode_bbr(raw, 0, len(raw))
 
 
 def decode_sockopt(buffer: bytearray, start: int, stop: int) -> Mapping[str, object]:
@@ -166,7 +146,7 @@ def sockopt_flags(bits: int) -> Mapping[str, object]:
     """INET_DIAG_SOCKOPT bits as {flag name: bool} (one shared read-only mapping per bit pattern)."""
     flags = _sockopt_cache.get(bits)
     if flags is None:
-        flags = MappingProxyType({name: bool(bits >> bit & 1) for bit, name in enumerate(SOCKOPT_FLAGS)})
+        flags = share({name: bool(bits >> bit & 1) for bit, name in enumerate(SOCKOPT_FLAGS)})
         _sockopt_cache[bits] = flags
     return flags
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from sys import intern
-from types import MappingProxyType
 from typing import Any
 
+from netwatch.backends.model.extensions import share
 from netwatch.backends.model.names import state_names
 from netwatch.backends.model.records import NO_EXTENSIONS, MemInfo, SkMemInfo, Socket, Timer
 from netwatch.backends.model.tcp_info import tcp_info_from_exact
@@ -226,8 +226,8 @@ def _shared_extensions(layout: Layout, values: tuple) -> Mapping[str, Mapping[st
         elif value or name != "class_id":
             inet[name] = value
     if inet:
-        extensions["inet"] = MappingProxyType(inet)
-    return MappingProxyType(extensions) if extensions else NO_EXTENSIONS
+        extensions["inet"] = share(inet)
+    return share(extensions) if extensions else NO_EXTENSIONS
 
 
 def _with_rare_attributes(record: Socket, layout: Layout, values: tuple, wants_tcp_info: bool) -> Socket:
