@@ -1,4 +1,4 @@
-"""Frames: the per-pid index, and FrameHolds (frames nobody holds are emptied off the UI thread)."""
+"""Frames: statuses, the per-pid index, and FrameHolds (frames nobody holds are emptied off the UI thread)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def test_a_frame_held_again_before_it_was_freed_is_kept() -> None:
     assert holds.free_unheld() == 0 and len(frame.sockets) == 100
 
 
+def test_a_frame_has_the_status_of_every_new_changed_and_closed_socket() -> None:
+    history = History(linger=5.0, highlight=3.0)
+    frame_from(history, make_snapshot([make_socket(("tcp", 1), state="SYN_SENT"), make_socket(("tcp", 2))], at=0.0))
+    frame = frame_from(history, make_snapshot([make_socket(("tcp", 1)), make_socket(("tcp", 3))], at=1.0))
+    assert frame.statuses == {("tcp", 1): "changed", ("tcp", 2): "closed", ("tcp", 3): "new"}
+    assert frame.sockets.keys() == frame.statuses.keys()  # the closed one lingers
+    assert set(frame.first_seen) == set(frame.sockets)
 
 
 def test_a_frame_indexes_its_sockets_by_owning_pid_lingering_ones_included() -> None:

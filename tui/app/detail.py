@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Sparkline, Static
 
 from netwatch.backends.model.endpoints import format_endpoint
-from netwatch.backends.model.names import TCP_STATES, short_state
+from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
@@ -219,7 +219,7 @@ def process_summary(pid: int, frame: Frame) -> Text:
         if sock.key in current:  # not a closed one still shown
             total.add(sock)
     rates = frame.diff.process_rates.get(pid)
-    states = ", ".join(f"{short_state(state)} {count}" for state, count in sorted(total.states.items()))
+    states = ", ".join(f"{short_state(state)} {total.states[state]}" for state in sorted(total.states, key=state_rank))
     fields: list[Field] = [
         ("user", plain(f"{process.user} (uid {process.uid})" if process.uid is not None else process.user)),
         ("cmdline", plain(" ".join(process.cmdline) or f"[{process.name}]")),
