@@ -7,43 +7,33 @@ import errno
 import json
 import socket
 import struct
-from pathlib import Path
+from collections.abc import Callable
 from types import MappingProxyType
 
 import pytest
 
-from netwatch.backends.model.records import Owner, Socket
-from netwatch.backends.model.tcp_info import TCP_INFO_SIZE
+from netwatch.backends.model.extensions import LayeredExtensions, is_shared
+from netwatch.backends.model.records import MemInfo, SkMemInfo, Socket, Timer
+from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo
 from netwatch.backends.sources.netlink import attributes, inet, inet_layout, unix
-from netwatch.backends.sources.netlink.records import new_socket, set_owners
-from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN, DumpFailed, parse_datagram
+from netwatch.backends.sources.netlink.records import SOCKET_FIELDS, socket_builder
+from netwatch.backends.sources.netlink.transport import DumpFailed, parse_datagram
+from tests.fixtures.recorded_dumps import FIXTURES, KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
 
-FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "netlink_dumps.json").read_text())
 NLMSG = struct.Struct("=IHHII")
 NLA = struct.Struct("=HH")
 
 
-def _fixture(name: str) -> tuple[bytearray, int]:
-    data = bytearray((FIXTURES / name).read_bytes())
-    return data, NLMSG.unpack_from(data, 0)[3]
-
-
-def _messages(data: bytearray, seq: int) -> list:
-    messages: list = []
-    done, interrupted = parse_datagram(data, 0, len(data), seq, messages)
-    assert done and not interrupted
-    return messages
-
-
-def _decode_tcp(data: bytearray, seq: int) -> dict:
+def _decode_tcp(data: bytearray, seq: int, decoder: inet.InetDecoder | None = None) -> dict:
     into: dict = {}
-    assert inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}").decode(_messages(data, seq), "tcp", into) == 0
+    decoder = decoder or inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    assert decoder.decode(split(data, seq), "tcp", into) == 0
     return into
 
 
 def test_tcp_dump_decodes_to_the_recorded_sockets() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     decoded = {record.inode: record for record in _decode_tcp(data, seq).values()}
     expected = EXPECTED["tcp"]
     assert set(decoded) == {int(inode) for inode in expected}
@@ -62,9 +52,9 @@ def test_tcp_dump_decodes_to_the_recorded_sockets() -> None:
 
 
 def test_unix_dump_decodes_to_the_recorded_sockets() -> None:
-    data, seq = _fixture("netlink_unix_dump.bin")
+    data, seq = load("netlink_unix_dump.bin")
     into: dict = {}
-    assert unix.decode_unix(_messages(data, seq), into) == 0
+    assert unix.decode_unix(split(data, seq), into) == 0
     decoded = {record.inode: record for record in into.values()}
     assert set(decoded) == {int(inode) for inode in EXPECTED["unix"]}
     for inode, want in EXPECTED["unix"].items():
@@ -75,37 +65,31 @@ def test_unix_dump_decodes_to_the_recorded_sockets() -> None:
         assert got.key == ("unix", got.cookie) and got.uid == 0
 
 
-def _rewrite_info_length(data: bytearray, new_payload: int) -> bytearray:
-    """The first message of ``data`` with its INET_DIAG_INFO attribute cut to ``new_payload`` bytes."""
-    length = NLMSG.unpack_from(data, 0)[0]
-    message = bytearray(data[:length])
-    position = NLMSG_HEADER_LEN + inet_layout.HEADER_SIZE
-    while position < length:
-        attr_length, attr_type = NLA.unpack_from(message, position)
-        if attr_type == inet_layout.INET_DIAG_INFO:
-            new_attr = NLA.pack(4 + new_payload, attr_type) + message[position + 4 : position + 4 + new_payload]
-            new_attr += bytes(-len(new_attr) % 4)
-            message[position : position + ((attr_length + 3) & ~3)] = new_attr
-            struct.pack_into("=I", message, 0, len(message))
-            return message + data[length:]
-        position += (attr_length + 3) & ~3
-    raise AssertionError("no INET_DIAG_INFO in the fixture")
+LAST_FIELD_SENT = {104: "total_retrans", 192: "sndbuf_limited", 232: "snd_wnd", 248: "total_rto_time"}
+"""The last tcp_info field of each older kernel's struct."""
 
 
-def test_shorter_tcp_info_is_zero_padded() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
-    full = next(iter(_decode_tcp(data, seq).values())).tcp_info
-    short = next(iter(_decode_tcp(_rewrite_info_length(data, 104), seq).values())).tcp_info
-    fields = type(full)._fields
-    kept = fields.index("total_retrans") + 1  # 104 bytes reach up to total_retrans
-    assert short.values()[:kept] == full.values()[:kept]
-    assert all(value == 0 for value in short.values()[kept:])
-    assert TCP_INFO_SIZE == 280
+@pytest.mark.parametrize("size", [*KERNEL_TCP_INFO_SIZES, TCP_INFO_SIZE + 40])
+def test_tcp_info_of_any_kernel_size_is_decoded_on_the_fast_path(size: int) -> None:
+    data, seq = load("netlink_tcp_dump.bin")
+    full = {record.inode: record.tcp_info for record in _decode_tcp(data, seq).values()}
+    decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    resized = _decode_tcp(with_tcp_info_size(data, size), seq, decoder)
+    kept = TcpInfo._fields.index(LAST_FIELD_SENT[size]) + 1 if size in LAST_FIELD_SENT else len(TcpInfo._fields)
+    for record in resized.values():
+        values, kernel_values = record.tcp_info.values(), full[record.inode].values()
+        assert values[:kept] == kernel_values[:kept] and set(values[kept:]) <= {0}
+        assert record.tcp_info.raw == full[record.inode].raw[:size].ljust(TCP_INFO_SIZE, b"\0")[:TCP_INFO_SIZE]
+        assert _read_only(record.extensions)
+    padding = bytes(max(TCP_INFO_SIZE - size, 0))
+    assert {(layout.info > 0, layout.info_padding, layout.rare) for layout in decoder._layouts.values()} == {
+        (True, padding, ())
+    }
 
 
 def test_short_message_is_skipped_and_counted() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
-    messages = _messages(data, seq)
+    data, seq = load("netlink_tcp_dump.bin")
+    messages = split(data, seq)
     buffer, start, _end = messages[0]
     truncated = [(buffer, start, start + inet_layout.HEADER_SIZE - 1), *messages[1:]]
     into: dict = {}
@@ -114,8 +98,8 @@ def test_short_message_is_skipped_and_counted() -> None:
 
 
 def test_bogus_attribute_length_stops_the_attribute_walk_without_crashing() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
-    buffer, start, end = _messages(data, seq)[0]
+    data, seq = load("netlink_tcp_dump.bin")
+    buffer, start, end = split(data, seq)[0]
     broken = bytearray(buffer[start:end])
     struct.pack_into("=H", broken, inet_layout.HEADER_SIZE, 0xFFF0)  # first attribute claims to run past the message
     into: dict = {}
@@ -125,8 +109,8 @@ def test_bogus_attribute_length_stops_the_attribute_walk_without_crashing() -> N
 
 
 def test_message_of_another_shape_with_the_same_size_is_relearned() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
-    buffer, start, end = _messages(data, seq)[1]
+    data, seq = load("netlink_tcp_dump.bin")
+    buffer, start, end = split(data, seq)[1]
     message = bytearray(buffer[start:end])
     position = inet_layout.HEADER_SIZE
     while NLA.unpack_from(message, position)[1] != inet_layout.INET_DIAG_TOS:
@@ -145,7 +129,7 @@ def test_message_of_another_shape_with_the_same_size_is_relearned() -> None:
 
 
 def test_malformed_netlink_header_ends_the_datagram() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     broken = bytearray(data)
     struct.pack_into("=I", broken, 0, 8)  # shorter than a nlmsghdr
     messages: list = []
@@ -154,7 +138,7 @@ def test_malformed_netlink_header_ends_the_datagram() -> None:
 
 
 def test_done_with_an_error_raises_and_interrupted_flag_is_seen() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     flagged = bytearray(data)
     struct.pack_into("=H", flagged, 6, NLMSG.unpack_from(flagged, 0)[2] | 0x10)  # NLM_F_DUMP_INTR
     assert parse_datagram(flagged, 0, len(flagged), seq, []) == (True, True)
@@ -167,19 +151,17 @@ def test_done_with_an_error_raises_and_interrupted_flag_is_seen() -> None:
 
 
 def test_records_equal_constructed_sockets() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     for record in _decode_tcp(data, seq).values():
         fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(Socket)}
-        assert record == Socket(**fields) == new_socket(**fields)
-        assert isinstance(record, Socket) and not hasattr(record, "__dict__")
+        assert record == Socket(**fields)
+        assert type(record) is Socket and not hasattr(record, "__dict__")
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.state = "CLOSE"  # type: ignore[misc]
-        set_owners(record, (Owner(1, 3),))
-        assert record.owners == (Owner(1, 3),)
 
 
 def test_extensions_are_shared_read_only_mappings() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     records = list(_decode_tcp(data, seq).values())
     for record in records:
         extensions = record.extensions
@@ -205,9 +187,9 @@ def test_bbr_info_is_a_mapping() -> None:
 
 
 def test_ports_and_uids_are_shared_ints() -> None:
-    data, seq = _fixture("netlink_tcp_dump.bin")
+    data, seq = load("netlink_tcp_dump.bin")
     messages = []
-    for buffer, start, end in _messages(data, seq):
+    for buffer, start, end in split(data, seq):
         message = bytearray(buffer[start:end])
         struct.pack_into("=I", message, 64, 1000)  # idiag_uid
         messages.append((message, 0, len(message)))
@@ -236,3 +218,138 @@ def test_abstract_and_undecodable_unix_names() -> None:
     assert unix.decode_name(b"\0abc\0def") == "@abc\0def"
     assert unix.decode_name(b"/tmp/x\0\0") == "/tmp/x"
     assert unix.decode_name(b"/tmp/\xff").encode("utf-8", "surrogateescape") == b"/tmp/\xff"
+
+
+def _attributes(*attributes: tuple[int, bytes]) -> bytes:
+    """Netlink attributes (type, payload), each padded to 4 bytes."""
+    packed = b""
+    for atype, payload in attributes:
+        attribute = NLA.pack(NLA.size + len(payload), atype) + payload
+        packed += attribute + bytes(-len(attribute) % 4)
+    return packed
+
+
+def _assert_fields(record: Socket, expected: Socket, builder: Callable[..., Socket]) -> None:
+    """``record`` holds ``expected``'s value in every field, and the values the decoder passes to its ``builder``
+    are distinct (any two swapped would show)."""
+    assert {name: getattr(record, name) for name in SOCKET_FIELDS} == {
+        name: getattr(expected, name) for name in SOCKET_FIELDS
+    }
+    passed = [getattr(expected, name) for name in builder.__code__.co_varnames[: builder.__code__.co_argcount]]
+    passed = [value for value in passed if value is not None]
+    assert all(a != b for number, a in enumerate(passed) for b in passed[number + 1 :])
+    assert type(record) is Socket and _read_only(record.extensions)
+
+
+def _read_only(extensions: object) -> bool:
+    if isinstance(extensions, LayeredExtensions):
+        return is_shared(extensions.shared)
+    return is_shared(extensions)
+
+
+@pytest.mark.parametrize(("family", "local", "remote"), [("ipv4", "10.1.2.3", "10.4.5.6"),
+                                                         ("ipv6", "2001:db8::1", "2001:db8::2")])  # fmt: skip
+def test_every_inet_field_is_decoded_into_its_place(family: str, local: str, remote: str) -> None:
+    """A message whose every field and attribute holds a distinct value (Socket fields are set by name)."""
+    address_family = inet.FAMILIES[family]
+    header = struct.pack(
+        "=" + inet_layout.HEADER_FORMAT, address_family, 1, 2, 7, socket.htons(1111), socket.htons(2222),
+        socket.inet_pton(address_family, local).ljust(16, b"\0"),
+        socket.inet_pton(address_family, remote).ljust(16, b"\0"), 42, 8888, 77, 9999, 3333, 4444, 6666, 5555,
+    )  # fmt: skip
+    info = TcpInfo(state=1, rtt=1234, snd_cwnd=10, bytes_acked=1 << 40)
+    v6 = family == "ipv6"
+    message = header + _attributes(
+        (inet_layout.INET_DIAG_MEMINFO, attributes.MEMINFO_LAYOUT.pack(11, 12, 13, 14)),
+        (inet_layout.INET_DIAG_SKMEMINFO, attributes.SKMEMINFO_LAYOUT.pack(*range(21, 30))),
+        (inet_layout.INET_DIAG_INFO, info.raw),
+        (inet_layout.INET_DIAG_CONG, b"dctcp\0"),
+        (inet_layout.INET_DIAG_DCTCPINFO, attributes.DCTCP_LAYOUT.pack(1, 2, 300, 400, 500)),
+        (inet_layout.INET_DIAG_SHUTDOWN, b"\x02"),
+        (inet_layout.INET_DIAG_TOS, b"\x10"),
+        *([(inet_layout.INET_DIAG_TCLASS, b"\x28"), (inet_layout.INET_DIAG_SKV6ONLY, b"\x01")] if v6 else []),
+        (inet_layout.INET_DIAG_MARK, struct.pack("=I", 41)),
+        (inet_layout.INET_DIAG_CLASS_ID, struct.pack("=I", 43)),
+        (inet_layout.INET_DIAG_CGROUP_ID, struct.pack("=Q", 31)),
+        (inet_layout.INET_DIAG_SOCKOPT, struct.pack("=H", 3)),
+        (inet_layout.INET_DIAG_PROTOCOL, b"\x06"),
+        (inet_layout.INET_DIAG_ULP_INFO, _attributes((attributes.INET_ULP_INFO_NAME, b"tls\0"))),
+    )
+    into: dict = {}
+    decoder = inet.InetDecoder(lambda cgroup_id: f"/cgroup-{cgroup_id}")
+    assert decoder.decode([(bytearray(message), 0, len(message))], "tcp", into) == 0
+    (record,) = into.values()
+    cookie = 77 << 32 | 8888
+    expected = Socket(
+        key=("tcp", cookie), proto="tcp", family=family, state="ESTABLISHED", local_address=local, local_port=1111,
+        remote_address=remote, remote_port=2222, recv_q=3333, send_q=4444, inode=5555, uid=6666, cookie=cookie,
+        path=None, peer_inode=None, sock_type=None, owners=(), tcp_info=info, timer=Timer("keepalive", 9999, 7),
+        meminfo=MemInfo(11, 12, 13, 14), skmem=SkMemInfo(*range(21, 30)), congestion="dctcp",
+        cgroup="/cgroup-31", shutdown=2, tos=16, tclass=40 if v6 else None, mark=41, interface=42,
+        extensions={
+            "sockopt": attributes.sockopt_flags(3),
+            "inet": {"protocol": 6, **({"v6only": True} if v6 else {}), "class_id": 43},
+            "ulp": {"name": "tls"},
+            "dctcp": {"enabled": 1, "ce_state": 2, "alpha": 300, "ab_ecn": 400, "ab_tot": 500},
+        },
+    )  # fmt: skip
+    _assert_fields(record, expected, inet.new_inet_socket)
+    extensions = record.extensions
+    assert type(extensions) is attributes.DctcpExtensions and type(extensions.shared) is MappingProxyType
+    assert all(type(extensions.shared[name]) is MappingProxyType for name in ("sockopt", "inet", "ulp"))
+
+
+def test_every_unix_field_is_decoded_into_its_place() -> None:
+    message = unix.UNIX_DIAG_MSG.pack(socket.AF_UNIX, socket.SOCK_SEQPACKET, 1, 0, 101, 8888, 77) + _attributes(
+        (unix.UNIX_DIAG_NAME, b"/run/x.sock"),
+        (unix.UNIX_DIAG_VFS, struct.pack("=II", 106, 107)),
+        (unix.UNIX_DIAG_PEER, struct.pack("=I", 102)),
+        (unix.UNIX_DIAG_RQLEN, struct.pack("=II", 104, 105)),
+        (unix.UNIX_DIAG_MEMINFO, attributes.SKMEMINFO_LAYOUT.pack(*range(21, 30))),
+        (unix.UNIX_DIAG_SHUTDOWN, b"\x03"),
+        (unix.UNIX_DIAG_UID, struct.pack("=I", 103)),
+    )
+    into: dict = {}
+    assert unix.decode_unix([(bytearray(message), 0, len(message))], into) == 0
+    (record,) = into.values()
+    cookie = 77 << 32 | 8888
+    expected = Socket(
+        key=("unix", cookie), proto="unix", family="unix", state="ESTABLISHED", local_address="", local_port=0,
+        remote_address="", remote_port=0, recv_q=104, send_q=105, inode=101, uid=103, cookie=cookie,
+        path="/run/x.sock", peer_inode=102, sock_type="seqpacket", owners=(), tcp_info=None, timer=None,
+        meminfo=None, skmem=SkMemInfo(*range(21, 30)), congestion=None, cgroup=None, shutdown=3, tos=None,
+        tclass=None, mark=None, interface=None, extensions={"vfs": {"inode": 106, "device": 107}},
+    )  # fmt: skip
+    _assert_fields(record, expected, unix.new_unix_socket)
+    assert type(record.extensions) is attributes.VfsExtensions and record.extensions.shared == {}
+
+
+def test_a_socket_builder_names_every_field_once() -> None:
+    values = {name: f"value of {name}" for name in SOCKET_FIELDS}
+    backwards = socket_builder(*reversed(SOCKET_FIELDS))
+    assert backwards(*reversed(values.values())) == Socket(**values)
+    with_constants = socket_builder(*SOCKET_FIELDS[2:], **dict(list(values.items())[:2]))
+    assert with_constants(*list(values.values())[2:]) == Socket(**values)
+    with pytest.raises(TypeError):
+        socket_builder(*SOCKET_FIELDS[1:])
+    with pytest.raises(TypeError):
+        socket_builder(*SOCKET_FIELDS, key=None)
+
+
+def test_attributes_of_other_sizes_are_padded_or_cut() -> None:
+    """An older kernel's shorter structs read 0 beyond what it sent; a newer one's longer are cut."""
+    header = struct.pack("=" + inet_layout.HEADER_FORMAT, socket.AF_INET, 1, 0, 0, 0, 0, b"", b"", *range(8))
+    message = header + _attributes(
+        (inet_layout.INET_DIAG_SKMEMINFO, attributes.SKMEMINFO_LAYOUT.pack(*range(21, 30))[:32]),
+        (inet_layout.INET_DIAG_MEMINFO, attributes.MEMINFO_LAYOUT.pack(11, 12, 13, 14) + b"\xff" * 4),
+        (inet_layout.INET_DIAG_BBRINFO, attributes.BBR_LAYOUT.pack(5, 1, 100, 739, 512) + b"\xff" * 4),
+        (inet_layout.INET_DIAG_MARK, struct.pack("=Q", 41)),
+        (inet_layout.INET_DIAG_TOS, b""),
+    )
+    into: dict = {}
+    assert inet.InetDecoder(lambda cgroup_id: None).decode([(bytearray(message), 0, len(message))], "tcp", into) == 0
+    (record,) = into.values()
+    assert record.skmem == SkMemInfo(*range(21, 29), 0) and record.meminfo == MemInfo(11, 12, 13, 14)
+    assert record.mark == 41 and record.tos is None and record.tcp_info is None
+    assert dict(record.extensions) == {"bbr": attributes.bbr_info(5, 1, 100, 739, 512)}
+    assert _read_only(record.extensions)

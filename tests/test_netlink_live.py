@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -21,7 +20,8 @@ from pyroute2.netlink.diag import inet_diag_msg
 from netwatch.backends.model.records import Owner, Socket
 from netwatch.backends.model.source_result import SourceResult
 from netwatch.backends.sources.netlink import NetlinkSource, inet
-from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN, DiagSocket
+from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN
+from tests.fixtures.recorded_dumps import dump_messages
 from tests.socket_zoo import Zoo, socket_zoo
 
 INODE_OFFSET = 68  # idiag_inode inside struct inet_diag_msg
@@ -186,12 +186,9 @@ def test_tcp_pair_fields(world: World) -> None:
 
 def _raw_message(inode: int) -> bytes:
     """The kernel's inet_diag message (nlmsghdr included) for the IPv4 TCP socket with ``inode``."""
-    with DiagSocket() as diag:
-        reply = diag.dump(inet.build_request("tcp", "ipv4"))
-    for buffer, start, end in reply.messages:
-        if struct.unpack_from("=I", buffer, start + INODE_OFFSET)[0] == inode:
-            return bytes(buffer[start - NLMSG_HEADER_LEN : end])
-    raise AssertionError("socket not in the dump")
+    found = dump_messages(inet.build_request("tcp", "ipv4"), {inode}, INODE_OFFSET)
+    assert found, "socket not in the dump"
+    return found[0]
 
 
 def test_tcp_info_agrees_with_pyroute2_decoder(world: World) -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo, decode_tcp_info
+from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo
 
 
 def _live_tcp_info() -> bytes:
@@ -27,14 +27,14 @@ def test_fields_are_the_kernel_struct_in_order() -> None:
 
 def test_bitfields_are_split_low_nibble_first() -> None:
     payload = bytes([1, 2, 3, 4, 5, 6, 0xA7, 0b101]) + bytes(TCP_INFO_SIZE - 8)
-    info = decode_tcp_info(payload)
+    info = TcpInfo(payload)
     assert info.values()[:6] == (1, 2, 3, 4, 5, 6)
     assert (info.snd_wscale, info.rcv_wscale) == (7, 10)
     assert (info.delivery_rate_app_limited, info.fastopen_client_fail) == (1, 2)
 
 
 def test_live_socket_decodes() -> None:
-    info = decode_tcp_info(_live_tcp_info())
+    info = TcpInfo(_live_tcp_info())
     assert info.state == 1 and info.snd_mss > 0 and info.rcv_mss > 0 and info.snd_cwnd > 0
     assert info.options & 4  # window scaling negotiated on loopback
     assert 0 <= info.snd_wscale <= 14 and 0 <= info.rcv_wscale <= 14
@@ -42,13 +42,13 @@ def test_live_socket_decodes() -> None:
 
 def test_shorter_payload_is_zero_padded_and_longer_is_truncated() -> None:
     payload = _live_tcp_info()
-    full = decode_tcp_info(payload)
-    short = decode_tcp_info(payload[:104])  # a kernel from before pacing_rate
+    full = TcpInfo(payload)
+    short = TcpInfo(payload[:104])  # a kernel from before pacing_rate
     kept = TcpInfo._fields.index("pacing_rate")
     assert short.values()[:kept] == full.values()[:kept] and set(short.values()[kept:]) == {0}
-    assert decode_tcp_info(payload + b"\xff" * 40) == full
-    assert set(decode_tcp_info(b"")) == {0}
-    assert decode_tcp_info(memoryview(payload)) == full
+    assert TcpInfo(payload + b"\xff" * 40) == full
+    assert set(TcpInfo(b"")) == {0}
+    assert TcpInfo(memoryview(payload)) == full
 
 
 def test_built_from_values_round_trips_and_is_immutable() -> None:
@@ -57,6 +57,6 @@ def test_built_from_values_round_trips_and_is_immutable() -> None:
         1234, 7, 9, 2**40, 3,
     )
     assert info._asdict()["rtt"] == 1234 and len(info._asdict()) == 70
-    assert decode_tcp_info(info.raw) == info
+    assert TcpInfo(info.raw) == info
     with pytest.raises(AttributeError):
         info.rtt = 1  # type: ignore[misc]

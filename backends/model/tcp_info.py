@@ -8,7 +8,7 @@ fields nobody looks at.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # (name, struct code) in kernel order. Bytes 6 and 7 are bitfields: snd_wscale:4 (low nibble) and
 # rcv_wscale:4 (high nibble); delivery_rate_app_limited:1 and fastopen_client_fail:2.
@@ -117,7 +117,7 @@ def _install_field_properties() -> None:
         offset += struct.calcsize("=" + code)
 
 
-def _field_getter(offset: int, code: str):  # noqa: ANN202 - a property getter
+def _field_getter(offset: int, code: str) -> Callable[[TcpInfo], int]:
     unpack_from = struct.Struct("=" + code).unpack_from
 
     def get(info: TcpInfo) -> int:
@@ -126,7 +126,7 @@ def _field_getter(offset: int, code: str):  # noqa: ANN202 - a property getter
     return get
 
 
-def _bit_getter(offset: int, shift: int, mask: int):  # noqa: ANN202 - a property getter
+def _bit_getter(offset: int, shift: int, mask: int) -> Callable[[TcpInfo], int]:
     def get(info: TcpInfo) -> int:
         return (info.raw[offset] >> shift) & mask
 
@@ -146,14 +146,3 @@ def tcp_info_from_exact(raw: bytes) -> TcpInfo:
     info = _new_object(TcpInfo)
     _set_raw(info, raw)
     return info
-
-
-def decode_tcp_info_from(buffer: bytes | bytearray | memoryview, offset: int, length: int) -> TcpInfo:
-    """The ``length`` bytes of tcp_info at ``offset``: a shorter struct (older kernel) is zero-padded, a longer
-    one (newer kernel) cut to the fields known here."""
-    return TcpInfo(bytes(buffer[offset : offset + max(length, 0)]))
-
-
-def decode_tcp_info(payload: bytes | bytearray | memoryview) -> TcpInfo:
-    """Decode a whole INET_DIAG_INFO / getsockopt(TCP_INFO) payload (length-checked, see above)."""
-    return decode_tcp_info_from(payload, 0, len(payload))

@@ -2,12 +2,15 @@
 
 Each decoder takes ``(buffer, start, stop)``: the payload's bounds inside a reply buffer. Fixed-size
 payloads shorter than their struct are zero-padded, longer ones are truncated (kernel version skew).
+Attributes that differ from socket to socket but are rarely read (congestion control info, a Unix socket's
+VFS identity) stay raw bytes in an :class:`AttributeExtensions`, decoded on access.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import ClassVar
 
 from netwatch.backends.model.extensions import LayeredExtensions, share
 from netwatch.backends.model.records import MemInfo, SkMemInfo
@@ -18,12 +21,12 @@ NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 U8 = struct.Struct("=B")
 U32 = struct.Struct("=I")
-U64 = struct.Struct("=Q")
 MEMINFO_LAYOUT = struct.Struct("=4I")
 SKMEMINFO_LAYOUT = struct.Struct("=9I")
 VEGAS_LAYOUT = struct.Struct("=4I")
 DCTCP_LAYOUT = struct.Struct("=HHIII")
 BBR_LAYOUT = struct.Struct("=5I")
+VFS_LAYOUT = struct.Struct("=II")
 
 # INET_DIAG_SOCKOPT (struct inet_diag_sockopt): bit names in bit order over its two bytes (little-endian
 # bitfield allocation, first member in the lowest bit).
@@ -40,7 +43,6 @@ SOCKOPT_FLAGS = (
     "recverr_rfc4884",
     "defer_connect",
 )
-SOCKOPT_LAYOUT = struct.Struct("=H")
 
 INET_ULP_INFO_NAME = 1
 
@@ -52,14 +54,6 @@ def unpack_padded(layout: struct.Struct, buffer: bytearray, start: int, stop: in
     if stop - start >= layout.size:
         return layout.unpack_from(buffer, start)
     return layout.unpack(bytes(buffer[start:stop]).ljust(layout.size, b"\0"))
-
-
-def decode_u8(buffer: bytearray, start: int, stop: int) -> int:
-    return unpack_padded(U8, buffer, start, stop)[0]
-
-
-def decode_u32(buffer: bytearray, start: int, stop: int) -> int:
-    return unpack_padded(U32, buffer, start, stop)[0]
 
 
 def decode_cstring(buffer: bytearray, start: int, stop: int) -> str:
@@ -126,20 +120,54 @@ def decode_bbr(buffer: bytearray, start: int, stop: int) -> BbrInfo:
     return bbr_info(*unpack_padded(BBR_LAYOUT, buffer, start, stop))
 
 
-class BbrExtensions(LayeredExtensions):
-    """The ``Socket.extensions`` of a BBR socket (BBR is the default congestion control): the shared mapping of
-    its other extensions, then ``"bbr"``, a BbrInfo decoded on access from the raw struct tcp_bbr_info."""
+def decode_vfs(buffer: bytearray, start: int, stop: int) -> dict[str, object]:
+    """UNIX_DIAG_VFS: the inode and device of the file a Unix socket is bound to."""
+    inode, device = unpack_padded(VFS_LAYOUT, buffer, start, stop)
+    return {"inode": inode, "device": device}
+
+
+class AttributeExtensions(LayeredExtensions):
+    """``Socket.extensions``: a shared mapping, then the socket's own attribute ``name`` as its raw payload
+    (any length), decoded on access by ``read``."""
+
+    __slots__ = ()
+    read: ClassVar[Callable[[bytes, int, int], Mapping[str, object]]]
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Mapping[str, object]:
+        return cls.read(raw, 0, len(raw))
+
+
+class BbrExtensions(AttributeExtensions):
+    """A BBR socket's extensions (BBR is the default congestion control): ``"bbr"`` is a BbrInfo."""
 
     __slots__ = ()
     name = "bbr"
-
-    @staticmethod
-    def decode(raw: bytes) -> BbrInfo:
-        return decode_bbr(raw, 0, len(raw))
+    read = staticmethod(decode_bbr)
 
 
-def decode_sockopt(buffer: bytearray, start: int, stop: int) -> Mapping[str, object]:
-    return sockopt_flags(unpack_padded(SOCKOPT_LAYOUT, buffer, start, stop)[0])
+class DctcpExtensions(AttributeExtensions):
+    """A DCTCP socket's extensions: ``"dctcp"`` is its struct tcp_dctcp_info."""
+
+    __slots__ = ()
+    name = "dctcp"
+    read = staticmethod(decode_dctcp)
+
+
+class VegasExtensions(AttributeExtensions):
+    """A Vegas socket's extensions: ``"vegas"`` is its struct tcpvegas_info."""
+
+    __slots__ = ()
+    name = "vegas"
+    read = staticmethod(decode_vegas)
+
+
+class VfsExtensions(AttributeExtensions):
+    """A bound Unix socket's extensions: ``"vfs"`` is the inode and device of its file."""
+
+    __slots__ = ()
+    name = "vfs"
+    read = staticmethod(decode_vfs)
 
 
 def sockopt_flags(bits: int) -> Mapping[str, object]:

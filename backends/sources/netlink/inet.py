@@ -2,8 +2,8 @@
 
 The hot path: one precompiled struct per message shape (inet_layout), ``unpack_from`` straight over
 the receive buffers, one Socket built directly per message, small caches for repeated strings
-(addresses, congestion names) and for the ``extensions`` mappings that few distinct values make up (a BBR
-socket's wraps the shared one and its raw tcp_bbr_info), and a table for the ports (one shared int each).
+(addresses, congestion names), memory figures and the ``extensions`` mappings that few distinct values make up
+(a BBR socket's wraps the shared one and its raw tcp_bbr_info), and a table for the ports (one shared int each).
 """
 
 from __future__ import annotations
@@ -11,18 +11,28 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
-from functools import partial
 from sys import intern
 from typing import Any
 
-from netwatch.backends.model.extensions import share
+from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.names import state_names
-from netwatch.backends.model.records import NO_EXTENSIONS, MemInfo, SkMemInfo, Socket, Timer
+from netwatch.backends.model.records import NO_EXTENSIONS, Timer
 from netwatch.backends.model.tcp_info import tcp_info_from_exact
-from netwatch.backends.sources.netlink.attributes import BbrExtensions, decode_cstring, sockopt_flags
-from netwatch.backends.sources.netlink.inet_layout import HEADER_SIZE, Layout, Shape, compile_layout, learn_shape
-from netwatch.backends.sources.netlink.records import new_socket
+from netwatch.backends.sources.netlink.attributes import (
+    decode_cstring,
+    decode_meminfo,
+    decode_skmeminfo,
+    sockopt_flags,
+)
+from netwatch.backends.sources.netlink.inet_layout import (
+    HEADER_SIZE,
+    Decoder,
+    Layout,
+    Shape,
+    compile_layout,
+    learn_shape,
+)
+from netwatch.backends.sources.netlink.records import socket_builder
 from netwatch.backends.sources.netlink.transport import Message
 
 ALL_EXTENSIONS = 0xFF
@@ -48,6 +58,14 @@ one per socket (~2 MB once)."""
 # idiag_timer values (net/ipv4/inet_diag.c), named as ss names them; 4 is the kernel's probe0 timer.
 TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
 TIMER_OFF = Timer("off", 0, 0)
+
+new_inet_socket = socket_builder(
+    "key", "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
+    "send_q", "inode", "uid", "cookie", "tcp_info", "timer", "meminfo", "skmem", "congestion", "cgroup",
+    "shutdown", "tos", "tclass", "mark", "interface", "extensions",
+    path=None, peer_inode=None, sock_type=None, owners=(),
+)  # fmt: skip
+"""A Socket from the values of an inet_diag message, in this order (owners are attached after the dump)."""
 
 
 def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
@@ -83,8 +101,13 @@ class _Memo(dict):
         return value
 
 
+def _payload(decoder: Decoder) -> Callable[[bytes], Any]:
+    """``decoder`` of a whole raw payload."""
+    return lambda raw: decoder(raw, 0, len(raw))
+
+
 class InetDecoder:
-    """Turns inet_diag replies into Socket records (see records.new_socket).
+    """Turns inet_diag replies into Socket records.
 
     Keeps, across snapshots, the compiled message layouts (see inet_layout), string caches and the shared
     ``extensions`` mappings.
@@ -95,7 +118,7 @@ class InetDecoder:
         self._addresses = {family: _AddressTexts(family) for family in (socket.AF_INET, socket.AF_INET6)}
         self._congestion: dict[bytes, str] = {}
         self._layouts: dict[tuple[int, Shape], Layout] = {}
-        self._shared_extensions: dict[tuple[Layout, object], Mapping[str, Mapping[str, object]]] = {}
+        self._shared_extensions: dict[tuple[Layout, object], Extensions] = {}
 
     def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
         """Learn the shape of a message no cached layout fits, and the layout for it."""
@@ -108,7 +131,7 @@ class InetDecoder:
             layout = self._layouts[(family, shape)] = compile_layout(family, shape)
         return layout
 
-    def _extensions_for(self, layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+    def _extensions_for(self, layout: Layout, values: tuple) -> Extensions:
         """The read-only extensions mapping made of the message's SHARED_EXTENSIONS values (cached)."""
         key = (layout, layout.pick_shared(values) if layout.pick_shared else None)
         extensions = self._shared_extensions.get(key)
@@ -129,8 +152,8 @@ class InetDecoder:
         addresses = self._addresses
         cgroup_paths = _Memo(self._cgroup_path)
         # Idle sockets share their memory figures: one record per distinct value saves ~300 bytes per socket.
-        meminfos = _Memo(partial(tuple.__new__, MemInfo))
-        skmems = _Memo(partial(tuple.__new__, SkMemInfo))
+        meminfos = _Memo(_payload(decode_meminfo))
+        skmems = _Memo(_payload(decode_skmeminfo))
         congestion_names = self._congestion
         shared_extensions = self._shared_extensions
         extensions_for = self._extensions_for
@@ -159,9 +182,11 @@ class InetDecoder:
             extensions = shared_extensions.get((layout, pick_shared(values) if pick_shared else None))
             if extensions is None:
                 extensions = extensions_for(layout, values)
-            index = layout.bbr
+            if layout.rare:
+                extensions = _with_rare_extensions(extensions, layout, values)
+            index = layout.own
             if index:
-                extensions = BbrExtensions(extensions, values[index])
+                extensions = layout.own_extensions(extensions, values[index])
             index = layout.cong
             if index:
                 raw = values[index]
@@ -170,13 +195,13 @@ class InetDecoder:
                     congestion = congestion_names[raw] = intern(decode_cstring(raw, 0, len(raw)))
             else:
                 congestion = None
-            index_info = layout.info
+            index_info = layout.info if wants_tcp_info else 0
             index_meminfo = layout.meminfo
             index_skmem = layout.skmem
             index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
             key = (proto, cookie)
-            record = into[key] = new_socket(
+            into[key] = new_inet_socket(
                 key,
                 proto,
                 "ipv4" if family == socket.AF_INET else "ipv6",
@@ -190,14 +215,10 @@ class InetDecoder:
                 inode,
                 uids.setdefault(uid, uid),
                 cookie,
-                None,  # path
-                None,  # peer_inode
-                None,  # sock_type
-                (),  # owners (attached after the dump)
-                tcp_info_from_exact(values[index_info]) if index_info and wants_tcp_info else None,
+                tcp_info_from_exact(values[index_info] + layout.info_padding) if index_info else None,
                 TIMER_OFF if timer == 0 else new_tuple(Timer, (_timer_name(timer), expires, retrans)),
-                meminfos[values[index_meminfo : index_meminfo + 4]] if index_meminfo else None,
-                skmems[values[index_skmem : index_skmem + 9]] if index_skmem else None,
+                meminfos[values[index_meminfo]] if index_meminfo else None,
+                skmems[values[index_skmem]] if index_skmem else None,
                 congestion,
                 cgroup_paths[values[index_cgroup]] if index_cgroup else None,
                 values[layout.shutdown] if layout.shutdown else None,
@@ -207,12 +228,10 @@ class InetDecoder:
                 ifindex,  # interface
                 extensions,
             )
-            if layout.odd_fields or layout.extensions:
-                into[key] = _with_rare_attributes(record, layout, values, wants_tcp_info)
         return skipped
 
 
-def _shared_extensions(layout: Layout, values: tuple) -> Mapping[str, Mapping[str, object]]:
+def _shared_extensions(layout: Layout, values: tuple) -> Extensions:
     """{"sockopt": flags, "inet": {"protocol", "v6only", "class_id"}} from the message's inline values (a zero
     class id, the default, is left out), read-only."""
     extensions: dict[str, Mapping[str, object]] = {}
@@ -230,23 +249,13 @@ def _shared_extensions(layout: Layout, values: tuple) -> Mapping[str, Mapping[st
     return share(extensions) if extensions else NO_EXTENSIONS
 
 
-def _with_rare_attributes(record: Socket, layout: Layout, values: tuple, wants_tcp_info: bool) -> Socket:
-    """``record`` completed with the attributes outside the hot path: odd-sized common ones, and the rarer
-    extensions."""
-    fields: dict[str, object] = {}
-    for index, name, decoder in layout.odd_fields:
-        if name != "tcp_info" or wants_tcp_info:
-            raw = values[index]
-            fields[name] = decoder(raw, 0, len(raw))
-    extensions = dict(record.extensions)
-    for index, name, key, decoder in layout.extensions:
+def _with_rare_extensions(extensions: Extensions, layout: Layout, values: tuple) -> Extensions:
+    """``extensions`` and the message's RARE_EXTENSIONS, read-only (the socket's own mapping)."""
+    combined = dict(extensions)
+    for index, name, decoder in layout.rare:
         raw = values[index]
-        value = decoder(raw, 0, len(raw))
-        if key is None:
-            extensions[name] = value
-        elif value or key != "class_id":  # a zero class id (the default) is not worth showing
-            extensions[name] = {**extensions.get(name, {}), key: value}
-    return replace(record, extensions=extensions, **fields)
+        combined[name] = share(decoder(raw, 0, len(raw)))
+    return share(combined)
 
 
 def _timer_name(timer: int) -> str:

@@ -6,6 +6,10 @@ congestion name varies), so messages come in a handful of shapes. For each shape
 the attribute headers among the values are compared with the shape's (one tuple comparison) to check
 that a message really has that shape, and the values are then picked by index. A message of a new
 shape is walked once, attribute by attribute, to learn it.
+
+Kernel versions differ in the sizes of their structs (``tcp_info`` is 104 bytes in linux 3.x, 232 in 5.4, 280 in
+6.18): the struct of a shape is made for the sizes the kernel sends, so every version takes the same path. A
+struct longer than the one known here is cut to it there; a shorter one is zero-padded when it is decoded.
 """
 
 from __future__ import annotations
@@ -15,20 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
-from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, decode_tcp_info_from
+from netwatch.backends.model.extensions import LayeredExtensions
+from netwatch.backends.model.tcp_info import TCP_INFO_SIZE
 from netwatch.backends.sources.netlink.attributes import (
+    BBR_LAYOUT,
+    DCTCP_LAYOUT,
+    MEMINFO_LAYOUT,
     NLA_HEADER,
     NLA_HEADER_LEN,
     NLA_TYPE_MASK,
-    decode_bbr,
-    decode_dctcp,
-    decode_meminfo,
-    decode_skmeminfo,
-    decode_sockopt,
-    decode_u8,
-    decode_u32,
+    SKMEMINFO_LAYOUT,
+    VEGAS_LAYOUT,
+    BbrExtensions,
+    DctcpExtensions,
+    VegasExtensions,
     decode_ulp,
-    decode_vegas,
 )
 
 # enum in linux/inet_diag.h
@@ -50,6 +55,9 @@ INET_DIAG_ULP_INFO = 19
 INET_DIAG_CGROUP_ID = 21
 INET_DIAG_SOCKOPT = 22
 
+TCP_CA_NAME_MAX = 16
+"""Bytes of a congestion control name, its NUL included (linux/tcp.h)."""
+
 HEADER_FORMAT = "BBBBHH16s16sIIIIIIII"
 """struct inet_diag_msg (ports are big-endian: swapped by the decoder)."""
 HEADER_SIZE = struct.calcsize("=" + HEADER_FORMAT)  # 72
@@ -57,46 +65,40 @@ HEADER_VALUES = 16
 
 Decoder = Callable[[bytes, int, int], object]
 
-INLINE: dict[int, tuple[str, int, str]] = {
-    INET_DIAG_INFO: ("info", TCP_INFO_SIZE, f"{TCP_INFO_SIZE}s"),  # kept raw: TcpInfo decodes on access
-    INET_DIAG_MEMINFO: ("meminfo", 16, "4I"),
-    INET_DIAG_SKMEMINFO: ("skmem", 36, "9I"),
-    INET_DIAG_SHUTDOWN: ("shutdown", 1, "B"),
-    INET_DIAG_TOS: ("tos", 1, "B"),
-    INET_DIAG_TCLASS: ("tclass", 1, "B"),
-    INET_DIAG_MARK: ("mark", 4, "I"),
-    INET_DIAG_CGROUP_ID: ("cgroup", 8, "Q"),
-    INET_DIAG_SOCKOPT: ("sockopt", 2, "H"),
-    INET_DIAG_BBRINFO: ("bbr", 20, "20s"),  # kept raw: BbrExtensions decodes on access
-    INET_DIAG_PROTOCOL: ("protocol", 1, "B"),
-    INET_DIAG_SKV6ONLY: ("v6only", 1, "B"),
-    INET_DIAG_CLASS_ID: ("class_id", 4, "I"),
+RAW: dict[int, tuple[str, int]] = {
+    INET_DIAG_INFO: ("info", TCP_INFO_SIZE),  # TcpInfo decodes on access
+    INET_DIAG_MEMINFO: ("meminfo", MEMINFO_LAYOUT.size),  # decoded once per distinct value
+    INET_DIAG_SKMEMINFO: ("skmem", SKMEMINFO_LAYOUT.size),
+    INET_DIAG_CONG: ("cong", TCP_CA_NAME_MAX),
+    INET_DIAG_BBRINFO: ("own", BBR_LAYOUT.size),  # see OWN_EXTENSIONS
+    INET_DIAG_DCTCPINFO: ("own", DCTCP_LAYOUT.size),
+    INET_DIAG_VEGASINFO: ("own", VEGAS_LAYOUT.size),
 }
-"""Attributes unpacked in place when their payload has the expected size: type -> (slot, size, format)."""
+"""Attributes kept as their raw payload, cut to the size known here: type -> (slot, size)."""
 
-ODD_SIZED: dict[int, tuple[str, Decoder]] = {
-    INET_DIAG_INFO: ("tcp_info", lambda raw, start, stop: decode_tcp_info_from(raw, start, stop - start)),
-    INET_DIAG_MEMINFO: ("meminfo", decode_meminfo),
-    INET_DIAG_SKMEMINFO: ("skmem", decode_skmeminfo),
-    INET_DIAG_SHUTDOWN: ("shutdown", decode_u8),
-    INET_DIAG_TOS: ("tos", decode_u8),
-    INET_DIAG_TCLASS: ("tclass", decode_u8),
-    INET_DIAG_MARK: ("mark", decode_u32),
+SCALARS: dict[int, tuple[str, str]] = {
+    INET_DIAG_SHUTDOWN: ("shutdown", "B"),
+    INET_DIAG_TOS: ("tos", "B"),
+    INET_DIAG_TCLASS: ("tclass", "B"),
+    INET_DIAG_MARK: ("mark", "I"),
+    INET_DIAG_CGROUP_ID: ("cgroup", "Q"),
+    INET_DIAG_SOCKOPT: ("sockopt", "H"),
+    INET_DIAG_PROTOCOL: ("protocol", "B"),
+    INET_DIAG_SKV6ONLY: ("v6only", "B"),
+    INET_DIAG_CLASS_ID: ("class_id", "I"),
 }
-"""The same attributes with an unexpected payload size (kernel version skew): Socket field, padded decoder.
-(CGROUP_ID, SOCKOPT and BBRINFO of an odd size are treated like extensions below.)"""
+"""Integer attributes unpacked in place: type -> (slot, struct code). A longer payload is cut to the integer; a
+shorter one (no kernel sends one) is left out."""
 
-EXTENSIONS: dict[int, tuple[str, str | None, Decoder]] = {
-    INET_DIAG_VEGASINFO: ("vegas", None, decode_vegas),
-    INET_DIAG_DCTCPINFO: ("dctcp", None, decode_dctcp),
-    INET_DIAG_BBRINFO: ("bbr", None, decode_bbr),
-    INET_DIAG_SOCKOPT: ("sockopt", None, decode_sockopt),
-    INET_DIAG_ULP_INFO: ("ulp", None, decode_ulp),
-    INET_DIAG_PROTOCOL: ("inet", "protocol", decode_u8),
-    INET_DIAG_SKV6ONLY: ("inet", "v6only", lambda raw, start, stop: bool(decode_u8(raw, start, stop))),
-    INET_DIAG_CLASS_ID: ("inet", "class_id", decode_u32),
+OWN_EXTENSIONS: dict[int, type[LayeredExtensions]] = {
+    INET_DIAG_BBRINFO: BbrExtensions,
+    INET_DIAG_DCTCPINFO: DctcpExtensions,
+    INET_DIAG_VEGASINFO: VegasExtensions,
 }
-"""Attributes kept in Socket.extensions[name] (or in extensions[name][key]), from their raw payload."""
+"""The congestion control's info (at most one per socket): its own entry in ``Socket.extensions``."""
+
+RARE_EXTENSIONS: dict[int, tuple[str, Decoder]] = {INET_DIAG_ULP_INFO: ("ulp", decode_ulp)}
+"""Attributes few sockets have, decoded into their own ``Socket.extensions`` mapping: type -> (name, decoder)."""
 
 SHARED_EXTENSIONS = ("sockopt", "protocol", "v6only", "class_id")
 """Inline slots whose few distinct values make up a Socket.extensions mapping shared between sockets."""
@@ -113,6 +115,8 @@ class Layout:
     expected: tuple
     """...which must equal these for a message to have this shape."""
     info: int = 0
+    info_padding: bytes = b""
+    """The zero bytes that complete the message's tcp_info to TCP_INFO_SIZE (an older kernel's is shorter)."""
     meminfo: int = 0
     skmem: int = 0
     cong: int = 0
@@ -121,15 +125,16 @@ class Layout:
     tclass: int = 0
     mark: int = 0
     cgroup: int = 0
-    bbr: int = 0
+    own: int = 0
+    """The congestion control's info..."""
+    own_extensions: type[LayeredExtensions] | None = None
+    """...and the extensions mapping that holds it (see OWN_EXTENSIONS)."""
     shared: tuple[tuple[int, str], ...] = ()
     """(value index, slot name) of the SHARED_EXTENSIONS present, in message order..."""
     pick_shared: Callable[[tuple], object] | None = None
     """...and a picker of those values (the key of the shared extensions mapping)."""
-    odd_fields: tuple[tuple[int, str, Decoder], ...] = ()
-    """(raw payload index, Socket field, decoder) for common attributes of an unexpected size."""
-    extensions: tuple[tuple[int, str, str | None, Decoder], ...] = ()
-    """(raw payload index, extension name, key within it or None, decoder)."""
+    rare: tuple[tuple[int, str, Decoder], ...] = ()
+    """(raw payload index, extension name, decoder) of the RARE_EXTENSIONS present."""
 
 
 Shape = tuple[tuple[int, int, int], ...]
@@ -155,14 +160,15 @@ def learn_shape(buffer: bytes, offset: int, end: int) -> Shape:
 
 
 def compile_layout(family: int, shape: Shape) -> Layout:
-    """The Layout (one struct over the whole message) for messages of ``family`` with ``shape``."""
+    """The Layout (one struct over the whole message) for messages of ``family`` with ``shape``.
+
+    An attribute that fills a slot already filled (no kernel repeats one) is skipped."""
     formats = ["=", HEADER_FORMAT]
     count = HEADER_VALUES
     check = [0]
     expected: list[int] = [family]
-    slots: dict[str, int] = {}
-    odd_fields: list[tuple[int, str, Decoder]] = []
-    extensions: list[tuple[int, str, str | None, Decoder]] = []
+    slots: dict[str, object] = {}
+    rare: list[tuple[int, str, Decoder]] = []
     for atype, length, padding in shape:
         if atype < 0:
             formats.append(f"{length}x")
@@ -173,27 +179,24 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         expected += [length, atype]
         count += 2
         kind = atype & NLA_TYPE_MASK
-        inline = INLINE.get(kind)
-        if inline is not None and inline[1] == payload and inline[0] not in slots:
-            slot, _size, payload_format = inline
-            formats.append(payload_format)
+        slot, read = _payload_format(kind, payload)
+        if slot is not None and slot not in slots:
+            formats.append(read)
             slots[slot] = count
-            count += len(struct.unpack("=" + payload_format, bytes(payload)))
-        elif (kind in ODD_SIZED or kind in EXTENSIONS) and payload > 0:
-            formats.append(f"{payload}s")
-            if kind in ODD_SIZED:
-                odd_fields.append((count, *ODD_SIZED[kind]))
-            else:
-                extensions.append((count, *EXTENSIONS[kind]))
             count += 1
-        elif kind == INET_DIAG_CONG and payload > 0 and "cong" not in slots:
+            size = struct.calcsize("=" + read)
+            payload -= size
+            if kind == INET_DIAG_INFO:
+                slots["info_padding"] = bytes(TCP_INFO_SIZE - size)
+            elif kind in OWN_EXTENSIONS:
+                slots["own_extensions"] = OWN_EXTENSIONS[kind]
+        elif kind in RARE_EXTENSIONS and payload > 0:
             formats.append(f"{payload}s")
-            slots["cong"] = count
+            rare.append((count, *RARE_EXTENSIONS[kind]))
             count += 1
-        elif payload:
-            formats.append(f"{payload}x")
-        if padding:
-            formats.append(f"{padding}x")
+            payload = 0
+        if payload + padding:
+            formats.append(f"{payload + padding}x")
     if len(check) < 2:
         check.append(0)
         expected.append(family)
@@ -203,9 +206,20 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         unpack=layout.unpack_from,
         headers=itemgetter(*check),
         expected=tuple(expected),
-        odd_fields=tuple(odd_fields),
-        extensions=tuple(extensions),
         shared=shared,
         pick_shared=itemgetter(*(index for index, _name in shared)) if shared else None,
+        rare=tuple(rare),
         **slots,
     )
+
+
+def _payload_format(kind: int, payload: int) -> tuple[str | None, str]:
+    """(slot, struct format) of an attribute's value read in place, (None, "") when it is not."""
+    if kind in RAW and payload > 0:
+        slot, size = RAW[kind]
+        return slot, f"{min(payload, size)}s"
+    if kind in SCALARS:
+        slot, code = SCALARS[kind]
+        if payload >= struct.calcsize("=" + code):
+            return slot, code
+    return None, ""

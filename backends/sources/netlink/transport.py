@@ -14,7 +14,6 @@ import os
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -44,15 +43,6 @@ Message = tuple[bytearray, int, int]
 
 class DumpFailed(OSError):
     """The kernel refused or aborted a dump (NLMSG_ERROR, or NLMSG_DONE carrying an error)."""
-
-
-@dataclass(slots=True)
-class DumpReply:
-    """The data messages of one dump, in kernel order."""
-
-    messages: list[Message]
-    interrupted: bool
-    """The kernel flagged NLM_F_DUMP_INTR: the tables changed during the dump (may hold gaps/duplicates)."""
 
 
 class DiagSocket:
@@ -112,12 +102,6 @@ class DiagSocket:
                 consume(messages)
                 return interrupted
             used = (used + size + 7) & ~7
-
-    def dump(self, request: bytes) -> DumpReply:
-        """:meth:`stream` collecting the whole reply."""
-        messages: list[Message] = []
-        interrupted = self.stream(request, messages.extend)
-        return DumpReply(messages, interrupted)
 
 
 def parse_datagram(buffer: bytearray, offset: int, end: int, seq: int, messages: list[Message]) -> tuple[bool, bool]:

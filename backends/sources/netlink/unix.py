@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
+from netwatch.backends.model.extensions import Extensions
 from netwatch.backends.model.names import DATAGRAM_STATES, UNIX_TYPES
 from netwatch.backends.model.records import NO_EXTENSIONS
 from netwatch.backends.sources.netlink.attributes import (
@@ -14,9 +15,10 @@ from netwatch.backends.sources.netlink.attributes import (
     NLA_TYPE_MASK,
     U8,
     U32,
+    VfsExtensions,
     decode_skmeminfo,
 )
-from netwatch.backends.sources.netlink.records import new_socket
+from netwatch.backends.sources.netlink.records import socket_builder
 from netwatch.backends.sources.netlink.transport import Message
 
 UDIAG_SHOW_NAME = 0x01
@@ -40,6 +42,15 @@ UNIX_DIAG_REQ = struct.Struct("=BBHIII2I")
 UNIX_DIAG_MSG = struct.Struct("=BBBBIII")
 MSG_SIZE = UNIX_DIAG_MSG.size  # 16
 TWO_U32 = struct.Struct("=II")
+
+new_unix_socket = socket_builder(
+    "key", "state", "recv_q", "send_q", "inode", "uid", "cookie", "path", "peer_inode", "sock_type", "skmem",
+    "shutdown", "extensions",
+    proto="unix", family="unix", local_address="", local_port=0, remote_address="", remote_port=0, owners=(),
+    tcp_info=None, timer=None, meminfo=None, congestion=None, cgroup=None, tos=None, tclass=None, mark=None,
+    interface=None,
+)  # fmt: skip
+"""A Socket from the values of a unix_diag message, in this order (owners are attached after the dump)."""
 
 
 def build_request(show: int = SHOW_ALL) -> bytes:
@@ -74,7 +85,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
         _family, sock_type, state, _pad, inode, cookie_lo, cookie_hi = unpack_msg(buffer, offset)
         path = peer = uid = skmem = shutdown = None
         recv_q = send_q = 0
-        extensions: Mapping[str, Mapping[str, object]] = NO_EXTENSIONS
+        extensions: Extensions = NO_EXTENSIONS
         position = offset + MSG_SIZE
         while position + NLA_HEADER_LEN <= end:
             length, atype = unpack_nla(buffer, position)
@@ -98,39 +109,22 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
             elif atype == UNIX_DIAG_SHUTDOWN and size >= 1:
                 shutdown = unpack_u8(buffer, start)[0]
             elif atype == UNIX_DIAG_VFS and size >= 8:
-                vfs_inode, vfs_device = unpack_two(buffer, start)
-                extensions = {"vfs": {"inode": vfs_inode, "device": vfs_device}}
+                extensions = VfsExtensions(NO_EXTENSIONS, bytes(buffer[start : start + size]))
         cookie = cookie_hi << 32 | cookie_lo
         key = ("unix", cookie)
-        into[key] = new_socket(
+        into[key] = new_unix_socket(
             key,
-            "unix",
-            "unix",  # family
             DATAGRAM_STATES[state] if state < state_count else "UNKNOWN",
-            "",  # local_address
-            0,  # local_port
-            "",  # remote_address
-            0,  # remote_port
             recv_q,
             send_q,
             inode,
             uid,
             cookie,
             path,
-            peer,  # peer_inode
+            peer,
             UNIX_TYPES.get(sock_type, f"type{sock_type}"),
-            (),  # owners (attached after the dump)
-            None,  # tcp_info
-            None,  # timer
-            None,  # meminfo
             skmem,
-            None,  # congestion
-            None,  # cgroup
             shutdown,
-            None,  # tos
-            None,  # tclass
-            None,  # mark
-            None,  # interface
             extensions,
         )
     return skipped
