@@ -9,8 +9,10 @@ from textual import events
 from textual.app import App, ComposeResult
 
 import netwatch.tui.app.widgets.socket_table as socket_table_module
-from netwatch.tui.app.widgets import Column, Row, SocketTable
-from netwatch.tui.app.widgets.socket_table import TableRows, fit_cell, layout_columns, position_of_key, render_cells
+from netwatch.tui.app.widgets import SocketTable
+from netwatch.tui.app.widgets.column_layout import fit_cell, layout_columns, render_cells
+from netwatch.tui.view.key_order import position_of_key
+from netwatch.tui.view.table_model import Column, Row, TableRows
 
 COLUMNS = (
     Column("proto", "Proto", 7),

@@ -22,8 +22,9 @@ from functools import partial
 import psutil
 from textual.app import App, ComposeResult
 
-from netwatch.tui.app.widgets import Row, SocketTable, TableRows
+from netwatch.tui.app.widgets import SocketTable
 from netwatch.tui.view.rows import SOCKET_COLUMNS
+from netwatch.tui.view.table_model import Row, TableRows
 
 COLUMNS = SOCKET_COLUMNS
 RTT_COLUMN = [column.key for column in COLUMNS].index("rtt")

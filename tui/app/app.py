@@ -32,12 +32,13 @@ from netwatch.tui.app.header import Status, SummaryBar
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.footer import KeyFooter
-from netwatch.tui.app.widgets.socket_table import SocketTable, TableRows
+from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
+from netwatch.tui.view.table_model import TableRows
 
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 """Refresh intervals that ``+`` and ``-`` step through (seconds)."""

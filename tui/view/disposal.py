@@ -3,7 +3,7 @@
 A frame's snapshot holds 100,000 socket records at 100,000 sockets. Dropping its last reference frees them all
 in one C-level cascade that holds the GIL for 50-80 ms here, wherever it happens: on the UI thread it is a
 visible pause after every refresh. So every holder of a frame says so: the app for its current frame, a table
-for the rows it shows (their :class:`~netwatch.tui.app.widgets.socket_table.TableRows` release their hold when the
+for the rows it shows (their :class:`~netwatch.tui.view.table_model.TableRows` release their hold when the
 table lets go of them), a worker for the frame it builds rows from. When the last hold is released the frame is
 queued, and the collector thread, before it takes the next snapshot, empties its socket dict one record at a
 time: the GIL changes hands between them (every few ms), so the UI keeps running. Ownership is explicit, not

@@ -16,13 +16,13 @@ from functools import partial
 
 from netwatch.backends.filter import SocketFilter
 from netwatch.backends.history.tracker import History
-from netwatch.tui.app.widgets.socket_table import TableRows
 from netwatch.tui.view.disposal import FrameHolds
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
 from netwatch.tui.view.resolve import HostResolver
 from netwatch.tui.view.rows import RowBuilder, SocketPredicate, owned_by
 from netwatch.tui.view.snapshots import SnapshotSource
+from netwatch.tui.view.table_model import TableRows
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,10 @@ from typing import Any
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
 from netwatch.backends.model.names import INET_PROTOS, UNCONN, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, owner_pids
-from netwatch.tui.app.widgets.socket_table import Column, Row, TableRows
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.resolve import HostResolver, service_name
+from netwatch.tui.view.table_model import Column, Row, TableRows
 
 SocketPredicate = Callable[[Socket], bool]
 

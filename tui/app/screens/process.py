@@ -12,10 +12,11 @@ from textual.worker import get_current_worker
 
 from netwatch.tui.app.detail import process_summary
 from netwatch.tui.app.widgets.footer import KeyFooter
-from netwatch.tui.app.widgets.socket_table import SocketTable, TableRows
+from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresher
 from netwatch.tui.view.rows import SOCKET_COLUMNS
+from netwatch.tui.view.table_model import TableRows
 
 
 class ProcessScreen(Screen[None]):

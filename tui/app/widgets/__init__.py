@@ -1,5 +1,5 @@
 """netwatch's reusable Textual widgets."""
 
-from netwatch.tui.app.widgets.socket_table import Column, Row, RowList, RowModel, SocketTable, TableRows
+from netwatch.tui.app.widgets.socket_table import SocketTable
 
-__all__ = ["Column", "Row", "RowList", "RowModel", "SocketTable", "TableRows"]
+__all__ = ["SocketTable"]

@@ -1,21 +1,17 @@
 """A virtualized table that stays instant at 100,000 rows.
 
 Built on Textual's Line API (``ScrollView`` + ``render_line``): only the lines on screen are rendered, and
-rendered lines are cached. The table holds row keys in display order and a :class:`RowModel` that gives a
-row's cells when it is drawn and a column's sort values when the table sorts, so 100,000 rows cost the table
-one list of keys. Cell text is untrusted: it goes through :func:`netwatch.tui.view.safe_text.visible` and is never
-parsed as markup.
+rendered lines are cached. The table shows :class:`~netwatch.tui.view.table_model.TableRows`: row keys in
+display order and a row model asked for the cells of the rows on screen only, so 100,000 rows cost the table
+one list of keys. Where the columns go is :mod:`netwatch.tui.app.widgets.column_layout`'s job; cell text is
+untrusted: it goes through :func:`netwatch.tui.view.safe_text.visible` and is never parsed as markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, replace
-from itertools import accumulate
-from typing import Any, ClassVar, Protocol, overload
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, ClassVar, overload
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -27,34 +23,12 @@ from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from netwatch.tui.view.safe_text import visible
+from netwatch.tui.app.widgets.column_layout import ColumnLayout, layout_columns, render_cells, render_header
+from netwatch.tui.view.key_order import position_of_key, sort_keys
+from netwatch.tui.view.table_model import ROW_STATUSES, Column, Row, RowList, RowModel, TableRows
 
-ROW_STATUSES = ("new", "changed", "closed")
-"""Values of ``Row.status`` that get a highlight (component class ``socket-table--<status>``)."""
-
-COLUMN_GAP = 1
-"""Blank cells between two columns."""
-
-_ELLIPSIS = "…"
-_SORT_ARROWS = {False: " ▲", True: " ▼"}
-_ARROW_CELLS = 2
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
-_NEAR_ROWS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One table column: ``width`` is the minimum width; ``flex`` columns share the remaining width. When the
-    columns do not fit, those with a ``hide_order`` are left out, lowest first, before the table scrolls
-    sideways (never the sort column)."""
-
-    key: str
-    label: str
-    width: int
-    align: str = "left"
-    flex: bool = False
-    hide_order: int | None = None
 
 
 class _RowMessage(Message):
@@ -68,84 +42,6 @@ class _RowMessage(Message):
     @property
     def control(self) -> SocketTable:
         return self.table
-
-
-class RowModel(Protocol):
-    """What a :class:`SocketTable` shows for each row key: cells (untrusted text, shown literally), a highlight
-    (one of :data:`ROW_STATUSES` or ``None``) and, per column, a sort value (``None`` sorts last).
-
-    The table asks only for the rows on screen, so a model can format cells when they are drawn instead of
-    holding them for 100,000 rows.
-    """
-
-    def cells(self, key: Hashable) -> Sequence[str]: ...
-
-    def status(self, key: Hashable) -> str | None: ...
-
-    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
-        """A function giving the sort value of column ``column`` for a row key."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One table row as a record (see :class:`RowList`).
-
-    ``cells`` are display strings (untrusted, shown literally); ``sort_values`` holds one sortable value per
-    column in the same order (``None`` or missing sorts last); ``status`` is one of :data:`ROW_STATUSES` or ``None``.
-    """
-
-    key: Hashable
-    cells: tuple[str, ...]
-    sort_values: tuple[Any, ...]
-    status: str | None = None
-
-
-class RowList:
-    """A :class:`RowModel` over :class:`Row` records (a later row replaces an earlier one with the same key)."""
-
-    def __init__(self, rows: Iterable[Row]) -> None:
-        self.rows: dict[Hashable, Row] = {row.key: row for row in rows}
-
-    def cells(self, key: Hashable) -> Sequence[str]:
-        return self.rows[key].cells
-
-    def status(self, key: Hashable) -> str | None:
-        return self.rows[key].status
-
-    def sort_value(self, column: int) -> Callable[[Hashable], Any]:
-        rows = self.rows
-
-        def value(key: Hashable) -> Any:
-            values = rows[key].sort_values
-            return values[column] if column < len(values) else None
-
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class TableRows:
-    """What a table shows: a row model and the keys of its rows, in order."""
-
-    model: RowModel
-    keys: Sequence[Hashable]
-    release: Callable[[], None] | None = None
-    """Called once when whoever holds these rows lets go of them (e.g. to release the frame the model reads)."""
-
-    @classmethod
-    def of(cls, rows: Iterable[Row]) -> TableRows:
-        """The rows of :class:`Row` records, in their order."""
-        model = RowList(rows)
-        return cls(model, list(model.rows))
-
-    def sorted(self, column: int, reverse: bool = False) -> TableRows:
-        """These rows ordered by column ``column`` (see :func:`sort_keys`); the result takes over the release."""
-        return TableRows(self.model, sort_keys(self.keys, self.model.sort_value(column), reverse), self.release)
-
-    def discard(self) -> None:
-        """Let go of rows that were never shown."""
-        if self.release is not None:
-            self.release()
 
 
 class _RowsView(Sequence[Row]):
@@ -172,127 +68,6 @@ class _RowsView(Sequence[Row]):
         model = self._model
         values = tuple(model.sort_value(column)(key) for column in range(self._column_count))
         return Row(key, tuple(model.cells(key)), values, model.status(key))
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnLayout:
-    """Which columns are shown on a line of a given width, and where."""
-
-    shown: tuple[int, ...]
-    """Indices of the columns shown, in order (``widths`` and ``starts`` are theirs)."""
-    widths: tuple[int, ...]
-    starts: tuple[int, ...]
-    line_width: int
-    """Cell length of a rendered line: the available width, or the shown columns' total if wider."""
-
-    @property
-    def used_width(self) -> int:
-        """Cells taken by the columns and the gaps between them."""
-        return self.starts[-1] + self.widths[-1]
-
-    def column_at(self, x: int) -> int | None:
-        """Index (among all columns) of the column covering cell ``x`` (a gap belongs to the column on its
-        left), if any."""
-        if not 0 <= x < self.used_width + COLUMN_GAP:
-            return None
-        for position in range(len(self.starts) - 1, -1, -1):
-            if x >= self.starts[position]:
-                return self.shown[position]
-        return None
-
-
-def natural_width(columns: Sequence[Column]) -> int:
-    """Cells needed to show every column at its minimum width."""
-    return sum(max(1, column.width) for column in columns) + COLUMN_GAP * (len(columns) - 1)
-
-
-def layout_columns(columns: Sequence[Column], available: int, keep: int | None = None) -> ColumnLayout:
-    """Leave out hideable columns (lowest ``hide_order`` first, never column ``keep``, the sort column: that one
-    is widened to fit its label and the sort arrow) until the rest fit in ``available`` cells, give each its
-    minimum width and share any spare width among the flex columns."""
-    if keep is not None:
-        sort_column = columns[keep]
-        columns = list(columns)
-        columns[keep] = replace(sort_column, width=max(sort_column.width, cell_len(sort_column.label) + _ARROW_CELLS))
-    shown = list(range(len(columns)))
-    hideable = sorted(
-        (column.hide_order, index)
-        for index, column in enumerate(columns)
-        if column.hide_order is not None and index != keep
-    )
-    while hideable and natural_width([columns[index] for index in shown]) > available:
-        shown.remove(hideable.pop(0)[1])
-    kept = [columns[index] for index in shown]
-    widths = [max(1, column.width) for column in kept]
-    spare = available - natural_width(kept)
-    flexible = [position for position, column in enumerate(kept) if column.flex]
-    if spare > 0 and flexible:
-        share, remainder = divmod(spare, len(flexible))
-        for order, position in enumerate(flexible):
-            widths[position] += share + (1 if order < remainder else 0)
-    starts = tuple(accumulate((width + COLUMN_GAP for width in widths[:-1]), initial=0))
-    return ColumnLayout(tuple(shown), tuple(widths), starts, max(available, natural_width(kept)))
-
-
-def fit_cell(text: str, width: int, align: str = "left") -> str:
-    """``text`` padded or truncated (with "…") to exactly ``width`` terminal cells."""
-    length = cell_len(text)
-    if length > width:
-        return set_cell_size(text, width - 1) + _ELLIPSIS if width > 0 else ""
-    padding = " " * (width - length)
-    return padding + text if align == "right" else text + padding
-
-
-def render_cells(cells: Sequence[object], columns: Sequence[Column], layout: ColumnLayout) -> str:
-    """One table line: the cells of the shown columns made visible-safe, fitted to their columns, padded to the
-    line width."""
-    parts = []
-    for index, width in zip(layout.shown, layout.widths, strict=True):
-        cell = cells[index] if index < len(cells) else ""
-        text = visible(cell if isinstance(cell, str) else str(cell))
-        parts.append(fit_cell(text, width, columns[index].align))
-    return (" " * COLUMN_GAP).join(parts) + " " * (layout.line_width - layout.used_width)
-
-
-def _mixed_sort_key(value: Any) -> tuple[int, Any]:
-    """A key that orders values of different types without raising: numbers, then text, then the rest."""
-    if isinstance(value, int | float):
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    if isinstance(value, tuple):
-        return (2, tuple(_mixed_sort_key(item) for item in value))
-    if value is None:
-        return (4, 0)
-    return (3, f"{type(value).__name__}:{value!r}")
-
-
-def sort_keys(keys: Iterable[Hashable], value_of: Callable[[Hashable], Any], reverse: bool = False) -> list[Hashable]:
-    """``keys`` ordered by ``value_of(key)`` (stable); keys whose value is ``None`` come last either way, and
-    values of mixed types are ordered by type first instead of raising."""
-    ordered = list(keys)
-    try:  # fast path: the values are mutually orderable, none is None
-        ordered.sort(key=value_of, reverse=reverse)
-        return ordered
-    except TypeError:
-        pass
-    values = dict(zip(ordered, map(value_of, ordered), strict=True))
-    present = [key for key in ordered if values[key] is not None]
-    try:
-        present.sort(key=values.__getitem__, reverse=reverse)
-    except TypeError:  # mixed or unorderable types
-        present.sort(key=lambda key: _mixed_sort_key(values[key]), reverse=reverse)
-    present.extend(key for key in ordered if values[key] is None)
-    return present
-
-
-def position_of_key(keys: Sequence[Hashable], key: Hashable, near: int = 0) -> int | None:
-    """Index of ``key`` in ``keys``, or ``None``: looks around index ``near`` first, then everywhere."""
-    start = max(0, near - _NEAR_ROWS)
-    for first, stop in ((start, near + _NEAR_ROWS), (0, len(keys))):
-        with suppress(ValueError):
-            return keys.index(key, first, stop)
-    return None
 
 
 class SocketTable(ScrollView, can_focus=True):
@@ -601,15 +376,7 @@ class SocketTable(ScrollView, can_focus=True):
         cache_key = (_HEADER_CACHE_KEY, self._sort_index, self._sort_reverse, layout)
         strip = self._line_cache.get(cache_key)
         if strip is None:
-            labels = [""] * len(self._columns)
-            for index, width in zip(layout.shown, layout.widths, strict=True):
-                column = self._columns[index]
-                label = visible(column.label)
-                if index == self._sort_index:
-                    arrow = _SORT_ARROWS[self._sort_reverse]
-                    label = fit_cell(label, width - len(arrow), column.align) + arrow if width > 2 else arrow
-                labels[index] = label
-            text = render_cells(labels, self._columns, layout)
+            text = render_header(self._columns, layout, self._sort_index, self._sort_reverse)
             style = self.get_component_rich_style("socket-table--header")
             strip = self._line_cache[cache_key] = Strip([Segment(text, style)], layout.line_width)
         return strip

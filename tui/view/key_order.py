@@ -1,0 +1,50 @@
+"""Row keys in display order: sorting them by a column's values, finding one again after a change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from contextlib import suppress
+from typing import Any
+
+_NEAR_ROWS = 64
+
+
+def _mixed_sort_key(value: Any) -> tuple[int, Any]:
+    """A key that orders values of different types without raising: numbers, then text, then the rest."""
+    if isinstance(value, int | float):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    if isinstance(value, tuple):
+        return (2, tuple(_mixed_sort_key(item) for item in value))
+    if value is None:
+        return (4, 0)
+    return (3, f"{type(value).__name__}:{value!r}")
+
+
+def sort_keys(keys: Iterable[Hashable], value_of: Callable[[Hashable], Any], reverse: bool = False) -> list[Hashable]:
+    """``keys`` ordered by ``value_of(key)`` (stable); keys whose value is ``None`` come last either way, and
+    values of mixed types are ordered by type first instead of raising."""
+    ordered = list(keys)
+    try:  # fast path: the values are mutually orderable, none is None
+        ordered.sort(key=value_of, reverse=reverse)
+        return ordered
+    except TypeError:
+        pass
+    values = dict(zip(ordered, map(value_of, ordered), strict=True))
+    present = [key for key in ordered if values[key] is not None]
+    try:
+        present.sort(key=values.__getitem__, reverse=reverse)
+    except TypeError:  # mixed or unorderable types
+        present.sort(key=lambda key: _mixed_sort_key(values[key]), reverse=reverse)
+    present.extend(key for key in ordered if values[key] is None)
+    return present
+
+
+def position_of_key(keys: Sequence[Hashable], key: Hashable, near: int = 0) -> int | None:
+    """Index of ``key`` in ``keys``, or ``None``: looks around index ``near`` first, then everywhere."""
+    start = max(0, near - _NEAR_ROWS)
+    for first, stop in ((start, near + _NEAR_ROWS), (0, len(keys))):
+        with suppress(ValueError):
+            return keys.index(key, first, stop)
+    return None
