@@ -5,37 +5,28 @@ in one C-level cascade that holds the GIL for 50-80 ms here, wherever it happens
 visible pause after every refresh. So every holder of a frame says so: the app for its current frame, a table
 for the rows it shows (their :class:`~netwatch.tui.view.table_model.TableRows` release their hold when the
 table lets go of them), a worker for the frame it builds rows from. When the last hold is released the frame is
-queued, and the collector thread, before it takes the next snapshot, empties its socket dict one record at a
-time: the GIL changes hands between them (every few ms), so the UI keeps running. Ownership is explicit, not
-read off reference counts (whose meaning changes between CPython versions).
+queued, and the collector thread, before it takes the next snapshot, frees its records one at a time: the GIL
+changes hands between them (every few ms), so the UI keeps running. Ownership is explicit, not read off
+reference counts (whose meaning changes between CPython versions), and nothing published is changed: frames and
+snapshots stay immutable.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from netwatch.backends.model.records import Socket
 from netwatch.tui.view.frame import Frame
 
 
-def _socket_dicts(frame: Frame) -> dict[int, Mapping]:
-    """The socket mappings ``frame`` reads, by id: its own (with the lingering sockets) and its snapshot's."""
-    return {id(frame.sockets): frame.sockets, id(frame.snapshot.sockets): frame.snapshot.sockets}
-
-
 class FrameHolds:
-    """Hold counts of the live frames, and the frames whose last hold was released, waiting to be freed.
-
-    What gets freed is a frame's socket dicts, which other frames may share (a replayed snapshot, the lingering
-    sockets merged into a new dict or not): a dict is emptied only when no held frame reads it.
-    """
+    """Hold counts of the live frames, and the frames whose last hold was released, waiting to be freed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._frames: dict[int, list] = {}
         """id(frame) -> [frame, holds]."""
-        self._dict_holds: dict[int, int] = {}
-        """id(socket dict) -> holds of the frames that read it."""
         self._unheld: dict[int, Frame] = {}
 
     def hold(self, frame: Frame) -> Frame:
@@ -47,8 +38,6 @@ class FrameHolds:
                 self._unheld.pop(id(frame), None)
             else:
                 entry[1] += 1
-            for key in _socket_dicts(frame):
-                self._dict_holds[key] = self._dict_holds.get(key, 0) + 1
         return frame
 
     def release(self, frame: Frame) -> None:
@@ -59,10 +48,6 @@ class FrameHolds:
             if entry[1] == 0:
                 del self._frames[id(frame)]
                 self._unheld[id(frame)] = frame
-            for key in _socket_dicts(frame):
-                self._dict_holds[key] -= 1
-                if not self._dict_holds[key]:
-                    del self._dict_holds[key]
 
     def holds(self, frame: Frame) -> int:
         """How many holders ``frame`` has now."""
@@ -77,17 +62,32 @@ class FrameHolds:
             return len(self._frames)
 
     def free_unheld(self) -> int:
-        """Free the queued frames' socket records one at a time (call it off the UI thread); how many frames."""
+        """Free the queued frames' socket records one at a time (call it off the UI thread); how many frames.
+
+        The records are gathered in a private list and the frames dropped, so their socket dicts die with plain
+        decrefs (the list still holds every record); then the list lets go of one record at a time. A socket
+        dict still referenced elsewhere (e.g. a snapshot a replay serves again) keeps its records, unchanged.
+        """
+        records, count = self._take_unheld()
+        pop = records.pop
+        for _ in range(len(records)):
+            pop()
+        return count
+
+    def _take_unheld(self) -> tuple[list[Socket], int]:
+        """Dequeue the unheld frames and gather their socket records; the frames are dropped on return."""
         with self._lock:
-            frames, self._unheld = list(self._unheld.values()), {}
-            unread = {
-                key: sockets
-                for frame in frames
-                for key, sockets in _socket_dicts(frame).items()
-                if key not in self._dict_holds and isinstance(sockets, dict)
-            }
-        for sockets in unread.values():
-            pop = sockets.popitem
-            for _ in range(len(sockets)):
-                pop()
-        return len(frames)
+            frames, self._unheld = self._unheld, {}
+        return _records_of(frames.values()), len(frames)
+
+
+def _records_of(frames: Iterable[Frame]) -> list[Socket]:
+    """The socket records of ``frames``: of their own dicts (with the lingering sockets) and their snapshots'."""
+    dicts: dict[int, Mapping[object, Socket]] = {}
+    for frame in frames:
+        dicts[id(frame.sockets)] = frame.sockets
+        dicts[id(frame.snapshot.sockets)] = frame.snapshot.sockets
+    records: list[Socket] = []
+    for sockets in dicts.values():
+        records.extend(sockets.values())  # one C call: ~1 ms at 100,000 sockets
+    return records
