@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import csv
 import gc
-import os
+import shutil
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import BinaryIO, TextIO
 
@@ -14,6 +13,7 @@ import orjson
 
 from netwatch.backends.collector import Collector
 from netwatch.backends.filter import compile_filter
+from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
@@ -61,7 +61,7 @@ def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None
     _write_batches(sockets[:half], encode, out)
     if half < len(sockets):
         out.write(b",")
-        if child is None or not _copy_child_output(*child, out):
+        if child is None or not _copy_child_output(child, out):
             _write_batches(sockets[half:], encode, out)
     out.write(b"]}\n")
     out.flush()
@@ -75,43 +75,23 @@ def _write_batches(sockets: list[Socket], encode: Callable[[Socket], bytes], out
         out.write(b",".join(map(encode, sockets[start : start + JSON_BATCH])))
 
 
-def _encode_in_child(sockets: list[Socket], encode: Callable[[Socket], bytes]) -> tuple[int, BinaryIO] | None:
-    """Fork a child that writes the JSON objects of ``sockets`` to an anonymous memory file, meanwhile the caller
-    encodes the other half (the child shares the snapshot copy-on-write; the cyclic GC, which would touch
-    every object, is off). Returns (child pid, file), or None when there is nothing to do or it cannot fork
-    (then the caller encodes them itself)."""
-    if not sockets or threading.active_count() > 1 or not hasattr(os, "memfd_create"):  # threads + fork: unsafe
+def _encode_in_child(sockets: list[Socket], encode: Callable[[Socket], bytes]) -> ForkedWriter | None:
+    """A forked child writing the JSON objects of ``sockets`` (sharing the snapshot copy-on-write), meanwhile the
+    caller encodes the other half; None when there is nothing to do or it cannot fork (then the caller encodes
+    them itself)."""
+    if not sockets:
         return None
-    try:
-        file = open(os.memfd_create("netwatch-json"), "w+b")  # noqa: SIM115 - closed by _copy_child_output
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        file.close()
-        return None
-    if pid == 0:  # the child: write, then leave without running any of the parent's exit handlers
-        status = 1
-        try:
-            _write_batches(sockets, encode, file)
-            file.flush()
-            status = 0
-        finally:
-            os._exit(status)
-    return pid, file
+    return ForkedWriter.start("netwatch-json", lambda file: _write_batches(sockets, encode, file))
 
 
-def _copy_child_output(pid: int, file: BinaryIO, out: BinaryIO) -> bool:
+def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
     """Append what the child wrote to ``out``; False (nothing written) if the child failed."""
-    with file:
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            return False
-        file.seek(0)
-        while chunk := file.read(COPY_CHUNK):
-            out.write(chunk)
-        return True
+    output = child.output()
+    if output is None:
+        return False
+    with output:
+        shutil.copyfileobj(output, out, COPY_CHUNK)
+    return True
 
 
 def _print_warnings(snapshot: Snapshot) -> None:
