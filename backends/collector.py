@@ -1,13 +1,20 @@
-"""Choose a backend, take snapshots with it, and attach owners: the one entry point of the data layer."""
+"""Choose a backend, take snapshots with it, and attach owners: the one entry point of the data layer.
+
+Sources return socket records without owners; the collector alone attaches them, as the last step of building
+the records and before it publishes the snapshot: from the source's result where the source reports them
+(psutil), else from /proc through the :class:`~netwatch.backends.owners.resolver.OwnerResolver`.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable
+from operator import attrgetter
 
-from netwatch.backends.model.records import Owner, Process, Socket
+from netwatch.backends.model.records import Process, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
+from netwatch.backends.owners.resolver import OwnerResolver
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 
@@ -36,6 +43,8 @@ _FACTORIES: dict[str, Callable[[], SocketSource]] = {
     "psutil": _psutil,
 }
 _AUTO_ORDER = ("netlink", "procfs", "psutil")
+_KEY = attrgetter("key")
+_INODE = attrgetter("inode")
 
 
 class Collector:
@@ -52,7 +61,7 @@ class Collector:
         self._reason = ""
         self._notes: list[str] = []
         self._failed: set[str] = set()
-        self._owners = None
+        self._owners: OwnerResolver | None = None
 
     @property
     def backend_name(self) -> str:
@@ -64,14 +73,13 @@ class Collector:
         started = time.monotonic()
         taken_at = time.time()
         result = self._collect()
-        sockets = {sock.key: sock for sock in result.sockets}
-        processes, visibility = self._attribution(sockets.values())
+        processes, visibility = self._attach_owners(result)
         return Snapshot(
             taken_at=taken_at,
             monotonic=started,
             backend=self.backend_name,
             backend_reason=self._reason,
-            sockets=sockets,
+            sockets={sock.key: sock for sock in result.sockets},
             processes=processes,
             warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
@@ -81,17 +89,26 @@ class Collector:
     def _collect(self) -> SourceResult:
         while True:
             source = self._source or self._select()
-            owner_lookup = self._owner_lookup()
-            if not hasattr(source, "processes"):  # it attributes owners with the resolver: start its cold scan now
-                self._owners.prefetch()
+            if not source.reports_owners:  # its owners come from /proc: start the resolver's cold scan now
+                self._resolver().prefetch()
             try:
-                result = source.collect(owner_lookup)
+                return source.collect()
             except BackendUnavailable as error:
                 if self.requested != "auto" or source.name == _AUTO_ORDER[-1]:
                     raise
                 self._fall_back(source.name, str(error))
-                continue
-            return result
+
+    def _attach_owners(self, result: SourceResult) -> tuple[dict[int, Process], OwnerVisibility]:
+        """Attach the owners to the result's records (the last step of building them), from the source where it
+        reports them, else from /proc by inode; returns the owning processes and what could not be seen."""
+        known = result.known_owners
+        if known is not None:
+            attach_owners(result.sockets, known.by_key, _KEY)
+            return known.processes, known.visibility
+        resolver = self._resolver()
+        owners = resolver.owners_of({sock.inode for sock in result.sockets if sock.inode})
+        attach_owners(result.sockets, owners, _INODE)
+        return resolver.processes(), resolver.visibility(result.sockets)
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
@@ -119,17 +136,10 @@ class Collector:
         self._reason = note
         self._source = None
 
-    def _owner_lookup(self) -> Callable[[Collection[int]], dict[int, tuple[Owner, ...]]]:
+    def _resolver(self) -> OwnerResolver:
         if self._owners is None:
-            from netwatch.backends.owners.resolver import OwnerResolver
-
             self._owners = OwnerResolver()
-        return self._owners.owners_of
-
-    def _attribution(self, sockets: Iterable[Socket]) -> tuple[dict[int, Process], OwnerVisibility]:
-        """Processes and visibility from the source itself where it attributes owners (psutil), else from /proc."""
-        attributor = self._source if hasattr(self._source, "processes") else self._owners
-        return attributor.processes(), attributor.visibility(sockets)
+        return self._owners
 
 
 def visibility_warning(visibility: OwnerVisibility) -> str | None:

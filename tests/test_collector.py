@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 
 import pytest
 
 from netwatch.backends.collector import Collector, visibility_warning
-from netwatch.backends.model.records import Socket
+from netwatch.backends.model.records import Owner, Socket, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
+from netwatch.backends.owners.resolver import OwnerResolver
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -89,6 +91,32 @@ def test_fallback_backends_agree_with_netlink(zoo: Zoo, backend: str) -> None:
     for sock in fallback:
         if sock.family != "unix" and sock.state != "TIME_WAIT":
             assert {o.pid for o in sock.owners} == {os.getpid()}
+
+
+@pytest.mark.parametrize(("backend", "prefetches"), [("netlink", True), ("procfs", True), ("psutil", False)])
+def test_the_cold_owner_scan_starts_before_the_dump_only_for_sources_that_need_it(
+    zoo: Zoo, backend: str, prefetches: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[bool] = []
+    real_prefetch = OwnerResolver.prefetch
+
+    def prefetch(resolver: OwnerResolver) -> None:
+        started.append(True)
+        real_prefetch(resolver)
+
+    monkeypatch.setattr(OwnerResolver, "prefetch", prefetch)
+    snapshot = Collector(backend).snapshot()
+    assert started == ([True] if prefetches else [])
+    assert any(owner.pid == os.getpid() for sock in _ours(snapshot, zoo) for owner in sock.owners)
+
+
+def test_owners_are_never_attached_to_a_record_that_has_some(zoo: Zoo) -> None:
+    """A published snapshot's records are never changed: attaching owners again is refused."""
+    owned = next(sock for sock in _ours(Collector().snapshot(), zoo) if sock.owners)
+    before = owned.owners
+    with pytest.raises(ValueError, match="has owners already"):
+        attach_owners([owned], {owned.key: (Owner(1, 1),)}, attrgetter("key"))
+    assert owned.owners == before
 
 
 def test_without_sock_diag_auto_falls_back_to_procfs_and_says_so(zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:

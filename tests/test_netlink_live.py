@@ -12,12 +12,12 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 
 import pytest
 from pyroute2.netlink.diag import inet_diag_msg
 
-from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.model.records import Socket
 from netwatch.backends.model.source_result import SourceResult
 from netwatch.backends.sources.netlink import NetlinkSource, inet
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN
@@ -32,18 +32,6 @@ STABLE_FIELDS = ("state", "ca_state", "options", "snd_wscale", "rcv_wscale", "rt
 
 def _inode(sock: socket.socket) -> int:
     return os.fstat(sock.fileno()).st_ino
-
-
-class RecordingLookup:
-    """An owners_of lookup that remembers its calls and claims (pid, fd) for the sockets it knows."""
-
-    def __init__(self, known: dict[int, int]) -> None:
-        self.calls: list[set[int]] = []
-        self.known = known
-
-    def __call__(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
-        self.calls.append(set(inodes))
-        return {inode: (Owner(os.getpid(), fd),) for inode, fd in self.known.items() if inode in inodes}
 
 
 class World:
@@ -79,9 +67,8 @@ class World:
             self.raw: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         except PermissionError:
             self.raw = None
-        self.lookup = RecordingLookup({item.inode: item.fd for item in zoo.expected if item.inode})
         results: list[SourceResult] = []
-        worker = threading.Thread(target=lambda: results.append(NetlinkSource().collect(self.lookup)))
+        worker = threading.Thread(target=lambda: results.append(NetlinkSource().collect()))
         worker.start()
         worker.join(timeout=60)
         (self.result,) = results
@@ -128,16 +115,12 @@ def test_every_zoo_socket_is_reported_with_state_addresses_and_inode(world: Worl
             assert found.path == expected.path
 
 
-def test_keys_are_unique_cookies_and_owners_come_from_one_lookup(world: World) -> None:
+def test_keys_are_unique_cookies_and_records_come_without_owners(world: World) -> None:
     keys = [sock.key for sock in world.result.sockets]
     assert len(keys) == len(set(keys))
     from_netlink = [sock for sock in world.result.sockets if (sock.proto, sock.family) not in world.result.unavailable]
     assert all(sock.key == (sock.proto, sock.cookie) for sock in from_netlink)
-    assert world.lookup.calls == [set(world.found)]
-    for expected in world.zoo.expected:
-        if expected.inode:
-            assert world.found[expected.inode].owners == (Owner(os.getpid(), expected.fd),)
-    assert all(sock.owners == () for sock in world.result.sockets if sock.inode not in world.lookup.known)
+    assert all(sock.owners == () for sock in world.result.sockets)  # the collector attaches them
 
 
 def test_unix_pairs_path_abstract_and_socketpair(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import netwatch.backends
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.owners.proc_files import NOT_SOCKET, Outcome, fd_socket_inode, outcome_of
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.tui.view.snapshots import LiveSource
 
@@ -95,6 +97,71 @@ def exited_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+@contextmanager
+def fd_beyond_path_max(top: Path) -> Iterator[int]:
+    """An fd open on a file whose path is longer than PATH_MAX: readlink of its /proc fd link fails
+    (ENAMETOOLONG), as the kernel cannot name its target."""
+    directory = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(20):  # 20 levels of 250-byte names: over 5,000 bytes
+        os.mkdir("d" * 250, dir_fd=directory)
+        deeper = os.open("d" * 250, os.O_RDONLY | os.O_DIRECTORY, dir_fd=directory)
+        os.close(directory)
+        directory = deeper
+    fd = os.open("file", os.O_RDWR | os.O_CREAT, dir_fd=directory)
+    os.close(directory)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+        shutil.rmtree(top / ("d" * 250))
+
+
+def error_of(call: Callable[[], object]) -> OSError:
+    """The OSError ``call`` raises."""
+    with pytest.raises(OSError) as raised:
+        call()
+    return raised.value
+
+
+def test_each_os_error_maps_to_one_outcome(tmp_path: Path) -> None:
+    """Real errors from real /proc files: a closed fd and an unnameable target skip that fd only, an exited process
+    is vanished, anything else (e.g. EACCES, as met without root) is unreadable."""
+    gone = exited_pid()
+    closed = os.dup(0)
+    os.close(closed)
+    regular = tmp_path / "regular"
+    regular.write_bytes(b"")
+    with fd_beyond_path_max(tmp_path) as long_fd:
+        too_long = error_of(lambda: os.readlink(f"/proc/{PID}/fd/{long_fd}"))
+    denied = OSError(errno.EACCES, os.strerror(errno.EACCES))
+    cases = [
+        (error_of(lambda: os.readlink(f"/proc/{PID}/fd/{closed}")), f"/proc/{PID}/fd/{closed}", Outcome.SKIP_FD),
+        (error_of(lambda: os.readlink(f"/proc/{gone}/fd/0")), f"/proc/{gone}/fd/0", Outcome.VANISHED),
+        (error_of(lambda: os.readlink(regular)), str(regular), Outcome.SKIP_FD),
+        (too_long, f"/proc/{PID}/fd/{long_fd}", Outcome.SKIP_FD),
+        (denied, f"/proc/{PID}/fd/0", Outcome.UNREADABLE),
+        (error_of(lambda: os.listdir(f"/proc/{gone}/fd")), None, Outcome.VANISHED),
+        (denied, None, Outcome.UNREADABLE),
+    ]
+    assert [error.errno for error, _, _ in cases] == [
+        errno.ENOENT, errno.ENOENT, errno.EINVAL, errno.ENAMETOOLONG, errno.EACCES, errno.ENOENT, errno.EACCES
+    ]  # fmt: skip
+    assert [outcome_of(error, fd_link) for error, fd_link, _ in cases] == [outcome for _, _, outcome in cases]
+
+
+def test_an_fd_whose_target_cannot_be_named_is_skipped_alone(tmp_path: Path) -> None:
+    """readlink fails on that one fd (ENAMETOOLONG): the process holding it is still read, and its socket still
+    attributed, by a plain scan and by a prefetched cold scan."""
+    with fd_beyond_path_max(tmp_path) as long_fd, socket.socket() as sock:
+        assert fd_socket_inode(f"/proc/{PID}/fd/{long_fd}") == NOT_SOCKET
+        for prefetched in (False, True):
+            resolver = OwnerResolver()
+            if prefetched:
+                resolver.prefetch()
+            assert resolver.owners_of({inode_of(sock)}) == {inode_of(sock): (Owner(PID, sock.fileno()),)}
+            assert PID in resolver.processes()
 
 
 def test_own_tcp_sockets_and_process_record(
@@ -211,13 +278,11 @@ def test_non_root_sees_own_sockets_and_counts_hidden_ones(tcp_pair: tuple[socket
 
 NON_ROOT_PROBE = """
 import json, os, socket
-from netwatch.backends.owners.resolver import OwnerResolver
-from netwatch.backends.sources.procfs import ProcfsSource
+from netwatch.backends.collector import Collector
 mine = socket.create_server(("127.0.0.1", 0))
-resolver = OwnerResolver()
-sockets = ProcfsSource().collect(resolver.owners_of).sockets
-visibility = resolver.visibility(sockets)
-owners = {s.inode: [[o.pid, o.fd] for o in s.owners] for s in sockets if s.inode}
+snapshot = Collector("procfs").snapshot()
+visibility = snapshot.visibility
+owners = {s.inode: [[o.pid, o.fd] for o in s.owners] for s in snapshot.sockets.values() if s.inode}
 print(json.dumps({
     "unreadable": visibility.unreadable_processes,
     "hidden": visibility.hidden_sockets,
@@ -258,7 +323,6 @@ def test_warm_call_does_not_readlink_unchanged_fds(count_own_readlinks: list[str
                 sock.close()
 
 
-
 def test_warm_call_rereads_only_the_fds_of_shared_sockets(count_own_readlinks: list[str]) -> None:
     pairs = [socket.socketpair() for _ in range(100)]
     kept = pairs[0][0]
@@ -281,6 +345,7 @@ def test_warm_call_rereads_only_the_fds_of_shared_sockets(count_own_readlinks: l
         for pair in pairs:
             for sock in pair:
                 sock.close()
+
 
 def test_fd_number_reused_by_a_new_socket(shared_resolver: OwnerResolver) -> None:
     resolver = shared_resolver
@@ -328,13 +393,13 @@ def test_prefetched_cold_scan_finds_the_same_owners(tcp_pair: tuple[socket.socke
         plain = OwnerResolver().owners_of(wanted)
         resolver = OwnerResolver()
         resolver.prefetch()
-        assert resolver._prefetching is not None
+        assert resolver._cold_scan is not None
         assert resolver.owners_of(wanted) == plain
         assert all(Owner(PID, sock.fileno()) in plain[inode_of(sock)] for sock in tcp_pair)
         assert all(any(owner.pid == forked.pid for owner in plain[inode]) for inode in wanted)
-        assert resolver.processes()[PID].name == OwnerResolver()._stat(f"/proc/{PID}")[1]
+        assert resolver.processes()[PID].name == Path("/proc/self/comm").read_text()[:-1]
         resolver.prefetch()  # warm now: nothing to prefetch
-        assert resolver._prefetching is None
+        assert resolver._cold_scan is None
 
 
 def test_failing_prefetch_falls_back_to_an_own_scan(tcp_pair: tuple[socket.socket, ...]) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.backends.collector import Collector
 from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import Owner, Socket, Timer
 from netwatch.backends.model.source_result import BackendUnavailable
-from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.sources.procfs import ProcfsSource
 from netwatch.backends.sources.procfs_parse import parse_inet, parse_unix
 from tests.socket_zoo import named_sockets
@@ -24,10 +24,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def inode_of(sock: socket.socket) -> int:
     return os.fstat(sock.fileno()).st_ino
-
-
-def no_owners(inodes: object) -> dict:
-    return {}
 
 
 @pytest.fixture
@@ -57,7 +53,7 @@ def by_inode(sockets: list[Socket]) -> dict[int, Socket]:
 
 
 def test_live_inet_sockets_have_state_addresses_and_inode(live_sockets: dict[str, socket.socket]) -> None:
-    found = by_inode(ProcfsSource().collect(no_owners).sockets)
+    found = by_inode(ProcfsSource().collect().sockets)
     for tag, family in (("4", "ipv4"), ("6", "ipv6")):
         listener, client = live_sockets[f"listen{tag}"], live_sockets[f"client{tag}"]
         server = live_sockets[f"server{tag}"]
@@ -79,7 +75,7 @@ def test_live_inet_sockets_have_state_addresses_and_inode(live_sockets: dict[str
 
 
 def test_live_time_wait_has_inode_zero_and_distinct_key(live_sockets: dict[str, socket.socket]) -> None:
-    sockets = ProcfsSource().collect(no_owners).sockets
+    sockets = ProcfsSource().collect().sockets
     for tag in ("4", "6"):
         port = live_sockets[f"timewait_port{tag}"]
         server_port = live_sockets[f"listen{tag}"].getsockname()[1]
@@ -90,7 +86,7 @@ def test_live_time_wait_has_inode_zero_and_distinct_key(live_sockets: dict[str, 
 
 
 def test_live_unix_sockets(live_sockets: dict[str, socket.socket], tmp_path: Path) -> None:
-    found = by_inode(ProcfsSource(only={("unix", "unix")}).collect(no_owners).sockets)
+    found = by_inode(ProcfsSource(only={("unix", "unix")}).collect().sockets)
     record = found[inode_of(live_sockets["unix_listen"])]
     assert (record.state, record.sock_type, record.path) == ("LISTEN", "stream", str(tmp_path / "with space.sock"))
     record = found[inode_of(live_sockets["unix_abstract"])]
@@ -105,16 +101,21 @@ def test_live_unix_sockets(live_sockets: dict[str, socket.socket], tmp_path: Pat
         )
 
 
-def test_owners_are_attached(live_sockets: dict[str, socket.socket]) -> None:
-    resolver = OwnerResolver()
-    found = by_inode(ProcfsSource().collect(resolver.owners_of).sockets)
+def test_records_come_without_owners_and_the_collector_attaches_them(live_sockets: dict[str, socket.socket]) -> None:
+    source = ProcfsSource()
+    assert not source.reports_owners
+    result = source.collect()
+    assert result.known_owners is None and all(sock.owners == () for sock in result.sockets)
+    snapshot = Collector("procfs").snapshot()
     listener = live_sockets["listen4"]
-    assert found[inode_of(listener)].owners == (Owner(os.getpid(), listener.fileno()),)
-    assert os.getpid() in resolver.processes()
+    assert by_inode(list(snapshot.sockets.values()))[inode_of(listener)].owners == (
+        Owner(os.getpid(), listener.fileno()),
+    )
+    assert os.getpid() in snapshot.processes
 
 
 def test_only_restricts_the_tables_read(live_sockets: dict[str, socket.socket]) -> None:
-    sockets = ProcfsSource(only={("udp", "ipv6")}).collect(no_owners).sockets
+    sockets = ProcfsSource(only={("udp", "ipv6")}).collect().sockets
     assert sockets and {(s.proto, s.family) for s in sockets} == {("udp", "ipv6")}
     assert inode_of(live_sockets["udp_bound6"]) in by_inode(sockets)
 
@@ -175,7 +176,7 @@ def test_malformed_lines_are_skipped_and_counted() -> None:
 def test_source_warns_about_malformed_and_missing_tables(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "procfs_tcp_malformed", tmp_path / "tcp")
     shutil.copy(FIXTURES / "procfs_unix_malformed", tmp_path / "unix")
-    result = ProcfsSource(proc_net=str(tmp_path)).collect(no_owners)
+    result = ProcfsSource(proc_net=str(tmp_path)).collect()
     assert f"procfs: skipped 4 malformed lines in {tmp_path / 'tcp'}" in result.warnings
     assert f"procfs: skipped 2 malformed lines in {tmp_path / 'unix'}" in result.warnings
     assert any("tcp6" in warning for warning in result.warnings)
@@ -184,4 +185,4 @@ def test_source_warns_about_malformed_and_missing_tables(tmp_path: Path) -> None
 
 def test_no_table_at_all_is_backend_unavailable(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable):
-        ProcfsSource(proc_net=str(tmp_path)).collect(no_owners)
+        ProcfsSource(proc_net=str(tmp_path)).collect()

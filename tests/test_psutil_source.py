@@ -12,14 +12,11 @@ import pytest
 
 from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.model.source_result import SourceResult
 from netwatch.backends.sources.psutil_source import PsutilSource
 from tests.socket_zoo import named_sockets
 
 PID = os.getpid()
-
-
-def unused_lookup(inodes: object) -> dict:
-    raise AssertionError("PsutilSource must not use owners_of")
 
 
 @pytest.fixture
@@ -30,8 +27,13 @@ def live_sockets(tmp_path: Path) -> Iterator[dict[str, socket.socket]]:
         sock.close()
 
 
-def own_by_fd(sockets: list[Socket]) -> dict[int, Socket]:
-    return {sock.owners[0].fd: sock for sock in sockets if sock.owners and sock.owners[0].pid == PID}
+def own_by_fd(result: SourceResult) -> dict[int, Socket]:
+    """This process's sockets by fd, as the result's owners say (its records have none: the collector attaches
+    them)."""
+    assert result.known_owners is not None and all(sock.owners == () for sock in result.sockets)
+    by_key = result.known_owners.by_key
+    owned = ((owners[0], sock) for sock in result.sockets if (owners := by_key.get(sock.key)))
+    return {owner.fd: sock for owner, sock in owned if owner.pid == PID}
 
 
 def check_live_sockets(found: dict[int, Socket], live: dict[str, socket.socket], tmp_path: Path) -> None:
@@ -40,7 +42,6 @@ def check_live_sockets(found: dict[int, Socket], live: dict[str, socket.socket],
         record = found[listener.fileno()]
         assert (record.proto, record.family, record.state) == ("tcp", family, "LISTEN")
         assert (record.local_address, record.local_port) == listener.getsockname()[:2]
-        assert record.owners == (Owner(PID, listener.fileno()),)
         record = found[client.fileno()]
         assert record.state == "ESTABLISHED"
         assert (record.remote_address, record.remote_port) == client.getpeername()[:2]
@@ -55,15 +56,21 @@ def check_live_sockets(found: dict[int, Socket], live: dict[str, socket.socket],
 
 def test_live_sockets_with_states_addresses_and_owner(live_sockets: dict[str, socket.socket], tmp_path: Path) -> None:
     source = PsutilSource()
-    result = source.collect(unused_lookup)
+    assert source.reports_owners
+    result = source.collect()
     assert result.warnings == ()
-    check_live_sockets(own_by_fd(result.sockets), live_sockets, tmp_path)
+    check_live_sockets(own_by_fd(result), live_sockets, tmp_path)
     assert len({s.key for s in result.sockets}) == len(result.sockets)
-    process = source.processes()[PID]
+    known = result.known_owners
+    assert known is not None
+    assert known.by_key[own_by_fd(result)[live_sockets["listen4"].fileno()].key] == (
+        Owner(PID, live_sockets["listen4"].fileno()),
+    )
+    process = known.processes[PID]
     assert (process.name, process.uid) == (psutil.Process().name(), os.getuid())
     assert process.cmdline == tuple(psutil.Process().cmdline())
-    visibility = source.visibility(result.sockets)
-    assert visibility.hidden_sockets == sum(1 for s in result.sockets if not s.owners and s.state != "TIME_WAIT")
+    ownerless = [s for s in result.sockets if s.key not in known.by_key and s.state != "TIME_WAIT"]
+    assert known.visibility.hidden_sockets == len(ownerless)
 
 
 def test_per_process_fallback_when_the_system_table_is_denied(
@@ -76,6 +83,6 @@ def test_per_process_fallback_when_the_system_table_is_denied(
 
     monkeypatch.setattr(psutil, "net_connections", denied)
     monkeypatch.setattr(psutil, "process_iter", lambda: iter([psutil.Process()]))  # keep it fast on busy hosts
-    result = PsutilSource().collect(unused_lookup)
+    result = PsutilSource().collect()
     assert len(result.warnings) == 1 and "privileges" in result.warnings[0]
-    check_live_sockets(own_by_fd(result.sockets), live_sockets, tmp_path)
+    check_live_sockets(own_by_fd(result), live_sockets, tmp_path)

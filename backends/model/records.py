@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
@@ -114,6 +114,28 @@ class Socket:
 
 SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name != "key")
 """The fields of a socket's document (the JSON output's keys, the CSV output's columns), in record order."""
+
+
+_set_owners = Socket.owners.__set__  # type: ignore[attr-defined]
+
+
+def attach_owners(
+    sockets: Iterable[Socket], owners: Mapping[Hashable, tuple[Owner, ...]], key: Callable[[Socket], Hashable]
+) -> None:
+    """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none).
+
+    The one place where records get their owners: the last step of building them, done by the collector before
+    it publishes the snapshot (sources build records without owners). ``Socket`` is frozen: this stores into the
+    slot directly (~0.17 us per socket with its lookup, where ``dataclasses.replace`` costs ~11 us). Raises
+    ValueError for a record that has owners already, so that a record once published is never changed.
+    """
+    get = owners.get
+    for sock in sockets:
+        found = get(key(sock))
+        if found:
+            if sock.owners:
+                raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
+            _set_owners(sock, found)
 
 
 def owner_pids(sock: Socket) -> tuple[int, ...]:

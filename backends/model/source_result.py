@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from netwatch.backends.model.records import Owner, Socket
+from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
+from netwatch.backends.model.snapshot import OwnerVisibility
 
-OwnerLookup = Callable[[Collection[int]], Mapping[int, tuple[Owner, ...]]]
-"""Maps socket inodes (those a dump found) to their owning (pid, fd)s."""
+
+@dataclass(frozen=True)
+class KnownOwners:
+    """The owners a source learnt together with the sockets (psutil reports each connection's pid and fd)."""
+
+    by_key: dict[SocketKey, tuple[Owner, ...]]
+    """The owners of each socket that has any, by ``Socket.key``."""
+    processes: dict[int, Process]
+    """The processes owning at least one of the sockets."""
+    visibility: OwnerVisibility
 
 
 @dataclass(frozen=True)
@@ -17,19 +25,26 @@ class SourceResult:
     """What one backend's collection produced."""
 
     sockets: list[Socket]
+    """Records without owners: the collector attaches them (:func:`netwatch.backends.model.records.attach_owners`)."""
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from
     /proc/net instead)."""
+    known_owners: KnownOwners | None = None
+    """The owners, from a source that reports them itself (:attr:`SocketSource.reports_owners`); None: the
+    collector finds them from the sockets' inodes."""
 
 
 class SocketSource(Protocol):
     """A backend: reads every socket the kernel (or OS) exposes."""
 
     name: str
+    reports_owners: bool
+    """Whether :meth:`collect` reports the owners itself (``SourceResult.known_owners``); if not, the collector
+    finds them in /proc from the sockets' inodes, and starts reading /proc before the dump."""
 
-    def collect(self, owners_of: OwnerLookup) -> SourceResult:
-        """Dump all sockets, attaching owners via ``owners_of`` (called once with all inodes)."""
+    def collect(self) -> SourceResult:
+        """Dump all sockets, as records without owners."""
         ...
 
 

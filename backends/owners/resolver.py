@@ -1,7 +1,8 @@
 """Process attribution: which (pid, fd)s hold each socket inode, found by walking ``/proc/<pid>/fd``.
 
 Every owner is reported (a socket shared after fork has several), sorted by (pid, fd). Processes that exit
-mid-scan, and processes whose fd table we may not read (not root), are skipped and counted, never raised.
+mid-scan, and processes whose fd table we may not read (not root), are skipped and counted, never raised; an fd
+whose target cannot be named is skipped alone (see :func:`.proc_files.outcome_of`).
 
 Caching (so that a refresh does not redo work that did not change):
 
@@ -27,9 +28,9 @@ Caching (so that a refresh does not redo work that did not change):
   refresh): what no cheap check can see is corrected within that bound.
 
 The first call of a resolver has nothing cached and must ``readlink`` every fd of every process (~0.5 s at
-100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked helper process, so that it
-overlaps with the socket dump; the next call adopts the fd tables it read (sent back with ``marshal``) as if a
-previous call had cached them, and then runs as a warm call (which re-validates every pid).
+100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked child
+(:mod:`.prefetch`), so that it overlaps with the socket dump; the next call adopts the fd tables it read as if
+a previous call had cached them, and then runs as a warm call (which re-validates every pid).
 
 Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation, so within
 ``revalidate_every`` seconds: a socket ``dup``-ed (or received) onto a reused fd number cached as "not a socket"
@@ -44,112 +45,19 @@ rewritten in place (setproctitle) without a comm change. Threads that ``unshare(
 from __future__ import annotations
 
 import bisect
-import errno
-import gc
-import marshal
 import os
-import select
-import signal
-import threading
 import time
 from collections.abc import Collection, Iterable, Set
-from contextlib import suppress
-from dataclasses import dataclass, field
 
 from netwatch.backends.model.records import Owner, Process, Socket
 from netwatch.backends.model.snapshot import OwnerVisibility
-from netwatch.backends.owners.users import user_name
-from netwatch.backends.sources.procfs_parse import decode_text
+from netwatch.backends.owners.fd_tables import FdTable, new_owner, owner_order
+from netwatch.backends.owners.prefetch import ColdScan
+from netwatch.backends.owners.proc_files import Outcome, ProcessSkipped, fd_socket_inode, list_fds, read_stat
+from netwatch.backends.owners.processes import read_process
 
-_NOT_SOCKET = 0
-_SOCKET_LINK_PREFIX = "socket:["
-_VANISHED_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
-PREFETCH_TIMEOUT = 30.0
-"""Seconds the adopting call waits for the prefetching helper before scanning by itself."""
 REVALIDATE_EVERY = 60.0
 """Seconds within which the rolling re-validation re-reads every cached fd (see the module docstring)."""
-
-FdTable = tuple[int, bytes, list[str], list[int]]
-"""What the prefetching helper reads per process: (pid, /proc/<pid>/stat bytes, fd names, socket inode per fd
-(_NOT_SOCKET for other files))."""
-
-_new_object = object.__new__
-_set_pid = Owner.pid.__set__  # type: ignore[attr-defined]
-_set_fd = Owner.fd.__set__  # type: ignore[attr-defined]
-
-
-def _owner(pid: int, fd: int) -> Owner:
-    """``Owner(pid, fd)`` without the frozen dataclass ``__init__`` (3x faster; 100,000 of them when cold)."""
-    owner = _new_object(Owner)
-    _set_pid(owner, pid)
-    _set_fd(owner, fd)
-    return owner
-
-
-class _Vanished(Exception):
-    """The process exited while being read."""
-
-
-class _Unreadable(Exception):
-    """The process's fd table may not be read by us."""
-
-
-def _classify(error: OSError) -> Exception:
-    return _Vanished() if error.errno in _VANISHED_ERRNOS else _Unreadable()
-
-
-@dataclass(slots=True)
-class _PidCache:
-    """What one scan learnt about one process."""
-
-    start_time: str
-    comm: str
-    ppid: int
-    """Parent pid when this cache was made (used while the process is new)."""
-    fd_inodes: dict[int, int]
-    """fd -> socket inode, or _NOT_SOCKET, for every fd of the process's table (its keys are the table)."""
-    by_inode: dict[int, tuple[Owner, ...]] = field(default_factory=dict)
-    """socket inode -> this process's owners of it, in fd order."""
-    process: Process | None = None
-
-    @classmethod
-    def from_table(cls, pid: int, stat: tuple[str, str, int], names: list[str], inodes: list[int]) -> _PidCache:
-        """The cache of a process whose fd ``names`` refer to ``inodes`` (a prefetched fd table)."""
-        fds = list(map(int, names))
-        by_inode: dict[int, tuple[Owner, ...]] = {}
-        for fd, inode in sorted(zip(fds, inodes, strict=True)):
-            if inode:
-                owners = by_inode.get(inode)
-                by_inode[inode] = (_owner(pid, fd),) if owners is None else (*owners, _owner(pid, fd))
-        return cls(*stat, dict(zip(fds, inodes, strict=True)), by_inode)
-
-    def set_fd(self, pid: int, fd: int, inode: int | None) -> None:
-        """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step."""
-        old = self.fd_inodes.pop(fd, _NOT_SOCKET)
-        if old:
-            kept = tuple(owner for owner in self.by_inode[old] if owner.fd != fd)
-            if kept:
-                self.by_inode[old] = kept
-            else:
-                del self.by_inode[old]
-        if inode is None:
-            return
-        self.fd_inodes[fd] = inode
-        if inode:
-            owner = _owner(pid, fd)
-            owners = self.by_inode.get(inode)
-            self.by_inode[inode] = (owner,) if owners is None else tuple(sorted((*owners, owner), key=_owner_order))
-
-
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
-
-
-def _socket_inode(link: str) -> int:
-    if link.startswith(_SOCKET_LINK_PREFIX) and link.endswith("]"):
-        return int(link[len(_SOCKET_LINK_PREFIX) : -1])
-    return _NOT_SOCKET
 
 
 class OwnerResolver:
@@ -161,10 +69,10 @@ class OwnerResolver:
     def __init__(self, proc_root: str = "/proc", revalidate_every: float = REVALIDATE_EVERY) -> None:
         self.proc_root = proc_root
         self.revalidate_every = revalidate_every
-        self._pids: dict[int, _PidCache] = {}
+        self._pids: dict[int, FdTable] = {}
         self._processes: dict[int, Process] = {}
-        self._unreadable = 0
-        self._vanished = 0
+        self._skipped = dict.fromkeys((Outcome.VANISHED, Outcome.UNREADABLE), 0)
+        """Processes skipped by the last call, by why."""
         self._investigated_orphans: frozenset[int] = frozenset()
         """Inodes without owner since (at least) the last second pass."""
         self._last_wanted: Set[int] = frozenset()
@@ -174,68 +82,20 @@ class OwnerResolver:
         """fds the rolling re-validation owes (fractional, carried over to the next call)."""
         self._revalidated_up_to = (0, -1)
         """The (pid, fd) the rolling re-validation stopped after."""
-        self._prefetching: tuple[int, int] | None = None
-        """(pid, pipe) of the prefetching helper."""
+        self._cold_scan: ColdScan | None = None
 
     def prefetch(self) -> None:
-        """Start the cold scan in a forked helper if nothing is cached yet (see the module docstring); the next
-        :meth:`owners_of` adopts its result. Not in a threaded process (forking one is unsafe), nor when the
-        fork fails: then that call scans by itself, as usual."""
-        if self._pids or self._prefetching is not None or threading.active_count() > 1:
-            return
-        try:
-            read_end, write_end = os.pipe()
-        except OSError:
-            return
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
-            return
-        if pid == 0:  # the helper: scan, send, and leave without running any of the parent's exit handlers
-            status = 1
-            try:
-                gc.disable()  # a collection would touch (and so copy) every object shared with the parent
-                os.close(read_end)
-                with open(write_end, "wb") as pipe:
-                    pipe.write(marshal.dumps(read_fd_tables(self.proc_root)))
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_end)
-        self._prefetching = (pid, read_end)
-
-    def _adopt_prefetched(self) -> None:
-        assert self._prefetching is not None
-        (pid, read_end), self._prefetching = self._prefetching, None
-        try:
-            output = _read_until_eof(read_end, time.monotonic() + PREFETCH_TIMEOUT)
-        except OSError:
-            output = None
-        finally:
-            os.close(read_end)
-        if output is None:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:  # reaped elsewhere: its exit status is unknown
-            return
-        if output is None or os.waitstatus_to_exitcode(status) != 0:
-            return
-        tables: list[FdTable] = marshal.loads(output)
-        for table_pid, stat, names, inodes in tables:
-            try:
-                parsed = _parse_stat(decode_text(stat))
-            except _Vanished:
-                continue
-            self._pids[table_pid] = _PidCache.from_table(table_pid, parsed, names, inodes)
+        """Start the cold scan in a forked child if nothing is cached yet (see the module docstring); the next
+        :meth:`owners_of` adopts its result. When it cannot fork (e.g. in a threaded process), that call scans
+        by itself, as usual."""
+        if not self._pids and self._cold_scan is None:
+            self._cold_scan = ColdScan.start(self.proc_root)
 
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
-        """Every owner of each of ``inodes`` that has one, sorted by (pid, fd). A :data:`model.OwnerLookup`."""
-        if self._prefetching is not None:
-            self._adopt_prefetched()
+        """Every owner of each of ``inodes`` that has one, sorted by (pid, fd)."""
+        if self._cold_scan is not None:
+            self._pids = self._cold_scan.tables()
+            self._cold_scan = None
         started = time.monotonic()
         elapsed = 0.0 if self._last_call is None else started - self._last_call
         self._last_call = started
@@ -243,21 +103,21 @@ class OwnerResolver:
         asked_before = self._last_wanted
         closed = asked_before.difference(wanted)
         self._last_wanted = wanted
-        self._unreadable = self._vanished = 0
+        self._skipped = dict.fromkeys(self._skipped, 0)
         previous, self._pids = self._pids, {}
         found: dict[int, tuple[Owner, ...]] = {}
         new_pids: set[int] = set()
         parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)
         for pid in self._list_pids():
             cached = previous.get(pid)
-            cache = self._scan_pid(pid, cached, closed)
-            if cache is not None:
-                self._pids[pid] = cache
-                _merge(found, cache.by_inode, wanted)
-                if cache is not cached and previous:
+            table = self._scan_pid(pid, cached, closed)
+            if table is not None:
+                self._pids[pid] = table
+                _merge(found, table.by_inode, wanted)
+                if table is not cached and previous:
                     new_pids.add(pid)
-                    if not asked_before.issuperset(cache.by_inode.keys() & wanted):
-                        parents.add(cache.ppid)
+                    if not asked_before.issuperset(table.by_inode.keys() & wanted):
+                        parents.add(table.ppid)
         recheck = {(owner.pid, owner.fd) for owners in found.values() if len(owners) > 1 for owner in owners}
         recheck.update(self._due_for_revalidation(elapsed))
         recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
@@ -275,9 +135,13 @@ class OwnerResolver:
         return dict(self._processes)
 
     def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
-        """What the last :meth:`owners_of` call could not see; ``sockets`` are the records it was used for."""
+        """What the last :meth:`owners_of` call could not see; ``sockets`` are the records its owners were
+        attached to."""
         hidden = sum(1 for sock in sockets if sock.inode and not sock.owners)
-        return OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
+        skipped = self._skipped
+        return OwnerVisibility(
+            hidden, skipped[Outcome.UNREADABLE], skipped[Outcome.VANISHED], as_root=os.geteuid() == 0
+        )
 
     # -- scanning -------------------------------------------------------------------------------------------
 
@@ -285,21 +149,21 @@ class OwnerResolver:
         with os.scandir(self.proc_root) as entries:
             return sorted(int(entry.name) for entry in entries if entry.name.isdigit())
 
-    def _scan_pid(self, pid: int, cached: _PidCache | None, closed: Set[int]) -> _PidCache | None:
+    def _scan_pid(self, pid: int, cached: FdTable | None, closed: Set[int]) -> FdTable | None:
         """The pid's fd table, re-reading only new fds and those that held a socket in ``closed`` (asked for
         last time, not now); None when the process was skipped (and counted)."""
         base = f"{self.proc_root}/{pid}"
         try:
             # fd numbers as ints, compared with the cached table's keys (keeping the names as strings would cost
             # ~100 bytes per fd at 100,000 sockets)
-            fds = frozenset(map(int, os.listdir(f"{base}/fd")))
+            fds = frozenset(map(int, list_fds(base)))
             if not fds:
                 return None
-            start_time, comm, ppid = self._stat(base)
-            if cached is not None and (cached.start_time, cached.comm) != (start_time, comm):
+            stat = read_stat(base)
+            if cached is not None and (cached.start_time, cached.comm) != (stat.start_time, stat.comm):
                 cached = None
             if cached is None:
-                cached = _PidCache(start_time, comm, ppid, {})
+                cached = FdTable(*stat, {})
             known = cached.fd_inodes.keys()
             if known == fds and cached.by_inode.keys().isdisjoint(closed):
                 return cached
@@ -307,25 +171,17 @@ class OwnerResolver:
                 cached.set_fd(pid, fd, None)
             for inode in cached.by_inode.keys() & closed:
                 for owner in cached.by_inode.get(inode, ()):
-                    cached.set_fd(pid, owner.fd, self._readlink_inode(f"{base}/fd/{owner.fd}"))
+                    cached.set_fd(pid, owner.fd, fd_socket_inode(f"{base}/fd/{owner.fd}"))
             for fd in fds - known:
-                cached.set_fd(pid, fd, self._readlink_inode(f"{base}/fd/{fd}"))
-        except _Vanished:
-            self._vanished += 1
-            return None
-        except _Unreadable:
-            self._unreadable += 1
-            return None
-        except OSError as error:
-            self._count(_classify(error))
+                cached.set_fd(pid, fd, fd_socket_inode(f"{base}/fd/{fd}"))
+        except ProcessSkipped as skipped:
+            self._skipped[skipped.outcome] += 1
             return None
         return cached
 
     def _other_fds(self, pids: Iterable[int], wanted: Set[int]) -> list[tuple[int, int]]:
         """The (pid, fd)s of ``pids`` (cached ones) cached as "not a socket" or as a socket not in ``wanted``."""
-        return [
-            (pid, fd) for pid in pids for fd, inode in self._pids[pid].fd_inodes.items() if inode not in wanted
-        ]
+        return [(pid, fd) for pid in pids for fd, inode in self._pids[pid].fd_inodes.items() if inode not in wanted]
 
     def _reread(self, fds: Iterable[tuple[int, int]], wanted: Set[int], found: dict[int, tuple[Owner, ...]]) -> None:
         """``readlink`` each cached (pid, fd) again (in (pid, fd) order), and update the cache and ``found`` where
@@ -335,16 +191,16 @@ class OwnerResolver:
         for pid, fd in fds:
             if pid == skipped:
                 continue
-            cache = self._pids[pid]
+            table = self._pids[pid]
             try:
-                inode = self._readlink_inode(f"{self.proc_root}/{pid}/fd/{fd}")
-            except (_Vanished, _Unreadable):
+                inode = fd_socket_inode(f"{self.proc_root}/{pid}/fd/{fd}")
+            except ProcessSkipped:
                 skipped = pid
                 continue
-            old = cache.fd_inodes[fd]
+            old = table.fd_inodes[fd]
             if inode == old:
                 continue
-            cache.set_fd(pid, fd, inode)
+            table.set_fd(pid, fd, inode)
             if old in found:
                 kept = tuple(owner for owner in found[old] if owner.fd != fd or owner.pid != pid)
                 if kept:
@@ -352,13 +208,13 @@ class OwnerResolver:
                 else:
                     del found[old]
             if inode in wanted:
-                found[inode] = tuple(sorted((*found.get(inode, ()), _owner(pid, fd)), key=_owner_order))
+                found[inode] = tuple(sorted((*found.get(inode, ()), new_owner(pid, fd)), key=owner_order))
 
     def _due_for_revalidation(self, elapsed: float) -> list[tuple[int, int]]:
         """The next cached (pid, fd)s of the rolling re-validation, in (pid, fd) order from where the previous
         call stopped, wrapping around: as many as ``elapsed`` seconds earn (every fd once per
         ``revalidate_every`` seconds)."""
-        total = sum(len(cache.fd_inodes) for cache in self._pids.values())
+        total = sum(len(table.fd_inodes) for table in self._pids.values())
         credit = min(float(total), self._revalidation_credit + total * elapsed / self.revalidate_every)
         budget = int(credit)
         self._revalidation_credit = credit - budget
@@ -380,30 +236,6 @@ class OwnerResolver:
                 break
         return due
 
-    def _readlink_inode(self, path: str) -> int:
-        """The socket inode an fd refers to, _NOT_SOCKET for other files or an fd that just closed."""
-        try:
-            return _socket_inode(os.readlink(path))
-        except FileNotFoundError:
-            if not os.path.exists(os.path.dirname(path)):
-                raise _Vanished() from None
-            return _NOT_SOCKET
-        except OSError as error:
-            raise _classify(error) from None
-
-    def _stat(self, base: str) -> tuple[str, str, int]:
-        """(start time in ticks, comm, parent pid) from /proc/<pid>/stat."""
-        try:
-            return _parse_stat(decode_text(_read_bytes(f"{base}/stat")))
-        except OSError as error:
-            raise _classify(error) from None
-
-    def _count(self, reason: Exception) -> None:
-        if isinstance(reason, _Vanished):
-            self._vanished += 1
-        else:
-            self._unreadable += 1
-
     # -- process records ------------------------------------------------------------------------------------
 
     def _processes_of(self, found: dict[int, tuple[Owner, ...]]) -> dict[int, Process]:
@@ -412,16 +244,16 @@ class OwnerResolver:
         processes: dict[int, Process] = {}
         gone: set[int] = set()
         for pid in owning_pids:
-            cache = self._pids[pid]
-            if cache.process is None:
+            table = self._pids[pid]
+            if table.process is None:
                 try:
-                    cache.process = self._read_process(pid, cache.comm)
-                except _Vanished:
-                    self._vanished += 1
+                    table.process = read_process(self.proc_root, pid, table.comm)
+                except ProcessSkipped as skipped:
+                    self._skipped[skipped.outcome] += 1
                     del self._pids[pid]
                     gone.add(pid)
                     continue
-            processes[pid] = cache.process
+            processes[pid] = table.process
         if gone:
             for inode, owners in list(found.items()):
                 kept = tuple(owner for owner in owners if owner.pid not in gone)
@@ -430,86 +262,6 @@ class OwnerResolver:
                 else:
                     del found[inode]
         return processes
-
-    def _read_process(self, pid: int, comm: str) -> Process:
-        base = f"{self.proc_root}/{pid}"
-        cmdline_raw = self._read_optional(f"{base}/cmdline") or b""
-        cmdline = cmdline_raw.split(b"\0")
-        if cmdline and cmdline[-1] == b"":
-            cmdline.pop()
-        uid = self._real_uid(base)
-        cgroup = None
-        for line in (self._read_optional(f"{base}/cgroup") or b"").split(b"\n"):
-            if line.startswith(b"0::"):
-                cgroup = decode_text(line[3:])
-                break
-        return Process(
-            pid=pid,
-            name=comm,
-            cmdline=tuple(decode_text(arg) for arg in cmdline),
-            uid=uid,
-            user=user_name(uid) if uid is not None else "?",
-            cgroup=cgroup,
-        )
-
-    def _real_uid(self, base: str) -> int | None:
-        for line in (self._read_optional(f"{base}/status") or b"").split(b"\n"):
-            if line.startswith(b"Uid:"):
-                return int(line.split()[1])
-        try:
-            return os.stat(base).st_uid
-        except OSError as error:
-            if error.errno in _VANISHED_ERRNOS:
-                raise _Vanished() from None
-            return None
-
-    @staticmethod
-    def _read_optional(path: str) -> bytes | None:
-        """A /proc file's bytes; None when not allowed; raises _Vanished when the process is gone."""
-        try:
-            return _read_bytes(path)
-        except OSError as error:
-            reason = _classify(error)
-            if isinstance(reason, _Vanished):
-                raise reason from None
-            return None
-
-
-def _parse_stat(stat: str) -> tuple[str, str, int]:
-    """(start time in ticks, comm, parent pid) from /proc/<pid>/stat text; comm is the same kernel text as
-    /proc/<pid>/comm."""
-    comm_end = stat.rfind(")")
-    fields = stat[comm_end + 2 :].split()
-    if comm_end < 0 or len(fields) < 20:
-        raise _Vanished()  # only an exiting process shows a truncated stat
-    return fields[19], stat[stat.find("(") + 1 : comm_end], int(fields[1])
-
-
-def read_fd_tables(proc_root: str) -> list[FdTable]:
-    """Every readable process's fd table (the prefetching helper's job). Processes that vanish or may not be
-    read are left out: the adopting call's own pass finds and counts them."""
-    tables: list[FdTable] = []
-    for name in os.listdir(proc_root):
-        if not name.isdigit():
-            continue
-        base = f"{proc_root}/{name}"
-        try:
-            names = os.listdir(f"{base}/fd")
-            stat = _read_bytes(f"{base}/stat")
-            inodes = []
-            for fd in names:
-                try:
-                    inodes.append(_socket_inode(os.readlink(f"{base}/fd/{fd}")))
-                except FileNotFoundError:  # closed meanwhile
-                    inodes.append(_NOT_SOCKET)
-        except OSError:
-            continue
-        tables.append((int(name), stat, names, inodes))
-    return tables
-
-
-def _owner_order(owner: Owner) -> tuple[int, int]:
-    return owner.pid, owner.fd
 
 
 def _merge(found: dict[int, tuple[Owner, ...]], by_inode: dict[int, tuple[Owner, ...]], wanted: Set[int]) -> None:
@@ -520,16 +272,3 @@ def _merge(found: dict[int, tuple[Owner, ...]], by_inode: dict[int, tuple[Owner,
     for inode, owners in by_inode.items():
         if inode in wanted:
             found[inode] = found.get(inode, ()) + owners
-
-
-def _read_until_eof(fd: int, deadline: float) -> bytes | None:
-    """Everything readable from pipe ``fd`` until its writer closes it; None if ``deadline`` passes first."""
-    chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            return None
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)

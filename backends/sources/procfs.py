@@ -7,11 +7,12 @@ Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not expose
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 
-from netwatch.backends.model.records import Owner, Socket, SocketKey
-from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
-from netwatch.backends.sources.procfs_parse import Row, decode_text, inet_rows, unix_rows
+from netwatch.backends.model.records import Socket, SocketKey
+from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
+from netwatch.backends.model.text import decode_text
+from netwatch.backends.sources.procfs_parse import Row, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
     "tcp": ("tcp", "ipv4"),
@@ -34,16 +35,16 @@ class ProcfsSource:
     """
 
     name = "procfs"
+    reports_owners = False
 
     def __init__(self, only: Collection[tuple[str, str]] | None = None, *, proc_net: str = "/proc/net") -> None:
         self.only = None if only is None else frozenset(only)
         self.proc_net = proc_net
 
-    def collect(self, owners_of: OwnerLookup) -> SourceResult:
-        """Read every selected table, then attach owners via ``owners_of`` (called once with all inodes)."""
+    def collect(self) -> SourceResult:
+        """Read every selected table."""
         rows, warnings = self.read_rows()
-        owners = owners_of({row["inode"] for row in rows.values() if row["inode"]})
-        return SourceResult(sockets=sockets_from_rows(rows.values(), owners), warnings=warnings)
+        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=warnings)
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
         """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
@@ -70,9 +71,9 @@ class ProcfsSource:
         return rows, tuple(warnings)
 
 
-def sockets_from_rows(rows: Iterable[Row], owners: Mapping[int, tuple[Owner, ...]]) -> list[Socket]:
-    """Socket records for procfs field rows, with their owners."""
-    return [Socket(**row, owners=owners.get(row["inode"], ())) for row in rows]
+def sockets_from_rows(rows: Iterable[Row]) -> list[Socket]:
+    """Socket records (without owners) for procfs field rows."""
+    return [Socket(**row) for row in rows]
 
 
 def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:

@@ -51,11 +51,6 @@ _UNIX_LINE = re.compile(
 )
 
 
-def decode_text(data: bytes) -> str:
-    """Kernel/process text as ``str``, byte-exact: undecodable bytes become surrogates (as Python does for paths)."""
-    return data.decode("utf-8", "surrogateescape")
-
-
 def _ipv4_from_hex(word: str) -> str:
     raw = bytes.fromhex(word)
     if len(raw) != 4:

@@ -1,9 +1,9 @@
 """The psutil backend: the portable path (psutil's connection tables are the way to macOS and Windows).
 
-Never reads /proc itself. psutil reports each connection's owning pid and fd, so this source attaches owners
-on its own and does not use the ``owners_of`` lookup it is given; it also provides the process records
-(:meth:`PsutilSource.processes`) that :class:`~netwatch.backends.owners.resolver.OwnerResolver` gives for the
-other backends.
+Never reads /proc itself. psutil reports each connection's owning pid and fd, so this source reports the owners
+itself (``reports_owners``): its result carries them by socket key, with the process records and what could not
+be seen (:class:`~netwatch.backends.model.source_result.KnownOwners`), where the other backends leave them to the
+collector's /proc resolver.
 
 What psutil does not say, and how it is filled in:
 
@@ -30,7 +30,7 @@ import psutil
 from netwatch.backends.model.names import FAMILIES, TCP_STATES, UNCONN, UNIX_TYPES
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
 from netwatch.backends.model.snapshot import OwnerVisibility
-from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
+from netwatch.backends.model.source_result import BackendUnavailable, KnownOwners, SourceResult
 
 _WILDCARDS = {"ipv4": "0.0.0.0", "ipv6": "::", "unix": ""}
 _INET_PROTOS = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
@@ -54,17 +54,17 @@ class _Connection(NamedTuple):
 
 
 class PsutilSource:
-    """Sockets from ``psutil.net_connections(kind="all")``; :meth:`processes` is valid after :meth:`collect`."""
+    """Sockets from ``psutil.net_connections(kind="all")``, with their owners."""
 
     name = "psutil"
+    reports_owners = True
 
     def __init__(self) -> None:
-        self._processes: dict[int, Process] = {}
         self._unreadable = 0
         self._vanished = 0
 
-    def collect(self, owners_of: OwnerLookup) -> SourceResult:
-        """Dump every TCP/UDP/Unix connection psutil sees; ``owners_of`` is unused (psutil gives the owners)."""
+    def collect(self) -> SourceResult:
+        """Dump every TCP/UDP/Unix connection psutil sees, with its owner and the owning processes."""
         self._unreadable = self._vanished = 0
         warnings: tuple[str, ...] = ()
         try:
@@ -75,22 +75,21 @@ class PsutilSource:
         except (psutil.Error, OSError, RuntimeError) as error:
             raise BackendUnavailable(f"psutil: cannot list connections: {str(error).splitlines()[0]}") from error
         connections = [conn for conn in connections if conn.family in FAMILIES]
-        self._processes = self._read_processes({conn.pid for conn in connections if conn.pid is not None})
+        processes = self._read_processes({conn.pid for conn in connections if conn.pid is not None})
         sockets: dict[SocketKey, Socket] = {}
+        owners: dict[SocketKey, tuple[Owner, ...]] = {}
         for conn in connections:
-            record = self._to_socket(conn)
+            record = _to_socket(conn, processes)
             if record is not None:
                 sockets[record.key] = record
-        return SourceResult(sockets=list(sockets.values()), warnings=warnings)
-
-    def processes(self) -> dict[int, Process]:
-        """The processes owning at least one socket of the last :meth:`collect`."""
-        return dict(self._processes)
-
-    def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
-        """Sockets without a known owner (TIME_WAIT excluded: no process holds those) and processes skipped."""
-        hidden = sum(1 for sock in sockets if not sock.owners and sock.state != "TIME_WAIT")
-        return OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
+                if conn.pid is not None:
+                    owners[record.key] = (Owner(conn.pid, conn.fd),)
+        # hidden: sockets without an owner, but for TIME_WAIT ones (no process holds those)
+        hidden = sum(1 for key, sock in sockets.items() if key not in owners and sock.state != "TIME_WAIT")
+        visibility = OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
+        return SourceResult(
+            sockets=list(sockets.values()), warnings=warnings, known_owners=KnownOwners(owners, processes, visibility)
+        )
 
     def _per_process_connections(self) -> list[_Connection]:
         connections: list[_Connection] = []
@@ -115,37 +114,37 @@ class PsutilSource:
                 self._vanished += 1
         return processes
 
-    def _to_socket(self, conn: Any) -> Socket | None:
-        family = FAMILIES[conn.family]
-        if family == "unix":
-            proto = "unix"
-            local_address, local_port = "", 0
-            remote_address, remote_port = "", 0
-        else:
-            proto = _INET_PROTOS.get(conn.type)
-            if proto is None:
-                return None
-            local_address, local_port = conn.laddr if conn.laddr else (_WILDCARDS[family], 0)
-            remote_address, remote_port = conn.raddr if conn.raddr else (_WILDCARDS[family], 0)
-        pid, fd = conn.pid, conn.fd
-        process = self._processes.get(pid) if pid is not None else None
-        return Socket(
-            key=(proto, family, local_address, local_port, remote_address, remote_port, pid, fd),
-            proto=proto,
-            family=family,
-            state=_state(conn.status, proto, bool(conn.raddr)),
-            local_address=local_address,
-            local_port=local_port,
-            remote_address=remote_address,
-            remote_port=remote_port,
-            recv_q=0,
-            send_q=0,
-            inode=0,
-            uid=process.uid if process is not None else None,
-            path=(conn.laddr or None) if family == "unix" else None,
-            sock_type=UNIX_TYPES.get(conn.type) if family == "unix" else None,
-            owners=(Owner(pid, fd),) if pid is not None else (),
-        )
+
+def _to_socket(conn: Any, processes: dict[int, Process]) -> Socket | None:
+    """The record (without owners) of one psutil connection; None for a socket type not shown (RAW)."""
+    family = FAMILIES[conn.family]
+    if family == "unix":
+        proto = "unix"
+        local_address, local_port = "", 0
+        remote_address, remote_port = "", 0
+    else:
+        proto = _INET_PROTOS.get(conn.type)
+        if proto is None:
+            return None
+        local_address, local_port = conn.laddr if conn.laddr else (_WILDCARDS[family], 0)
+        remote_address, remote_port = conn.raddr if conn.raddr else (_WILDCARDS[family], 0)
+    process = processes.get(conn.pid) if conn.pid is not None else None
+    return Socket(
+        key=(proto, family, local_address, local_port, remote_address, remote_port, conn.pid, conn.fd),
+        proto=proto,
+        family=family,
+        state=_state(conn.status, proto, bool(conn.raddr)),
+        local_address=local_address,
+        local_port=local_port,
+        remote_address=remote_address,
+        remote_port=remote_port,
+        recv_q=0,
+        send_q=0,
+        inode=0,
+        uid=process.uid if process is not None else None,
+        path=(conn.laddr or None) if family == "unix" else None,
+        sock_type=UNIX_TYPES.get(conn.type) if family == "unix" else None,
+    )
 
 
 def _state(status: str, proto: str, has_remote: bool) -> str:

@@ -10,9 +10,6 @@ an ordinary, equal, frozen ``Socket`` (~270 bytes, against ~900 for a record car
 The constructor takes its values positionally (29 keyword arguments cost ~1.6 us more per record, a third of
 the decoding) in the order the decoder names them, not the dataclass's: reordering ``Socket``'s fields changes
 nothing, and a constructor that does not name every field exactly once fails when it is made.
-
-:func:`set_owners` fills in ``Socket.owners`` of a record that is not yet published (the owners are found
-after the dump).
 """
 
 from __future__ import annotations
@@ -43,7 +40,3 @@ def socket_builder(*parameters: str, **constants: object) -> Callable[..., Socke
     source = f"def build({', '.join(parameters)}):\n    _record = _new(_SocketBuilder)\n{stores}"
     exec(source + "    _record.__class__ = _Socket\n    return _record\n", namespace)
     return namespace["build"]
-
-
-set_owners: Callable[[Socket, tuple], None] = Socket.owners.__set__  # type: ignore[attr-defined]
-"""``set_owners(record, owners)``: the slot's own setter, for a record still being built."""

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
-from netwatch.backends.model.source_result import BackendUnavailable, OwnerLookup, SourceResult
+from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
-from netwatch.backends.sources.netlink.records import set_owners
 from netwatch.backends.sources.netlink.transport import DiagSocket, DumpFailed, Message
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
 
@@ -26,17 +25,18 @@ class NetlinkSource:
     """The primary backend (Linux sock_diag). One instance may be reused for many snapshots."""
 
     name = "netlink"
+    reports_owners = False
 
     def __init__(self) -> None:
         self._cgroups = CgroupPaths()
         self._inet = inet.InetDecoder(self._cgroups.path_of)
 
-    def collect(self, owners_of: OwnerLookup) -> SourceResult:
-        """Dump every socket; ``owners_of`` is called once with all non-zero inodes found."""
+    def collect(self) -> SourceResult:
+        """Dump every socket (the families sock_diag cannot dump are read from /proc/net)."""
         with _gc_paused():
-            return self._collect(owners_of)
+            return self._collect()
 
-    def _collect(self, owners_of: OwnerLookup) -> SourceResult:
+    def _collect(self) -> SourceResult:
         self._cgroups.start_snapshot()
         try:
             diag = DiagSocket()
@@ -54,17 +54,7 @@ class NetlinkSource:
                             unavailable)  # fmt: skip
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
-        procfs_rows = _read_procfs(unavailable, warnings)
-        inodes = {record.inode for record in by_key.values()}
-        inodes.update(row["inode"] for row in procfs_rows.values())
-        inodes.discard(0)
-        owners = owners_of(inodes)
-        sockets = sockets_from_rows(procfs_rows.values(), owners)
-        owners_get = owners.get
-        for record in by_key.values():
-            found = owners_get(record.inode)
-            if found:
-                set_owners(record, tuple(found))
+        sockets = sockets_from_rows(_read_procfs(unavailable, warnings).values())
         sockets.extend(by_key.values())
         return SourceResult(sockets=sockets, warnings=tuple(warnings), unavailable=tuple(unavailable))
 

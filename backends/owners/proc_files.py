@@ -1,0 +1,113 @@
+"""Reading one process's files under /proc, and what a failure to read them means.
+
+:func:`outcome_of` is the one place that maps an ``OSError`` to an :class:`Outcome`; the readers below raise
+:class:`ProcessSkipped` for a process that cannot be read, and never raise ``OSError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from enum import Enum
+from typing import NamedTuple
+
+from netwatch.backends.model.text import decode_text
+
+NOT_SOCKET = 0
+"""The socket inode recorded for an fd that refers to something else (or to nothing any more)."""
+_SOCKET_LINK_PREFIX = "socket:["
+_VANISHED_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
+_FD_UNNAMEABLE_ERRNOS = frozenset({errno.EINVAL, errno.ENAMETOOLONG})
+
+
+class Outcome(Enum):
+    """What a failed read of a process's file means."""
+
+    VANISHED = "the process exited while being read"
+    UNREADABLE = "the process's files may not be read by us"
+    SKIP_FD = "this one fd cannot be named (closed meanwhile, or its target path is too long): it is no socket"
+
+
+class ProcessSkipped(Exception):
+    """The process cannot be read (``outcome`` is VANISHED or UNREADABLE): its scan stops, and it is counted."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+class ProcStat(NamedTuple):
+    """What the resolver takes from /proc/<pid>/stat."""
+
+    start_time: str
+    """In clock ticks since boot: with ``comm``, tells a reused pid (or an ``exec``) from the process cached."""
+    comm: str
+    """The same kernel text as /proc/<pid>/comm."""
+    ppid: int
+
+
+def outcome_of(error: OSError, fd_link: str | None = None) -> Outcome:
+    """What ``error`` reading a file of a process means; ``fd_link`` is the /proc/<pid>/fd/<n> path when the
+    error came from ``readlink`` on it.
+
+    ENOENT or ESRCH: the process vanished, except for an fd link whose fd directory still exists (that fd just
+    closed). EINVAL or ENAMETOOLONG on an fd link: its target cannot be named, which a socket's always can
+    (psutil skips such fds too). Anything else (EACCES, EPERM, ...): unreadable."""
+    code = error.errno
+    fd_closed = code == errno.ENOENT and fd_link is not None and os.path.isdir(os.path.dirname(fd_link))
+    if fd_closed or (fd_link is not None and code in _FD_UNNAMEABLE_ERRNOS):
+        return Outcome.SKIP_FD
+    return Outcome.VANISHED if code in _VANISHED_ERRNOS else Outcome.UNREADABLE
+
+
+def read_file(path: str) -> bytes:
+    """The bytes of a process's file (``path`` under /proc/<pid>/)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise ProcessSkipped(outcome_of(error)) from None
+
+
+def read_optional(path: str) -> bytes | None:
+    """The bytes of a process's file, None when it may not be read (the process's other files may be)."""
+    try:
+        return read_file(path)
+    except ProcessSkipped as skipped:
+        if skipped.outcome is Outcome.VANISHED:
+            raise
+        return None
+
+
+def list_fds(base: str) -> list[str]:
+    """The fd numbers (as named in /proc) of the process at ``base`` (/proc/<pid>)."""
+    try:
+        return os.listdir(f"{base}/fd")
+    except OSError as error:
+        raise ProcessSkipped(outcome_of(error)) from None
+
+
+def fd_socket_inode(fd_link: str) -> int:
+    """The socket inode that ``fd_link`` (/proc/<pid>/fd/<n>) refers to; NOT_SOCKET for another file, and for an
+    fd whose target cannot be named (:data:`Outcome.SKIP_FD`)."""
+    try:
+        link = os.readlink(fd_link)
+    except OSError as error:
+        outcome = outcome_of(error, fd_link)
+        if outcome is Outcome.SKIP_FD:
+            return NOT_SOCKET
+        raise ProcessSkipped(outcome) from None
+    if link.startswith(_SOCKET_LINK_PREFIX) and link.endswith("]"):
+        return int(link[len(_SOCKET_LINK_PREFIX) : -1])
+    return NOT_SOCKET
+
+
+def read_stat(base: str) -> ProcStat:
+    """/proc/<pid>/stat of the process at ``base``; a truncated one (only an exiting process shows that) counts
+    as vanished."""
+    stat = decode_text(read_file(f"{base}/stat"))
+    comm_end = stat.rfind(")")
+    fields = stat[comm_end + 2 :].split()
+    if comm_end < 0 or len(fields) < 20:
+        raise ProcessSkipped(Outcome.VANISHED)
+    return ProcStat(fields[19], stat[stat.find("(") + 1 : comm_end], int(fields[1]))

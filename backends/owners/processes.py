@@ -1,0 +1,46 @@
+"""Process records (:class:`Process`) read from /proc/<pid>: name, command line, real uid and user, cgroup."""
+
+from __future__ import annotations
+
+import os
+
+from netwatch.backends.model.records import Process
+from netwatch.backends.model.text import decode_text
+from netwatch.backends.owners.proc_files import Outcome, ProcessSkipped, outcome_of, read_optional
+from netwatch.backends.owners.users import user_name
+
+
+def read_process(proc_root: str, pid: int, comm: str) -> Process:
+    """The record of process ``pid`` whose comm is known; files we may not read leave their fields unknown.
+    Raises :class:`ProcessSkipped` (VANISHED) when the process is gone."""
+    base = f"{proc_root}/{pid}"
+    cmdline = (read_optional(f"{base}/cmdline") or b"").split(b"\0")
+    if cmdline[-1] == b"":
+        cmdline.pop()
+    uid = _real_uid(base)
+    cgroup = None
+    for line in (read_optional(f"{base}/cgroup") or b"").split(b"\n"):
+        if line.startswith(b"0::"):
+            cgroup = decode_text(line[3:])
+            break
+    return Process(
+        pid=pid,
+        name=comm,
+        cmdline=tuple(decode_text(arg) for arg in cmdline),
+        uid=uid,
+        user=user_name(uid) if uid is not None else "?",
+        cgroup=cgroup,
+    )
+
+
+def _real_uid(base: str) -> int | None:
+    """The real uid of the process at ``base``: from its status, else its directory's owner; None if unreadable."""
+    for line in (read_optional(f"{base}/status") or b"").split(b"\n"):
+        if line.startswith(b"Uid:"):
+            return int(line.split()[1])
+    try:
+        return os.stat(base).st_uid
+    except OSError as error:
+        if outcome_of(error) is Outcome.VANISHED:
+            raise ProcessSkipped(Outcome.VANISHED) from None
+        return None
