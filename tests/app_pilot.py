@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
 from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.view.rows import COLUMNS_OF_VIEW
+from netwatch.tui.view.table_model import Column
+from tests.table_screen import is_cursor, row_cells, row_status, row_strips
 
 
 async def settle(pilot: Pilot, delay: float = 0.0) -> None:
@@ -31,10 +35,39 @@ async def refresh(pilot: Pilot) -> None:
 
 
 def cells(app: NetwatchApp, column: str, view: str | None = None) -> list[str]:
-    """One column of the (active) view's table, in display order."""
-    table = app.table(view)
-    index = [col.key for col in table.columns].index(column)
-    return [row.cells[index] for row in table.rows]
+    """One column of the (active) view's table as shown, in display order."""
+    view = view or app.view
+    return [row[column] for row in row_cells(app.table(view), COLUMNS_OF_VIEW[view])]
+
+
+async def highlights(pilot: Pilot, columns: Sequence[Column]) -> list[tuple[dict[str, str], str | None]]:
+    """Every row of the table the keys act on: its shown cells (by column key) and highlight, in display order.
+    The cursor's colours hide its row's highlight: that one is read with the cursor moved off it (and back)."""
+    app = pilot.app
+    assert isinstance(app, NetwatchApp)
+    table = app.current_table()
+    lines = row_strips(table)
+    statuses = [row_status(table, line) for line in lines]
+    under_cursor = [index for index, line in enumerate(lines) if is_cursor(table, line)]
+    if under_cursor and len(lines) > 1:
+        (index,) = under_cursor
+        away, back = ("up", "down") if index == len(lines) - 1 else ("down", "up")
+        await pilot.press(away)
+        statuses[index] = row_status(table, row_strips(table)[index])
+        await pilot.press(back)
+    return list(zip(row_cells(table, columns), statuses, strict=True))
+
+
+async def select_row(pilot: Pilot, key: object) -> None:
+    """Put the cursor of the table the keys act on on the row with ``key``, as a person would: down from the top."""
+    app = pilot.app
+    assert isinstance(app, NetwatchApp)
+    table = app.current_table()
+    await pilot.press("home")
+    while table.cursor_key != key:
+        before = table.cursor_key
+        await pilot.press("down")
+        assert table.cursor_key != before, f"no row {key!r}"
 
 
 def screen_text(app: NetwatchApp) -> str:
@@ -49,7 +82,7 @@ def screen_text(app: NetwatchApp) -> str:
 async def select_and_press(pilot: Pilot, keys: tuple[str, ...], select: object = None) -> None:
     """Put the cursor on the row with key ``select`` (if given), press ``keys`` one by one, let the screen settle."""
     if select is not None:
-        pilot.app.table().select_key(select)
+        await select_row(pilot, select)
     for key in keys:
         await pilot.press(key)
         await settle(pilot)

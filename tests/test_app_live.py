@@ -12,8 +12,11 @@ import pytest
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.view.rows import SOCKET_COLUMNS
+from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import LiveSource
-from tests.app_pilot import cells, refresh, screen_text, settle
+from tests.app_pilot import cells, highlights, refresh, screen_text, settle
+from tests.table_screen import row_cells
 
 CRAFTED_NAME = "[red]x\x1b[2J"
 _CHILD = (
@@ -31,9 +34,9 @@ def live_app(**options) -> NetwatchApp:
     return NetwatchApp(LiveSource("netlink"), interval=3600, hostname="testhost", **options)
 
 
-def rows_with_port(app: NetwatchApp, port: int) -> dict:
-    """Rows of the active table whose local endpoint is ``127.0.0.1:port``, by key."""
-    return {row.key: row for row in app.table().rows if row.cells[2] == f"127.0.0.1:{port}"}
+async def rows_with_port(pilot, port: int) -> list[tuple[dict[str, str], str | None]]:
+    """The shown cells and highlight of the active table's rows whose local endpoint is ``127.0.0.1:port``."""
+    return [row for row in await highlights(pilot, SOCKET_COLUMNS) if row[0]["local"] == f"127.0.0.1:{port}"]
 
 
 async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view():
@@ -51,49 +54,50 @@ async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view
         other_accepted, _ = other_server.accept()  # rows the filter must hide, whatever else the host has
         try:
             await refresh(pilot)
-            listeners = rows_with_port(app, port)
-            assert [row.status for row in listeners.values()] == ["new"]
+            assert [status for _, status in await rows_with_port(pilot, port)] == ["new"]  # the listener
             await pilot.press("1")
             await settle(pilot)
-            connection = rows_with_port(app, port)
-            assert [row.cells[1] for row in connection.values()] == ["ESTAB"]
-            assert [row.status for row in connection.values()] == ["new"]
-            assert next(iter(connection.values())).cells[4] == f"{os.getpid()}/{_comm()}"
+            connection = await rows_with_port(pilot, port)
+            assert [(cells["state"], status) for cells, status in connection] == [("ESTAB", "new")]
+            assert connection[0][0]["process"] == visible(f"{os.getpid()}/{_comm()}")
 
             await pilot.press("2")
             await settle(pilot)
             server.close()
             await refresh(pilot)
-            assert [row.status for row in rows_with_port(app, port).values()] == ["closed"]
+            assert [status for _, status in await rows_with_port(pilot, port)] == ["closed"]
             await asyncio.sleep(0.6)
             await refresh(pilot)
-            assert rows_with_port(app, port) == {}
+            assert await rows_with_port(pilot, port) == []
 
             await pilot.press("1", "slash", *f"sport = :{port} or dport = :{port}", "enter")
             await settle(pilot)
-            ends = {(row.cells[2], row.cells[3]) for row in app.table().rows}
+            ends = {(row["local"], row["peer"]) for row in row_cells(app.table(), SOCKET_COLUMNS)}
             client_end = f"127.0.0.1:{client.getsockname()[1]}"
             assert (client_end, f"127.0.0.1:{port}") in ends and (f"127.0.0.1:{port}", client_end) in ends
 
             await pilot.press("escape")
             await settle(pilot)
             for _ in range(50):  # clearing the filter rebuilds the rows on a worker
-                if app.table().row_count > 2:
+                if len(cells(app, "proto")) > 2:
                     break
                 await pilot.pause(0.1)
-            assert app.table().row_count > 2
+            assert len(cells(app, "proto")) > 2
             table = app.table()
-            while table.sort_column != "local":
+            while SOCKET_COLUMNS[table.sort_index].key != "local":
                 await pilot.press("greater_than_sign")
             await settle(pilot)
-            values = [row.sort_values[2] for row in table.rows]
-            assert values == sorted(values)
+            local = cells(app, "local")
+            loopback = [int(end.rpartition(":")[2]) for end in local if end.startswith("127.0.0.1:")]
+            assert len(loopback) >= 2 and loopback == sorted(loopback)  # ours among them, whatever else the host has
 
-            assert table.select_key(next(iter(connection)))
+            await pilot.press("slash", *f"sport = :{port}", "enter")  # the accepted connection: the only row
+            await settle(pilot)
+            assert [row["local"] for row in row_cells(table, SOCKET_COLUMNS)] == [f"127.0.0.1:{port}"]
             await pilot.press("p")
             await settle(pilot)
             assert isinstance(app.screen, ProcessScreen) and app.screen.pid == os.getpid()
-            labels = [row.cells[4] for row in app.screen.table.rows]
+            labels = [row["process"] for row in row_cells(app.screen.table, SOCKET_COLUMNS)]
             assert labels and all(label.split("/")[0].split()[0] == str(os.getpid()) for label in labels)
         finally:
             for sock in (client, accepted, server, other_client, other_accepted, other_server):
@@ -123,7 +127,7 @@ async def test_crafted_process_name_is_shown_literally(crafted_child):
         await settle(pilot)
         await pilot.press("2")
         await settle(pilot)
-        assert cells(app, "process") == [f"{pid}/{CRAFTED_NAME}"]
+        assert cells(app, "process") == [visible(f"{pid}/{CRAFTED_NAME}")]
         await settle(pilot, 0.1)
         text = screen_text(app)
         shown = [line for line in text.splitlines() if str(pid) in line]

@@ -75,7 +75,7 @@ async def test_a_burst_of_view_keys_under_load_ends_on_the_last_key_and_stays_th
             load.join()
         assert seen == {(expected, expected)}
         assert app.focused is app.table(expected)
-        assert app.table(expected).row_count > 0
+        assert app.table(expected).cursor_key is not None  # it shows rows
 
 
 async def test_200_view_switches_keep_no_memory_and_no_frames():

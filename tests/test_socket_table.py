@@ -13,6 +13,7 @@ from netwatch.tui.app.widgets import SocketTable
 from netwatch.tui.app.widgets.column_layout import fit_cell, layout_columns, render_cells
 from netwatch.tui.view.key_order import position_of_key
 from netwatch.tui.view.table_model import Column, Row, TableRows
+from tests.table_screen import cursor_line, row_cells, row_status, screen_lines
 
 COLUMNS = (
     Column("proto", "Proto", 7),
@@ -42,18 +43,19 @@ def make_rows(count: int) -> list[Row]:
 class TableApp(App[None]):
     """A bare app hosting one SocketTable, recording the table's messages."""
 
-    def __init__(self, rows: Sequence[Row] = (), columns: Sequence[Column] = COLUMNS) -> None:
+    def __init__(self, rows: Sequence[Row] = (), columns: Sequence[Column] = COLUMNS, **options: object) -> None:
         super().__init__()
         self.initial_rows = rows
         self.columns = columns
+        self.options = options
         self.messages: list[tuple[str, Hashable]] = []
 
     def compose(self) -> ComposeResult:
-        yield SocketTable(self.columns, id="table")
+        yield SocketTable(self.columns, id="table", **self.options)
 
     def on_mount(self) -> None:
         table = self.query_one(SocketTable)
-        table.set_rows(self.initial_rows)
+        table.set_rows(TableRows.of(self.initial_rows))
         table.focus()
 
     def on_socket_table_cursor_moved(self, message: SocketTable.CursorMoved) -> None:
@@ -66,15 +68,15 @@ class TableApp(App[None]):
         self.messages.append(("sorted", (message.column_key, message.reverse)))
 
 
-def screen_lines(table: SocketTable) -> list[str]:
-    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+def row_line(table: SocketTable, number: int) -> int | None:
+    """Screen line (0 = header) showing the row of :func:`make_row` ``number``, if it is on screen."""
+    shown = [line.split()[1] if line.strip() else "" for line in screen_lines(table)]
+    return shown.index(f"127.0.0.1:{number}") if f"127.0.0.1:{number}" in shown else None
 
 
-def row_line(table: SocketTable, key: Hashable) -> int | None:
-    """Screen line (0 = header) showing the row with ``key``, if it is on screen."""
-    index = table.keys.index(key)
-    line = index - table.scroll_offset.y + 1
-    return line if 1 <= line < table.scrollable_content_region.height else None
+def local_cells(table: SocketTable) -> list[str]:
+    """The "local" cell of every row, in display order."""
+    return [cells["local"] for cells in row_cells(table, COLUMNS)]
 
 
 # ----- pure helpers -----------------------------------------------------------------------------------------
@@ -190,17 +192,17 @@ class CountingModel:
 
 async def test_a_row_model_is_asked_only_for_the_rows_on_screen() -> None:
     model = CountingModel()
-    app = TableApp()
+    app = TableApp(sort_column="rate")  # -key: the highest key first
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
-        table.sort_by("rate")  # -key: the highest key first
         table.set_rows(TableRows(model, range(100_000)))
         await pilot.pause()
-        assert table.cursor_key == 99_999 and table.row_count == 100_000
-        assert screen_lines(table)[1].startswith("tcp     127.0.0.1:99999 ")
+        assert table.cursor_key == 99_999 and table.virtual_size.height == 100_001
+        lines = screen_lines(table)
+        assert lines[1].startswith("tcp     127.0.0.1:99999 ") and lines[1].rstrip().endswith("99999 B/s")
+        assert lines[3].startswith("tcp     127.0.0.1:99997 ") and row_status(table, table.render_line(3)) == "new"
+        assert row_status(table, table.render_line(2)) is None
         assert set(model.cells_asked) <= set(range(99_999 - 3 * SIZE[1], 100_000))
-        assert table.rows[0] == Row(99_999, ("tcp", "127.0.0.1:99999", "proc-99999", "99999 B/s"),
-                                    ("tcp", 99_999, "proc-99999", -99_999), "new")
 
 
 async def test_cells_are_truncated_with_ellipsis_on_a_narrow_terminal() -> None:
@@ -233,22 +235,20 @@ async def test_narrow_terminal_scrolls_sideways_and_resize_relayouts() -> None:
         assert table.render_line(0).text.rstrip().endswith("Rate")
 
 
-async def test_rows_set_before_mount_are_shown_with_the_selected_key() -> None:
+async def test_rows_set_before_mount_are_shown_sorted() -> None:
     class EarlyApp(App[None]):
         def compose(self) -> ComposeResult:
             table = SocketTable(COLUMNS, sort_column="rate", sort_reverse=True)
-            table.set_rows(make_rows(50))
-            table.select_key(("tcp", 10))
+            table.set_rows(TableRows.of(make_rows(50)))
             yield table
 
     app = EarlyApp()
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
         await pilot.pause()
-        assert table.cursor_key == ("tcp", 10) and table.sort_column == "rate" and table.sort_reverse
-        assert table.rows[0].key == ("tcp", 49)
-        line = row_line(table, ("tcp", 10))
-        assert line is not None and table.render_line(line).text.startswith("tcp     127.0.0.1:10 ")
+        assert table.cursor_key == ("tcp", 49) and "Rate ▼" in screen_lines(table)[0]
+        assert local_cells(table) == [f"127.0.0.1:{number}" for number in range(49, -1, -1)]
+        assert cursor_line(table) == 1
 
 
 # ----- keyboard -----------------------------------------------------------------------------------------
@@ -259,26 +259,27 @@ async def test_keyboard_navigation_moves_cursor_and_scrolls() -> None:
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
         await pilot.pause()
-        assert table.cursor_index == 0 and table.cursor_key == ("tcp", 0)
+        assert table.cursor_key == ("tcp", 0) and cursor_line(table) == 1
         await pilot.press("down", "down")
         assert table.cursor_key == ("tcp", 2)
         await pilot.press("up")
         assert table.cursor_key == ("tcp", 1)
         await pilot.press("pagedown")
-        assert table.cursor_index == 1 + PAGE
-        assert table.scroll_offset.y <= table.cursor_index < table.scroll_offset.y + PAGE
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 1 + PAGE) and cursor_line(table) is not None
         await pilot.press("pageup")
-        assert table.cursor_index == 1
+        assert table.cursor_key == ("tcp", 1)
         await pilot.press("end")
         await pilot.pause()
         assert table.cursor_key == ("tcp", 999)
         assert table.scroll_offset.y == 1000 - PAGE
         assert screen_lines(table)[-1].startswith("tcp     127.0.0.1:999 ")
         await pilot.press("down")
-        assert table.cursor_index == 999  # clamped at the end
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 999) and cursor_line(table) == PAGE  # clamped at the end
         await pilot.press("home")
         await pilot.pause()
-        assert table.cursor_index == 0 and table.scroll_offset.y == 0
+        assert table.cursor_key == ("tcp", 0) and table.scroll_offset.y == 0
         await pilot.press("enter")
         await pilot.pause()
         assert ("activated", ("tcp", 0)) in app.messages
@@ -306,21 +307,20 @@ async def test_sort_by_column_reverse_and_cycle() -> None:
     app = TableApp(rows)
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
-        table.sort_by("rate")
+        table.cycle_sort(-1)  # wraps around to the last column, ascending
         await pilot.pause()
-        assert [row.key[1] for row in table.rows] == [1, 2, 0, 9]
-        assert table.sort_column == "rate" and not table.sort_reverse
-        assert "Rate ▲" in table.render_line(0).text
+        assert local_cells(table) == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:0", "x"]
+        assert "Rate ▲" in table.render_line(0).text and (table.sort_index, table.sort_reverse) == (3, False)
         table.reverse_sort()
         await pilot.pause()
-        assert [row.key[1] for row in table.rows] == [0, 2, 1, 9]  # None stays last
+        assert local_cells(table) == ["127.0.0.1:0", "127.0.0.1:2", "127.0.0.1:1", "x"]  # None stays last
         assert "Rate ▼" in table.render_line(0).text
-        table.cycle_sort(1)  # wraps around to the first column, ascending
-        assert table.sort_column == "proto" and not table.sort_reverse
+        table.cycle_sort(1)
         table.cycle_sort(-1)
-        assert table.sort_column == "rate"
         await pilot.pause()
-        assert ("sorted", ("rate", True)) in app.messages
+        assert "Proto" in table.render_line(0).text and "Rate ▲" in table.render_line(0).text
+        sorts = [sort for kind, sort in app.messages if kind == "sorted"]
+        assert sorts == [("rate", False), ("rate", True), ("proto", False), ("rate", False)]
 
 
 async def test_a_table_sorted_by_its_owner_only_shows_the_new_sort_and_takes_rows_as_given() -> None:
@@ -331,12 +331,14 @@ async def test_a_table_sorted_by_its_owner_only_shows_the_new_sort_and_takes_row
     app = OwnerSortedApp(make_rows(5))
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
-        table.sort_by("rate", reverse=True)
+        table.cycle_sort(-1)
+        table.reverse_sort()
         await pilot.pause()
-        assert table.keys == [("tcp", number) for number in range(5)]  # not re-sorted here...
+        assert local_cells(table) == [f"127.0.0.1:{number}" for number in range(5)]  # not re-sorted here...
         assert "Rate ▼" in table.render_line(0).text and ("sorted", ("rate", True)) in app.messages
         table.set_rows(TableRows.of(make_rows(5)).sorted(3, reverse=True))  # ...but by the owner
-        assert table.keys == [("tcp", number) for number in range(4, -1, -1)]
+        await pilot.pause()
+        assert local_cells(table) == [f"127.0.0.1:{number}" for number in range(4, -1, -1)]
 
 
 async def test_clicking_a_header_sorts_and_clicking_again_reverses() -> None:
@@ -346,10 +348,12 @@ async def test_clicking_a_header_sorts_and_clicking_again_reverses() -> None:
         await pilot.pause()
         rate_x = layout_columns(COLUMNS, table.scrollable_content_region.width).starts[3] + 2
         await pilot.click(SocketTable, offset=(rate_x, 0))
-        assert table.sort_column == "rate" and not table.sort_reverse
+        assert "Rate ▲" in table.render_line(0).text
         await pilot.click(SocketTable, offset=(rate_x, 0))
-        assert table.sort_column == "rate" and table.sort_reverse
-        assert table.rows[0].key == ("tcp", 29)
+        await pilot.pause()
+        assert "Rate ▼" in table.render_line(0).text
+        assert local_cells(table)[0] == "127.0.0.1:29" and table.cursor_key == ("tcp", 0)
+        assert [sort for kind, sort in app.messages if kind == "sorted"] == [("rate", False), ("rate", True)]
 
 
 # ----- cursor stability ---------------------------------------------------------------------------------
@@ -359,30 +363,32 @@ async def test_cursor_keeps_its_key_and_screen_line_across_set_rows_resort_and_r
     app = TableApp(make_rows(1000))
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
-        assert table.select_key(("tcp", 500))
+        await pilot.press(*["pagedown"] * (500 // PAGE), *["down"] * (500 % PAGE))
         await pilot.pause()
-        line_before = row_line(table, ("tcp", 500))
-        assert line_before is not None
+        assert table.cursor_key == ("tcp", 500)
+        line_before = row_line(table, 500)
+        assert line_before is not None and cursor_line(table) == line_before
         # 40 new sockets sort before it and its neighbour closes: it moves down in the list, not on screen
         rows = [make_row(number, status="new") for number in range(-40, 0)] + make_rows(1000)
         rows = [row for row in rows if row.key != ("tcp", 499)]
-        table.set_rows(rows)
+        table.set_rows(TableRows.of(rows))
         await pilot.pause()
         assert table.cursor_key == ("tcp", 500)
-        assert table.cursor_index == 539
-        assert row_line(table, ("tcp", 500)) == line_before
-        table.sort_by("rate", reverse=True)
+        assert row_line(table, 500) == line_before and row_line(table, 499) is None
+        assert table.scroll_offset.y == 539 - (line_before - 1)  # 40 rows above it, one less below
+        table.cycle_sort(-1)
+        table.reverse_sort()
         await pilot.pause()
         assert table.cursor_key == ("tcp", 500)
-        assert row_line(table, ("tcp", 500)) == line_before
-        assert not table.select_key(("tcp", 499))
-        assert table.cursor_key == ("tcp", 500)
+        assert row_line(table, 500) == line_before
         table.release_rows()  # e.g. the table's view is hidden
-        assert table.row_count == 0 and table.cursor_key is None
-        table.set_rows([])  # still nothing to show: the key is kept for later
-        table.set_rows(rows)
         await pilot.pause()
-        assert table.cursor_key == ("tcp", 500) and row_line(table, ("tcp", 500)) == line_before
+        assert table.cursor_key is None and table.virtual_size.height == 1
+        assert all(not line.strip() for line in screen_lines(table)[1:])
+        table.set_rows(TableRows.of([]))  # still nothing to show: the key is kept for later
+        table.set_rows(TableRows.of(rows))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 500) and row_line(table, 500) == line_before
 
 
 async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() -> None:
@@ -390,21 +396,21 @@ async def test_cursor_and_scroll_stay_consistent_when_rows_shrink_or_vanish() ->
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(SocketTable)
         await pilot.press("end")
-        assert table.cursor_index == 999
-        table.set_rows(make_rows(10))  # the cursor's key is gone: nearest position is the last row
+        assert table.cursor_key == ("tcp", 999)
+        table.set_rows(TableRows.of(make_rows(10)))  # the cursor's key is gone: nearest position is the last row
         await pilot.pause()
-        assert table.cursor_index == 9 and table.cursor_key == ("tcp", 9)
+        assert table.cursor_key == ("tcp", 9) and cursor_line(table) == 10
         assert table.scroll_offset.y == 0
         lines = screen_lines(table)
         assert lines[10].startswith("tcp     127.0.0.1:9 ") and lines[11].strip() == ""
         await pilot.press("up")
         assert table.cursor_key == ("tcp", 8)
-        table.set_rows([])
+        table.set_rows(TableRows.of([]))
         await pilot.pause()
-        assert table.cursor_key is None and table.cursor_row is None
+        assert table.cursor_key is None
         assert screen_lines(table)[1].strip() == ""
         await pilot.press("down", "end", "enter")
-        table.set_rows(make_rows(3))
+        table.set_rows(TableRows.of(make_rows(3)))
         await pilot.pause()
         assert table.cursor_key == ("tcp", 0)
         assert [kind_key for kind_key in app.messages if kind_key[0] == "moved"][-2:] == [
@@ -439,7 +445,7 @@ async def test_mouse_wheel_scrolls_and_header_stays() -> None:
         assert table.render_line(0).text.startswith("Proto ▲")
         first_row = table.scroll_offset.y
         assert table.render_line(1).text.startswith(f"tcp     127.0.0.1:{first_row} ")
-        assert table.cursor_index == 0  # the wheel scrolls the view, not the cursor
+        assert table.cursor_key == ("tcp", 0) and cursor_line(table) is None  # the wheel scrolls the view only
 
 
 # ----- status highlighting ------------------------------------------------------------------------------
@@ -455,15 +461,9 @@ async def test_status_rows_carry_their_component_styles() -> None:
             expected = table.get_component_rich_style(f"socket-table--{status}")
             styles = [segment.style for segment in table.render_line(line)]
             assert styles and all(style.color == expected.color for style in styles), status
+            assert row_status(table, table.render_line(line)) == status
         assert all(segment.style.strike for segment in table.render_line(4))
-        plain_color = list(table.render_line(5))[0].style.color
-        assert plain_color not in {
-            table.get_component_rich_style(f"socket-table--{status}").color for status in ("new", "changed", "closed")
-        }
-        table.zebra_stripes = True
-        await pilot.pause()
-        even = table.get_component_rich_style("socket-table--even")
-        assert list(table.render_line(5))[0].style.bgcolor == even.bgcolor  # row index 4
+        assert row_status(table, table.render_line(5)) is None
 
 
 # ----- safety -------------------------------------------------------------------------------------------
@@ -496,22 +496,22 @@ async def test_markup_and_escape_sequences_are_shown_literally_and_never_run() -
 
 async def test_set_rows_with_100k_rows_is_fast() -> None:
     rows = make_rows(100_000)
-    app = TableApp()
+    app = TableApp(sort_column="rate")
     async with app.run_test(size=(160, 50)) as pilot:
         table = app.query_one(SocketTable)
         await pilot.pause()
         started = time.perf_counter()
-        table.set_rows(rows)
+        table.set_rows(TableRows.of(rows))
         applied = time.perf_counter() - started
         await pilot.pause()
         painted = time.perf_counter() - started
-        table.select_key(("tcp", 50_000))
+        await pilot.press("end")
         started = time.perf_counter()
-        table.sort_by("rate", reverse=True)
+        table.reverse_sort()
         resorted = time.perf_counter() - started
         print(
             f"\n100k rows: set_rows {applied * 1000:.1f} ms, with repaint {painted * 1000:.1f} ms, "
             f"re-sort {resorted * 1000:.1f} ms"
         )
-        assert table.row_count == 100_000 and table.cursor_key == ("tcp", 50_000)
+        assert table.virtual_size.height == 100_001 and table.cursor_key == ("tcp", 99_999)
         assert applied < 2.0 and resorted < 2.0

@@ -9,8 +9,8 @@ untrusted: it goes through :func:`netwatch.tui.view.safe_text.visible` and is ne
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, ClassVar, overload
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,16 +19,16 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from netwatch.tui.app.widgets.column_layout import ColumnLayout, layout_columns, render_cells, render_header
 from netwatch.tui.view.key_order import position_of_key, sort_keys
-from netwatch.tui.view.table_model import ROW_STATUSES, Column, Row, RowList, RowModel, TableRows
+from netwatch.tui.view.table_model import ROW_STATUSES, Column, TableRows
 
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
+_NO_ROWS = TableRows.of(())
 
 
 class _RowMessage(Message):
@@ -42,32 +42,6 @@ class _RowMessage(Message):
     @property
     def control(self) -> SocketTable:
         return self.table
-
-
-class _RowsView(Sequence[Row]):
-    """A table's rows in display order as :class:`Row` records, built when read."""
-
-    def __init__(self, model: RowModel, keys: Sequence[Hashable], column_count: int) -> None:
-        self._model = model
-        self._keys = keys
-        self._column_count = column_count
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> Row: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Row]: ...
-
-    def __getitem__(self, index: int | slice) -> Row | list[Row]:
-        if isinstance(index, slice):
-            return [self[position] for position in range(*index.indices(len(self)))]
-        key = self._keys[index]
-        model = self._model
-        values = tuple(model.sort_value(column)(key) for column in range(self._column_count))
-        return Row(key, tuple(model.cells(key)), values, model.status(key))
 
 
 class SocketTable(ScrollView, can_focus=True):
@@ -96,7 +70,6 @@ class SocketTable(ScrollView, can_focus=True):
         "socket-table--new",
         "socket-table--changed",
         "socket-table--closed",
-        "socket-table--even",
     }
 
     DEFAULT_CSS = """
@@ -108,12 +81,6 @@ class SocketTable(ScrollView, can_focus=True):
             text-style: bold;
             background: $panel;
             color: $foreground;
-        }
-        & > .socket-table--even {
-            background: $surface-lighten-1 50%;
-        }
-        &:dark > .socket-table--even {
-            background: $surface-darken-1 40%;
         }
         & > .socket-table--new {
             color: $text-success;
@@ -137,9 +104,6 @@ class SocketTable(ScrollView, can_focus=True):
         }
     }
     """
-
-    zebra_stripes: Reactive[bool] = Reactive(False)
-    """Shade every other row (component class ``socket-table--even``)."""
 
     class CursorMoved(_RowMessage):
         """The highlighted row changed (``key`` is ``None`` when the table became empty)."""
@@ -178,7 +142,7 @@ class SocketTable(ScrollView, can_focus=True):
         self._sort_index = 0 if sort_column is None else self._column_index(sort_column)
         self._sort_reverse = sort_reverse
         self._sorted_by_owner = sorted_by_owner
-        self._rows = TableRows(RowList(()), ())
+        self._rows = _NO_ROWS
         self._keys: list[Hashable] = []
         self._retired: list[tuple[TableRows, list[Hashable]]] = []
         self._released_cursor: tuple[Hashable, int | None] | None = None
@@ -192,34 +156,8 @@ class SocketTable(ScrollView, can_focus=True):
     # ----- public API -------------------------------------------------------------------------------------
 
     @property
-    def columns(self) -> tuple[Column, ...]:
-        return self._columns
-
-    @property
-    def model(self) -> RowModel:
-        return self._rows.model
-
-    @property
-    def keys(self) -> Sequence[Hashable]:
-        """Row keys in display (sorted) order."""
-        return self._keys
-
-    @property
-    def rows(self) -> Sequence[Row]:
-        """The rows in display order, as :class:`Row` records made when read (for inspection, not speed)."""
-        return _RowsView(self._rows.model, self._keys, len(self._columns))
-
-    @property
-    def row_count(self) -> int:
-        return len(self._keys)
-
-    @property
-    def sort_column(self) -> str:
-        return self._columns[self._sort_index].key
-
-    @property
     def sort_index(self) -> int:
-        """Position of the sort column in :attr:`columns`."""
+        """Position of the sort column among the table's columns."""
         return self._sort_index
 
     @property
@@ -227,23 +165,12 @@ class SocketTable(ScrollView, can_focus=True):
         return self._sort_reverse
 
     @property
-    def cursor_index(self) -> int:
-        """Display position of the cursor row (0 when the table is empty)."""
-        return self._cursor_index
-
-    @property
-    def cursor_row(self) -> Row | None:
-        return self.rows[self._cursor_index] if self._keys else None
-
-    @property
     def cursor_key(self) -> Hashable | None:
         return self._keys[self._cursor_index] if self._keys else None
 
-    def set_rows(self, rows: TableRows | Iterable[Row]) -> None:
-        """Replace every row (``rows``: a :class:`TableRows`, or :class:`Row` records); the cursor keeps its key.
-        They are sorted by the current sort column, unless the table is sorted by its owner."""
-        if not isinstance(rows, TableRows):
-            rows = TableRows.of(rows)
+    def set_rows(self, rows: TableRows) -> None:
+        """Replace every row; the cursor keeps its key. They are sorted by the current sort column, unless the
+        table is sorted by its owner."""
         # Freeing the old rows takes tens of ms at 100,000 rows: do it after the new rows are on screen.
         self._retired.append((self._rows, self._keys))
         if not self.call_after_refresh(self._let_go_of_retired):
@@ -260,7 +187,7 @@ class SocketTable(ScrollView, can_focus=True):
     def on_unmount(self) -> None:
         """Let go of every row (and so of the frame they may hold)."""
         self._retired.append((self._rows, self._keys))
-        self._rows, self._keys = TableRows(RowList(()), ()), []
+        self._rows, self._keys = _NO_ROWS, []
         self._let_go_of_retired()
 
     def release_rows(self) -> None:
@@ -268,71 +195,39 @@ class SocketTable(ScrollView, can_focus=True):
         rows put the cursor back on the same key and screen line."""
         if self._keys:
             self._released_cursor = (self.cursor_key, self._cursor_screen_line())
-        self.set_rows(())
-
-    def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
-        """Sort by ``column_key``; ``reverse=None`` keeps the direction for the current column, else ascending."""
-        index = self._column_index(column_key)
-        if reverse is None:
-            reverse = self._sort_reverse if index == self._sort_index else False
-        if (index, reverse) == (self._sort_index, self._sort_reverse):
-            return
-        self._sort_index, self._sort_reverse = index, reverse
-        self._reorder()
-        self.post_message(self.Sorted(self, self.sort_column, reverse))
+        self.set_rows(_NO_ROWS)
 
     def cycle_sort(self, step: int) -> None:
         """Sort by the column ``step`` places right (negative: left) of the current one, ascending."""
-        index = (self._sort_index + step) % len(self._columns)
-        self.sort_by(self._columns[index].key, reverse=False)
+        self._sort_by((self._sort_index + step) % len(self._columns), reverse=False)
 
     def reverse_sort(self) -> None:
         """Flip the sort direction of the current column."""
-        self.sort_by(self.sort_column, reverse=not self._sort_reverse)
-
-    def select_key(self, key: Hashable) -> bool:
-        """Move the cursor to the row with ``key``; ``False`` if there is no such row."""
-        index = position_of_key(self._keys, key)
-        if index is None:
-            return False
-        self.move_cursor(index)
-        return True
-
-    def move_cursor(self, index: int) -> None:
-        """Move the cursor to display position ``index`` (clamped) and scroll it into view."""
-        if not self._keys:
-            return
-        index = max(0, min(index, len(self._keys) - 1))
-        if index != self._cursor_index:
-            self._refresh_row(self._cursor_index)
-            self._cursor_index = index
-            self._refresh_row(index)
-        self._scroll_to_cursor()
-        self._announce_cursor()
+        self._sort_by(self._sort_index, reverse=not self._sort_reverse)
 
     # ----- actions ----------------------------------------------------------------------------------------
 
     def action_cursor_up(self) -> None:
-        self.move_cursor(self._cursor_index - 1)
+        self._move_cursor(self._cursor_index - 1)
 
     def action_cursor_down(self) -> None:
-        self.move_cursor(self._cursor_index + 1)
+        self._move_cursor(self._cursor_index + 1)
 
     def action_page_up(self) -> None:
         page = self._page_rows()
         self.scroll_to(y=self.scroll_offset.y - page, animate=False, force=True)
-        self.move_cursor(self._cursor_index - page)
+        self._move_cursor(self._cursor_index - page)
 
     def action_page_down(self) -> None:
         page = self._page_rows()
         self.scroll_to(y=self.scroll_offset.y + page, animate=False, force=True)
-        self.move_cursor(self._cursor_index + page)
+        self._move_cursor(self._cursor_index + page)
 
     def action_cursor_first(self) -> None:
-        self.move_cursor(0)
+        self._move_cursor(0)
 
     def action_cursor_last(self) -> None:
-        self.move_cursor(len(self._keys) - 1)
+        self._move_cursor(len(self._keys) - 1)
 
     def action_activate(self) -> None:
         if self._keys:
@@ -358,9 +253,6 @@ class SocketTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._line_cache.clear()
 
-    def watch_zebra_stripes(self) -> None:
-        self.refresh()
-
     def _minimum_width(self) -> int:
         """Cells the columns need once every hideable one (but the sort column) is left out."""
         return layout_columns(self._columns, 0, keep=self._sort_index).line_width
@@ -385,12 +277,11 @@ class SocketTable(ScrollView, can_focus=True):
         key = self._keys[index]
         status = self._rows.model.status(key)
         is_cursor = index == self._cursor_index
-        striped = self.zebra_stripes and index % 2 == 0
-        cache_key = (key, status, is_cursor, is_cursor and self.has_focus, striped, layout)
+        cache_key = (key, status, is_cursor, is_cursor and self.has_focus, layout)
         strip = self._line_cache.get(cache_key)
         if strip is None:
             text = render_cells(self._rows.model.cells(key), self._columns, layout)
-            style = self._row_style(status, is_cursor, striped)
+            style = self._row_style(status, is_cursor)
             strip = self._line_cache[cache_key] = Strip([Segment(text, style)], layout.line_width)
         return strip
 
@@ -399,10 +290,8 @@ class SocketTable(ScrollView, can_focus=True):
         """The widget's own colours (``visual_style`` is cached, unlike ``rich_style``)."""
         return self.visual_style.rich_style
 
-    def _row_style(self, status: str | None, is_cursor: bool, striped: bool) -> Style:
+    def _row_style(self, status: str | None, is_cursor: bool) -> Style:
         style = self._base_style
-        if striped:
-            style += self.get_component_rich_style("socket-table--even")
         if status in ROW_STATUSES:
             style += self.get_component_rich_style(f"socket-table--{status}", partial=True)
         if is_cursor:
@@ -423,7 +312,7 @@ class SocketTable(ScrollView, can_focus=True):
             if column == self._sort_index:
                 self.reverse_sort()
             elif column is not None:
-                self.sort_by(self._columns[column].key, reverse=False)
+                self._sort_by(column, reverse=False)
             return
         index = scroll_y + offset.y - 1
         if index >= len(self._keys):
@@ -431,7 +320,7 @@ class SocketTable(ScrollView, can_focus=True):
         if index == self._cursor_index:
             self.action_activate()
         else:
-            self.move_cursor(index)
+            self._move_cursor(index)
 
     def _on_resize(self, event: events.Resize) -> None:
         self._scroll_to_cursor()
@@ -452,6 +341,26 @@ class SocketTable(ScrollView, can_focus=True):
         """The cursor's line below the header, if it is on screen."""
         line = self._cursor_index - self.scroll_offset.y
         return line if 0 <= line < self._page_rows() else None
+
+    def _sort_by(self, index: int, reverse: bool) -> None:
+        """Sort by column ``index`` in direction ``reverse``, and tell the owner."""
+        if (index, reverse) == (self._sort_index, self._sort_reverse):
+            return
+        self._sort_index, self._sort_reverse = index, reverse
+        self._reorder()
+        self.post_message(self.Sorted(self, self._columns[index].key, reverse))
+
+    def _move_cursor(self, index: int) -> None:
+        """Move the cursor to display position ``index`` (clamped) and scroll it into view."""
+        if not self._keys:
+            return
+        index = max(0, min(index, len(self._keys) - 1))
+        if index != self._cursor_index:
+            self._refresh_row(self._cursor_index)
+            self._cursor_index = index
+            self._refresh_row(index)
+        self._scroll_to_cursor()
+        self._announce_cursor()
 
     def _reorder(self) -> None:
         """Sort the rows; keep the cursor on its key (else its position) and on the same screen line."""
