@@ -1,0 +1,177 @@
+"""What the live TUI costs, side by side with htop and top: CPU over a minute, RSS, time to the first table.
+
+Run as root, nothing else heavy running::
+
+    python tests/bench/tui_cpu_bench.py [--connections 0 10000 50000] [--seconds 60] [--interval 2]
+
+For each N it holds N loopback connections (2N sockets, see ``connections.py``; 0 = the idle host as it is),
+then starts, each in a real pseudo-terminal of 160x50 and at the same time: ``netwatch --interval S``,
+``htop -d 10*S`` and ``top -d S``. After a settling time it reads each process's CPU time (utime + stime from
+``/proc/PID/stat``) at the start and the end of the window and reports the share of one core, the RSS at the
+end and, for netwatch, the time from its start until its first full table is on screen (the pty shows the
+socket count in the header). Ratios are against htop. Every process it starts is ended on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fcntl import ioctl
+from termios import TIOCSWINSZ
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from connections import ConnectionPool  # noqa: E402  (tests/bench/ is run as scripts)
+
+ROWS, COLUMNS = 50, 160
+SETTLE_SECONDS = 10.0
+FIRST_TABLE_TIMEOUT = 120.0
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+FIRST_ROW = re.compile(rb"ESTAB|LISTEN|UNCONN")
+"""A socket row on screen: the first full table has been drawn."""
+
+
+@dataclass
+class Watched:
+    """A tool running in a pty of its own."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    master: int
+    started: float
+    first_table: float | None = None
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * PAGE / 1e6
+
+    def drain(self) -> bytes:
+        """Read what the tool drew so far (a terminal must be read, or the tool blocks writing)."""
+        chunks = []
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _spawn(name: str, argv: Sequence[str]) -> Watched:
+    master, slave = pty.openpty()
+    ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS)}
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    return Watched(name, process, master, time.monotonic())
+
+
+@contextlib.contextmanager
+def _tools(interval: float) -> Iterator[list[Watched]]:
+    netwatch = [sys.executable, "-m", "netwatch.tui", "--interval", str(interval)]
+    wanted = [("netwatch", netwatch)]
+    if shutil.which("htop"):
+        wanted.append(("htop", ["htop", "-d", str(round(interval * 10))]))
+    wanted.append(("top", ["top", "-d", str(interval)]))
+    tools = [_spawn(name, argv) for name, argv in wanted]
+    try:
+        yield tools
+    finally:
+        for tool in tools:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(tool.process.pid, signal.SIGTERM)
+            try:
+                tool.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(tool.process.pid, signal.SIGKILL)
+                tool.process.wait()
+            os.close(tool.master)
+
+
+def _pump(tools: list[Watched], seconds: float) -> None:
+    """Keep reading every pty for ``seconds``, noting when netwatch first shows a socket row."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([tool.master for tool in tools], [], [], min(left, 0.2))
+        for tool in tools:
+            if tool.master in ready:
+                drawn = tool.drain()
+                if tool.first_table is None and tool.name == "netwatch" and FIRST_ROW.search(drawn):
+                    tool.first_table = time.monotonic() - tool.started
+
+
+def measure(connections: int, seconds: float, interval: float) -> list[dict[str, object]]:
+    with contextlib.ExitStack() as stack:
+        if connections:
+            stack.enter_context(ConnectionPool(connections))
+        tools = stack.enter_context(_tools(interval))
+        deadline = time.monotonic() + FIRST_TABLE_TIMEOUT
+        while tools[0].first_table is None and time.monotonic() < deadline:
+            _pump(tools, 0.5)
+        _pump(tools, SETTLE_SECONDS)
+        before = {tool.name: tool.cpu_seconds() for tool in tools}
+        started = time.monotonic()
+        _pump(tools, seconds)
+        elapsed = time.monotonic() - started
+        sockets = _socket_count()
+        return [
+            {
+                "tool": tool.name,
+                "sockets": sockets,
+                "cpu_percent": 100 * (tool.cpu_seconds() - before[tool.name]) / elapsed,
+                "rss_mb": tool.rss_mb(),
+                "first_table_s": tool.first_table,
+            }
+            for tool in tools
+        ]
+
+
+def _socket_count() -> int:
+    with open("/proc/net/sockstat") as sockstat:
+        text = sockstat.read()
+    inet = sum(int(n) for n in re.findall(r"(?:TCP|UDP|RAW): inuse (\d+)", text))
+    inet += sum(int(n) for n in re.findall(r"tw (\d+)", text))
+    with open("/proc/net/unix", "rb") as unix:
+        return inet + unix.read().count(b"\n") - 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, nargs="+", default=[0, 10_000, 50_000])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=2.0)
+    options = parser.parse_args(argv)
+    print("| sockets | tool | CPU (% of one core) | vs htop | RSS | first table |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for connections in options.connections:
+        rows = measure(connections, options.seconds, options.interval)
+        htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
+        for row in rows:
+            ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
+            first = f"{row['first_table_s']:.2f} s" if row["first_table_s"] is not None else "-"
+            print(f"| {row['sockets']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | {ratio} | "
+                  f"{row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
