@@ -51,9 +51,18 @@ MAX_ADDRESSES = 1 << 17
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
-PORTS = tuple(map(socket.ntohs, range(1 << 16)))
-"""idiag_sport/dport as unpacked (network order) -> port: faster than ntohs, and one int per port rather than
-one per socket (~2 MB once)."""
+
+
+class _Ports(dict):
+    """idiag_sport/dport as unpacked (network order) -> port: a plain subscript on a hit (faster than ntohs), one
+    shared int per port rather than one per socket; filled as ports are seen (65,536 at most), not at import."""
+
+    def __missing__(self, raw: int) -> int:
+        port = self[raw] = socket.ntohs(raw)
+        return port
+
+
+PORTS = _Ports()
 
 # idiag_timer values (net/ipv4/inet_diag.c), named as ss names them; 4 is the kernel's probe0 timer.
 TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
