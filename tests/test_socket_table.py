@@ -515,3 +515,28 @@ async def test_set_rows_with_100k_rows_is_fast() -> None:
         )
         assert table.virtual_size.height == 100_001 and table.cursor_key == ("tcp", 99_999)
         assert applied < 2.0 and resorted < 2.0
+
+
+async def test_new_rows_repaint_only_the_lines_that_changed() -> None:
+    """A refresh on a quiet host brings the same rows: no line is drawn again; one changed row draws one line."""
+    app = TableApp(make_rows(50))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one(SocketTable)
+        drawn: list[int] = []
+        draw = table.render_line
+
+        def counting(y: int):  # noqa: ANN202 - the wrapped method's Strip
+            drawn.append(y)
+            return draw(y)
+
+        table.render_line = counting  # type: ignore[method-assign]
+        table.set_rows(TableRows.of(make_rows(50)))
+        await pilot.pause()
+        assert drawn == []
+        changed = make_rows(50)
+        changed[3] = make_row(3, rate=999)
+        table.set_rows(TableRows.of(changed))
+        await pilot.pause()
+        assert sorted(set(drawn)) == [row_line(table, 3)]
+        assert "999 B/s" in screen_lines(table)[row_line(table, 3)]

@@ -10,6 +10,7 @@ untrusted: it goes through :func:`netwatch.tui.view.safe_text.visible` and is ne
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from itertools import zip_longest
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -175,9 +176,10 @@ class SocketTable(ScrollView, can_focus=True):
         self._retired.append((self._rows, self._keys))
         if not self.call_after_refresh(self._let_go_of_retired):
             self._let_go_of_retired()
+        shown = self._shown_lines()
         self._rows = rows
         self._line_cache.clear()
-        self._reorder()
+        self._reorder(shown)
 
     def _let_go_of_retired(self) -> None:
         retired, self._retired = self._retired, []
@@ -362,9 +364,14 @@ class SocketTable(ScrollView, can_focus=True):
         self._scroll_to_cursor()
         self._announce_cursor()
 
-    def _reorder(self) -> None:
-        """Sort the rows; keep the cursor on its key (else its position) and on the same screen line."""
+    def _reorder(self, shown: list[tuple[Any, ...]] | None = None) -> None:
+        """Sort the rows; keep the cursor on its key (else its position) and on the same screen line.
+
+        With ``shown`` (the lines on screen before new rows came, see :meth:`_shown_lines`), only the lines that
+        differ are repainted: on a quiet host a refresh changes no line, and repainting none costs nothing.
+        """
         key, screen_line = self.cursor_key, self._cursor_screen_line()
+        top_before = self.scroll_offset.y
         if not self._keys and self._released_cursor is not None:
             key, screen_line = self._released_cursor
             if self._rows.keys:
@@ -380,8 +387,22 @@ class SocketTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._minimum_width(), len(self._keys) + 1)
         top = self.scroll_offset.y if screen_line is None else self._cursor_index - screen_line
         self.scroll_to(y=max(0, min(top, len(self._keys) - self._page_rows())), animate=False, force=True)
-        self.refresh()
+        if shown is None or self.scroll_offset.y != top_before:
+            self.refresh()
+        else:
+            for line, (before, now) in enumerate(zip_longest(shown, self._shown_lines()), start=1):
+                if before != now:
+                    self.refresh_line(line)
         self._announce_cursor()
+
+    def _shown_lines(self) -> list[tuple[Any, ...]]:
+        """What each row line on screen shows: key, highlight, cursor and cells."""
+        top = self.scroll_offset.y
+        model, cursor = self._rows.model, self._cursor_index
+        return [
+            (key, model.status(key), index == cursor, tuple(model.cells(key)))
+            for index, key in enumerate(self._keys[top : top + self._page_rows()], start=top)
+        ]
 
     def _scroll_to_cursor(self) -> None:
         top, page = self.scroll_offset.y, self._page_rows()
