@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -9,6 +10,9 @@ import os
 import socket
 import subprocess
 import sys
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,40 @@ def run_netwatch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "netwatch.tui", *args], capture_output=True, text=True, timeout=60
     )
+
+
+HOSTILE_CHILD = """
+import ctypes, socket, sys
+comm, address = (bytes.fromhex(arg) for arg in sys.argv[1:])
+if ctypes.CDLL(None, use_errno=True).prctl(15, comm, 0, 0, 0):  # PR_SET_NAME
+    raise OSError(ctypes.get_errno(), "prctl")
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(address)
+listener.listen()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def hostile_process(comm: bytes, address: bytes, cwd: Path) -> Iterator[int]:
+    """A process named ``comm`` (prctl PR_SET_NAME, any bytes) listening on the Unix socket ``address`` (relative
+    to ``cwd``, or abstract with a leading NUL); yields its pid and kills it on exit."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOSTILE_CHILD, comm.hex(), address.hex()],
+        cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def raw_controls(text: str) -> list[str]:
+    """The control and format characters (and undecodable bytes) in ``text``."""
+    return [character for character in text if unicodedata.category(character) in ("Cc", "Cf", "Cs")]
 
 
 @pytest.mark.parametrize(
@@ -168,14 +206,58 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
 
 
 def test_csv_rows_hold_the_documents_plain_values() -> None:
+    import dataclasses
+
     from netwatch.backends.model.records import owner_pids
-    from netwatch.tui.cli.serialize import CSV_COLUMNS, socket_to_csv_row, socket_to_dict
+    from netwatch.tui.cli.serialize import CSV_COLUMNS, csv_text, socket_to_csv_row, socket_to_dict
     from tests.recorded import recorded_snapshot
 
     snapshot = recorded_snapshot(1)
-    for sock in snapshot.sockets.values():
+    first = next(iter(snapshot.sockets.values()))
+    odd = dataclasses.replace(first, path="@abstract", cgroup="-x", mark=-1)  # only text cells are ever prefixed
+    for sock in [*snapshot.sockets.values(), odd]:
         row = dict(zip(CSV_COLUMNS, socket_to_csv_row(sock, snapshot.processes), strict=True))
         document = socket_to_dict(sock, snapshot.processes)
-        assert all(row[name] == ("" if document[name] is None else document[name]) for name in document if name in row)
+        for name in CSV_COLUMNS:
+            if name in document:
+                value = document[name]
+                assert row[name] == ("" if value is None else csv_text(value) if isinstance(value, str) else value)
         assert row["pids"] == " ".join(map(str, sorted(owner_pids(sock))))
         assert row["rtt_us"] == (sock.tcp_info.rtt if sock.tcp_info is not None else "")
+
+
+OSC_TITLE = b"\x1b]0;PWNED\x07"
+FORMULA = b"=2+5+cmd|'/C"
+
+
+def test_once_csv_escapes_control_characters_and_neutralises_formulas(tmp_path: Path) -> None:
+    """Hostile process names and socket paths: read back with the csv module, no cell holds a raw control
+    character or starts with a formula trigger; numbers stay numbers."""
+    (tmp_path / "=2+5+cmd|'").mkdir()
+    with (
+        hostile_process(OSC_TITLE, FORMULA + b"\x1b[2J\n", tmp_path) as titler,
+        hostile_process(FORMULA, "\0-1+\x00\u200b".encode() + b"\xff", tmp_path) as formula,
+    ):
+        result = run_netwatch("--once", "--format", "csv", "--filter", f"pid {titler} or pid {formula}")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {(row["pids"], row["processes"], row["path"]) for row in rows} == {
+        (str(titler), "\\x1b]0;PWNED\\x07", "'=2+5+cmd|'/C\\x1b[2J\\n"),
+        (str(formula), "'=2+5+cmd|'/C", "'@-1+\\x00\\u200b\\xff"),
+    }
+    cells = [cell for row in csv.reader(io.StringIO(result.stdout)) for cell in row]
+    assert raw_controls("".join(cells)) == []
+    assert [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))] == []
+    assert all(row["inode"].isdigit() for row in rows)
+
+
+def test_once_table_escapes_format_characters_and_shows_undecodable_bytes(tmp_path: Path) -> None:
+    """Zero-width and other format characters in a process name and an abstract socket name are shown as
+    escapes, and a byte that is not UTF-8 as ``\\xff``."""
+    name = "zw\u200bj\ufeffb\xad".encode() + b"\xff"
+    with hostile_process(name, "\0a\u200db\u2060".encode() + b"\xfe", tmp_path) as pid:
+        result = run_netwatch("--once", "--pid", str(pid))
+    assert result.returncode == 0, result.stderr
+    assert "@a\\u200db\\u2060\\xfe" in result.stdout
+    assert f"zw\\u200bj\\ufeffb\\xad\\xff/{pid}" in result.stdout
+    assert raw_controls(result.stdout.replace("\n", "")) == []

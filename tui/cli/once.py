@@ -18,6 +18,7 @@ from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
+from netwatch.tui.view.safe_text import visible
 
 TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
 JSON_BATCH = 2000
@@ -95,17 +96,13 @@ def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
 
 
 def _print_warnings(snapshot: Snapshot) -> None:
-    from netwatch.tui.view.safe_text import visible  # imports Rich: only the table output needs it
-
     for warning in snapshot.warnings:
         print(f"netwatch: {visible(warning)}", file=sys.stderr)
 
 
 def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) -> list[str]:
     """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes)."""
-    from netwatch.tui.view.safe_text import visible  # imports Rich: only the table output needs it
-
-    rows = [TABLE_HEADER, *(_table_row(sock, processes, visible) for sock in sockets)]
+    rows = [TABLE_HEADER, *(_table_row(sock, processes) for sock in sockets)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER) - 1)]
     right_aligned = {2, 3}
     lines = []
@@ -118,18 +115,18 @@ def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) ->
     return lines
 
 
-def _table_row(sock: Socket, processes: Mapping[int, Process], visible: Callable[[str], str]) -> tuple[str, ...]:
+def _table_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[str, ...]:
     if sock.family == "unix":
         local = visible(sock.path) if sock.path else "*"
         peer = str(sock.peer_inode) if sock.peer_inode else "*"
     else:
         local = format_endpoint(sock.local_address, sock.local_port, sock.family)
         peer = format_endpoint(sock.remote_address, sock.remote_port, sock.family)
-    owners = _owners(sock, processes, visible)
+    owners = _owners(sock, processes)
     return (sock.proto, sock.state, str(sock.recv_q), str(sock.send_q), local, peer, owners)
 
 
-def _owners(sock: Socket, processes: Mapping[int, Process], visible: Callable[[str], str]) -> str:
+def _owners(sock: Socket, processes: Mapping[int, Process]) -> str:
     """``name/pid`` of each owning process."""
     return ",".join(
         f"{visible(process.name) if (process := processes.get(pid)) else '?'}/{pid}" for pid in owner_pids(sock)

@@ -2,7 +2,7 @@
 
 A socket's document has the model's :data:`SOCKET_FIELDS`, in that order. JSON writes them all (records as
 objects, owners with their process names); CSV writes the plain ones, then the owners' pids and process names
-and the smoothed RTT.
+and the smoothed RTT, its text cells made safe for terminals and spreadsheets (:func:`csv_text`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is
 from netwatch.backends.model.records import SOCKET_FIELDS, MemInfo, Owner, Process, SkMemInfo, Socket, Timer, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.model.tcp_info import TcpInfo
+from netwatch.tui.view.safe_text import visible
 
 
 def _record(value: Any) -> dict[str, Any] | None:
@@ -66,11 +67,30 @@ def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[A
     pids = sorted(owner_pids(sock))
     info = sock.tcp_info
     return (
-        *("" if value is None else value for value in _plain_values(sock)),
+        *map(_csv_cell, _plain_values(sock)),
         " ".join(map(str, pids)),
-        " ".join(_name(processes, pid) or "" for pid in pids),
+        csv_text(" ".join(_name(processes, pid) or "" for pid in pids)),
         "" if info is None else info.rtt,
     )
+
+
+def _csv_cell(value: str | int | None) -> str | int:
+    """A plain field's CSV cell: a number as it is (even negative), text through :func:`csv_text`, unknown empty."""
+    if value is None:
+        return ""
+    return csv_text(value) if isinstance(value, str) else value
+
+
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP's list also has tab and carriage
+return, which :func:`visible` has already escaped)."""
+
+
+def csv_text(text: str) -> str:
+    """Untrusted text as a CSV cell: control and format characters escaped as on screen (``\\x1b``), and a
+    formula trigger at the start neutralised by a leading ``'`` (``@abstract`` -> ``'@abstract``)."""
+    shown = visible(text)
+    return "'" + shown if shown.startswith(CSV_FORMULA_TRIGGERS) else shown
 
 
 def _name(processes: Mapping[int, Process], pid: int) -> str | None:

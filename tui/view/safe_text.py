@@ -9,7 +9,10 @@ the byte it was: ``\\xff``.
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -78,4 +81,6 @@ def visible(text: str) -> str:
 
 def plain(text: str, style: str = "") -> Text:
     """A Rich ``Text`` showing ``text`` literally: escaped by :func:`visible`, never parsed as markup."""
+    from rich.text import Text  # here only: the script outputs use visible() without importing Rich
+
     return Text(visible(text), style=style)
