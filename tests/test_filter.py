@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from netwatch.backends.filter import FilterError, compile_filter
+from netwatch.backends.filter import FilterError, compile_filter, pid_filter
 from tests.socket_records import make_process, make_snapshot, make_socket, owned_by
 
 PROCESSES = {
@@ -321,3 +321,16 @@ def test_error_messages_stay_one_printable_line(text):
     with pytest.raises(FilterError) as raised:
         compile_filter(text)
     assert str(raised.value).isprintable()
+
+
+@pytest.mark.parametrize(("text", "pid", "expected"), [
+    ("", 200, {"web_v6", "web_mapped"}),
+    ("udp or tcp", 100, {"ssh_listen", "ssh_conn"}),
+    ("state listening", 300, {"unix"}),
+    ("not unix", 300, {"web_mapped"}),
+])  # fmt: skip
+def test_filters_join_as_predicates_and_the_joined_text_means_the_same(text, pid, expected):
+    joined = compile_filter(text) & pid_filter(pid)
+    assert {name for name, sock in SOCKETS.items() if joined.matches(sock, PROCESSES)} == expected
+    assert matching(joined.text) == expected
+    assert matching(pid_filter(pid).text) == matching(f"pid {pid}")

@@ -244,7 +244,11 @@ def host_is(side: str, spec: HostSpec) -> Predicate:
 def pid_is(text: str) -> Predicate:
     if not _is_number(text):
         raise ValueError("expected a process id")
-    pid = int(text)
+    return owned_by(int(text))
+
+
+def owned_by(pid: int) -> Predicate:
+    """Some owner of the socket is process ``pid``."""
     return lambda sock, processes: any(owner.pid == pid for owner in sock.owners)
 
 

@@ -10,13 +10,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from netwatch.backends.collector import BACKEND_NAMES
+
+if TYPE_CHECKING:
+    from netwatch.backends.filter import SocketFilter
 
 FORMATS = ("table", "json", "csv")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 NO_TERMINAL = "netwatch: no terminal; use --once for scripts"
+STDOUT_CLOSED = "netwatch: standard output is closed"
+PID_LIMIT = 1 << 22
+"""Linux gives no pid this high (PID_MAX_LIMIT: ``/proc/sys/kernel/pid_max`` is at most 4194304)."""
 
 
 class UsageError(Exception):
@@ -39,8 +46,12 @@ def _positive_seconds(text: str) -> float:
 
 
 def _pid(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
+    """A pid: ASCII digits only, as in the filter language (``int`` also reads ``١``), and below
+    :data:`PID_LIMIT` (larger numbers overflow the system calls that look a process up)."""
+    if not (text.isascii() and text.isdigit()) or not text.strip("0"):
         raise argparse.ArgumentTypeError(f"not a process id: {text!r}")
+    if len(text.lstrip("0")) > len(str(PID_LIMIT)) or int(text) >= PID_LIMIT:
+        raise argparse.ArgumentTypeError(f"not a process id: {text} (Linux pids are below {PID_LIMIT})")
     return int(text)
 
 
@@ -64,27 +75,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def combined_filter(filter_text: str, pid: int | None) -> str:
-    """The --filter expression narrowed to --pid."""
-    if pid is None:
-        return filter_text
-    return f"pid {pid} and ({filter_text})" if filter_text.strip() else f"pid {pid}"
-
-
-def _check(args: argparse.Namespace) -> None:
-    from netwatch.backends.filter import FilterError, compile_filter
+def combined_filter(filter_text: str, pid: int | None) -> SocketFilter:
+    """The --filter expression narrowed to --pid, joined as predicates (never as text: an error points into
+    ``filter_text``, and no ``)`` in it can escape the pid)."""
+    from netwatch.backends.filter import FilterError, compile_filter, pid_filter
 
     try:
-        compile_filter(combined_filter(args.filter, args.pid))
+        socket_filter = compile_filter(filter_text)
     except FilterError as error:
         raise UsageError(str(error)) from None
+    return socket_filter if pid is None else socket_filter & pid_filter(pid)
+
+
+def _check(args: argparse.Namespace) -> SocketFilter:
+    """Reject bad input; returns the filter of ``--once``."""
+    socket_filter = combined_filter(args.filter, args.pid)
     if args.pid is not None:
         import psutil
 
         if not psutil.pid_exists(args.pid):
-            raise UsageError(f"no process with pid {args.pid}")
+            hidepid = _proc_hidepid() if os.geteuid() else None
+            hidden = f" (or it is hidden from this user: /proc is mounted with {hidepid})" if hidepid else ""
+            raise UsageError(f"no process with pid {args.pid}{hidden}")
     if args.format != "table" and not args.once:
         raise UsageError("--format applies to --once output only")
+    return socket_filter
+
+
+def _proc_hidepid() -> str | None:
+    """The ``hidepid=`` option of the /proc this process sees (the kernel shows it only when it hides other
+    users' processes), or None."""
+    hidepid = None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:  # "id parent dev root mount-point options [tags] - fstype source super-options"
+                fields = line.split()
+                if fields[4] == "/proc":  # the last mount on /proc is the one on top
+                    options = fields[fields.index("-") + 3].split(",")
+                    hidepid = next((option for option in options if option.startswith("hidepid=")), None)
+    except OSError:
+        return None
+    return hidepid
 
 
 def has_terminal() -> bool:
@@ -96,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run netwatch; returns the process exit status."""
     try:
         args = build_parser().parse_args(argv)
-        _check(args)
+        socket_filter = _check(args)
     except UsageError as error:
         print(f"netwatch: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,9 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.once:
+            if sys.stdout is None:  # started with descriptor 1 closed (`>&-`)
+                print(STDOUT_CLOSED, file=sys.stderr)
+                return EXIT_FAILURE
             from netwatch.tui.cli.once import run_once
 
-            return run_once(args.backend, combined_filter(args.filter, args.pid), args.format, sys.stdout)
+            return run_once(args.backend, socket_filter, args.format, sys.stdout)
         from netwatch.tui.app.app import run_app
 
         return run_app(
