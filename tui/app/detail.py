@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
 from netwatch.backends.model.endpoints import format_endpoint
@@ -242,6 +244,10 @@ def render_detail(sock: Socket, frame: Frame) -> Text:
 class DetailPane(VerticalScroll, can_focus=True):
     """The selected socket in full, with rtt and throughput sparklines."""
 
+    def __init__(self, *children: Widget, **options: Any) -> None:
+        super().__init__(*children, **options)
+        self._shown: dict[str, Text] = {}
+
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         with Horizontal(classes="spark-row"):
@@ -265,26 +271,33 @@ class DetailPane(VerticalScroll, can_focus=True):
             title.append(format_endpoint(sock.local_address, sock.local_port, sock.family))
             title.append(" → ")
             title.append(format_endpoint(sock.remote_address, sock.remote_port, sock.family))
-        self.query_one("#detail-title", Static).update(title)
+        self._show("#detail-title", title)
         self._spark("rtt", list(rtt_ms), fmt.duration_ms(rtt_ms[-1]) if rtt_ms else "")
         self._spark("thru", list(throughput), fmt.rate(throughput[-1]) if throughput else "")
-        self.query_one("#detail-body", Static).update(render_detail(sock, frame))
+        self._show("#detail-body", render_detail(sock, frame))
 
     def show_process(self, pid: int, frame: Frame) -> None:
         """Show a process row's summary (no sparklines)."""
-        self.query_one("#detail-title", Static).update(Text("process", style="bold"))
+        self._show("#detail-title", Text("process", style="bold"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
-        self.query_one("#detail-body", Static).update(process_summary(pid, frame))
+        self._show("#detail-body", process_summary(pid, frame))
 
     def show_message(self, message: str) -> None:
-        self.query_one("#detail-title", Static).update(Text(message, style="dim"))
+        self._show("#detail-title", Text(message, style="dim"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
-        self.query_one("#detail-body", Static).update("")
+        self._show("#detail-body", Text())
 
     def _spark(self, name: str, data: list[float], now: str) -> None:
         spark = self.query_one(f"#{name}-spark", Sparkline)
         spark.data = data
         spark.styles.width = max(1, min(len(data), SPARK_WIDTH))  # one cell per sample: few samples stay narrow
-        self.query_one(f"#{name}-now", Label).update(Text(now))
+        self._show(f"#{name}-now", Text(now))
+
+    def _show(self, selector: str, content: Text) -> None:
+        """Update one part only when what it shows changes: an update re-lays out the pane, and most refreshes
+        of a quiet socket change nothing in it."""
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content)

@@ -87,5 +87,11 @@ def warning_text(status: Status, frame: Frame | None) -> Text | None:
 class SummaryBar(Static):
     """Header line(s) of the app."""
 
+    _lines = 0
+
     def show(self, status: Status, frame: Frame | None) -> None:
-        self.update(summary_text(status, frame))
+        """Show the bar; it is laid out again only when its height (its number of lines) changes."""
+        text = summary_text(status, frame)
+        lines = text.plain.count("\n") + 1
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
