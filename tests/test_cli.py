@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import os
+import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,7 +70,14 @@ def raw_controls(text: str) -> list[str]:
         (["--interval", "soon"], "not a number of seconds"),
         (["--once", "--format", "xml"], "invalid choice: 'xml'"),
         (["--once", "--pid", "abc"], "not a process id"),
-        (["--once", "--pid", "999999999"], "no process with pid 999999999"),
+        (["--once", "--pid", "999999999"], "not a process id: 999999999 (Linux pids are below 4194304)"),
+        (["--once", "--pid", "4194303"], "no process with pid 4194303"),
+        (["--once", "--pid", "4294967296"], "not a process id: 4294967296 (Linux pids are below 4194304)"),
+        (["--once", "--pid", "99999999999999999999"], "(Linux pids are below 4194304)"),
+        (["--once", "--pid", "1" * 5000], "(Linux pids are below 4194304)"),
+        (["--once", "--pid", "\u0661"], "not a process id: '\u0661'"),  # an Arabic-Indic 1: ASCII digits only
+        (["--once", "--filter", "pid \u0661"], "expected a process id"),
+        (["--once", "--pid", "0"], "not a process id: '0'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], complaint: str) -> None:
@@ -261,3 +270,35 @@ def test_once_table_escapes_format_characters_and_shows_undecodable_bytes(tmp_pa
     assert "@a\\u200db\\u2060\\xfe" in result.stdout
     assert f"zw\\u200bj\\ufeffb\\xad\\xff/{pid}" in result.stdout
     assert raw_controls(result.stdout.replace("\n", "")) == []
+
+
+def run_where_proc_hides_other_users(*args: str) -> subprocess.CompletedProcess[str]:
+    """``netwatch *args`` as user nobody in a private mount namespace whose /proc is mounted with hidepid=2; skips
+    where that cannot be done."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        pytest.skip("needs root, unshare and setpriv to mount /proc with hidepid in a private mount namespace")
+    if tuple(map(int, platform.release().split(".")[:2])) < (5, 8):
+        pytest.skip("before Linux 5.8 every /proc mount of a pid namespace shares its options: would hide the host's")
+    mount = "mount -t proc -o hidepid=2 proc /proc"
+    probe = subprocess.run(["unshare", "--mount", "sh", "-c", mount], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount /proc with hidepid=2 in a private mount namespace: {probe.stderr.strip()}")
+    nobody = f'{mount} && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"'
+    command = ["unshare", "--mount", "sh", "-c", nobody, "sh", sys.executable, "-m", "netwatch.tui", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_pid_hidden_by_hidepid_is_said_to_be_maybe_hidden() -> None:
+    result = run_where_proc_hides_other_users("--once", "--pid", str(os.getpid()))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"netwatch: no process with pid {os.getpid()} (or it is hidden from this user: /proc is mounted with "
+        "hidepid=invisible)"
+    ]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json", "csv"])
+def test_once_with_stdout_closed_says_so_and_exits_1(output_format: str) -> None:
+    command = [sys.executable, "-m", "netwatch.tui", "--once", "--format", output_format]
+    result = subprocess.run(["sh", "-c", '"$@" >&-', "sh", *command], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (1, "netwatch: standard output is closed\n")
