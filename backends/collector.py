@@ -2,42 +2,49 @@
 
 Sources return socket records without owners; the collector alone attaches them, as the last step of building
 the records and before it publishes the snapshot: from the source's result where the source reports them
-(psutil), else from /proc through the :class:`~netwatch.backends.owners.resolver.OwnerResolver`.
+(psutil), else from /proc through the :class:`~netwatch.backends.owners.resolver.OwnerResolver`. The procfs
+source asks the collector which inodes processes hold as Unix sockets, to tell forged ``/proc/net/unix`` lines
+from sockets: that looks the owners up during the dump, once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
-from netwatch.backends.model.records import Process, attach_owners
+from netwatch.backends.model.records import Owner, Process, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
+from netwatch.backends.owners.proc_files import holds_unix_socket
 from netwatch.backends.owners.resolver import OwnerResolver
+
+if TYPE_CHECKING:
+    from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 
 
-def _netlink() -> SocketSource:
+def _netlink(_verify_unix: UnixVerifier) -> SocketSource:
     from netwatch.backends.sources.netlink import NetlinkSource
 
     return NetlinkSource()
 
 
-def _procfs() -> SocketSource:
+def _procfs(verify_unix: UnixVerifier) -> SocketSource:
     from netwatch.backends.sources.procfs import ProcfsSource
 
-    return ProcfsSource()
+    return ProcfsSource(verify_unix=verify_unix)
 
 
-def _psutil() -> SocketSource:
+def _psutil(_verify_unix: UnixVerifier) -> SocketSource:
     from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
 
-_FACTORIES: dict[str, Callable[[], SocketSource]] = {
+_FACTORIES: dict[str, Callable[[UnixVerifier], SocketSource]] = {
     "netlink": _netlink,
     "procfs": _procfs,
     "psutil": _psutil,
@@ -62,6 +69,8 @@ class Collector:
         self._notes: list[str] = []
         self._failed: set[str] = set()
         self._owners: OwnerResolver | None = None
+        self._owners_found: dict[int, tuple[Owner, ...]] | None = None
+        """The owners looked up while the source checked its Unix sockets (:meth:`_verify_unix`), if it did."""
 
     @property
     def backend_name(self) -> str:
@@ -72,6 +81,7 @@ class Collector:
         """Read every socket now, with owners and processes."""
         started = time.monotonic()
         taken_at = time.time()
+        self._owners_found = None
         result = self._collect()
         processes, visibility = self._attach_owners(result)
         return Snapshot(
@@ -106,20 +116,30 @@ class Collector:
             attach_owners(result.sockets, known.by_key, _KEY)
             return known.processes, known.visibility
         resolver = self._resolver()
-        owners = resolver.owners_of({sock.inode for sock in result.sockets if sock.inode})
+        owners, self._owners_found = self._owners_found, None
+        if owners is None:
+            owners = resolver.owners_of({sock.inode for sock in result.sockets if sock.inode})
         attach_owners(result.sockets, owners, _INODE)
         return resolver.processes(), resolver.visibility(result.sockets)
 
+    def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
+        """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
+        as a Unix socket. Looks up the owners of every inode listed, as this snapshot needs anyway: they are kept
+        for :meth:`_attach_owners`."""
+        resolver = self._resolver()
+        found = self._owners_found = resolver.owners_of(inodes)
+        return lambda inode: holds_unix_socket(resolver.proc_root, found.get(inode, ()), inode)
+
     def _select(self) -> SocketSource:
         if self.requested != "auto":
-            self._source = _FACTORIES[self.requested]()
+            self._source = _FACTORIES[self.requested](self._verify_unix)
             self._reason = "chosen with --backend"
             return self._source
         for name in _AUTO_ORDER:
             if name in self._failed:
                 continue
             try:
-                self._source = _FACTORIES[name]()
+                self._source = _FACTORIES[name](self._verify_unix)
             except BackendUnavailable as error:
                 self._fall_back(name, str(error))
                 continue

@@ -16,10 +16,16 @@ from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import Owner, Socket, Timer
 from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.backends.sources.procfs import ProcfsSource
-from netwatch.backends.sources.procfs_parse import parse_inet, parse_unix
+from netwatch.backends.sources.procfs_parse import UnixCheck, parse_inet, parse_unix, unix_rows
+from tests.forged_unix import FAKE_INODE, forged_names
 from tests.socket_zoo import named_sockets
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def held_as_unix(_inodes: object) -> UnixCheck:
+    """A verifier for recorded tables: every inode is held as a Unix socket."""
+    return lambda inode: True
 
 
 def inode_of(sock: socket.socket) -> int:
@@ -86,7 +92,7 @@ def test_live_time_wait_has_inode_zero_and_distinct_key(live_sockets: dict[str, 
 
 
 def test_live_unix_sockets(live_sockets: dict[str, socket.socket], tmp_path: Path) -> None:
-    found = by_inode(ProcfsSource(only={("unix", "unix")}).collect().sockets)
+    found = by_inode(list(Collector("procfs").snapshot().sockets.values()))
     record = found[inode_of(live_sockets["unix_listen"])]
     assert (record.state, record.sock_type, record.path) == ("LISTEN", "stream", str(tmp_path / "with space.sock"))
     record = found[inode_of(live_sockets["unix_abstract"])]
@@ -154,33 +160,77 @@ def test_parse_recorded_udp() -> None:
 
 
 def test_parse_recorded_unix() -> None:
-    sockets, malformed = parse_unix((FIXTURES / "procfs_unix").read_text())
-    assert malformed == 0
+    text = (FIXTURES / "procfs_unix").read_text()
+    sockets, skipped = parse_unix(text, held_as_unix)
+    assert skipped == 0
     assert [(s.state, s.sock_type, s.path, s.inode) for s in sockets] == [
         ("LISTEN", "stream", "/tmp/tmp9s08hylx/nw sock", 540979),
         (UNCONN, "dgram", "@netwatch-fixture", 540980),
         ("ESTABLISHED", "seqpacket", None, 540981),
         ("ESTABLISHED", "seqpacket", None, 540982),
     ]
+    # unverified, the lines that a name before them may reach are skipped
+    sockets, skipped = parse_unix(text)
+    assert ([s.inode for s in sockets], skipped) == ([540979, 540982], 2)
 
 
 def test_malformed_lines_are_skipped_and_counted() -> None:
     sockets, malformed = parse_inet((FIXTURES / "procfs_tcp_malformed").read_text(), "tcp", "ipv4")
     assert (len(sockets), malformed) == (5, 4)
-    sockets, malformed = parse_unix((FIXTURES / "procfs_unix_malformed").read_text())
-    assert malformed == 2  # the tail of a path split by its newline, and a bad hex field
-    assert {s.path for s in sockets} >= {"/tmp/evil", "@netwatch-fixture"}
+    sockets, malformed = parse_unix((FIXTURES / "procfs_unix_malformed").read_text(), held_as_unix)
+    assert malformed == 2  # a bad hex field and a bad type, on lines no name reaches
+    assert {s.path for s in sockets} >= {"/tmp/evil\nname", "@netwatch-fixture"}  # a name with a newline
     assert sum(1 for s in sockets if s.inode == 0) == 2
 
 
 def test_source_warns_about_malformed_and_missing_tables(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "procfs_tcp_malformed", tmp_path / "tcp")
     shutil.copy(FIXTURES / "procfs_unix_malformed", tmp_path / "unix")
-    result = ProcfsSource(proc_net=str(tmp_path)).collect()
+    result = ProcfsSource(proc_net=str(tmp_path), verify_unix=held_as_unix).collect()
     assert f"procfs: skipped 4 malformed lines in {tmp_path / 'tcp'}" in result.warnings
     assert f"procfs: skipped 2 malformed lines in {tmp_path / 'unix'}" in result.warnings
     assert any("tcp6" in warning for warning in result.warnings)
-    assert len({s.key for s in result.sockets}) == len(result.sockets) == 5 + 7  # inode-less unix rows kept apart
+    assert len({s.key for s in result.sockets}) == len(result.sockets) == 5 + 8  # inode-less unix rows kept apart
+
+
+def test_unix_lines_that_may_be_the_rest_of_a_name_are_read_by_what_is_known_of_their_inode() -> None:
+    """A line right after a name that could reach it: the rest of the name when its inode is listed by a line
+    sure to be a socket, or by another table, or held as another kind of socket; a socket when held as a Unix
+    one; else skipped (also when only such lines list its inode)."""
+    asked: list[set[int]] = []
+
+    def verify(inodes: object) -> UnixCheck:
+        asked.append(set(inodes))  # type: ignore[call-overload]
+        return {540990: True, 540981: True, 540982: True, 540999: False}.get
+
+    table = unix_rows((FIXTURES / "procfs_unix_forged").read_text(), {541000}, verify)
+    assert [(row["inode"], row["path"]) for row in table.rows] == [
+        (540979, "/run/victim.sock"),  # not renamed by the line forged in @zz's name
+        (540990, None),  # held as a Unix socket
+        (540980, "@zz\n0000000000000000: 00000002 00000000 00010000 0001 01 540979 /run/innocent.sock"),
+        (540981, "@yy"),  # followed by a line of a socket nobody holds: shown up to its newline
+        (540982, None),
+        (540983, "@xx\n0000000000000000: 00000003 00000000 00000000 0001 03 540999"),  # held as another socket
+        (540984, "@ww\n0000000000000000: 00000003 00000000 00000000 0001 03 541000"),  # listed by another table
+        (540985, "@vv"),  # 540986 is listed twice, by lines that may both be names: neither is taken
+        (540987, "@uu"),
+    ]
+    assert (table.malformed, table.continued, table.ambiguous) == (0, 3, 3)
+    assert asked == [{*range(540979, 540988), 540990, 540999, 541000, FAKE_INODE}]
+
+
+def test_live_names_forging_lines_never_create_rename_or_hide_a_socket() -> None:
+    with forged_names() as forged:
+        snapshot = Collector("procfs").snapshot()
+        victim, renaming, phantom = map(inode_of, (forged.victim, forged.renaming, forged.phantom))
+    found = by_inode(list(snapshot.sockets.values()))
+    assert (found[victim].path, found[victim].state) == (forged.victim_path, "LISTEN")
+    assert found[renaming].path == forged.renaming_name
+    assert found[phantom].path == forged.phantom_first_line
+    assert FAKE_INODE not in found
+    assert not {"/run/innocent.sock", "/run/phantom.sock"} & {sock.path for sock in snapshot.sockets.values()}
+    assert any(warning.startswith("procfs: 1 Unix socket line(s) forged") for warning in snapshot.warnings)
+    assert any("ambiguous" in warning for warning in snapshot.warnings)
 
 
 def test_no_table_at_all_is_backend_unavailable(tmp_path: Path) -> None:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable
 from enum import Enum
 from typing import NamedTuple
 
+from netwatch.backends.model.records import Owner
 from netwatch.backends.model.text import decode_text
 
 NOT_SOCKET = 0
 """The socket inode recorded for an fd that refers to something else (or to nothing any more)."""
 _SOCKET_LINK_PREFIX = "socket:["
+_SOCKET_PROTOCOL_ATTRIBUTE = "system.sockprotoname"
+"""The extended attribute of a socket's inode that names its protocol (``UNIX``, ``UNIX-STREAM``, ``TCP``...)."""
 _VANISHED_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
 _FD_UNNAMEABLE_ERRNOS = frozenset({errno.EINVAL, errno.ENAMETOOLONG})
 
@@ -100,6 +104,20 @@ def fd_socket_inode(fd_link: str) -> int:
     if link.startswith(_SOCKET_LINK_PREFIX) and link.endswith("]"):
         return int(link[len(_SOCKET_LINK_PREFIX) : -1])
     return NOT_SOCKET
+
+
+def holds_unix_socket(proc_root: str, owners: Iterable[Owner], inode: int) -> bool | None:
+    """Whether socket ``inode``, held by ``owners``, is a Unix socket, as its protocol name says (read through the
+    first of their fds that still refers to it); None when none does."""
+    for owner in owners:
+        fd_link = f"{proc_root}/{owner.pid}/fd/{owner.fd}"
+        try:
+            if os.stat(fd_link).st_ino != inode:
+                continue  # closed meanwhile, and its number reused
+            return os.getxattr(fd_link, _SOCKET_PROTOCOL_ATTRIBUTE).startswith(b"UNIX")
+        except OSError:
+            continue
+    return None
 
 
 def read_stat(base: str) -> ProcStat:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.model.text import decode_text
-from netwatch.backends.sources.procfs_parse import Row, inet_rows, unix_rows
+from netwatch.backends.sources.procfs_parse import Row, UnixTable, UnixVerifier, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
     "tcp": ("tcp", "ipv4"),
@@ -31,15 +31,24 @@ class ProcfsSource:
 
     A table that cannot be read (e.g. ``tcp6`` without IPv6) gives a warning; if none can be read at all,
     :class:`BackendUnavailable` is raised. Dumps are read file by file and are not atomic: duplicate lines are
-    de-duplicated by key.
+    de-duplicated by key. ``verify_unix`` tells which inodes processes hold as Unix sockets (the collector passes
+    its owner lookup): without it, no ``/proc/net/unix`` line that may be the rest of a name is taken for a socket
+    (see :func:`.procfs_parse.unix_rows`).
     """
 
     name = "procfs"
     reports_owners = False
 
-    def __init__(self, only: Collection[tuple[str, str]] | None = None, *, proc_net: str = "/proc/net") -> None:
+    def __init__(
+        self,
+        only: Collection[tuple[str, str]] | None = None,
+        *,
+        proc_net: str = "/proc/net",
+        verify_unix: UnixVerifier | None = None,
+    ) -> None:
         self.only = None if only is None else frozenset(only)
         self.proc_net = proc_net
+        self.verify_unix = verify_unix
 
     def collect(self) -> SourceResult:
         """Read every selected table."""
@@ -51,7 +60,7 @@ class ProcfsSource:
         rows: dict[SocketKey, Row] = {}
         warnings: list[str] = []
         tables_read = 0
-        for file_name, (proto, family) in PROCFS_TABLES.items():
+        for file_name, (proto, family) in PROCFS_TABLES.items():  # unix last: its lines are checked against the rest
             if self.only is not None and (proto, family) not in self.only:
                 continue
             path = os.path.join(self.proc_net, file_name)
@@ -62,13 +71,30 @@ class ProcfsSource:
                 warnings.append(f"procfs: cannot read {path}: {error.strerror or error}")
                 continue
             tables_read += 1
-            parsed, malformed = unix_rows(text) if proto == "unix" else inet_rows(text, proto, family)
+            if proto == "unix":
+                unix = unix_rows(text, {row["inode"] for row in rows.values()}, self.verify_unix)
+                parsed, malformed = unix.rows, unix.malformed
+                warnings.extend(_name_warnings(unix))
+            else:
+                parsed, malformed = inet_rows(text, proto, family)
             if malformed:
                 warnings.append(f"procfs: skipped {malformed} malformed lines in {path}")
             _add_unique(rows, parsed)
         if tables_read == 0 and (self.only is None or self.only):
             raise BackendUnavailable(f"procfs: no socket table readable under {self.proc_net}")
         return rows, tuple(warnings)
+
+
+def _name_warnings(unix: UnixTable) -> list[str]:
+    """What was made of the Unix socket lines that may be the rest of a name containing a newline."""
+    warnings = []
+    if unix.continued:
+        warnings.append(f"procfs: {unix.continued} Unix socket line(s) forged inside a name containing a newline "
+                        "(their socket is listed elsewhere, or is none): read as part of that name")  # fmt: skip
+    if unix.ambiguous:
+        warnings.append(f"procfs: {unix.ambiguous} Unix socket line(s) ambiguous (the rest of a name containing a "
+                        "newline, or a socket no readable process holds): skipped")  # fmt: skip
+    return warnings
 
 
 def sockets_from_rows(rows: Iterable[Row]) -> list[Socket]:

@@ -17,7 +17,8 @@ Facts about the kernel's format (net/ipv4/tcp_ipv4.c, udp.c, raw.c, net/ipv6/*, 
 - Request sockets (NEW_SYN_RECV) are listed as SYN_RECV with inode 0, TIME_WAIT sockets with inode 0.
 - Unix: ``Num RefCount Protocol Flags Type St Inode [Path]``; ``St`` is the ``struct socket`` state (SS_*),
   ``Flags & 0x10000`` (``__SO_ACCEPTCON``) marks a listener; abstract names already start with ``@``.
-  Peers and queues are not exposed. A path containing a newline splits its line: the tail is counted as malformed.
+  Peers and queues are not exposed. A name is printed as it is, newlines included: whoever binds a name can
+  write lines that look exactly like other sockets' (see :func:`unix_rows`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ import os
 import re
 import socket
 import sys
+from collections import Counter
+from collections.abc import Callable, Set
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from netwatch.backends.model.names import UNCONN, UNIX_TYPES, state_names
@@ -43,11 +48,16 @@ UNIX_STATES = {0: "CLOSE", 1: UNCONN, 2: "ESTABLISHED", 3: "ESTABLISHED", 4: "CL
 _MS_PER_TICK = 1000 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
-# Num: RefCount Protocol Flags Type St Inode[ Path]
+UNIX_NAME_MAX = 108
+"""The most bytes of a Unix socket's name the kernel prints (``sun_path``; an abstract name's NUL as ``@``)."""
+
+# A socket's line exactly as the kernel prints it ("%pK: %08X %08X %08X %04X %02X %5lu" and " <name>"): a pointer
+# (hashed, or zeros when hidden; 8 digits on 32-bit kernels), the reference count, the protocol (always 0), the
+# flags (only __SO_ACCEPTCON), the type (stream, dgram, seqpacket), the SS_* state, the inode right-aligned (in 5
+# columns; gVisor: 8).
 _UNIX_LINE = re.compile(
-    r"([0-9a-fA-F]+): ([0-9A-Fa-f]{8}) ([0-9A-Fa-f]{8}) ([0-9A-Fa-f]{8}) ([0-9A-Fa-f]{4}) ([0-9A-Fa-f]{2}) +(\d+)"
-    r"(?: (.*))?",
-    re.DOTALL,
+    r"(?P<pointer>[0-9a-f]{16}|[0-9a-f]{8}): [0-9A-F]{8} 00000000 (?P<flags>00000000|00010000) (?P<type>000[125])"
+    r" (?P<state>0[0-4]) +(?P<inode>0|[1-9][0-9]*)(?: (?P<path>.+))?"
 )
 
 
@@ -94,10 +104,11 @@ def parse_inet(text: str, proto: str, family: str) -> tuple[list[Socket], int]:
     return [Socket(**row) for row in rows], malformed
 
 
-def parse_unix(text: str) -> tuple[list[Socket], int]:
-    """Parse ``/proc/net/unix`` text; returns the sockets and the number of malformed lines skipped."""
-    rows, malformed = unix_rows(text)
-    return [Socket(**row) for row in rows], malformed
+def parse_unix(text: str, verify: UnixVerifier | None = None) -> tuple[list[Socket], int]:
+    """Parse ``/proc/net/unix`` text; returns the sockets and the number of lines skipped (malformed, or ambiguous:
+    see :func:`unix_rows`)."""
+    table = unix_rows(text, verify=verify)
+    return [Socket(**row) for row in table.rows], table.malformed + table.ambiguous
 
 
 def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
@@ -148,36 +159,145 @@ def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
     return sockets, malformed
 
 
-def unix_rows(text: str) -> tuple[list[Row], int]:
-    """Like :func:`parse_unix`, but socket fields as rows.
+UnixCheck = Callable[[int], bool | None]
+"""Whether the socket with this inode is a Unix socket: True or False as a process holding it says, None when no
+process we can read holds it."""
+UnixVerifier = Callable[[Set[int]], UnixCheck]
+"""Given every inode the tables list, the :data:`UnixCheck` of any of them (the collector's owner lookup)."""
+
+
+@dataclass
+class UnixTable:
+    """``/proc/net/unix`` read into rows."""
+
+    rows: list[Row] = field(default_factory=list)
+    malformed: int = 0
+    """Lines that are neither a socket nor the rest of a name."""
+    continued: int = 0
+    """Lines that look like sockets but are the rest of a name containing a newline (read as part of it)."""
+    ambiguous: int = 0
+    """Lines that look like sockets and may also be the rest of a name: skipped (that name is shown up to its
+    newline)."""
+
+
+class _Reading(Enum):
+    """What a line that looks like a socket but may be the rest of the name before it is taken for."""
+
+    SOCKET = "a socket"
+    NAME = "the rest of the name"
+    UNKNOWN = "cannot tell: skipped"
+
+
+def unix_rows(text: str, elsewhere: Set[int] = frozenset(), verify: UnixVerifier | None = None) -> UnixTable:
+    """Like :func:`parse_unix`, but socket fields as rows, and the lines that are no sockets counted by why.
+
+    The kernel prints a name's newlines as they are, so a name (at most :data:`UNIX_NAME_MAX` bytes) can go on over
+    the next lines, and whoever binds it can make them look exactly like other sockets' lines. A line is a socket
+    when no name before it can reach it. One that may be the rest of a name is that when it does not look like a
+    socket, or when its inode is also listed by a socket sure to be one (or in ``elsewhere``, the other tables), or
+    when a process holding it says it is no Unix socket; it is a socket when a process holds it as one (``verify``
+    tells, given every inode listed) and its inode is listed once; else it is skipped as ambiguous.
 
     Sockets without an inode (embryo connections not yet accepted) are keyed by the kernel's (hashed) pointer.
     """
-    sockets: list[Row] = []
-    malformed = 0
-    for line in _data_lines(text):
-        match = _UNIX_LINE.fullmatch(line)
+    lines = text.split("\n")[1:]
+    if lines and not lines[-1]:
+        lines.pop()
+    matches = [_UNIX_LINE.fullmatch(line) for line in lines]
+    maybe_name = _maybe_name(lines, matches)
+    listed = Counter(int(match["inode"]) for match in matches if match is not None)
+    sure = {int(match["inode"]) for match, maybe in zip(matches, maybe_name, strict=True) if match and not maybe}
+    check: UnixCheck = verify(listed.keys() | elsewhere) if verify is not None else _cannot_tell
+
+    def reading(inode: int) -> _Reading:
+        if inode and (inode in sure or inode in elsewhere):
+            return _Reading.NAME
+        if listed[inode] > 1:  # listed only by lines that may be names: which one is the socket is unknown
+            return _Reading.UNKNOWN
+        verdict = check(inode) if inode else None
+        return _Reading.UNKNOWN if verdict is None else _Reading.SOCKET if verdict else _Reading.NAME
+
+    table = UnixTable()
+    name = _OpenName()
+    for line, match, maybe in zip(lines, matches, maybe_name, strict=True):
+        size = _size(line) + 1
         if match is None:
-            malformed += 1
+            table.malformed += not name.take(line, size)
             continue
-        pointer, _refs, _protocol, flags, sock_type, state, inode_text, path = match.groups()
-        inode = int(inode_text)
-        listening = int(flags, 16) & UNIX_LISTENING_FLAG
-        sockets.append(
-            dict(
-                key=("unix", "unix", "", 0, "", 0, inode) if inode else ("unix", "unix", "", 0, "", 0, 0, pointer),
-                proto="unix",
-                family="unix",
-                state="LISTEN" if listening else UNIX_STATES.get(int(state, 16), "UNKNOWN"),
-                local_address="",
-                local_port=0,
-                remote_address="",
-                remote_port=0,
-                recv_q=0,
-                send_q=0,
-                inode=inode,
-                path=path or None,
-                sock_type=UNIX_TYPES.get(int(sock_type, 16)),
-            )
-        )
-    return sockets, malformed
+        taken = reading(int(match["inode"])) if maybe else _Reading.SOCKET
+        if taken is _Reading.NAME:
+            if name.take(line, size):
+                table.continued += 1
+            else:
+                table.ambiguous += 1
+            continue
+        path = match["path"]
+        room = UNIX_NAME_MAX - _size(path) if path else -1
+        if taken is _Reading.UNKNOWN:
+            table.ambiguous += 1
+            name = _OpenName(None, max(room, name.room - size))  # the next lines go on this line's name or the last
+        else:
+            row = _unix_row(match)
+            table.rows.append(row)
+            name = _OpenName(row, room)
+    return table
+
+
+@dataclass
+class _OpenName:
+    """The name the next line may go on: its row (None: a skipped line's) and the bytes it may still take."""
+
+    row: Row | None = None
+    room: int = -1
+
+    def take(self, line: str, size: int) -> bool:
+        """Add ``line`` (``size`` bytes with the newline before it) to the name if it fits; whether it did."""
+        if size > self.room:
+            return False
+        self.room -= size
+        if self.row is not None:
+            self.row["path"] += "\n" + line
+        return True
+
+
+def _maybe_name(lines: list[str], matches: list[re.Match[str] | None]) -> list[bool]:
+    """Per line, whether it may be the rest of a name begun on a line before it (that name, the lines between
+    and this one fit in :data:`UNIX_NAME_MAX` bytes)."""
+    rooms: list[int] = []  # of the names begun so far that may still go on
+    maybe: list[bool] = []
+    for line, match in zip(lines, matches, strict=True):
+        size = _size(line) + 1
+        rooms = [room - size for room in rooms if room >= size]
+        maybe.append(bool(rooms))
+        if match is not None and match["path"]:
+            rooms.append(UNIX_NAME_MAX - _size(match["path"]))
+    return maybe
+
+
+def _size(text: str) -> int:
+    """The bytes the kernel printed for ``text``."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
+
+
+def _cannot_tell(_inode: int) -> bool | None:
+    return None
+
+
+def _unix_row(match: re.Match[str]) -> Row:
+    inode = int(match["inode"])
+    listening = int(match["flags"], 16) & UNIX_LISTENING_FLAG
+    return dict(
+        key=("unix", "unix", "", 0, "", 0, inode) if inode else ("unix", "unix", "", 0, "", 0, 0, match["pointer"]),
+        proto="unix",
+        family="unix",
+        state="LISTEN" if listening else UNIX_STATES[int(match["state"])],
+        local_address="",
+        local_port=0,
+        remote_address="",
+        remote_port=0,
+        recv_q=0,
+        send_q=0,
+        inode=inode,
+        path=match["path"],
+        sock_type=UNIX_TYPES[int(match["type"])],
+    )

@@ -16,12 +16,15 @@ What psutil does not say, and how it is filled in:
   psutil says "NONE" on Linux, reported as UNKNOWN.
 - where the system-wide table needs privileges (macOS without root), each readable process is asked for its
   own connections instead, and the snapshot warns about it.
+- no Unix sockets on Linux (the snapshot says why): psutil reads them from ``/proc/net/unix`` split at
+  whitespace, where a name containing a newline can forge lines, and one containing a space loses its name.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -38,6 +41,13 @@ _OTHER_STATES = {"DELETE_TCB": "CLOSE", "IDLE": "CLOSE", "BOUND": UNCONN}
 """psutil states that are not Linux kernel names (Windows, Solaris) -> the nearest kernel name."""
 _PER_PROCESS_WARNING = (
     "psutil: the system-wide connection table needs privileges: showing only the sockets of readable processes"
+)
+_ON_LINUX = sys.platform.startswith("linux")
+_KIND = "inet" if _ON_LINUX else "all"
+"""The connections asked of psutil: on Linux not the Unix ones (see the module docstring)."""
+_NO_UNIX_WARNING = (
+    "psutil: Unix sockets not shown: psutil splits /proc/net/unix at whitespace, so a name containing a newline "
+    "or a space would forge, hide or rename sockets (--backend procfs checks them)"
 )
 
 
@@ -64,14 +74,14 @@ class PsutilSource:
         self._vanished = 0
 
     def collect(self) -> SourceResult:
-        """Dump every TCP/UDP/Unix connection psutil sees, with its owner and the owning processes."""
+        """Dump every TCP/UDP/Unix (not on Linux) connection psutil sees, with its owner and the owning processes."""
         self._unreadable = self._vanished = 0
-        warnings: tuple[str, ...] = ()
+        warnings: tuple[str, ...] = (_NO_UNIX_WARNING,) if _ON_LINUX else ()
         try:
-            connections: Iterable[Any] = psutil.net_connections(kind="all")
+            connections: Iterable[Any] = psutil.net_connections(kind=_KIND)
         except psutil.AccessDenied:
             connections = self._per_process_connections()
-            warnings = (_PER_PROCESS_WARNING,)
+            warnings += (_PER_PROCESS_WARNING,)
         except (psutil.Error, OSError, RuntimeError) as error:
             raise BackendUnavailable(f"psutil: cannot list connections: {str(error).splitlines()[0]}") from error
         connections = [conn for conn in connections if conn.family in FAMILIES]
@@ -96,7 +106,7 @@ class PsutilSource:
         for proc in psutil.process_iter():
             try:
                 listing = getattr(proc, "net_connections", None) or proc.connections
-                connections.extend(_Connection(*conn, proc.pid) for conn in listing(kind="all"))
+                connections.extend(_Connection(*conn, proc.pid) for conn in listing(kind=_KIND))
             except psutil.AccessDenied:
                 self._unreadable += 1
             except psutil.NoSuchProcess:
