@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 from operator import attrgetter
 
+import orjson
 import pytest
 
 from netwatch.backends.collector import Collector, visibility_warning
+from netwatch.backends.history.tracker import History
 from netwatch.backends.model.records import Owner, Socket, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.backends.sources import procfs, psutil_source
+from netwatch.tui.cli.once import format_table
+from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, socket_to_csv_row
+from netwatch.tui.view.frame import frame_from
+from netwatch.tui.view.rows import SOCKET_COLUMNS, UNIX_COLUMNS, RowBuilder
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -91,6 +98,36 @@ def test_fallback_backends_agree_with_netlink(zoo: Zoo, backend: str) -> None:
     for sock in fallback:
         if sock.family != "unix" and sock.state != "TIME_WAIT":
             assert {o.pid for o in sock.owners} == {os.getpid()}
+
+
+@pytest.mark.parametrize(
+    ("backend", "unseen", "unknown"),
+    [("procfs", procfs.UNSEEN, {"send_q"}), ("psutil", psutil_source.UNSEEN, {"recv_q", "send_q", "inode"})],
+)
+def test_what_a_fallback_cannot_know_is_unknown_in_every_output(
+    zoo: Zoo, backend: str, unseen: str, unknown: set[str]
+) -> None:
+    """Not 0: null in JSON, empty in CSV, "-" in the tables (which sort by such a column all the same); and the
+    snapshot says what the backend cannot see."""
+    snapshot = Collector(backend).snapshot()
+    assert unseen in snapshot.warnings
+    ours = _ours(snapshot, zoo)
+    listener = next(sock for sock in ours if sock.proto == "tcp" and sock.state == "LISTEN")
+    assert {name for name in ("recv_q", "send_q", "inode") if getattr(listener, name) is None} == unknown
+    document = orjson.loads(SocketJsonEncoder(snapshot.processes).encode(listener))
+    assert {name for name in ("recv_q", "send_q", "inode") if document[name] is None} == unknown
+    csv_row = dict(zip(CSV_COLUMNS, socket_to_csv_row(listener, snapshot.processes), strict=True))
+    assert {name for name in ("recv_q", "send_q", "inode") if csv_row[name] == ""} == unknown
+    _header, line = format_table([listener], snapshot.processes)
+    assert line.split()[2:4] == ["-" if name in unknown else "0" for name in ("recv_q", "send_q")]
+    frame = frame_from(History(), snapshot)
+    for view, columns in (("listeners", SOCKET_COLUMNS), ("unix", UNIX_COLUMNS)):
+        rows = RowBuilder().socket_rows(frame, view, lambda sock: True)
+        for column in (index for index, spec in enumerate(columns) if spec.key in ("recv_q", "send_q", "inode")):
+            assert set(rows.sorted(column).keys) == set(rows.keys)
+    cells = RowBuilder().socket_rows(frame, "listeners", lambda sock: True).model.cells(listener.key)
+    queue_cells = [cell for spec, cell in zip(SOCKET_COLUMNS, cells, strict=True) if spec.key in ("recv_q", "send_q")]
+    assert queue_cells == ["-" if name in unknown else "0" for name in ("recv_q", "send_q")]
 
 
 @pytest.mark.parametrize(("backend", "prefetches"), [("netlink", True), ("procfs", True), ("psutil", False)])

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-import netwatch.backends
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners.proc_files import NOT_SOCKET, Outcome, fd_socket_inode, outcome_of
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.tui.view.snapshots import LiveSource
+from tests.as_nobody import run_as_nobody
 
 PID = os.getpid()
 
@@ -246,29 +245,8 @@ def test_short_lived_processes_during_scans_never_crash(
 
 
 def test_non_root_sees_own_sockets_and_counts_hidden_ones(tcp_pair: tuple[socket.socket, ...]) -> None:
-    """Run a resolver as uid 65534 (setpriv) with system Python and a world-readable view of the package."""
-    if os.getuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
-        pytest.skip("needs root, setpriv and /usr/bin/python3")
     listener, _, _ = tcp_pair
-    view = Path(tempfile.mkdtemp(prefix="netwatch-nonroot-"))
-    try:
-        view.chmod(0o755)
-        (view / "netwatch").mkdir(mode=0o755)
-        (view / "netwatch" / "backends").symlink_to(Path(netwatch.backends.__file__).parent)
-        script = view / "probe.py"
-        script.write_text(NON_ROOT_PROBE)
-        script.chmod(0o644)
-        completed = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-B", str(script)],
-            env={"PYTHONPATH": str(view), "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
-            cwd=view,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(view)
+    completed = run_as_nobody(NON_ROOT_PROBE)
     assert completed.returncode == 0, completed.stderr
     seen = json.loads(completed.stdout)
     assert seen["unreadable"] > 0 and seen["hidden"] > 0

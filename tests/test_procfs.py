@@ -15,7 +15,7 @@ from netwatch.backends.collector import Collector
 from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import Owner, Socket, Timer
 from netwatch.backends.model.source_result import BackendUnavailable
-from netwatch.backends.sources.procfs import ProcfsSource
+from netwatch.backends.sources.procfs import UNSEEN, ProcfsSource
 from netwatch.backends.sources.procfs_parse import UnixCheck, parse_inet, parse_unix, unix_rows
 from tests.forged_unix import FAKE_INODE, forged_names
 from tests.socket_zoo import named_sockets
@@ -107,6 +107,19 @@ def test_live_unix_sockets(live_sockets: dict[str, socket.socket], tmp_path: Pat
         )
 
 
+def test_what_procfs_cannot_know_is_none_and_said(live_sockets: dict[str, socket.socket]) -> None:
+    """A listener's backlog and Unix queues are not exposed: None, not 0; the other queues are known."""
+    result = ProcfsSource().collect()
+    assert result.warnings[0] == UNSEEN
+    found = by_inode(result.sockets)
+    listener = found[inode_of(live_sockets["listen4"])]
+    assert (listener.recv_q, listener.send_q) == (0, None)
+    for name in ("client4", "udp_bound6"):
+        assert (found[inode_of(live_sockets[name])].recv_q, found[inode_of(live_sockets[name])].send_q) == (0, 0)
+    unix = found[inode_of(live_sockets["unix_listen"])]
+    assert (unix.recv_q, unix.send_q) == (None, None)
+
+
 def test_records_come_without_owners_and_the_collector_attaches_them(live_sockets: dict[str, socket.socket]) -> None:
     source = ProcfsSource()
     assert not source.reports_owners
@@ -131,7 +144,7 @@ def test_parse_recorded_tcp() -> None:
     assert malformed == 0
     listener, *_, time_wait = sockets
     assert listener.key == ("tcp", "ipv4", "127.0.0.1", 18080, "0.0.0.0", 0, 540965)
-    assert (listener.state, listener.recv_q, listener.send_q, listener.uid) == ("LISTEN", 0, 0, 0)
+    assert (listener.state, listener.recv_q, listener.send_q, listener.uid) == ("LISTEN", 0, None, 0)
     assert listener.timer == Timer("off", 0, 0)
     server = sockets[2]
     assert (server.remote_address, server.remote_port, server.recv_q) == ("127.0.0.1", 0xE894, 100)
@@ -169,6 +182,7 @@ def test_parse_recorded_unix() -> None:
         ("ESTABLISHED", "seqpacket", None, 540981),
         ("ESTABLISHED", "seqpacket", None, 540982),
     ]
+    assert {(s.recv_q, s.send_q) for s in sockets} == {(None, None)}  # not exposed
     # unverified, the lines that a name before them may reach are skipped
     sockets, skipped = parse_unix(text)
     assert ([s.inode for s in sockets], skipped) == ([540979, 540982], 2)

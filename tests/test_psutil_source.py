@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -14,7 +15,8 @@ import pytest
 from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import Owner, Socket
 from netwatch.backends.model.source_result import SourceResult
-from netwatch.backends.sources.psutil_source import PsutilSource
+from netwatch.backends.sources.psutil_source import UNSEEN, PsutilSource
+from tests.as_nobody import run_as_nobody
 from tests.forged_unix import forged_names
 from tests.socket_zoo import named_sockets
 
@@ -64,8 +66,9 @@ def test_live_sockets_with_states_addresses_and_owner(live_sockets: dict[str, so
     source = PsutilSource()
     assert source.reports_owners
     result = source.collect()
-    assert len(result.warnings) == LINUX
+    assert result.warnings == (UNSEEN,)
     check_live_sockets(own_by_fd(result), live_sockets, tmp_path)
+    assert {(sock.recv_q, sock.send_q, sock.inode) for sock in result.sockets} == {(None, None, None)}  # unknown
     assert len({s.key for s in result.sockets}) == len(result.sockets)
     known = result.known_owners
     assert known is not None
@@ -90,7 +93,7 @@ def test_per_process_fallback_when_the_system_table_is_denied(
     monkeypatch.setattr(psutil, "net_connections", denied)
     monkeypatch.setattr(psutil, "process_iter", lambda: iter([psutil.Process()]))  # keep it fast on busy hosts
     result = PsutilSource().collect()
-    assert len(result.warnings) == 1 + LINUX and "privileges" in result.warnings[-1]
+    assert result.warnings[0] == UNSEEN and "privileges" in result.warnings[1]
     check_live_sockets(own_by_fd(result), live_sockets, tmp_path)
 
 
@@ -101,4 +104,29 @@ def test_no_unix_sockets_on_linux_where_names_can_forge_lines() -> None:
         result = PsutilSource().collect()
     assert not [sock for sock in result.sockets if sock.family == "unix"]
     (warning,) = result.warnings
-    assert warning.startswith("psutil: Unix sockets not shown") and "newline" in warning
+    assert "no Unix sockets: psutil splits /proc/net/unix at whitespace" in warning and "newline" in warning
+
+
+@pytest.mark.skipif(not LINUX, reason="psutil skips unreadable fd tables silently on Linux")
+def test_without_root_the_unreadable_fd_tables_are_the_reason_given() -> None:
+    """psutil leaves out the processes whose fd tables it may not read: their sockets are not "held by no
+    process"."""
+    with socket.create_server(("127.0.0.1", 0)):  # root's: its owner is hidden from uid 65534
+        completed = run_as_nobody(NON_ROOT_PROBE)
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(completed.stdout)
+    assert seen["hidden"] > 0 and seen["unreadable"] > 0
+    assert any("held by no readable process" in warning and "run as root" in warning for warning in seen["warnings"])
+
+
+NON_ROOT_PROBE = """
+import json
+from netwatch.backends.collector import Collector
+snapshot = Collector("psutil").snapshot()
+visibility = snapshot.visibility
+print(json.dumps({
+    "hidden": visibility.hidden_sockets,
+    "unreadable": visibility.unreadable_processes,
+    "warnings": snapshot.warnings,
+}))
+"""

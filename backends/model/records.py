@@ -79,6 +79,7 @@ class Socket:
     :class:`netwatch.backends.model.tcp_info.TcpInfo` (kernel field names without ``tcpi_``, kernel units)
     or ``None``. ``extensions`` holds further decoded sock_diag attributes (``bbr``, ``dctcp``,
     ``vegas``, ``sockopt``, ...) as mappings, often shared between sockets (see :mod:`.extensions`).
+    ``recv_q``, ``send_q`` and ``inode`` are ``None`` where the backend cannot know them (not 0).
     """
 
     key: SocketKey
@@ -89,9 +90,9 @@ class Socket:
     local_port: int
     remote_address: str
     remote_port: int
-    recv_q: int
-    send_q: int
-    inode: int
+    recv_q: int | None
+    send_q: int | None
+    inode: int | None
     uid: int | None = None
     cookie: int | None = None
     path: str | None = None

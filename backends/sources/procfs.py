@@ -1,7 +1,8 @@
 """The procfs backend: sockets from ``/proc/net/*`` text tables, for kernels or sandboxes without sock_diag.
 
-Knows less than netlink: no cookie (keys are the endpoints plus the inode), no tcp_info/meminfo/congestion, no
-Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not exposed (see :mod:`.procfs_parse`).
+Knows less than netlink (and says so in every snapshot): no cookie (keys are the endpoints plus the inode), no
+tcp_info/meminfo/congestion, no Unix peers or queues, and a LISTEN socket's Send-Q (backlog limit) is not exposed
+(see :mod:`.procfs_parse`): what it cannot know is None in the records.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ PROCFS_TABLES: dict[str, tuple[str, str]] = {
     "unix": ("unix", "unix"),
 }
 """File name under /proc/net -> the (proto, family) it lists."""
+UNSEEN = (
+    "procfs: no tcp_info (rtt, rates), socket memory, congestion control or cgroups; no backlog (send-q) of TCP "
+    "listeners; no queues or peers of Unix sockets"
+)
+"""What this backend cannot see (said in every snapshot's warnings)."""
 
 
 class ProcfsSource:
@@ -53,7 +59,7 @@ class ProcfsSource:
     def collect(self) -> SourceResult:
         """Read every selected table."""
         rows, warnings = self.read_rows()
-        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=warnings)
+        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings))
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
         """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""

@@ -8,8 +8,8 @@ Facts about the kernel's format (net/ipv4/tcp_ipv4.c, udp.c, raw.c, net/ipv6/*, 
 - Addresses are the in-memory ``__be32`` words printed with ``%08X``, i.e. each 32-bit word in *host* byte order
   (IPv6: four such words). Ports are printed after ``ntohs``: plain hex numbers.
 - ``tx_queue:rx_queue`` become ``send_q``/``recv_q``. For a TCP LISTEN socket ``rx_queue`` is the accept queue
-  (as ``ss``'s Recv-Q) but ``tx_queue`` is *not* the backlog limit ``ss`` shows as Send-Q: procfs does not expose it.
-  For UDP/RAW both are the allocated receive/send buffer memory in bytes.
+  (as ``ss``'s Recv-Q) but ``tx_queue`` is *not* the backlog limit ``ss`` shows as Send-Q: procfs does not expose
+  it (``send_q`` is None). For UDP/RAW both are the allocated receive/send buffer memory in bytes.
 - ``tr:tm->when`` is the pending timer (0 off, 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero-window probe) and
   its expiry in clock ticks (USER_HZ); ``retrnsmt`` is the retransmission/probe count.
 - UDP and RAW sockets report ``TCP_CLOSE`` (7) when unconnected (``UNCONN`` here) and ``TCP_ESTABLISHED`` when
@@ -17,8 +17,8 @@ Facts about the kernel's format (net/ipv4/tcp_ipv4.c, udp.c, raw.c, net/ipv6/*, 
 - Request sockets (NEW_SYN_RECV) are listed as SYN_RECV with inode 0, TIME_WAIT sockets with inode 0.
 - Unix: ``Num RefCount Protocol Flags Type St Inode [Path]``; ``St`` is the ``struct socket`` state (SS_*),
   ``Flags & 0x10000`` (``__SO_ACCEPTCON``) marks a listener; abstract names already start with ``@``.
-  Peers and queues are not exposed. A name is printed as it is, newlines included: whoever binds a name can
-  write lines that look exactly like other sockets' (see :func:`unix_rows`).
+  Peers and queues are not exposed (``recv_q``/``send_q`` are None). A name is printed as it is, newlines
+  included: whoever binds a name can write lines that look exactly like other sockets' (see :func:`unix_rows`).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def inet_rows(text: str, proto: str, family: str) -> tuple[list[Row], int]:
                     "remote_address": remote_address,
                     "remote_port": remote_port,
                     "recv_q": int(rx_queue, 16),
-                    "send_q": int(tx_queue, 16),
+                    "send_q": None if state == "LISTEN" else int(tx_queue, 16),
                     "inode": inode,
                     "uid": int(fields[7]),
                     "timer": timer,
@@ -295,8 +295,8 @@ def _unix_row(match: re.Match[str]) -> Row:
         local_port=0,
         remote_address="",
         remote_port=0,
-        recv_q=0,
-        send_q=0,
+        recv_q=None,
+        send_q=None,
         inode=inode,
         path=match["path"],
         sock_type=UNIX_TYPES[int(match["type"])],

@@ -7,15 +7,18 @@ collector's /proc resolver.
 
 What psutil does not say, and how it is filled in:
 
-- no inode or cookie: ``inode`` is 0 and the key is ``(proto, family, laddr, lport, raddr, rport, pid, fd)``;
+- no inode or cookie: ``inode`` is None and the key is ``(proto, family, laddr, lport, raddr, rport, pid, fd)``;
   on Linux psutil lists a socket shared by several processes once per owner (and TCP/UDP only for its first
   owner), so a shared socket may show as several rows, each with one owner. Connections without a known owner
   have ``pid`` None and ``fd`` -1; where the OS gives a pid but no fd (Windows) the owner's fd is -1.
-- no queues (0), no socket uid (the owning process's real uid where known), no Unix peers; no RAW sockets.
+- no queues (None), no socket uid (the owning process's real uid where known), no Unix peers; no RAW sockets.
+  Every snapshot says so.
 - UDP state: psutil says "NONE"; a UDP socket with a remote address is ESTABLISHED, else UNCONN. Unix state:
   psutil says "NONE" on Linux, reported as UNKNOWN.
 - where the system-wide table needs privileges (macOS without root), each readable process is asked for its
-  own connections instead, and the snapshot warns about it.
+  own connections instead, and the snapshot warns about it. Where it does not (Linux), psutil skips the
+  processes whose fd tables it may not read without a word: they are counted afterwards, if any socket has no
+  owner, so that the snapshot can say why.
 - no Unix sockets on Linux (the snapshot says why): psutil reads them from ``/proc/net/unix`` split at
   whitespace, where a name containing a newline can forge lines, and one containing a space loses its name.
 """
@@ -45,10 +48,14 @@ _PER_PROCESS_WARNING = (
 _ON_LINUX = sys.platform.startswith("linux")
 _KIND = "inet" if _ON_LINUX else "all"
 """The connections asked of psutil: on Linux not the Unix ones (see the module docstring)."""
-_NO_UNIX_WARNING = (
-    "psutil: Unix sockets not shown: psutil splits /proc/net/unix at whitespace, so a name containing a newline "
-    "or a space would forge, hide or rename sockets (--backend procfs checks them)"
+_UNIX_UNSEEN = (
+    "no Unix sockets: psutil splits /proc/net/unix at whitespace, so a name containing a newline or a space would "
+    "forge, hide or rename sockets (--backend procfs checks them)"
+    if _ON_LINUX
+    else "no Unix socket states"
 )
+UNSEEN = f"psutil: no queues, inodes, socket uids (the owner's is shown), tcp_info or RAW sockets; {_UNIX_UNSEEN}"
+"""What this backend cannot see (said in every snapshot's warnings)."""
 
 
 class _Connection(NamedTuple):
@@ -76,7 +83,7 @@ class PsutilSource:
     def collect(self) -> SourceResult:
         """Dump every TCP/UDP/Unix (not on Linux) connection psutil sees, with its owner and the owning processes."""
         self._unreadable = self._vanished = 0
-        warnings: tuple[str, ...] = (_NO_UNIX_WARNING,) if _ON_LINUX else ()
+        warnings: tuple[str, ...] = (UNSEEN,)
         try:
             connections: Iterable[Any] = psutil.net_connections(kind=_KIND)
         except psutil.AccessDenied:
@@ -96,6 +103,8 @@ class PsutilSource:
                     owners[record.key] = (Owner(conn.pid, conn.fd),)
         # hidden: sockets without an owner, but for TIME_WAIT ones (no process holds those)
         hidden = sum(1 for key, sock in sockets.items() if key not in owners and sock.state != "TIME_WAIT")
+        if hidden and _ON_LINUX:
+            self._unreadable = _unreadable_fd_tables()
         visibility = OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
         return SourceResult(
             sockets=list(sockets.values()), warnings=warnings, known_owners=KnownOwners(owners, processes, visibility)
@@ -148,13 +157,26 @@ def _to_socket(conn: Any, processes: dict[int, Process]) -> Socket | None:
         local_port=local_port,
         remote_address=remote_address,
         remote_port=remote_port,
-        recv_q=0,
-        send_q=0,
-        inode=0,
+        recv_q=None,
+        send_q=None,
+        inode=None,
         uid=process.uid if process is not None else None,
         path=(conn.laddr or None) if family == "unix" else None,
         sock_type=UNIX_TYPES.get(conn.type) if family == "unix" else None,
     )
+
+
+def _unreadable_fd_tables() -> int:
+    """How many processes' fd tables may not be read by us (psutil's system-wide table leaves them out)."""
+    unreadable = 0
+    for pid in psutil.pids():
+        try:
+            psutil.Process(pid).num_fds()
+        except psutil.AccessDenied:
+            unreadable += 1
+        except psutil.NoSuchProcess:
+            continue
+    return unreadable
 
 
 def _state(status: str, proto: str, has_remote: bool) -> str:

@@ -16,7 +16,7 @@ from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
-from netwatch.tui.view.rows import ProcessTotals
+from netwatch.tui.view.rows import UNKNOWN, ProcessTotals
 from netwatch.tui.view.safe_text import plain, visible
 
 Field = tuple[str, Text | str]
@@ -113,7 +113,10 @@ def traffic_fields(sock: Socket, frame: Frame) -> list[Field]:
 
 
 def memory_fields(sock: Socket) -> list[Field]:
-    fields: list[Field] = [("recv-q", fmt.count(sock.recv_q)), ("send-q", fmt.count(sock.send_q))]
+    fields: list[Field] = [
+        (label, UNKNOWN if value is None else fmt.count(value))
+        for label, value in (("recv-q", sock.recv_q), ("send-q", sock.send_q))
+    ]
     if sock.skmem is not None:
         for name, value in sock.skmem._asdict().items():
             fields.append((f"skmem {name}", fmt.count(value) if name == "drops" else fmt.size(value)))

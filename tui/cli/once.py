@@ -122,7 +122,8 @@ def _table_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[str, ...
         local = format_endpoint(sock.local_address, sock.local_port, sock.family)
         peer = format_endpoint(sock.remote_address, sock.remote_port, sock.family)
     owners = _owners(sock, processes)
-    return (sock.proto, sock.state, str(sock.recv_q), str(sock.send_q), local, peer, owners)
+    queues = ("-" if queue is None else str(queue) for queue in (sock.recv_q, sock.send_q))
+    return (sock.proto, sock.state, *queues, local, peer, owners)
 
 
 def _owners(sock: Socket, processes: Mapping[int, Process]) -> str:

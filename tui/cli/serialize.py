@@ -111,7 +111,7 @@ _OWNER_TEMPLATE = b'{"pid":%d,"fd":%d,"name":%s}'
 
 
 _FIELD_ENCODINGS = {
-    "inode": 'b"%d" % {0}',
+    "inode": 'b"null" if {0} is None else b"%d" % {0}',
     "cookie": 'b"null" if {0} is None else b"%d" % {0}',
     "peer_inode": 'b"null" if {0} is None else b"%d" % {0}',
     "owners": 'self._owners({0}) if {0} else b"[]"',

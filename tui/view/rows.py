@@ -80,6 +80,8 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
 }
 
 _NO_RTT = -1
+UNKNOWN = "-"
+"""The cell of a number the backend cannot know (its sort value is None: last either way)."""
 _ADDRESS_KEYS_LIMIT = 400_000
 """Addresses whose sort key :class:`RowBuilder` keeps before the cache is dropped and rebuilt."""
 
@@ -160,11 +162,11 @@ class _FrameRows:
         return self._labels.of(sock)
 
     @staticmethod
-    def _recv_q(sock: Socket) -> int:
+    def _recv_q(sock: Socket) -> int | None:
         return sock.recv_q
 
     @staticmethod
-    def _send_q(sock: Socket) -> int:
+    def _send_q(sock: Socket) -> int | None:
         return sock.send_q
 
     def _age(self, sock: Socket) -> float:
@@ -201,8 +203,8 @@ class SocketRows(_FrameRows):
             fmt.rate_cell(send) if send >= 1 else "",
             fmt.rate_cell(recv) if recv >= 1 else "",
             fmt.duration_us(rtt) if rtt >= 0 else "",
-            str(sock.recv_q),
-            str(sock.send_q),
+            _number(sock.recv_q),
+            _number(sock.send_q),
             fmt.age(self._age(sock)),
         )
 
@@ -249,9 +251,9 @@ class UnixRows(_FrameRows):
             self._path(sock),
             str(peer) if peer else "",
             self._process(sock),
-            str(sock.recv_q),
-            str(sock.send_q),
-            str(sock.inode),
+            _number(sock.recv_q),
+            _number(sock.send_q),
+            _number(sock.inode),
             fmt.age(self._age(sock)),
         )
 
@@ -268,8 +270,12 @@ class UnixRows(_FrameRows):
         return sock.peer_inode or 0
 
     @staticmethod
-    def _inode(sock: Socket) -> int:
+    def _inode(sock: Socket) -> int | None:
         return sock.inode
+
+
+def _number(value: int | None) -> str:
+    return UNKNOWN if value is None else str(value)
 
 
 @dataclass
