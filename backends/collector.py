@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Set
+from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from netwatch.backends.model.records import Owner, Process, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
 from netwatch.backends.owners.proc_files import holds_unix_socket
+from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.resolver import OwnerResolver
 
 if TYPE_CHECKING:
@@ -114,7 +116,10 @@ class Collector:
         known = result.known_owners
         if known is not None:
             attach_owners(result.sockets, known.by_key, _KEY)
-            return known.processes, known.visibility
+            visibility = known.visibility
+            if visibility.hidden_sockets:  # psutil reads /proc too, where there is one
+                visibility = replace(visibility, hidepid=hiding_hidepid())
+            return known.processes, visibility
         resolver = self._resolver()
         owners, self._owners_found = self._owners_found, None
         if owners is None:
@@ -165,16 +170,22 @@ class Collector:
 def visibility_warning(visibility: OwnerVisibility) -> str | None:
     """One line saying how many sockets have no visible owner and why, or None when every owner is known.
 
-    What is known for sure is that no fd table we could read holds them; unreadable fd tables are named as a
-    possible reason only when there are some (as root, e.g. processes of another user namespace)."""
+    What is known for sure is that no fd table we could read holds them; /proc hiding other users' processes
+    (``hidepid``) and unreadable fd tables are named as possible reasons only when so (as root, unreadable tables
+    are e.g. processes of another user namespace)."""
     hidden = visibility.hidden_sockets
     if not hidden:
         return None
     unreadable = visibility.unreadable_processes
     sockets = f"{hidden} socket{'s' if hidden != 1 else ''} with no visible owner"
-    if not unreadable:
+    reasons = []
+    if visibility.hidepid:
+        reasons.append(f"/proc is mounted with hidepid={visibility.hidepid}, which hides other users' processes")
+    if unreadable:
+        reasons.append(f"the fd tables of {unreadable} process{'es' if unreadable != 1 else ''} are unreadable")
+    if not reasons:
         return f"{sockets}: held by no process (in flight between processes, held by the kernel, or just exited)"
-    tables = f"the fd tables of {unreadable} process{'es' if unreadable != 1 else ''} are unreadable"
+    why = "; ".join(reasons)
     if visibility.as_root:
-        return f"{sockets}: held by no readable process ({tables}, even as root)"
-    return f"{sockets}: held by no readable process ({tables}); run as root to see them"
+        return f"{sockets}: held by no readable process ({why}, even as root)"
+    return f"{sockets}: held by no readable process ({why}); run as root to see them"

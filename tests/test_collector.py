@@ -207,9 +207,20 @@ def test_a_forced_backend_that_cannot_run_is_an_error(monkeypatch: pytest.Monkey
             "12 sockets with no visible owner: held by no readable process (the fd tables of 3 processes are "
             "unreadable); run as root to see them",
         ),
+        (
+            OwnerVisibility(hidden_sockets=5, hidepid="invisible"),
+            "5 sockets with no visible owner: held by no readable process (/proc is mounted with hidepid=invisible, "
+            "which hides other users' processes); run as root to see them",
+        ),
+        (
+            OwnerVisibility(hidden_sockets=2, unreadable_processes=4, hidepid="noaccess"),
+            "2 sockets with no visible owner: held by no readable process (/proc is mounted with hidepid=noaccess, "
+            "which hides other users' processes; the fd tables of 4 processes are unreadable); run as root to see "
+            "them",
+        ),
     ],
 )
 def test_hidden_owner_warning_says_only_what_is_known(visibility: OwnerVisibility, warning: str | None) -> None:
-    """No readable fd table holds a hidden socket: unreadable tables are a possible reason only when some exist,
-    and running as root is advised only when not root."""
+    """No readable fd table holds a hidden socket: /proc hiding processes (hidepid) and unreadable tables are
+    possible reasons only when so, and running as root is advised only when not root."""
     assert visibility_warning(visibility) == warning

@@ -20,6 +20,7 @@ import pytest
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners.proc_files import NOT_SOCKET, Outcome, fd_socket_inode, outcome_of
+from netwatch.backends.owners.proc_mount import super_options
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.tui.view.snapshots import LiveSource
 from tests.as_nobody import run_as_nobody
@@ -252,6 +253,64 @@ def test_non_root_sees_own_sockets_and_counts_hidden_ones(tcp_pair: tuple[socket
     assert seen["unreadable"] > 0 and seen["hidden"] > 0
     assert seen["owners"][str(inode_of(listener))] == []  # root's socket: listed, owner unknown
     assert seen["own_socket_owned"]
+
+
+def test_the_options_of_the_proc_mount_on_top_are_read() -> None:
+    mountinfo = (
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+        "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
+        "66 22 0:40 / /proc rw,relatime shared:7 - proc proc rw,gid=27,hidepid=invisible\n"
+        "68 46 0:42 / /tmp/a\\040b\\012c rw,relatime - proc proc rw,hidepid=2\n"
+    )
+    assert super_options(mountinfo, "/proc") == {"rw": "", "gid": "27", "hidepid": "invisible"}
+    assert super_options(mountinfo, "/tmp/a b\nc") == {"rw": "", "hidepid": "2"}
+    assert super_options(mountinfo, "/sys") == {}
+
+
+HIDEPID_NAMESPACE = (
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'mount -t proc -o hidepid=2 proc /proc || exit 77; exec "$@"',
+    "sh",
+)
+"""Runs the command after it in a private mount namespace whose /proc hides other users' processes."""
+
+
+def test_non_root_under_hidepid_is_told_that_proc_hides_the_owners(tcp_pair: tuple[socket.socket, ...]) -> None:
+    """Other users' processes are not even listed: their sockets are not "held by no process"."""
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare")
+    completed = run_as_nobody(HIDEPID_PROBE, inside=HIDEPID_NAMESPACE)
+    if completed.returncode == 77 or completed.stderr.startswith("unshare:"):
+        pytest.skip(f"cannot mount /proc with hidepid=2 in a private mount namespace: {completed.stderr.strip()}")
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(completed.stdout)
+    assert seen["hidepid"] in ("2", "invisible") and seen["hidden"] > 0  # the root test process's sockets
+    assert seen["own_socket_owned"]
+    assert any(
+        f"/proc is mounted with hidepid={seen['hidepid']}, which hides other users' processes" in warning
+        and "run as root" in warning
+        for warning in seen["warnings"]
+    )
+
+
+HIDEPID_PROBE = """
+import json, os, socket
+from netwatch.backends.collector import Collector
+mine = socket.create_server(("127.0.0.1", 0))
+snapshot = Collector("procfs").snapshot()
+owned = {s.inode: [[o.pid, o.fd] for o in s.owners] for s in snapshot.sockets.values() if s.inode}
+print(json.dumps({
+    "hidepid": snapshot.visibility.hidepid,
+    "hidden": snapshot.visibility.hidden_sockets,
+    "own_socket_owned": owned.get(os.fstat(mine.fileno()).st_ino) == [[os.getpid(), mine.fileno()]],
+    "warnings": snapshot.warnings,
+}))
+"""
 
 
 NON_ROOT_PROBE = """

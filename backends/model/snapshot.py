@@ -20,6 +20,8 @@ class OwnerVisibility:
     """Processes that exited during the scan."""
     as_root: bool = False
     """Whether the scan ran as root (then unreadable fd tables are not a matter of privileges)."""
+    hidepid: str | None = None
+    """The ``hidepid`` option of /proc when it hides other users' processes from the scan (e.g. ``invisible``)."""
 
 
 @dataclass(frozen=True)

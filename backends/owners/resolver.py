@@ -54,6 +54,7 @@ from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.owners.fd_tables import FdTable, new_owner, owner_order
 from netwatch.backends.owners.prefetch import ColdScan
 from netwatch.backends.owners.proc_files import Outcome, ProcessSkipped, fd_socket_inode, list_fds, read_stat
+from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.processes import read_process
 
 REVALIDATE_EVERY = 60.0
@@ -83,6 +84,7 @@ class OwnerResolver:
         self._revalidated_up_to = (0, -1)
         """The (pid, fd) the rolling re-validation stopped after."""
         self._cold_scan: ColdScan | None = None
+        self._hidepid = hiding_hidepid(proc_root)
 
     def prefetch(self) -> None:
         """Start the cold scan in a forked child if nothing is cached yet (see the module docstring); the next
@@ -140,7 +142,11 @@ class OwnerResolver:
         hidden = sum(1 for sock in sockets if sock.inode and not sock.owners)
         skipped = self._skipped
         return OwnerVisibility(
-            hidden, skipped[Outcome.UNREADABLE], skipped[Outcome.VANISHED], as_root=os.geteuid() == 0
+            hidden,
+            skipped[Outcome.UNREADABLE],
+            skipped[Outcome.VANISHED],
+            as_root=os.geteuid() == 0,
+            hidepid=self._hidepid,
         )
 
     # -- scanning -------------------------------------------------------------------------------------------
