@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from netwatch.backends.model.records import Owner, Process, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
-from netwatch.backends.owners.proc_files import holds_unix_socket
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.backends.owners.unix_sockets import UnixSockets
 
 if TYPE_CHECKING:
     from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
@@ -73,6 +73,7 @@ class Collector:
         self._owners: OwnerResolver | None = None
         self._owners_found: dict[int, tuple[Owner, ...]] | None = None
         """The owners looked up while the source checked its Unix sockets (:meth:`_verify_unix`), if it did."""
+        self._unix_sockets = UnixSockets()
 
     @property
     def backend_name(self) -> str:
@@ -132,8 +133,8 @@ class Collector:
         as a Unix socket. Looks up the owners of every inode listed, as this snapshot needs anyway: they are kept
         for :meth:`_attach_owners`."""
         resolver = self._resolver()
-        found = self._owners_found = resolver.owners_of(inodes)
-        return lambda inode: holds_unix_socket(resolver.proc_root, found.get(inode, ()), inode)
+        self._owners_found = resolver.owners_of(inodes)
+        return self._unix_sockets.check(resolver.proc_root, self._owners_found)
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":

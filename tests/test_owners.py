@@ -19,9 +19,11 @@ import pytest
 
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.owners import unix_sockets
 from netwatch.backends.owners.proc_files import NOT_SOCKET, Outcome, fd_socket_inode, outcome_of
 from netwatch.backends.owners.proc_mount import super_options
 from netwatch.backends.owners.resolver import OwnerResolver
+from netwatch.backends.owners.unix_sockets import UnixSockets
 from netwatch.tui.view.snapshots import LiveSource
 from tests.as_nobody import run_as_nobody
 
@@ -253,6 +255,24 @@ def test_non_root_sees_own_sockets_and_counts_hidden_ones(tcp_pair: tuple[socket
     assert seen["unreadable"] > 0 and seen["hidden"] > 0
     assert seen["owners"][str(inode_of(listener))] == []  # root's socket: listed, owner unknown
     assert seen["own_socket_owned"]
+
+
+def test_unix_socket_answers_are_read_once_while_asked_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a held socket is a Unix one (its protocol name) is read once, and kept while it is asked about."""
+    read: list[int] = []
+    real = unix_sockets.holds_unix_socket
+    monkeypatch.setattr(unix_sockets, "holds_unix_socket", lambda *args: read.append(args[2]) or real(*args))
+    with socket.socket(socket.AF_UNIX) as unix, socket.socket() as tcp:
+        unix_inode, tcp_inode = inode_of(unix), inode_of(tcp)
+        owners = {inode_of(sock): (Owner(PID, sock.fileno()),) for sock in (unix, tcp)}
+        answers = UnixSockets()
+        first = answers.check("/proc", owners)
+        assert (first(unix_inode), first(tcp_inode), first(12345)) == (True, False, None)  # 12345: held by none
+        second = answers.check("/proc", owners)
+        assert second(unix_inode) is True
+        third = answers.check("/proc", owners)
+        assert (third(unix_inode), third(tcp_inode)) == (True, False)
+    assert read == [unix_inode, tcp_inode, tcp_inode]  # the TCP one was not asked about in between: read again
 
 
 def test_the_options_of_the_proc_mount_on_top_are_read() -> None:

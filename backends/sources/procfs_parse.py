@@ -48,6 +48,11 @@ UNIX_STATES = {0: "CLOSE", 1: UNCONN, 2: "ESTABLISHED", 3: "ESTABLISHED", 4: "CL
 _MS_PER_TICK = 1000 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
+_LISTENING_FLAGS = f"{UNIX_LISTENING_FLAG:08X}"
+_UNIX_STATE_NAMES = {f"{number:02X}": name for number, name in UNIX_STATES.items()}
+_UNIX_TYPE_NAMES = {f"{number:04X}": name for number, name in UNIX_TYPES.items()}
+"""The ``St`` and ``Type`` fields as printed -> names."""
+
 UNIX_NAME_MAX = 108
 """The most bytes of a Unix socket's name the kernel prints (``sun_path``; an abstract name's NUL as ``@``)."""
 
@@ -204,9 +209,13 @@ def unix_rows(text: str, elsewhere: Set[int] = frozenset(), verify: UnixVerifier
     if lines and not lines[-1]:
         lines.pop()
     matches = [_UNIX_LINE.fullmatch(line) for line in lines]
-    maybe_name = _maybe_name(lines, matches)
-    listed = Counter(int(match["inode"]) for match in matches if match is not None)
-    sure = {int(match["inode"]) for match, maybe in zip(matches, maybe_name, strict=True) if match and not maybe}
+    sizes = [_size(line) + 1 for line in lines]  # with the newline before it
+    rooms = [UNIX_NAME_MAX - _size(path) if match and (path := match["path"]) else -1 for match in matches]
+    """The bytes left by each line's own name (-1: none)."""
+    inodes = [int(match["inode"]) if match else 0 for match in matches]
+    maybe_name = _maybe_name(sizes, rooms)
+    listed = Counter(inode for inode, match in zip(inodes, matches, strict=True) if match)
+    sure = {inode for inode, match, maybe in zip(inodes, matches, maybe_name, strict=True) if match and not maybe}
     check: UnixCheck = verify(listed.keys() | elsewhere) if verify is not None else _cannot_tell
 
     def reading(inode: int) -> _Reading:
@@ -219,25 +228,21 @@ def unix_rows(text: str, elsewhere: Set[int] = frozenset(), verify: UnixVerifier
 
     table = UnixTable()
     name = _OpenName()
-    for line, match, maybe in zip(lines, matches, maybe_name, strict=True):
-        size = _size(line) + 1
+    for line, match, size, room, inode, maybe in zip(lines, matches, sizes, rooms, inodes, maybe_name, strict=True):
         if match is None:
             table.malformed += not name.take(line, size)
             continue
-        taken = reading(int(match["inode"])) if maybe else _Reading.SOCKET
+        taken = reading(inode) if maybe else _Reading.SOCKET
         if taken is _Reading.NAME:
             if name.take(line, size):
                 table.continued += 1
             else:
                 table.ambiguous += 1
-            continue
-        path = match["path"]
-        room = UNIX_NAME_MAX - _size(path) if path else -1
-        if taken is _Reading.UNKNOWN:
+        elif taken is _Reading.UNKNOWN:
             table.ambiguous += 1
             name = _OpenName(None, max(room, name.room - size))  # the next lines go on this line's name or the last
         else:
-            row = _unix_row(match)
+            row = _unix_row(match, inode)
             table.rows.append(row)
             name = _OpenName(row, room)
     return table
@@ -260,17 +265,17 @@ class _OpenName:
         return True
 
 
-def _maybe_name(lines: list[str], matches: list[re.Match[str] | None]) -> list[bool]:
-    """Per line, whether it may be the rest of a name begun on a line before it (that name, the lines between
-    and this one fit in :data:`UNIX_NAME_MAX` bytes)."""
+def _maybe_name(sizes: list[int], own_rooms: list[int]) -> list[bool]:
+    """Per line (of ``sizes`` bytes, whose own names leave ``own_rooms``), whether it may be the rest of a name
+    begun on a line before it: that name, the lines between and this one fit in :data:`UNIX_NAME_MAX` bytes."""
     rooms: list[int] = []  # of the names begun so far that may still go on
     maybe: list[bool] = []
-    for line, match in zip(lines, matches, strict=True):
-        size = _size(line) + 1
-        rooms = [room - size for room in rooms if room >= size]
+    for size, own_room in zip(sizes, own_rooms, strict=True):
+        if rooms:
+            rooms = [room - size for room in rooms if room >= size]
         maybe.append(bool(rooms))
-        if match is not None and match["path"]:
-            rooms.append(UNIX_NAME_MAX - _size(match["path"]))
+        if own_room >= 0:
+            rooms.append(own_room)
     return maybe
 
 
@@ -283,14 +288,13 @@ def _cannot_tell(_inode: int) -> bool | None:
     return None
 
 
-def _unix_row(match: re.Match[str]) -> Row:
-    inode = int(match["inode"])
-    listening = int(match["flags"], 16) & UNIX_LISTENING_FLAG
+def _unix_row(match: re.Match[str], inode: int) -> Row:
+    pointer, flags, sock_type, state, path = match.group("pointer", "flags", "type", "state", "path")
     return dict(
-        key=("unix", "unix", "", 0, "", 0, inode) if inode else ("unix", "unix", "", 0, "", 0, 0, match["pointer"]),
+        key=("unix", "unix", "", 0, "", 0, inode) if inode else ("unix", "unix", "", 0, "", 0, 0, pointer),
         proto="unix",
         family="unix",
-        state="LISTEN" if listening else UNIX_STATES[int(match["state"])],
+        state="LISTEN" if flags == _LISTENING_FLAGS else _UNIX_STATE_NAMES[state],
         local_address="",
         local_port=0,
         remote_address="",
@@ -298,6 +302,6 @@ def _unix_row(match: re.Match[str]) -> Row:
         recv_q=None,
         send_q=None,
         inode=inode,
-        path=match["path"],
-        sock_type=UNIX_TYPES[int(match["type"])],
+        path=path,
+        sock_type=_UNIX_TYPE_NAMES[sock_type],
     )
