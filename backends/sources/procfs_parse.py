@@ -210,8 +210,8 @@ def unix_rows(text: str, elsewhere: Set[int] = frozenset(), verify: UnixVerifier
         lines.pop()
     matches = [_UNIX_LINE.fullmatch(line) for line in lines]
     sizes = [_size(line) + 1 for line in lines]  # with the newline before it
+    # the bytes each line's own name may still take on the next lines (-1: it has none)
     rooms = [UNIX_NAME_MAX - _size(path) if match and (path := match["path"]) else -1 for match in matches]
-    """The bytes left by each line's own name (-1: none)."""
     inodes = [int(match["inode"]) if match else 0 for match in matches]
     maybe_name = _maybe_name(sizes, rooms)
     listed = Counter(inode for inode, match in zip(inodes, matches, strict=True) if match)
