@@ -84,7 +84,7 @@ def combined_filter(filter_text: str, pid: int | None) -> SocketFilter:
         socket_filter = compile_filter(filter_text)
     except FilterError as error:
         raise UsageError(str(error)) from None
-    return socket_filter if pid is None else socket_filter & pid_filter(pid)
+    return socket_filter if pid is None else pid_filter(pid) & socket_filter
 
 
 def _check(args: argparse.Namespace) -> SocketFilter:

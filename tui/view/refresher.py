@@ -14,13 +14,13 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import partial
 
-from netwatch.backends.filter import SocketFilter
+from netwatch.backends.filter import SocketFilter, pid_filter
 from netwatch.backends.history.tracker import History
 from netwatch.tui.view.disposal import FrameHolds
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
 from netwatch.tui.view.resolve import HostResolver
-from netwatch.tui.view.rows import RowBuilder, SocketPredicate, owned_by
+from netwatch.tui.view.rows import RowBuilder, SocketPredicate
 from netwatch.tui.view.snapshots import SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
@@ -138,11 +138,11 @@ class Refresher:
 
 
 def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
-    processes = frame.snapshot.processes
+    """The request's filter narrowed to its pid, joined as predicates (as ``--once`` does)."""
     socket_filter = request.socket_filter
-    owned = owned_by(request.pid) if request.pid is not None else None
+    if request.pid is not None:
+        owned = pid_filter(request.pid)
+        socket_filter = owned if socket_filter is None else owned & socket_filter
     if socket_filter is None:
-        return owned or (lambda sock: True)
-    if owned is None:
-        return lambda sock: socket_filter.matches(sock, processes)
-    return lambda sock: owned(sock) and socket_filter.matches(sock, processes)
+        return lambda sock: True
+    return partial(socket_filter.matches, processes=frame.snapshot.processes)

@@ -122,11 +122,6 @@ def in_view(view: str, sock: Socket) -> bool:
     return is_listener(sock) if view == "listeners" else not is_listener(sock)
 
 
-def owned_by(pid: int) -> SocketPredicate:
-    """A predicate: the socket has an owner with this pid."""
-    return lambda sock: any(owner.pid == pid for owner in sock.owners)
-
-
 def process_label(sock: Socket, processes: Mapping[int, Process]) -> str:
     """``pid/name`` of the first owner, ``+N`` when more processes share the socket ("" when unknown)."""
     return _ProcessLabels(processes).of(sock)
