@@ -3,11 +3,13 @@
 Data flow: a timer asks a thread worker to run :meth:`Refresher.refresh` (at most one in flight: a tick is
 skipped while the previous collection runs), which returns the new frame and the rows of the active view; the
 UI thread only swaps them into the widgets. View, filter and name-resolution changes ask the refresher for rows
-on another (exclusive) thread worker. The app holds its current frame and releases it when it is replaced.
+on another (exclusive) thread worker; text typed into the filter box is compiled on a thread once typing rests.
+The app holds its current frame and releases it when it is replaced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -24,7 +26,7 @@ from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
-from netwatch.backends.model.records import owner_pids
+from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
@@ -45,6 +47,9 @@ INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
+
+FILTER_DELAY = 0.15
+"""Seconds typing in the filter box must pause before its text is compiled and applied."""
 
 VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix"}
 
@@ -128,8 +133,8 @@ class NetwatchApp(App[None]):
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self._names_arrived = False
         self._filter_text = filter_text
+        """The text of the active filter."""
         self._filter: SocketFilter | None = None
-        self._filter_error: str | None = None
         self._generation = 0
         self._collecting = False
         self._collect_error: str | None = None
@@ -165,7 +170,7 @@ class NetwatchApp(App[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._set_filter(self._filter_text)
+        self._use_filter(self._filter_text, _compiled(self._filter_text))
         self.query_one("#filter-bar").display = bool(self._filter_text)
         self.query_one("#detail", DetailPane).show_message("no socket selected")
         self.table().focus()
@@ -370,26 +375,32 @@ class NetwatchApp(App[None]):
 
     # ----- filter -----------------------------------------------------------------------------------------
 
-    def _set_filter(self, text: str) -> bool:
-        """Compile ``text``; on success it becomes the active filter. The error (if any) is shown inline."""
+    def _use_filter(self, text: str, compiled: SocketFilter | FilterError | None) -> bool:
+        """Make ``compiled`` (of ``text``) the active filter, or show inline why it cannot be (the active filter
+        stays); whether the active filter's text changed."""
+        filter_input = self.query_one("#filter", Input)
         error_box = self.query_one("#filter-error", Static)
-        try:
-            compiled = compile_filter(text) if text.strip() else None
-        except FilterError as error:
-            self._filter_error = str(error)
-            error_box.update(Text(str(error), style="bold red"))
-            self.query_one("#filter", Input).add_class("-invalid")
+        if isinstance(compiled, FilterError):
+            error_box.update(Text(str(compiled), style="bold red"))
+            filter_input.add_class("-invalid")
             return False
-        self._filter_error = None
         error_box.update("")
-        self.query_one("#filter", Input).remove_class("-invalid")
-        self._filter_text = text
-        self._filter = compiled
-        return True
+        filter_input.remove_class("-invalid")
+        changed = text != self._filter_text
+        self._filter_text, self._filter = text, compiled
+        return changed
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        if event.value != self._filter_text and self._set_filter(event.value):
+        self._compile_typed_filter(event.value)
+
+    @work(exclusive=True, group="filter", exit_on_error=False, description="compile the filter")
+    async def _compile_typed_filter(self, text: str) -> None:
+        """Once typing rests (each key cancels the previous worker while it waits), compile ``text`` on a thread
+        and apply it: compiling on every key, on the UI thread, froze the screen under a long text."""
+        await asyncio.sleep(FILTER_DELAY)
+        compiled = await asyncio.to_thread(_compiled, text)
+        if self._use_filter(text, compiled):
             self._rebuild()
 
     @on(Input.Submitted, "#filter")
@@ -397,10 +408,11 @@ class NetwatchApp(App[None]):
         self.table().focus()
 
     def _clear_filter(self) -> None:
+        self.workers.cancel_group(self, "filter")
         self.query_one("#filter", Input).value = ""
-        self._set_filter("")
+        if self._use_filter("", None):
+            self._rebuild()
         self.query_one("#filter-bar").display = False
-        self._rebuild()
 
     # ----- actions ----------------------------------------------------------------------------------------
 
@@ -444,14 +456,11 @@ class NetwatchApp(App[None]):
             pid = key
         else:
             sock = frame.sockets.get(key)
-            pids = owner_pids(sock) if sock is not None else ()
+            if sock is None:  # gone: the detail pane says so
+                return
+            pids = owner_pids(sock)
             if not pids:
-                reason = (
-                    "no process holds it (TIME_WAIT and orphaned sockets belong to no process)"
-                    if os.geteuid() == 0
-                    else "run as root to see every owner"
-                )
-                self.notify(f"This socket has no visible owner: {reason}.", severity="warning")
+                self.notify(_no_owner_reason(sock), severity="warning")
                 return
             pid = pids[0]
         self.push_screen(ProcessScreen(pid, frame, self.refresher))
@@ -505,6 +514,23 @@ class NetwatchApp(App[None]):
             if isinstance(binding, Binding)
         ]
         return [*keys, *EXTRA_KEYS]
+
+
+def _no_owner_reason(sock: Socket) -> str:
+    """Why the ``p`` key finds no process for ``sock``: none by nature, or one maybe hidden from this user."""
+    if sock.state == "TIME_WAIT" or sock.inode == 0:  # inode 0: no file refers to it (None: not known)
+        return "No process holds this socket: only the kernel does (TIME_WAIT, orphaned, or not yet accepted)."
+    if os.geteuid() != 0:
+        return "This socket has no visible owner: run as root to see every owner."
+    return "No readable process holds this socket (in flight between processes, or just closed)."
+
+
+def _compiled(text: str) -> SocketFilter | FilterError | None:
+    """``text`` compiled (None when blank: no filter), or why it cannot be."""
+    try:
+        return compile_filter(text) if text.strip() else None
+    except FilterError as error:
+        return error
 
 
 def run_app(
