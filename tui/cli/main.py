@@ -94,28 +94,14 @@ def _check(args: argparse.Namespace) -> SocketFilter:
         import psutil
 
         if not psutil.pid_exists(args.pid):
-            hidepid = _proc_hidepid() if os.geteuid() else None
-            hidden = f" (or it is hidden from this user: /proc is mounted with {hidepid})" if hidepid else ""
+            from netwatch.backends.collector import hiding_hidepid
+
+            hidepid = hiding_hidepid()
+            hidden = f" (or it is hidden from this user: /proc is mounted with hidepid={hidepid})" if hidepid else ""
             raise UsageError(f"no process with pid {args.pid}{hidden}")
     if args.format != "table" and not args.once:
         raise UsageError("--format applies to --once output only")
     return socket_filter
-
-
-def _proc_hidepid() -> str | None:
-    """The ``hidepid=`` option of the /proc this process sees (the kernel shows it only when it hides other
-    users' processes), or None."""
-    hidepid = None
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
-            for line in mounts:  # "id parent dev root mount-point options [tags] - fstype source super-options"
-                fields = line.split()
-                if fields[4] == "/proc":  # the last mount on /proc is the one on top
-                    options = fields[fields.index("-") + 3].split(",")
-                    hidepid = next((option for option in options if option.startswith("hidepid=")), None)
-    except OSError:
-        return None
-    return hidepid
 
 
 def has_terminal() -> bool:
