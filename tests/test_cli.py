@@ -302,3 +302,19 @@ def test_once_with_stdout_closed_says_so_and_exits_1(output_format: str) -> None
     command = [sys.executable, "-m", "netwatch.tui", "--once", "--format", output_format]
     result = subprocess.run(["sh", "-c", '"$@" >&-', "sh", *command], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (1, "netwatch: standard output is closed\n")
+
+
+def test_once_leaves_at_once_yet_reports_a_failed_last_write() -> None:
+    """The entry point skips Python's teardown (os._exit) after flushing: a full disk on the last write is still
+    one line and exit 1, a reader that left early is exit 0, and a complete output is complete."""
+    command = [sys.executable, "-m", "netwatch.tui", "--once", "--format", "csv"]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "netwatch: No space left on device"
+    early = subprocess.run(["sh", "-c", '"$@" | head -c 1 >/dev/null; exit "${PIPESTATUS:-0}"', "sh", *command],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert early.returncode == 0 and "Traceback" not in early.stderr
+    whole = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert whole.returncode == 0
+    assert whole.stdout.endswith("\n") and len(list(csv.reader(io.StringIO(whole.stdout)))) >= 2

@@ -1,5 +1,5 @@
 """``python -m netwatch.tui``."""
 
-from netwatch.tui.cli.main import main
+from netwatch.tui.cli.main import run
 
-raise SystemExit(main())
+run()

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from netwatch.backends.collector import BACKEND_NAMES
 
@@ -146,6 +146,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from netwatch.backends.model.source_result import BackendUnavailable
 
-        kind = "" if isinstance(error, BackendUnavailable | OSError) else f"{type(error).__name__}: "
-        print(f"netwatch: {kind}{error}", file=sys.stderr)
+        if isinstance(error, OSError):
+            print(f"netwatch: {error.strerror or error}", file=sys.stderr)
+        else:
+            kind = "" if isinstance(error, BackendUnavailable) else f"{type(error).__name__}: "
+            print(f"netwatch: {kind}{error}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def run() -> NoReturn:
+    """The console entry point: :func:`main`, then leave at once. Python would free every object of a
+    ``--once`` snapshot one by one on the way out; the kernel frees the memory in one go."""
+    status = main()
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader left: as in main()
+        pass
+    except OSError as error:  # e.g. >/dev/full: the last lines were not written
+        print(f"netwatch: {error.strerror or error}", file=sys.stderr)
+        status = status or EXIT_FAILURE
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    os._exit(status)
