@@ -38,6 +38,8 @@ class FdTable:
     by_inode: dict[int, tuple[Owner, ...]] = field(default_factory=dict)
     """socket inode -> this process's owners of it, in fd order."""
     process: Process | None = None
+    unlisted: bool = False
+    """Set by a scan that let this table stand on its unchanged fd count, without listing the fd directory."""
 
     @classmethod
     def from_scan(cls, pid: int, stat: ProcStat, fds: list[int], inodes: list[int]) -> FdTable:

@@ -53,7 +53,14 @@ from netwatch.backends.model.records import Owner, Process, Socket
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.owners.fd_tables import FdTable, new_owner, owner_order
 from netwatch.backends.owners.prefetch import ColdScan
-from netwatch.backends.owners.proc_files import Outcome, ProcessSkipped, fd_socket_inode, list_fds, read_stat
+from netwatch.backends.owners.proc_files import (
+    Outcome,
+    ProcessSkipped,
+    fd_socket_inode,
+    list_fds,
+    outcome_of,
+    read_stat,
+)
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.processes import read_process
 
@@ -83,6 +90,10 @@ class OwnerResolver:
         """fds the rolling re-validation owes (fractional, carried over to the next call)."""
         self._revalidated_up_to = (0, -1)
         """The (pid, fd) the rolling re-validation stopped after."""
+        self._relisting_credit = 0.0
+        """pids the rolling re-listing owes (fractional, carried over to the next call)."""
+        self._relisted_up_to = -1
+        """The pid the rolling re-listing stopped after."""
         self._cold_scan: ColdScan | None = None
         self._hidepid = hiding_hidepid(proc_root)
 
@@ -110,9 +121,14 @@ class OwnerResolver:
         found: dict[int, tuple[Owner, ...]] = {}
         new_pids: set[int] = set()
         parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)
+        relist = self._due_for_listing(previous, elapsed)
+        unlisted: list[int] = []  # pids whose cached fd table stood on an unchanged fd count
         for pid in self._list_pids():
             cached = previous.get(pid)
-            table = self._scan_pid(pid, cached, closed)
+            table = self._scan_pid(pid, cached, closed, trust_count=pid not in relist)
+            if table is not None and table.unlisted:
+                table.unlisted = False
+                unlisted.append(pid)
             if table is not None:
                 self._pids[pid] = table
                 _merge(found, table.by_inode, wanted)
@@ -125,6 +141,9 @@ class OwnerResolver:
         recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
         self._reread(sorted(recheck), wanted, found)
         orphans = frozenset(wanted.difference(found))
+        if unlisted and not orphans <= self._investigated_orphans:
+            found = self._list_unlisted(unlisted, closed, wanted)
+            orphans = frozenset(wanted.difference(found))
         if not orphans <= self._investigated_orphans:
             self._reread(self._other_fds(self._pids, wanted), wanted, found)
             orphans = frozenset(wanted.difference(found))
@@ -155,11 +174,27 @@ class OwnerResolver:
         with os.scandir(self.proc_root) as entries:
             return sorted(int(entry.name) for entry in entries if entry.name.isdigit())
 
-    def _scan_pid(self, pid: int, cached: FdTable | None, closed: Set[int]) -> FdTable | None:
+    def _scan_pid(
+        self, pid: int, cached: FdTable | None, closed: Set[int], trust_count: bool = False
+    ) -> FdTable | None:
         """The pid's fd table, re-reading only new fds and those that held a socket in ``closed`` (asked for
-        last time, not now); None when the process was skipped (and counted)."""
+        last time, not now); None when the process was skipped (and counted).
+
+        With ``trust_count``, a cached table of the same process (start time and comm), holding no socket in
+        ``closed``, whose fd count equals the count the kernel reports (the size of the fd directory) stands
+        without listing the directory; it is then marked ``unlisted``."""
         base = f"{self.proc_root}/{pid}"
         try:
+            if trust_count and cached is not None and cached.by_inode.keys().isdisjoint(closed):
+                stat = read_stat(base)
+                if (cached.start_time, cached.comm) == (stat.start_time, stat.comm):
+                    try:
+                        count = os.stat(f"{base}/fd").st_size
+                    except OSError as error:
+                        raise ProcessSkipped(outcome_of(error)) from None
+                    if count and count == len(cached.fd_inodes):  # 0: not reported (or no fds): list it
+                        cached.unlisted = True
+                        return cached
             # fd numbers as ints, compared with the cached table's keys (keeping the names as strings would cost
             # ~100 bytes per fd at 100,000 sockets)
             fds = frozenset(map(int, list_fds(base)))
@@ -184,6 +219,35 @@ class OwnerResolver:
             self._skipped[skipped.outcome] += 1
             return None
         return cached
+
+    def _list_unlisted(self, unlisted: list[int], closed: Set[int], wanted: Set[int]) -> dict[int, tuple[Owner, ...]]:
+        """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring),
+        and the owners of ``wanted`` from every cached table again."""
+        for pid in unlisted:
+            table = self._scan_pid(pid, self._pids[pid], closed)
+            if table is None:
+                del self._pids[pid]
+            else:
+                self._pids[pid] = table
+        found: dict[int, tuple[Owner, ...]] = {}
+        for pid in sorted(self._pids):
+            _merge(found, self._pids[pid].by_inode, wanted)
+        return found
+
+    def _due_for_listing(self, previous: dict[int, FdTable], elapsed: float) -> set[int]:
+        """The next cached pids of the rolling re-listing, in pid order from where the previous call stopped,
+        wrapping around: as many as ``elapsed`` seconds earn (every pid once per ``revalidate_every`` seconds)."""
+        total = len(previous)
+        credit = min(float(total), self._relisting_credit + total * elapsed / self.revalidate_every)
+        budget = int(credit)
+        self._relisting_credit = credit - budget
+        if not budget:
+            return set()
+        pids = sorted(previous)
+        first = bisect.bisect_right(pids, self._relisted_up_to)
+        due = {pids[(first + step) % total] for step in range(budget)}
+        self._relisted_up_to = pids[(first + budget - 1) % total]
+        return due
 
     def _other_fds(self, pids: Iterable[int], wanted: Set[int]) -> list[tuple[int, int]]:
         """The (pid, fd)s of ``pids`` (cached ones) cached as "not a socket" or as a socket not in ``wanted``."""
