@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -614,3 +614,119 @@ def test_new_socket_on_a_reused_file_fd_number_shared_with_a_new_child_has_both_
             owners = resolver.owners_of({inode_of(sock)})
             both = sorted([Owner(PID, file_fd), Owner(forked.pid, file_fd)], key=lambda owner: owner.pid)
             assert owners == {inode_of(sock): tuple(both)}
+
+
+# -- the warm pass trusts an unchanged fd count (the size of /proc/<pid>/fd) -----------------------------------
+
+
+@pytest.fixture
+def listed_fd_dirs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids whose fd directory is listed (every ``os.listdir`` of a /proc/<pid>/fd)."""
+    pids: list[int] = []
+    real_listdir = os.listdir
+
+    def counting(path):  # type: ignore[no-untyped-def]
+        parts = str(path).split("/")
+        if len(parts) == 4 and parts[1] == "proc" and parts[3] == "fd" and parts[2].isdigit():
+            pids.append(int(parts[2]))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    return pids
+
+
+def fd_count(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/fd").st_size
+
+
+@contextmanager
+def idle_children(count: int) -> Iterator[list[Child]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(child()) for _ in range(count)]
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_warm_pass_does_not_list_the_fd_directories_of_idle_processes(
+    listed_fd_dirs: list[int], tcp_pair: tuple[socket.socket, ...]
+) -> None:
+    inodes = {inode_of(sock) for sock in tcp_pair}
+    with idle_children(20) as children:
+        resolver = OwnerResolver(revalidate_every=float("inf"))  # no rolling re-listing: tested on its own
+        cold = resolver.owners_of(inodes)
+        assert {forked.pid for forked in children} <= set(listed_fd_dirs)
+        listed_fd_dirs.clear()
+        assert resolver.owners_of(inodes) == cold
+        assert set(listed_fd_dirs).isdisjoint(forked.pid for forked in children)
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_rolling_relisting_lists_every_process_within_revalidate_every(listed_fd_dirs: list[int]) -> None:
+    with idle_children(4) as children:
+        resolver = OwnerResolver(revalidate_every=0.5)
+        resolver.owners_of(set())
+        listed_fd_dirs.clear()
+        time.sleep(0.6)
+        resolver.owners_of(set())
+        assert {forked.pid for forked in children} <= set(listed_fd_dirs)
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd_dirs: list[int]) -> None:
+    """Closed fd A, opened a socket on fd B != A: the count alone cannot tell, the new orphan makes the pass list
+    the processes it skipped."""
+    report_read, report_write = os.pipe()
+    placeholder = os.open(os.devnull, os.O_RDONLY)  # fd A, in the child too
+    target = max(os.listdir(f"/proc/{PID}/fd"), key=int)
+    target_fd = int(target) + 100  # fd B: free in the child (forked from us)
+
+    def swap() -> None:
+        with socket.socket() as sock:
+            os.dup2(sock.fileno(), target_fd)
+        os.close(placeholder)
+        os.write(report_write, os.fstat(target_fd).st_ino.to_bytes(8, "little"))  # the inode of the new socket
+
+    try:
+        with child(lambda: None, swap) as forked, idle_children(3) as idle:
+            resolver = OwnerResolver(revalidate_every=float("inf"))
+            resolver.owners_of(set())
+            before = fd_count(forked.pid)
+            forked.advance()
+            assert fd_count(forked.pid) == before
+            inode = int.from_bytes(os.read(report_read, 8), "little")
+            listed_fd_dirs.clear()
+            assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
+            assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net
+            assert {other.pid for other in idle} <= set(listed_fd_dirs)
+            listed_fd_dirs.clear()
+            assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}  # cached
+            assert forked.pid not in listed_fd_dirs
+    finally:
+        for fd in (report_read, report_write, placeholder):
+            os.close(fd)
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_new_socket_in_a_process_whose_fd_count_grew_is_found(listed_fd_dirs: list[int]) -> None:
+    report_read, report_write = os.pipe()
+    held: list[socket.socket] = []
+
+    def open_socket() -> None:
+        held.append(socket.socket())
+        os.write(report_write, inode_of(held[0]).to_bytes(8, "little") + held[0].fileno().to_bytes(8, "little"))
+
+    try:
+        with child(lambda: None, open_socket) as forked, idle_children(3) as idle:
+            resolver = OwnerResolver(revalidate_every=float("inf"))
+            resolver.owners_of(set())
+            before = fd_count(forked.pid)
+            forked.advance()
+            assert fd_count(forked.pid) == before + 1
+            report = os.read(report_read, 16)
+            inode, fd = int.from_bytes(report[:8], "little"), int.from_bytes(report[8:], "little")
+            listed_fd_dirs.clear()
+            assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, fd),)}
+            assert listed_fd_dirs.count(forked.pid) == 1  # for its new count
+            assert set(listed_fd_dirs).isdisjoint(other.pid for other in idle)  # no safety net needed
+    finally:
+        for fd in (report_read, report_write):
+            os.close(fd)
