@@ -8,9 +8,20 @@ Caching (so that a refresh does not redo work that did not change):
 
 - per (pid, fd) the socket inode it refers to, or "not a socket"; per pid its :class:`Process` record. Both are
   dropped when the pid's start time or comm (``/proc/<pid>/stat``) changes: pid reuse, or an ``exec``.
-- each call does, per pid, one ``os.listdir`` of its fd directory and one read of its ``stat``. A cached fd is
+- each call reads, per pid, its ``stat`` and the size of its fd directory, which is its fd count (0 when the
+  kernel does not report it, which then counts as unknown). A cached pid whose count equals its cached fd count,
+  and that holds no socket asked for in the previous call but not in this one, keeps its cached table without
+  ``os.listdir`` of its fd directory ("unlisted"); every other pid's fd directory is listed. A listed pid's fd is
   ``readlink``-ed again when it is new for that pid, or its cached inode was asked for in the previous call but
   not in this one (that socket closed, so the fd number may have been reused).
+- the one change a count misses is "closed fd A, opened fd B != A". Safety net: when some asked-for inodes are
+  without owner and at least one of them was not already without owner after the previous call, the fd
+  directories of the pids left unlisted are listed after all (at most once per call) before the second pass
+  below. So a new socket never goes without owner for an unchanged count; only a socket that was already
+  without owner (see the blind spots) and lands on a new fd number of such a process waits for the rolling
+  re-listing.
+- a rolling re-listing lists the fd directory of every cached pid at least once per ``revalidate_every``
+  seconds, whatever its count, a slice of the pids per call in proportion to the time since the previous call.
 - the fds of every asked-for socket with more than one owner fd are re-read on every call. An fd number closed
   and reused while its old socket lives on needs another holder of that socket; when that holder is an fd we
   read (a forked child, a ``dup``, a received ``SCM_RIGHTS``), the socket is shared, so a stale owner goes, and
@@ -32,14 +43,15 @@ The first call of a resolver has nothing cached and must ``readlink`` every fd o
 (:mod:`.prefetch`), so that it overlaps with the socket dump; the next call adopts the fd tables it read as if
 a previous call had cached them, and then runs as a warm call (which re-validates every pid).
 
-Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation, so within
-``revalidate_every`` seconds: a socket ``dup``-ed (or received) onto a reused fd number cached as "not a socket"
-while the socket already has another owner (its new owner is missing meanwhile); an fd number closed and reused
-while its old socket lives on only through a holder we cannot read (in flight in an ``SCM_RIGHTS`` message, a
-process whose fd table is unreadable, a kernel reference such as an io_uring fixed file): the old socket keeps
-that stale owner and the new socket on that number is shown without owner meanwhile. Not corrected: a cmdline
-rewritten in place (setproctitle) without a comm change. Threads that ``unshare(CLONE_FILES)`` are not walked
-(``/proc/<pid>/fd`` is the thread-group leader's table).
+Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation or re-listing, so within
+``revalidate_every`` seconds: a socket without owner in the previous call (e.g. one in flight, below) that lands on
+a new fd number of a process that closed another fd meanwhile (its owner is missing meanwhile); a socket ``dup``-ed
+(or received) onto a reused fd number cached as "not a socket" while the socket already has another owner (its new
+owner is missing meanwhile); an fd number closed and reused while its old socket lives on only through a holder we
+cannot read (in flight in an ``SCM_RIGHTS`` message, a process whose fd table is unreadable, a kernel reference such
+as an io_uring fixed file): the old socket keeps that stale owner and the new socket on that number is shown without
+owner meanwhile. Not corrected: a cmdline rewritten in place (setproctitle) without a comm change. Threads that
+``unshare(CLONE_FILES)`` are not walked (``/proc/<pid>/fd`` is the thread-group leader's table).
 """
 
 from __future__ import annotations
