@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from netwatch.tui.app.terminal import GRACE
+
 COMMAND = [sys.executable, "-m", "netwatch.tui", "--backend", "netlink", "--interval", "0.5"]
 # Runs COMMAND with the pseudo-terminal as its controlling terminal, as a login shell would.
 WITH_CONTROLLING_TTY = (
@@ -110,7 +112,7 @@ def test_signal_restores_terminal_and_exits_128_plus_signal(tui: Tui, signum: si
     sent = time.monotonic()
     tui.process.send_signal(signum)
     assert tui.finish() == 128 + signum
-    assert time.monotonic() - sent < 3
+    assert time.monotonic() - sent < GRACE + 1.5  # graceful, or cut short by the watcher after GRACE (on a loaded box)
     assert_restored(tui.output[drawn:])
     assert tui.tty_modes_restored()
 
