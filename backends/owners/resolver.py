@@ -60,6 +60,7 @@ import bisect
 import os
 import time
 from collections.abc import Collection, Iterable, Set
+from itertools import compress
 
 from netwatch.backends.model.records import Owner, Process, Socket
 from netwatch.backends.model.snapshot import OwnerVisibility
@@ -75,6 +76,8 @@ from netwatch.backends.owners.proc_files import (
 )
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.processes import read_process
+
+_ONE = 1
 
 REVALIDATE_EVERY = 60.0
 """Seconds within which the rolling re-validation re-reads every cached fd (see the module docstring)."""
@@ -148,17 +151,19 @@ class OwnerResolver:
                     new_pids.add(pid)
                     if not asked_before.issuperset(table.by_inode.keys() & wanted):
                         parents.add(table.ppid)
-        recheck = {(owner.pid, owner.fd) for owners in found.values() if len(owners) > 1 for owner in owners}
+        # the owners of shared sockets (more than one owner fd), filtered at C speed: most sockets have one owner
+        shared = compress(found.values(), map(_ONE.__lt__, map(len, found.values())))
+        recheck = {(owner.pid, owner.fd) for owners in shared for owner in owners}
         recheck.update(self._due_for_revalidation(elapsed))
         recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
         self._reread(sorted(recheck), wanted, found)
-        orphans = frozenset(wanted.difference(found))
+        orphans = _orphans(wanted, found, self._investigated_orphans)
         if unlisted and not orphans <= self._investigated_orphans:
             found = self._list_unlisted(unlisted, closed, wanted)
-            orphans = frozenset(wanted.difference(found))
+            orphans = _orphans(wanted, found, self._investigated_orphans)
         if not orphans <= self._investigated_orphans:
             self._reread(self._other_fds(self._pids, wanted), wanted, found)
-            orphans = frozenset(wanted.difference(found))
+            orphans = _orphans(wanted, found, self._investigated_orphans)
         self._investigated_orphans = orphans
         self._processes = self._processes_of(found)
         return found
@@ -322,7 +327,12 @@ class OwnerResolver:
 
     def _processes_of(self, found: dict[int, tuple[Owner, ...]]) -> dict[int, Process]:
         """Process records for the owners in ``found``; owners of processes that vanished meanwhile are dropped."""
-        owning_pids = sorted({owner.pid for owners in found.values() for owner in owners})
+        # a cached table's owners of wanted sockets are all in ``found`` (every change of a table updates both),
+        # so the owning pids are those whose table holds a socket in ``found``: isdisjoint stops at the first one
+        found_inodes = found.keys()  # a view: isdisjoint then walks the (smaller) table, not all of found
+        owning_pids = sorted(
+            pid for pid, table in self._pids.items() if not table.by_inode.keys().isdisjoint(found_inodes)
+        )
         processes: dict[int, Process] = {}
         gone: set[int] = set()
         for pid in owning_pids:
@@ -344,6 +354,18 @@ class OwnerResolver:
                 else:
                     del found[inode]
         return processes
+
+
+def _orphans(wanted: frozenset[int], found: dict[int, tuple[Owner, ...]], guess: frozenset[int]) -> frozenset[int]:
+    """The inodes of ``wanted`` without owner in ``found`` (whose keys are all in ``wanted``, so there are
+    ``len(wanted) - len(found)`` of them): ``guess`` (e.g. the previous call's) when it has that many and each is
+    in ``wanted`` and not in ``found``, without a pass over ``wanted``."""
+    missing = len(wanted) - len(found)
+    if not missing:
+        return frozenset()
+    if len(guess) == missing and all(inode in wanted and inode not in found for inode in guess):
+        return guess
+    return frozenset(wanted.difference(found))
 
 
 def _merge(found: dict[int, tuple[Owner, ...]], by_inode: dict[int, tuple[Owner, ...]], wanted: Set[int]) -> None:
