@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.as_nobody import run_as_nobody
+
 
 def run_netwatch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -275,17 +277,16 @@ def test_once_table_escapes_format_characters_and_shows_undecodable_bytes(tmp_pa
 def run_where_proc_hides_other_users(*args: str) -> subprocess.CompletedProcess[str]:
     """``netwatch *args`` as user nobody in a private mount namespace whose /proc is mounted with hidepid=2; skips
     where that cannot be done."""
-    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
-        pytest.skip("needs root, unshare and setpriv to mount /proc with hidepid in a private mount namespace")
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount /proc with hidepid in a private mount namespace")
     if tuple(map(int, platform.release().split(".")[:2])) < (5, 8):
         pytest.skip("before Linux 5.8 every /proc mount of a pid namespace shares its options: would hide the host's")
     mount = "mount -t proc -o hidepid=2 proc /proc"
     probe = subprocess.run(["unshare", "--mount", "sh", "-c", mount], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         pytest.skip(f"cannot mount /proc with hidepid=2 in a private mount namespace: {probe.stderr.strip()}")
-    nobody = f'{mount} && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"'
-    command = ["unshare", "--mount", "sh", "-c", nobody, "sh", sys.executable, "-m", "netwatch.tui", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    code = f"import sys; from netwatch.tui.cli.main import main; sys.exit(main({list(args)!r}))"
+    return run_as_nobody(code, inside=("unshare", "--mount", "sh", "-c", f'{mount} && exec "$@"', "sh"))
 
 
 def test_pid_hidden_by_hidepid_is_said_to_be_maybe_hidden() -> None:
