@@ -7,6 +7,7 @@ from collections.abc import Hashable, Sequence
 
 from textual import events
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 
 import netwatch.tui.app.widgets.socket_table as socket_table_module
 from netwatch.tui.app.widgets import SocketTable
@@ -526,7 +527,7 @@ async def test_new_rows_repaint_only_the_lines_that_changed() -> None:
         drawn: list[int] = []
         draw = table.render_line
 
-        def counting(y: int):  # noqa: ANN202 - the wrapped method's Strip
+        def counting(y: int) -> Strip:
             drawn.append(y)
             return draw(y)
 
