@@ -15,7 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from netwatch.backends.model.records import Owner, Process, attach_owners
+from netwatch.backends.model.records import Owner, Process, Socket, attach_owners, reattach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
 from netwatch.backends.owners.proc_mount import hiding_hidepid
@@ -28,25 +28,25 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 
 
-def _netlink(_verify_unix: UnixVerifier) -> SocketSource:
+def _netlink(_verify_unix: UnixVerifier, reuse_records: bool) -> SocketSource:
     from netwatch.backends.sources.netlink import NetlinkSource
 
-    return NetlinkSource()
+    return NetlinkSource(reuse_records=reuse_records)
 
 
-def _procfs(verify_unix: UnixVerifier) -> SocketSource:
+def _procfs(verify_unix: UnixVerifier, _reuse_records: bool) -> SocketSource:
     from netwatch.backends.sources.procfs import ProcfsSource
 
     return ProcfsSource(verify_unix=verify_unix)
 
 
-def _psutil(_verify_unix: UnixVerifier) -> SocketSource:
+def _psutil(_verify_unix: UnixVerifier, _reuse_records: bool) -> SocketSource:
     from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
 
-_FACTORIES: dict[str, Callable[[UnixVerifier], SocketSource]] = {
+_FACTORIES: dict[str, Callable[[UnixVerifier, bool], SocketSource]] = {
     "netlink": _netlink,
     "procfs": _procfs,
     "psutil": _psutil,
@@ -62,10 +62,13 @@ class Collector:
     Create and use a collector from one plain thread: the netlink backend must not run inside an asyncio loop.
     """
 
-    def __init__(self, backend: str = "auto") -> None:
+    def __init__(self, backend: str = "auto", *, live: bool = False) -> None:
+        """``live``: snapshots follow each other (a live view), so the source may keep the records of sockets that
+        did not change from one snapshot to the next; a one-off snapshot decodes everything once."""
         if backend not in BACKEND_NAMES:
             raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKEND_NAMES)})")
         self.requested = backend
+        self._live = live
         self._source: SocketSource | None = None
         self._reason = ""
         self._notes: list[str] = []
@@ -86,13 +89,13 @@ class Collector:
         taken_at = time.time()
         self._owners_found = None
         result = self._collect()
-        processes, visibility = self._attach_owners(result)
+        sockets, processes, visibility = self._attach_owners(result)
         return Snapshot(
             taken_at=taken_at,
             monotonic=started,
             backend=self.backend_name,
             backend_reason=self._reason,
-            sockets={sock.key: sock for sock in result.sockets},
+            sockets={sock.key: sock for sock in sockets},
             processes=processes,
             warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
@@ -111,22 +114,28 @@ class Collector:
                     raise
                 self._fall_back(source.name, str(error))
 
-    def _attach_owners(self, result: SourceResult) -> tuple[dict[int, Process], OwnerVisibility]:
-        """Attach the owners to the result's records (the last step of building them), from the source where it
-        reports them, else from /proc by inode; returns the owning processes and what could not be seen."""
+    def _attach_owners(self, result: SourceResult) -> tuple[list[Socket], dict[int, Process], OwnerVisibility]:
+        """Attach the owners to the result's records (the last step of building them; reused records get copies
+        where their owners changed), from the source where it reports them, else from /proc by inode; returns
+        the records, the owning processes and what could not be seen."""
         known = result.known_owners
+        sockets = result.sockets
         if known is not None:
-            attach_owners(result.sockets, known.by_key, _KEY)
+            attach_owners(sockets, known.by_key, _KEY)
+            sockets.extend(reattach_owners(result.reused, known.by_key, _KEY))
             visibility = known.visibility
             if visibility.hidden_sockets:  # psutil reads /proc too, where there is one
                 visibility = replace(visibility, hidepid=hiding_hidepid())
-            return known.processes, visibility
+            return sockets, known.processes, visibility
         resolver = self._resolver()
         owners, self._owners_found = self._owners_found, None
         if owners is None:
-            owners = resolver.owners_of({sock.inode for sock in result.sockets if sock.inode})
-        attach_owners(result.sockets, owners, _INODE)
-        return resolver.processes(), resolver.visibility(result.sockets)
+            inodes = {sock.inode for sock in sockets if sock.inode}
+            inodes.update(sock.inode for sock in result.reused if sock.inode)
+            owners = resolver.owners_of(inodes)
+        attach_owners(sockets, owners, _INODE)
+        sockets.extend(reattach_owners(result.reused, owners, _INODE))
+        return sockets, resolver.processes(), resolver.visibility(sockets)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
@@ -138,14 +147,14 @@ class Collector:
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
-            self._source = _FACTORIES[self.requested](self._verify_unix)
+            self._source = _FACTORIES[self.requested](self._verify_unix, self._live)
             self._reason = "chosen with --backend"
             return self._source
         for name in _AUTO_ORDER:
             if name in self._failed:
                 continue
             try:
-                self._source = _FACTORIES[name](self._verify_unix)
+                self._source = _FACTORIES[name](self._verify_unix, self._live)
             except BackendUnavailable as error:
                 self._fall_back(name, str(error))
                 continue
@@ -166,6 +175,13 @@ class Collector:
         if self._owners is None:
             self._owners = OwnerResolver()
         return self._owners
+
+
+def implementation() -> str:
+    """Which path the netlink source runs: its compiled splitter or pure Python (``netwatch --version``)."""
+    from netwatch.backends.sources.netlink.compiled import DESCRIPTION
+
+    return DESCRIPTION
 
 
 def visibility_warning(visibility: OwnerVisibility) -> str | None:

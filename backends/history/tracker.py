@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -16,9 +16,6 @@ from itertools import chain, islice
 from netwatch.backends.history.diff import SnapshotDiff, diff
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.snapshot import Snapshot
-
-_Stamp = tuple[float, float]
-"""(wall clock, monotonic) of the snapshot in which a socket was first seen; shared by its whole batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +37,7 @@ class _Closed:
     socket: Socket
     closed_at: float
     """Monotonic time of the snapshot in which the socket was gone."""
-    first_seen: _Stamp
+    first_seen: float
 
 
 _COMPACT_ABOVE_ROWS = 4096
@@ -74,11 +71,12 @@ class _SeriesStore:
         if self._row_count >= _COMPACT_ABOVE_ROWS and len(self._free_rows) * 4 > self._row_count * 3:
             self._compact()
         rows, since = self._rows, self._since
-        rtt_ms = array("f", [math.nan]) * self._row_count
-        total_bps = array("f", rtt_ms)
-        rates = change.rates
-        for key, sock in change.current.sockets.items():
-            info = sock.tcp_info
+        # A kept record's rtt is the one recorded last time: copy the column, then write the renewed sockets'.
+        rtt_ms = array("f", self._columns[-1][1]) if self._columns else array("f", [math.nan]) * self._row_count
+        total_bps = array("f", [0.0 if change.elapsed else math.nan]) * self._row_count
+        sockets = change.current.sockets
+        for key in change.renewed:
+            info = sockets[key].tcp_info
             if info is None:
                 continue
             row = rows.get(key)
@@ -86,8 +84,9 @@ class _SeriesStore:
                 row = rows[key] = self._take_row(rtt_ms, total_bps)
                 since[row] = update
             rtt_ms[row] = info.rtt / 1000.0
-            rate = rates.get(key)
-            if rate is not None:
+        for key, rate in change.rates.items():
+            row = rows.get(key)
+            if row is not None:
                 total_bps[row] = rate.send_bps + rate.recv_bps
         self._columns.append((update, rtt_ms, total_bps))
 
@@ -145,7 +144,12 @@ class History:
         self.highlight = highlight
         self._events: deque[Event] = deque(maxlen=max_events)
         self._previous: Snapshot | None = None
-        self._first_seen: dict[SocketKey, _Stamp] = {}
+        self._first_seen: dict[SocketKey, float] = {}
+        """Wall-clock time of the snapshot in which each present socket was first seen."""
+        self.proto_counts: Counter[str] = Counter()
+        """Present sockets per protocol (kept up to date from the diffs, not recounted)."""
+        self.tcp_state_counts: Counter[str] = Counter()
+        """Present TCP sockets per state."""
         self._opened_at: dict[SocketKey, float] = {}
         """Sockets opened less than ``highlight`` s ago (not those of the first snapshot), oldest first."""
         self._changed_at: dict[SocketKey, float] = {}
@@ -163,31 +167,52 @@ class History:
         previous = self._previous
         change = diff(previous, snapshot)
         now = snapshot.monotonic
-        stamp = (snapshot.taken_at, now)
         if previous is None:
-            self._first_seen = dict.fromkeys(snapshot.sockets, stamp)
+            self._first_seen = dict.fromkeys(snapshot.sockets, snapshot.taken_at)
+            self.proto_counts = Counter(sock.proto for sock in snapshot.sockets.values())
+            self.tcp_state_counts = Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp")
         else:
-            self._record_changes(change, stamp)
+            self._record_changes(change, snapshot.taken_at, now)
+            self._count_changes(change)
         self._expire(now)
         self._series.record(change)
         self._previous = snapshot
         return change
 
-    def _record_changes(self, change: SnapshotDiff, stamp: _Stamp) -> None:
-        now = stamp[1]
+    def _record_changes(self, change: SnapshotDiff, taken_at: float, now: float) -> None:
         first_seen, opened_at, changed_at, closed = self._first_seen, self._opened_at, self._changed_at, self._closed
         for key, sock in change.closed.items():
             opened_at.pop(key, None)
             changed_at.pop(key, None)
-            closed[key] = _Closed(sock, now, first_seen.pop(key, stamp))
+            closed[key] = _Closed(sock, now, first_seen.pop(key, taken_at))
         for key in change.opened:
-            first_seen[key] = stamp
+            first_seen[key] = taken_at
             opened_at[key] = now
             closed.pop(key, None)
         for key in change.state_changed:
             changed_at.pop(key, None)  # re-insert: keep the dict ordered by time
             changed_at[key] = now
-        self._log_events(change, stamp[0])
+        self._log_events(change, taken_at)
+
+    def _count_changes(self, change: SnapshotDiff) -> None:
+        protos, states = self.proto_counts, self.tcp_state_counts
+        for sock in change.closed.values():
+            protos[sock.proto] -= 1
+            if sock.proto == "tcp":
+                states[sock.state] -= 1
+        sockets = change.current.sockets
+        for key in change.opened:
+            sock = sockets[key]
+            protos[sock.proto] += 1
+            if sock.proto == "tcp":
+                states[sock.state] += 1
+        for key, (old, new) in change.state_changed.items():
+            if sockets[key].proto == "tcp":
+                states[old] -= 1
+                states[new] += 1
+        for counts in (protos, states):
+            for name in [name for name, count in counts.items() if count <= 0]:
+                del counts[name]
 
     def _log_events(self, change: SnapshotDiff, at: float) -> None:
         sockets = change.current.sockets
@@ -216,11 +241,18 @@ class History:
 
     def first_seen(self, key: SocketKey) -> float | None:
         """Wall-clock time of the snapshot in which the socket (present or lingering) was first seen."""
-        stamp = self._first_seen.get(key)
-        if stamp is None:
+        seen = self._first_seen.get(key)
+        if seen is None:
             gone = self._closed.get(key)
-            stamp = gone.first_seen if gone is not None else None
-        return stamp[0] if stamp is not None else None
+            seen = gone.first_seen if gone is not None else None
+        return seen
+
+    def first_seen_times(self) -> dict[SocketKey, float]:
+        """:meth:`first_seen` of every present and lingering socket, as a new dict (a copy at C speed)."""
+        times = self._first_seen.copy()
+        for key, gone in self._closed.items():
+            times[key] = gone.first_seen
+        return times
 
     def status(self, key: SocketKey) -> str | None:
         """``"closed"`` while lingering, ``"changed"`` / ``"new"`` within ``highlight`` s, else None.

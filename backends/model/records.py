@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 from netwatch.backends.model.extensions import Extensions, share
@@ -111,10 +111,22 @@ class Socket:
     mark: int | None = None
     interface: int | None = None
     extensions: Extensions = field(default_factory=_no_extensions)
+    observed_at: float | None = field(default=None, compare=False)
+    """Monotonic time of the dump whose kernel values the record holds, where a source reuses the record of an
+    unchanged socket across dumps (None: the snapshot's own time). ``tcp_info``'s ``last_*`` clocks and the
+    ``timer``'s countdown are as of then: see :func:`clocks_moved`."""
 
 
-SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name != "key")
+SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name not in ("key", "observed_at"))
 """The fields of a socket's document (the JSON output's keys, the CSV output's columns), in record order."""
+
+
+def clocks_moved(sock: Socket, now: float) -> int:
+    """Milliseconds to add to ``sock``'s ``tcp_info`` ``last_*`` clocks (and take from its timer's countdown) to
+    read them at monotonic time ``now``: a reused record is one whose other kernel values did not change, so its
+    clocks only advanced with time."""
+    observed = sock.observed_at
+    return 0 if observed is None or now <= observed else int((now - observed) * 1000)
 
 
 _set_owners = Socket.owners.__set__  # type: ignore[attr-defined]
@@ -137,6 +149,24 @@ def attach_owners(
             if sock.owners:
                 raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
             _set_owners(sock, found)
+
+
+def reattach_owners(
+    sockets: Iterable[Socket], owners: Mapping[Hashable, tuple[Owner, ...]], key: Callable[[Socket], Hashable]
+) -> list[Socket]:
+    """``sockets``, records published before (reused by the source), with the owners ``owners[key(sock)]``: a
+    record whose owners did not change is itself (most: compared by identity first), another is a copy with
+    them (a published record is never changed)."""
+    get = owners.get
+    result = []
+    append = result.append
+    for sock in sockets:
+        found = get(key(sock), ())
+        have = sock.owners
+        if found is not have and found != have:
+            sock = replace(sock, owners=found)
+        append(sock)
+    return result
 
 
 def owner_pids(sock: Socket) -> tuple[int, ...]:

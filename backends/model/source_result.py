@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
@@ -26,6 +26,9 @@ class SourceResult:
 
     sockets: list[Socket]
     """Records without owners: the collector attaches them (:func:`netwatch.backends.model.records.attach_owners`)."""
+    reused: list[Socket] = field(default_factory=list)
+    """Records of the source's previous result, of sockets whose kernel values did not change: they keep the owners
+    attached then, unless the owners changed (:func:`netwatch.backends.model.records.reattach_owners`)."""
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from

@@ -35,6 +35,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and whether the compiled sock_diag splitter runs (imported only when asked)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from netwatch.backends.collector import implementation
+
+        try:
+            number = version("netwatch-top")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        print(f"netwatch {number} ({implementation()})")
+        parser.exit()
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -71,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pid", type=_pid, metavar="PID", help="only this process's sockets")
     parser.add_argument("--linger", type=_positive_seconds, default=5.0, metavar="S",
                         help="seconds a closed socket stays on screen (default: 5)")
-    parser.add_argument("--version", action="version", version="netwatch 0.1.0")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and which decoder runs, and exit")
     return parser
 
 

@@ -6,9 +6,8 @@ never reads the history while it is being changed.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netwatch.backends.history.diff import ZERO_RATES, Rates, SnapshotDiff
 from netwatch.backends.history.tracker import Event, History
@@ -33,8 +32,16 @@ class Frame:
     """Current sockets per protocol."""
     tcp_state_counts: Mapping[str, int]
     """Current TCP sockets per state."""
-    sockets_by_pid: Mapping[int, Sequence[Socket]]
-    """The :attr:`sockets` of each owning pid (so that one process's view never scans every socket)."""
+    _by_pid: dict[int, list[Socket]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def sockets_by_pid(self) -> Mapping[int, Sequence[Socket]]:
+        """The :attr:`sockets` of each owning pid, grouped on first use (a process view or the detail pane of a
+        process asks; most refreshes never do)."""
+        by_pid = self._by_pid
+        if not by_pid and self.sockets:
+            by_pid.update(_sockets_by_pid(self.sockets))
+        return by_pid
 
     @property
     def now(self) -> float:
@@ -53,22 +60,15 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
     sockets: Mapping[SocketKey, Socket] = (
         {**lingering, **snapshot.sockets} if lingering else snapshot.sockets
     )
-    first_seen_of = history.first_seen
-    first_seen = {}
-    for key in sockets:
-        seen = first_seen_of(key)
-        if seen is not None:
-            first_seen[key] = seen
     return Frame(
         snapshot=snapshot,
         diff=diff,
         sockets=sockets,
         statuses=history.statuses(),
-        first_seen=first_seen,
+        first_seen=history.first_seen_times(),
         new_events=_events_after(history.events, last_event),
-        proto_counts=Counter(sock.proto for sock in snapshot.sockets.values()),
-        tcp_state_counts=Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp"),
-        sockets_by_pid=_sockets_by_pid(sockets),
+        proto_counts=dict(history.proto_counts),
+        tcp_state_counts=dict(history.tcp_state_counts),
     )
 
 

@@ -51,7 +51,7 @@ class LiveSource:
         if self._collector is None:
             from netwatch.backends.collector import Collector
 
-            self._collector = Collector(self.requested)
+            self._collector = Collector(self.requested, live=True)
         return self._collector.snapshot()
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.names import state_names
-from netwatch.backends.model.records import NO_EXTENSIONS, Timer
+from netwatch.backends.model.records import NO_EXTENSIONS, Socket, Timer
 from netwatch.backends.model.tcp_info import tcp_info_from_exact
 from netwatch.backends.sources.netlink.attributes import (
     decode_cstring,
@@ -25,6 +25,8 @@ from netwatch.backends.sources.netlink.attributes import (
     sockopt_flags,
 )
 from netwatch.backends.sources.netlink.inet_layout import (
+    CLOCKS_SIZE,
+    EXPIRES_OFFSET,
     HEADER_SIZE,
     Decoder,
     Layout,
@@ -42,6 +44,9 @@ ALL_STATES = 0xFFFFFFFF
 """idiag_states: every state, incl. TIME_WAIT, SYN_RECV/NEW_SYN_RECV (request socks) and BOUND_INACTIVE."""
 
 INET_DIAG_REQ_V2 = struct.Struct("=BBBBI2H16s16sI2I")
+COOKIE = struct.Struct("=II")
+COOKIE_OFFSET = 44
+"""idiag_cookie (two u32, low first) in struct inet_diag_msg."""
 MAX_LAYOUTS = 1024
 """Compiled message layouts kept (a handful is normal; the bound only guards against garbage)."""
 MAX_SHARED_EXTENSIONS = 4096
@@ -71,7 +76,7 @@ TIMER_OFF = Timer("off", 0, 0)
 new_inet_socket = socket_builder(
     "key", "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
     "send_q", "inode", "uid", "cookie", "tcp_info", "timer", "meminfo", "skmem", "congestion", "cgroup",
-    "shutdown", "tos", "tclass", "mark", "interface", "extensions",
+    "shutdown", "tos", "tclass", "mark", "interface", "extensions", "observed_at",
     path=None, peer_inode=None, sock_type=None, owners=(),
 )  # fmt: skip
 """A Socket from the values of an inet_diag message, in this order (owners are attached after the dump)."""
@@ -115,11 +120,17 @@ def _payload(decoder: Decoder) -> Callable[[bytes], Any]:
     return lambda raw: decoder(raw, 0, len(raw))
 
 
+_Seen = tuple[int, Socket]
+"""(fingerprint of the message, the record decoded from it)."""
+
+
 class InetDecoder:
     """Turns inet_diag replies into Socket records.
 
     Keeps, across snapshots, the compiled message layouts (see inet_layout), string caches and the shared
-    ``extensions`` mappings.
+    ``extensions`` mappings; and, for :meth:`decode` with ``reused``, each socket's record of the previous dump
+    with a fingerprint of its message: a socket whose message is the same but for the clocks of an idle socket
+    (idiag_expires and tcp_info's ``last_*``) keeps its record, without decoding (see :meth:`start_dump`).
     """
 
     def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
@@ -128,6 +139,18 @@ class InetDecoder:
         self._congestion: dict[bytes, str] = {}
         self._layouts: dict[tuple[int, Shape], Layout] = {}
         self._shared_extensions: dict[tuple[Layout, object], Extensions] = {}
+        self._layout_of_size: dict[str, dict[int, Layout | None]] = {}
+        """Per protocol, message size -> the one layout seen at that size (None once two were): where the clocks
+        are."""
+        self._previous: dict[tuple[str, int], _Seen] = {}
+        self._seen: dict[tuple[str, int], _Seen] = {}
+        self._observed_at: float | None = None
+
+    def start_dump(self, now: float) -> None:
+        """Begin the messages of one snapshot, read at monotonic time ``now``: the records of the previous one
+        become those a socket may keep (a record is kept only from the snapshot right before)."""
+        self._previous, self._seen = self._seen, {}
+        self._observed_at = now
 
     def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
         """Learn the shape of a message no cached layout fits, and the layout for it."""
@@ -137,6 +160,7 @@ class InetDecoder:
             if len(self._layouts) >= MAX_LAYOUTS:
                 self._layouts.clear()
                 self._shared_extensions.clear()
+                self._layout_of_size.clear()
             layout = self._layouts[(family, shape)] = compile_layout(family, shape)
         return layout
 
@@ -150,12 +174,32 @@ class InetDecoder:
             extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
         return extensions
 
-    def decode(self, messages: Iterable[Message], proto: str, into: dict) -> int:
-        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins).
+    def splitter_reuse(self, proto: str, reused: dict) -> tuple:
+        """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``reused``
+        (see ``DiagSocket.stream``)."""
+        return proto, self._previous, self._seen, reused
+
+    def decode(
+        self,
+        messages: Iterable[Message],
+        proto: str,
+        into: dict,
+        reused: dict | None = None,
+        fingerprints: list[int] | None = None,
+    ) -> int:
+        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins); with
+        ``reused``, the record of the previous dump of a socket whose message did not change goes there instead.
+        ``fingerprints``: the messages were checked by the compiled splitter, which gives their fingerprints.
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
         states = state_names(proto)
+        observed_at = self._observed_at
+        next_fingerprint = iter(fingerprints).__next__ if fingerprints is not None else None
+        previous = self._previous.get if reused is not None and next_fingerprint is None else None
+        seen = self._seen
+        layout_of_size = self._layout_of_size.setdefault(proto, {})
+        unpack_cookie = COOKIE.unpack_from
         state_count = len(states)
         wants_tcp_info = proto == "tcp"
         addresses = self._addresses
@@ -173,6 +217,18 @@ class InetDecoder:
         by_size: dict[int, Layout] = {}
         for buffer, offset, end in messages:
             size = end - offset
+            fingerprint = next_fingerprint() if next_fingerprint is not None else None
+            if previous is not None:
+                clocks_of = layout_of_size.get(size)
+                if clocks_of is not None:
+                    fingerprint = _fingerprint(buffer, offset, end, clocks_of.clocks)
+                    cookie_lo, cookie_hi = unpack_cookie(buffer, offset + COOKIE_OFFSET)
+                    key = (proto, cookie_hi << 32 | cookie_lo)
+                    last = previous(key)
+                    if last is not None and last[0] == fingerprint:
+                        reused[key] = last[1]
+                        seen[key] = last
+                        continue
             layout = by_size.get(size)
             if layout is not None:
                 values = layout.unpack(buffer, offset)
@@ -210,7 +266,7 @@ class InetDecoder:
             index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
             key = (proto, cookie)
-            into[key] = new_inet_socket(
+            into[key] = record = new_inet_socket(
                 key,
                 proto,
                 "ipv4" if family == socket.AF_INET else "ipv6",
@@ -236,8 +292,30 @@ class InetDecoder:
                 values[layout.mark] if layout.mark else None,
                 ifindex,  # interface
                 extensions,
+                observed_at,
             )
+            if next_fingerprint is not None:
+                seen[key] = (fingerprint, record)
+            elif previous is not None:
+                known = layout_of_size.get(size, layout)
+                if known is not layout:
+                    layout_of_size[size] = None
+                elif size not in layout_of_size:
+                    layout_of_size[size] = layout
+                if fingerprint is None or known is not layout:
+                    fingerprint = _fingerprint(buffer, offset, end, layout.clocks)
+                seen[key] = (fingerprint, record)
         return skipped
+
+
+def _fingerprint(buffer: bytearray, offset: int, end: int, clocks: int) -> int:
+    """A hash of the message at ``buffer[offset:end]`` but for the clocks an idle socket's message changes in:
+    idiag_expires, and the tcp_info ``last_*`` clocks at ``clocks`` (0: none)."""
+    expires = offset + EXPIRES_OFFSET
+    if clocks:
+        clocks += offset
+        return hash(bytes(buffer[offset:expires] + buffer[expires + 4 : clocks] + buffer[clocks + CLOCKS_SIZE : end]))
+    return hash(bytes(buffer[offset:expires] + buffer[expires + 4 : end]))
 
 
 def _shared_extensions(layout: Layout, values: tuple) -> Extensions:

@@ -62,6 +62,12 @@ HEADER_FORMAT = "BBBBHH16s16sIIIIIIII"
 """struct inet_diag_msg (ports are big-endian: swapped by the decoder)."""
 HEADER_SIZE = struct.calcsize("=" + HEADER_FORMAT)  # 72
 HEADER_VALUES = 16
+EXPIRES_OFFSET = 52
+"""Offset of idiag_expires (u32, a countdown) in struct inet_diag_msg."""
+CLOCKS_OFFSET = 44
+"""Offset of tcpi_last_data_sent in struct tcp_info, followed by last_ack_sent, last_data_recv and last_ack_recv:
+ms since an event, the fields of an idle socket that change at every dump."""
+CLOCKS_SIZE = 16
 
 Decoder = Callable[[bytes, int, int], object]
 
@@ -135,6 +141,8 @@ class Layout:
     """...and a picker of those values (the key of the shared extensions mapping)."""
     rare: tuple[tuple[int, str, Decoder], ...] = ()
     """(raw payload index, extension name, decoder) of the RARE_EXTENSIONS present."""
+    clocks: int = 0
+    """Offset in the message of tcp_info's four ``last_*`` clocks (:data:`CLOCKS_SIZE` bytes), 0 without them."""
 
 
 Shape = tuple[tuple[int, int, int], ...]
@@ -169,7 +177,9 @@ def compile_layout(family: int, shape: Shape) -> Layout:
     expected: list[int] = [family]
     slots: dict[str, object] = {}
     rare: list[tuple[int, str, Decoder]] = []
+    position = HEADER_SIZE
     for atype, length, padding in shape:
+        start, position = position, position + length + padding
         if atype < 0:
             formats.append(f"{length}x")
             continue
@@ -188,6 +198,8 @@ def compile_layout(family: int, shape: Shape) -> Layout:
             payload -= size
             if kind == INET_DIAG_INFO:
                 slots["info_padding"] = bytes(TCP_INFO_SIZE - size)
+                if size >= CLOCKS_OFFSET + CLOCKS_SIZE:
+                    slots["clocks"] = start + NLA_HEADER_LEN + CLOCKS_OFFSET
             elif kind in OWN_EXTENSIONS:
                 slots["own_extensions"] = OWN_EXTENSIONS[kind]
         elif kind in RARE_EXTENSIONS and payload > 0:

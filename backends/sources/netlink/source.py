@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import gc
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
@@ -13,6 +15,9 @@ from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
 from netwatch.backends.sources.netlink.transport import DiagSocket, DumpFailed, Message
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
+
+_Decode = Callable[[list[Message], dict, "dict | None", "list[int] | None"], int]
+"""decode(messages, new records, reused records or None, fingerprints or None) -> malformed messages skipped."""
 
 DUMP_ATTEMPTS = 3
 """Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
@@ -27,9 +32,13 @@ class NetlinkSource:
     name = "netlink"
     reports_owners = False
 
-    def __init__(self) -> None:
+    def __init__(self, reuse_records: bool = False) -> None:
+        """``reuse_records``: a TCP/UDP/RAW socket whose kernel values did not change since the previous
+        collection (but for an idle socket's clocks) keeps that collection's record (``SourceResult.reused``),
+        undecoded: a live view's refresh then costs what changed, not what exists."""
         self._cgroups = CgroupPaths()
         self._inet = inet.InetDecoder(self._cgroups.path_of)
+        self._reuse = reuse_records
 
     def collect(self) -> SourceResult:
         """Dump every socket (the families sock_diag cannot dump are read from /proc/net)."""
@@ -43,47 +52,62 @@ class NetlinkSource:
         except OSError as error:
             raise BackendUnavailable(f"cannot open a NETLINK_SOCK_DIAG socket: {error.strerror or error}") from None
         by_key: dict = {}
+        reused: dict | None = {} if self._reuse else None
         warnings: list[str] = []
         unavailable: list[tuple[str, str]] = []
+        if self._reuse:
+            self._inet.start_dump(time.monotonic())
         with diag:
             for proto, family in INET_DUMPS:
                 request = inet.build_request(proto, family)
                 decode = self._inet_decoder(proto)
-                self._dump_into(diag, request, decode, (proto, family), by_key, warnings, unavailable)
-            self._dump_into(diag, unix.build_request(), unix.decode_unix, UNIX_DUMP, by_key, warnings,
+                reuse = partial(self._inet.splitter_reuse, proto) if self._reuse else None
+                self._dump_into(diag, request, decode, (proto, family), (by_key, reused), reuse, warnings,
+                                unavailable)  # fmt: skip
+            self._dump_into(diag, unix.build_request(), _decode_unix, UNIX_DUMP, (by_key, None), None, warnings,
                             unavailable)  # fmt: skip
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
         sockets = sockets_from_rows(_read_procfs(unavailable, warnings).values())
         sockets.extend(by_key.values())
-        return SourceResult(sockets=sockets, warnings=tuple(warnings), unavailable=tuple(unavailable))
+        return SourceResult(
+            sockets=sockets,
+            reused=list(reused.values()) if reused else [],
+            warnings=tuple(warnings),
+            unavailable=tuple(unavailable),
+        )
 
-    def _inet_decoder(self, proto: str) -> Callable[[list, dict], int]:
-        return lambda messages, into: self._inet.decode(messages, proto, into)
+    def _inet_decoder(self, proto: str) -> _Decode:
+        return lambda messages, into, reused, fingerprints: self._inet.decode(
+            messages, proto, into, reused, fingerprints
+        )
 
     @staticmethod
     def _dump_into(
         diag: DiagSocket,
         request: bytes,
-        decode: Callable[[list, dict], int],
+        decode: _Decode,
         what: tuple[str, str],
-        into: dict,
+        into: tuple[dict, dict | None],
+        reuse: Callable[[dict], tuple] | None,
         warnings: list[str],
         unavailable: list[tuple[str, str]],
     ) -> None:
-        """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``."""
+        """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``: (new
+        records, reused records or None); ``reuse`` gives the compiled splitter's reuse state for a dict."""
         label = "/".join(dict.fromkeys(what))
         skipped = 0
 
-        def consume(messages: list[Message]) -> None:
+        def consume(messages: list[Message], fingerprints: list[int] | None) -> None:
             nonlocal skipped
-            skipped += decode(messages, decoded)
+            skipped += decode(messages, decoded, reused, fingerprints)
 
         try:
             for _attempt in range(DUMP_ATTEMPTS):
                 decoded: dict = {}
+                reused: dict | None = None if into[1] is None else {}
                 skipped = 0
-                if not diag.stream(request, consume):
+                if not diag.stream(request, consume, reuse(reused) if reuse and reused is not None else None):
                     break
             else:
                 warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
@@ -98,9 +122,15 @@ class NetlinkSource:
             warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
                             "read from /proc/net instead")  # fmt: skip
             return
-        into.update(decoded)
+        into[0].update(decoded)
+        if reused:
+            into[1].update(reused)
         if skipped:
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
+
+
+def _decode_unix(messages: list[Message], into: dict, _reused: dict | None, _fingerprints: None) -> int:
+    return unix.decode_unix(messages, into)
 
 
 def _read_procfs(families: list[tuple[str, str]], warnings: list[str]) -> dict:

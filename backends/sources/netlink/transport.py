@@ -15,6 +15,8 @@ import socket
 import struct
 from collections.abc import Callable
 
+from netwatch.backends.sources.netlink.compiled import scan
+
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLMSG_ERROR = 2
@@ -39,6 +41,10 @@ TIMEOUT = 10.0
 
 Message = tuple[bytearray, int, int]
 """One reply message: (buffer, offset of its payload, offset of its end)."""
+
+Consumer = Callable[[list[Message], "list[int] | None"], object]
+"""Takes a receive buffer's worth of messages and, where the compiled splitter kept unchanged sockets' records
+(see :meth:`DiagSocket.stream`), the fingerprint of each message, else None."""
 
 
 class DumpFailed(OSError):
@@ -67,10 +73,14 @@ class DiagSocket:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stream(self, request: bytes, consume: Callable[[list[Message]], object]) -> bool:
+    def stream(self, request: bytes, consume: Consumer, reuse: tuple | None = None) -> bool:
         """Send a SOCK_DIAG_BY_FAMILY dump ``request`` (the payload after the nlmsghdr) and hand the reply's
         messages to ``consume``, one receive buffer's worth at a time (so a dump of 100,000 sockets never holds
         its ~60 MB of replies at once). Returns whether the kernel flagged the dump as interrupted.
+
+        ``reuse`` (inet dumps): (proto, previous, seen, reused) for the compiled splitter, which keeps the records
+        of unchanged sockets itself (see ``_scan.c``) and hands ``consume`` the others with their fingerprints;
+        without the compiled module it is ignored (the decoder does the same).
 
         ``consume`` must not keep the messages' buffers. Raises DumpFailed when the kernel answers with an
         error, OSError (e.g. TimeoutError) on I/O failure.
@@ -81,25 +91,35 @@ class DiagSocket:
             NLMSG_HEADER_LEN + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
         )
         self._sock.send(header + request)
+        fingerprinted = scan is not None and reuse is not None
         messages: list[Message] = []
+        fingerprints: list[int] | None = [] if fingerprinted else None
         interrupted = False
         chunk = bytearray(CHUNK_SIZE)
         view = memoryview(chunk)
         used = 0
         while True:
             if CHUNK_SIZE - used < MIN_FREE:
-                consume(messages)
+                consume(messages, fingerprints)
                 messages = []
+                fingerprints = [] if fingerprinted else None
                 chunk = bytearray(CHUNK_SIZE)
                 view = memoryview(chunk)
                 used = 0
             size = self._sock.recv_into(view[used:], CHUNK_SIZE - used, socket.MSG_TRUNC)
             if size > CHUNK_SIZE - used:
                 raise DumpFailed(errno.EMSGSIZE, "netlink reply datagram larger than the receive buffer")
-            done, flagged = parse_datagram(chunk, used, used + size, seq, messages)
+            if scan is not None:
+                done, flagged, code = scan.split(
+                    chunk, used, used + size, seq, messages, (*reuse, fingerprints) if fingerprinted else None
+                )
+                if code:
+                    raise DumpFailed(code, os.strerror(code))
+            else:
+                done, flagged = parse_datagram(chunk, used, used + size, seq, messages)
             interrupted = interrupted or flagged
             if done:
-                consume(messages)
+                consume(messages, fingerprints)
                 return interrupted
             used = (used + size + 7) & ~7
 

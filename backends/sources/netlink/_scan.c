@@ -1,0 +1,207 @@
+/* The compiled fast path of transport.parse_datagram (optional: the pure-Python one does the same).
+ *
+ * split(buffer, offset, end, seq, messages, reuse) splits one received netlink datagram into the messages of
+ * dump `seq`, appending (buffer, payload offset, end) to `messages`, exactly as transport.parse_datagram does,
+ * and returns (dump ended, NLM_F_DUMP_INTR seen, errno of an NLMSG_ERROR/NLMSG_DONE or 0).
+ *
+ * With `reuse` = (proto, previous, seen, reused, fingerprints) the messages are inet_diag replies and each one is
+ * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
+ * last_* clocks). Where previous[(proto, cookie)] is (that fingerprint, record), the socket did not change: the
+ * entry goes to seen[(proto, cookie)] and its record to reused[(proto, cookie)], and the message is not listed;
+ * otherwise the message is listed and its fingerprint appended to `fingerprints` (the decoder stores it).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NLMSG_HDRLEN 16
+#define NLMSG_ERROR 2
+#define NLMSG_DONE 3
+#define SOCK_DIAG_BY_FAMILY 20
+#define NLM_F_DUMP_INTR 0x10
+#define INET_DIAG_MSG_LEN 72
+#define COOKIE_OFFSET 44
+#define EXPIRES_OFFSET 52
+#define INET_DIAG_INFO 2
+#define NLA_TYPE_MASK 0x3FFF
+#define CLOCKS_OFFSET 44 /* tcpi_last_data_sent .. tcpi_last_ack_recv */
+#define CLOCKS_SIZE 16
+
+static inline uint32_t read_u32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint16_t read_u16(const unsigned char *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/* A 64-bit mix of bytes [p, p + n) into h, 8 bytes at a time (change detection, not cryptography). */
+static inline uint64_t mix(uint64_t h, const unsigned char *p, Py_ssize_t n) {
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    if (n > 0) {
+        uint64_t w = 0;
+        memcpy(&w, p, (size_t)n);
+        h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* The fingerprint of the inet_diag message [p, p + n) (n >= INET_DIAG_MSG_LEN). */
+static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
+    Py_ssize_t clocks = 0, position = INET_DIAG_MSG_LEN;
+    while (position + 4 <= n) {
+        uint16_t length = read_u16(p + position), type = read_u16(p + position + 2) & NLA_TYPE_MASK;
+        if (length < 4 || position + length > n)
+            break;
+        if (type == INET_DIAG_INFO && length - 4 >= CLOCKS_OFFSET + CLOCKS_SIZE) {
+            clocks = position + 4 + CLOCKS_OFFSET;
+            break;
+        }
+        position += (length + 3) & ~3;
+    }
+    uint64_t h = 0x243F6A8885A308D3ULL ^ (uint64_t)n;
+    h = mix(h, p, EXPIRES_OFFSET);
+    if (clocks) {
+        h = mix(h, p + EXPIRES_OFFSET + 4, clocks - EXPIRES_OFFSET - 4);
+        h = mix(h, p + clocks + CLOCKS_SIZE, n - clocks - CLOCKS_SIZE);
+    } else {
+        h = mix(h, p + EXPIRES_OFFSET + 4, n - EXPIRES_OFFSET - 4);
+    }
+    return h;
+}
+
+/* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
+static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *previous, PyObject *seen,
+                     PyObject *reused, PyObject **fp) {
+    uint64_t hash = fingerprint(p, n);
+    uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
+    PyObject *number = PyLong_FromUnsignedLongLong(cookie);
+    if (number == NULL)
+        return -1;
+    PyObject *key = PyTuple_Pack(2, proto, number);
+    Py_DECREF(number);
+    if (key == NULL)
+        return -1;
+    PyObject *last = PyDict_GetItemWithError(previous, key); /* borrowed */
+    if (last == NULL && PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    if (last != NULL && PyTuple_CheckExact(last) && PyTuple_GET_SIZE(last) == 2) {
+        unsigned long long known = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(last, 0));
+        if (known == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+        } else if (known == hash) {
+            int failed = PyDict_SetItem(seen, key, last) < 0 ||
+                         PyDict_SetItem(reused, key, PyTuple_GET_ITEM(last, 1)) < 0;
+            Py_DECREF(key);
+            return failed ? -1 : 1;
+        }
+    }
+    Py_DECREF(key);
+    *fp = PyLong_FromUnsignedLongLong(hash);
+    return *fp == NULL ? -1 : 0;
+}
+
+static PyObject *split(PyObject *self, PyObject *args) {
+    PyObject *buffer_object, *messages, *reuse;
+    Py_ssize_t offset, end;
+    unsigned long seq;
+    if (!PyArg_ParseTuple(args, "OnnkO!O", &buffer_object, &offset, &end, &seq, &PyList_Type, &messages, &reuse))
+        return NULL;
+    PyObject *proto = NULL, *previous = NULL, *seen = NULL, *reused = NULL, *fingerprints = NULL;
+    if (reuse != Py_None) {
+        if (!PyArg_ParseTuple(reuse, "UO!O!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &seen,
+                              &PyDict_Type, &reused, &PyList_Type, &fingerprints))
+            return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(buffer_object, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (offset < 0 || end > view.len || offset > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "offset and end must lie within the buffer");
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    int done = 0, interrupted = 0, error = 0;
+    while (offset + NLMSG_HDRLEN <= end) {
+        const unsigned char *header = data + offset;
+        uint32_t length = read_u32(header);
+        uint16_t type = read_u16(header + 4), flags = read_u16(header + 6);
+        uint32_t msg_seq = read_u32(header + 8);
+        if (length < NLMSG_HDRLEN || (Py_ssize_t)length > end - offset)
+            break;
+        if (msg_seq == (uint32_t)seq) {
+            if (flags & NLM_F_DUMP_INTR)
+                interrupted = 1;
+            if (type == SOCK_DIAG_BY_FAMILY) {
+                Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
+                PyObject *fp = NULL;
+                if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {
+                    int kept = reuse_one(data + payload, stop - payload, proto, previous, seen, reused, &fp);
+                    if (kept < 0)
+                        goto fail;
+                    if (kept) {
+                        offset += (length + 3) & ~3U;
+                        continue;
+                    }
+                }
+                PyObject *message = Py_BuildValue("(Onn)", buffer_object, payload, stop);
+                if (message == NULL || PyList_Append(messages, message) < 0) {
+                    Py_XDECREF(message);
+                    Py_XDECREF(fp);
+                    goto fail;
+                }
+                Py_DECREF(message);
+                if (reuse != Py_None) {
+                    if (fp == NULL) /* too short to fingerprint: the decoder counts it as malformed */
+                        fp = PyLong_FromLong(0);
+                    if (fp == NULL || PyList_Append(fingerprints, fp) < 0) {
+                        Py_XDECREF(fp);
+                        goto fail;
+                    }
+                    Py_DECREF(fp);
+                }
+            } else if (type == NLMSG_DONE || type == NLMSG_ERROR) {
+                if (length >= NLMSG_HDRLEN + 4) {
+                    int32_t code;
+                    memcpy(&code, header + NLMSG_HDRLEN, 4);
+                    if (code < 0)
+                        error = -code;
+                }
+                done = 1;
+                break;
+            }
+        }
+        offset += (length + 3) & ~3U;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(OOi)", done ? Py_True : Py_False, interrupted ? Py_True : Py_False, error);
+fail:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"split", split, METH_VARARGS, "split(buffer, offset, end, seq, messages, reuse) -> (done, interrupted, errno)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "The compiled sock_diag datagram splitter.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

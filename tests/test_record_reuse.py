@@ -1,0 +1,246 @@
+"""A live collector keeps the record of every socket whose kernel values did not change (but for an idle socket's
+clocks): on recorded dumps and on live sockets, through the compiled splitter and the pure-Python path alike."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from netwatch.backends.collector import Collector
+from netwatch.backends.model.records import Socket, clocks_moved
+from netwatch.backends.sources.netlink import compiled, inet, transport
+from netwatch.backends.sources.netlink.inet_layout import CLOCKS_OFFSET, EXPIRES_OFFSET, INET_DIAG_INFO
+from netwatch.backends.sources.netlink.transport import NLMSG_HEADER, NLMSG_HEADER_LEN, SOCK_DIAG_BY_FAMILY
+from tests.fixtures.recorded_dumps import KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
+
+NLA = struct.Struct("=HH")
+U32 = struct.Struct("=I")
+U64 = struct.Struct("=Q")
+BYTES_ACKED = 120
+"""Offset of tcpi_bytes_acked in struct tcp_info."""
+
+PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
+    compiled.scan is None, reason="the compiled splitter is not built here (no compiler at install)"))]  # fmt: skip
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run the test through the compiled splitter or the pure-Python path."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(transport, "scan", None)
+    yield request.param
+
+
+def _dump(decoder: inet.InetDecoder, data: bytearray, seq: int, path: str) -> tuple[dict, dict]:
+    """(new records, reused records) of one recorded TCP dump, as a live collection reads it."""
+    decoder.start_dump(time.monotonic())
+    into: dict = {}
+    reused: dict = {}
+    if path == "compiled":
+        messages: list = []
+        fingerprints: list[int] = []
+        done, interrupted, error = compiled.scan.split(
+            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", reused), fingerprints)
+        )
+        assert (done, interrupted, error) == (True, False, 0)
+        assert decoder.decode(messages, "tcp", into, reused, fingerprints) == 0
+    else:
+        assert decoder.decode(split(data, seq), "tcp", into, reused) == 0
+    return into, reused
+
+
+def _messages(data: bytearray) -> Iterator[tuple[int, int | None]]:
+    """(payload offset, offset of its tcp_info or None) of each inet_diag message of a dump."""
+    offset = 0
+    while offset < len(data):
+        length, msg_type, *_rest = NLMSG_HEADER.unpack_from(data, offset)
+        if msg_type == SOCK_DIAG_BY_FAMILY:
+            payload = offset + NLMSG_HEADER_LEN
+            info = None
+            position = payload + 72
+            while position + NLA.size <= offset + length:
+                size, atype = NLA.unpack_from(data, position)
+                if atype == INET_DIAG_INFO:
+                    info = position + NLA.size
+                position += (size + 3) & ~3
+            yield payload, info
+        offset += (length + 3) & ~3
+
+
+def _tick(data: bytearray, milliseconds: int) -> bytearray:
+    """``data`` as the kernel would dump the same idle sockets ``milliseconds`` later: expires counts down, the
+    ``last_*`` clocks count up (where the tcp_info is long enough to hold them)."""
+    ticked = bytearray(data)
+    for payload, info in _messages(ticked):
+        (expires,) = U32.unpack_from(ticked, payload + EXPIRES_OFFSET)
+        U32.pack_into(ticked, payload + EXPIRES_OFFSET, max(0, expires - milliseconds))
+        if info is not None and NLA.unpack_from(ticked, info - NLA.size)[0] - NLA.size >= CLOCKS_OFFSET + 16:
+            for clock in range(4):
+                at = info + CLOCKS_OFFSET + 4 * clock
+                U32.pack_into(ticked, at, U32.unpack_from(ticked, at)[0] + milliseconds)
+    return ticked
+
+
+@pytest.mark.parametrize("info_size", KERNEL_TCP_INFO_SIZES)
+def test_idle_sockets_keep_their_records_and_a_changed_one_is_decoded_again(path: str, info_size: int) -> None:
+    data, seq = load("netlink_tcp_dump.bin")
+    data = with_tcp_info_size(data, info_size)
+    decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    first, reused = _dump(decoder, data, seq, path)
+    assert first and not reused
+
+    later = _tick(data, 1500)
+    fresh, reused = _dump(decoder, later, seq, path)
+    clocks_fit = info_size >= CLOCKS_OFFSET + 16
+    if clocks_fit:  # only the clocks moved: every record is kept, the very same object
+        assert not fresh and reused.keys() == first.keys()
+        assert all(reused[key] is first[key] for key in first)
+    else:  # tcp_info too short to hold the clocks: nothing moved at all but the timers
+        assert not fresh and reused.keys() == first.keys()
+
+    moved = bytearray(later)
+    payload, info = list(_messages(moved))[1]
+    if info is None or info_size < BYTES_ACKED + 8:
+        return
+    acked = U64.unpack_from(moved, info + BYTES_ACKED)[0] + 4096
+    U64.pack_into(moved, info + BYTES_ACKED, acked)
+    fresh, reused = _dump(decoder, moved, seq, path)
+    assert len(fresh) == 1 and len(reused) == len(first) - 1
+    (record,) = fresh.values()
+    assert record.tcp_info.bytes_acked == acked and record.key in first and record is not first[record.key]
+    assert record == _dump(inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}"), moved, seq, path)[0][record.key]
+
+
+def test_a_record_is_kept_only_from_the_dump_right_before(path: str) -> None:
+    data, seq = load("netlink_tcp_dump.bin")
+    decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    first, _ = _dump(decoder, data, seq, path)
+    decoder.start_dump(time.monotonic())  # a dump that saw none of them (e.g. it failed)
+    fresh, reused = _dump(decoder, data, seq, path)
+    assert fresh.keys() == first.keys() and not reused
+
+
+def test_compiled_and_pure_python_splits_agree_on_recorded_dumps() -> None:
+    if compiled.scan is None:
+        pytest.skip("the compiled splitter is not built here (no compiler at install)")
+    for name in ("netlink_tcp_dump.bin", "netlink_unix_dump.bin"):
+        data, seq = load(name)
+        messages: list = []
+        assert compiled.scan.split(data, 0, len(data), seq, messages, None) == (True, False, 0)
+        assert messages == split(data, seq)
+        other: list = []  # another dump's sequence number: nothing of it is ours, and it has not ended
+        assert compiled.scan.split(data, 0, len(data), seq + 1, other, None) == (False, False, 0)
+        assert other == []
+
+
+def test_compiled_split_reports_the_kernels_error() -> None:
+    if compiled.scan is None:
+        pytest.skip("the compiled splitter is not built here (no compiler at install)")
+    error = NLMSG_HEADER.pack(NLMSG_HEADER_LEN + 4, transport.NLMSG_ERROR, 0, 7, 0) + struct.pack("=i", -13)
+    assert compiled.scan.split(bytearray(error), 0, len(error), 7, [], None) == (True, False, 13)
+    with pytest.raises(ValueError):
+        compiled.scan.split(bytearray(error), 0, len(error) + 1, 7, [], None)
+
+
+def _ours(snapshot, ports: set[int]) -> dict:
+    return {
+        key: sock
+        for key, sock in snapshot.sockets.items()
+        if sock.proto == "tcp" and (sock.local_port in ports or sock.remote_port in ports)
+    }
+
+
+def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _ = listener.accept()
+        with client, server:
+            collector = Collector("netlink", live=True)
+            first = _ours(collector.snapshot(), {port})
+            assert len(first) == 3 and all(sock.owners[0].pid == os.getpid() for sock in first.values())
+            time.sleep(0.05)
+            second = _ours(collector.snapshot(), {port})
+            assert all(second[key] is first[key] for key in first)
+
+            client.sendall(b"x" * 5000)
+            server.settimeout(10)
+            assert len(server.recv(5000, socket.MSG_WAITALL)) == 5000
+            third = _ours(collector.snapshot(), {port})
+            renewed = {key for key in third if third[key] is not second[key]}
+            client_key = next(key for key, sock in third.items() if sock.local_port == client.getsockname()[1])
+            server_key = next(key for key, sock in third.items() if sock.remote_port == client.getsockname()[1])
+            assert renewed == {client_key, server_key}
+            assert third[client_key].tcp_info.bytes_acked >= 5000
+            assert third[server_key].tcp_info.bytes_received >= 5000
+            assert third[client_key].observed_at > first[client_key].observed_at
+
+
+def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        collector = Collector("netlink", live=True)
+        first = _ours(collector.snapshot(), {port})
+        (key,) = first
+        assert [owner.pid for owner in first[key].owners] == [os.getpid()]
+        # a child inherits the listener: the socket is the same in the kernel, its owners are not
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, pass_fds=(listener.fileno(),)
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                second = _ours(collector.snapshot(), {port})
+                if len(second[key].owners) == 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert sorted(owner.pid for owner in second[key].owners) == sorted([os.getpid(), child.pid])
+            assert second[key] is not first[key] and second[key] == _with_owners(first[key], second[key].owners)
+            assert [owner.pid for owner in first[key].owners] == [os.getpid()]  # the published record is unchanged
+        finally:
+            child.stdin.close()
+            child.wait(timeout=10)
+        third = _ours(collector.snapshot(), {port})
+        assert [owner.pid for owner in third[key].owners] == [os.getpid()]
+
+
+def _with_owners(sock: Socket, owners: tuple) -> Socket:
+    import dataclasses
+
+    return dataclasses.replace(sock, owners=owners)
+
+
+def test_clocks_of_a_kept_record_move_with_time() -> None:
+    sock = Socket(("tcp", 1), "tcp", "ipv4", "ESTABLISHED", "127.0.0.1", 1, "127.0.0.1", 2, 0, 0, 1,
+                  observed_at=100.0)  # fmt: skip
+    assert clocks_moved(sock, 102.5) == 2500
+    assert clocks_moved(sock, 99.0) == 0
+    assert clocks_moved(Socket(("tcp", 2), "tcp", "ipv4", "LISTEN", "", 1, "", 0, 0, 0, 1), 5.0) == 0
+
+
+def test_a_one_off_collector_keeps_nothing() -> None:
+    collector = Collector("netlink")
+    collector.snapshot()
+    assert all(sock.observed_at is None for sock in collector.snapshot().sockets.values())
+
+
+def test_version_says_which_path_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "netwatch.tui", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert compiled.DESCRIPTION in result.stdout
+    env = {**os.environ, "NETWATCH_PURE_PYTHON": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "netwatch.tui", "--version"], capture_output=True, text=True, env=env
+    )
+    assert "pure Python" in result.stdout
