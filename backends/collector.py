@@ -15,7 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from netwatch.backends.model.records import Owner, Process, Socket, attach_owners, reattach_owners
+from netwatch.backends.model.records import Owner, Process, Socket, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
 from netwatch.backends.owners.proc_mount import hiding_hidepid
@@ -115,14 +115,13 @@ class Collector:
                 self._fall_back(source.name, str(error))
 
     def _attach_owners(self, result: SourceResult) -> tuple[list[Socket], dict[int, Process], OwnerVisibility]:
-        """Attach the owners to the result's records (the last step of building them; reused records get copies
-        where their owners changed), from the source where it reports them, else from /proc by inode; returns
+        """Attach the owners to the result's records (the last step of building them; kept records are replaced by
+        copies where their owners changed), from the source where it reports them, else from /proc by inode; returns
         the records, the owning processes and what could not be seen."""
         known = result.known_owners
         sockets = result.sockets
         if known is not None:
-            attach_owners(sockets, known.by_key, _KEY)
-            sockets.extend(reattach_owners(result.reused, known.by_key, _KEY))
+            attach_owners(sockets, known.by_key, _KEY, result.reused)
             visibility = known.visibility
             if visibility.hidden_sockets:  # psutil reads /proc too, where there is one
                 visibility = replace(visibility, hidepid=hiding_hidepid())
@@ -130,11 +129,8 @@ class Collector:
         resolver = self._resolver()
         owners, self._owners_found = self._owners_found, None
         if owners is None:
-            inodes = {sock.inode for sock in sockets if sock.inode}
-            inodes.update(sock.inode for sock in result.reused if sock.inode)
-            owners = resolver.owners_of(inodes)
-        attach_owners(sockets, owners, _INODE)
-        sockets.extend(reattach_owners(result.reused, owners, _INODE))
+            owners = resolver.owners_of({sock.inode for sock in sockets if sock.inode})
+        attach_owners(sockets, owners, _INODE, result.reused)
         return sockets, resolver.processes(), resolver.visibility(sockets)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:

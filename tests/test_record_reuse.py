@@ -39,7 +39,8 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def _dump(decoder: inet.InetDecoder, data: bytearray, seq: int, path: str) -> tuple[dict, dict]:
-    """(new records, reused records) of one recorded TCP dump, as a live collection reads it."""
+    """(new records, reused records) of one recorded TCP dump, as a live collection reads it (all of them in the
+    kernel's order)."""
     decoder.start_dump(time.monotonic())
     into: dict = {}
     reused: dict = {}
@@ -47,13 +48,21 @@ def _dump(decoder: inet.InetDecoder, data: bytearray, seq: int, path: str) -> tu
         messages: list = []
         fingerprints: list[int] = []
         done, interrupted, error = compiled.scan.split(
-            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", reused), fingerprints)
+            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", reused, into), fingerprints)
         )
         assert (done, interrupted, error) == (True, False, 0)
         assert decoder.decode(messages, "tcp", into, reused, fingerprints) == 0
     else:
         assert decoder.decode(split(data, seq), "tcp", into, reused) == 0
-    return into, reused
+    in_kernel_order = [record.cookie for record in _dump_in_order(data, seq)]
+    assert [record.cookie for record in into.values()] == in_kernel_order
+    return {key: record for key, record in into.items() if key not in reused}, reused
+
+
+def _dump_in_order(data: bytearray, seq: int) -> list:
+    into: dict = {}
+    inet.InetDecoder(lambda cgroup_id: None).decode(split(data, seq), "tcp", into)
+    return list(into.values())
 
 
 def _messages(data: bytearray) -> Iterator[tuple[int, int | None]]:

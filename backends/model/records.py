@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Container, Hashable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
@@ -133,40 +133,33 @@ _set_owners = Socket.owners.__set__  # type: ignore[attr-defined]
 
 
 def attach_owners(
-    sockets: Iterable[Socket], owners: Mapping[Hashable, tuple[Owner, ...]], key: Callable[[Socket], Hashable]
+    sockets: list[Socket],
+    owners: Mapping[Hashable, tuple[Owner, ...]],
+    key: Callable[[Socket], Hashable],
+    kept: Container[SocketKey] = (),
 ) -> None:
     """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none).
 
     The one place where records get their owners: the last step of building them, done by the collector before
     it publishes the snapshot (sources build records without owners). ``Socket`` is frozen: this stores into the
     slot directly (~0.17 us per socket with its lookup, where ``dataclasses.replace`` costs ~11 us). Raises
-    ValueError for a record that has owners already, so that a record once published is never changed.
+    ValueError for a record that has owners already, so that a record once published is never changed; but a
+    record the source ``kept`` from its previous result (by key) keeps its owners, or is replaced in ``sockets``
+    by a copy where they changed.
     """
     get = owners.get
-    for sock in sockets:
-        found = get(key(sock))
-        if found:
-            if sock.owners:
-                raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
-            _set_owners(sock, found)
-
-
-def reattach_owners(
-    sockets: Iterable[Socket], owners: Mapping[Hashable, tuple[Owner, ...]], key: Callable[[Socket], Hashable]
-) -> list[Socket]:
-    """``sockets``, records published before (reused by the source), with the owners ``owners[key(sock)]``: a
-    record whose owners did not change is itself (most: compared by identity first), another is a copy with
-    them (a published record is never changed)."""
-    get = owners.get
-    result = []
-    append = result.append
-    for sock in sockets:
+    for index, sock in enumerate(sockets):
         found = get(key(sock), ())
         have = sock.owners
-        if found is not have and found != have:
-            sock = replace(sock, owners=found)
-        append(sock)
-    return result
+        if found is have:
+            continue
+        if sock.key in kept:
+            if found != have:
+                sockets[index] = replace(sock, owners=found)
+        elif found:
+            if have:
+                raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
+            _set_owners(sock, found)
 
 
 def owner_pids(sock: Socket) -> tuple[int, ...]:

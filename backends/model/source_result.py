@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,10 +26,11 @@ class SourceResult:
     """What one backend's collection produced."""
 
     sockets: list[Socket]
-    """Records without owners: the collector attaches them (:func:`netwatch.backends.model.records.attach_owners`)."""
-    reused: list[Socket] = field(default_factory=list)
-    """Records of the source's previous result, of sockets whose kernel values did not change: they keep the owners
-    attached then, unless the owners changed (:func:`netwatch.backends.model.records.reattach_owners`)."""
+    """Records without owners: the collector attaches them (:func:`netwatch.backends.model.records.attach_owners`),
+    but for those in :attr:`reused`."""
+    reused: Mapping[SocketKey, Socket] = field(default_factory=dict)
+    """Those of :attr:`sockets` that are records of the source's previous result, of sockets whose kernel values
+    did not change: they keep the owners attached then, or are replaced by a copy where the owners changed."""
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from

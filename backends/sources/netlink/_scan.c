@@ -4,11 +4,12 @@
  * dump `seq`, appending (buffer, payload offset, end) to `messages`, exactly as transport.parse_datagram does,
  * and returns (dump ended, NLM_F_DUMP_INTR seen, errno of an NLMSG_ERROR/NLMSG_DONE or 0).
  *
- * With `reuse` = (proto, previous, seen, reused, fingerprints) the messages are inet_diag replies and each one is
- * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
+ * With `reuse` = (proto, previous, seen, reused, into, fingerprints) the messages are inet_diag replies and each one
+ * is fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
  * last_* clocks). Where previous[(proto, cookie)] is (that fingerprint, record), the socket did not change: the
- * entry goes to seen[(proto, cookie)] and its record to reused[(proto, cookie)], and the message is not listed;
- * otherwise the message is listed and its fingerprint appended to `fingerprints` (the decoder stores it).
+ * entry goes to seen[(proto, cookie)] and its record to reused[(proto, cookie)] and into[(proto, cookie)], and the
+ * message is not listed; otherwise the message is listed, its fingerprint appended to `fingerprints` (the decoder
+ * stores it) and into[(proto, cookie)] set to None, a place the decoder fills: `into` keeps the kernel's order.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -85,7 +86,7 @@ static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
 
 /* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
 static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *previous, PyObject *seen,
-                     PyObject *reused, PyObject **fp) {
+                     PyObject *reused, PyObject *into, PyObject **fp) {
     uint64_t hash = fingerprint(p, n);
     uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
     PyObject *number = PyLong_FromUnsignedLongLong(cookie);
@@ -106,12 +107,16 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
             PyErr_Clear();
         } else if (known == hash) {
             int failed = PyDict_SetItem(seen, key, last) < 0 ||
-                         PyDict_SetItem(reused, key, PyTuple_GET_ITEM(last, 1)) < 0;
+                         PyDict_SetItem(reused, key, PyTuple_GET_ITEM(last, 1)) < 0 ||
+                         PyDict_SetItem(into, key, PyTuple_GET_ITEM(last, 1)) < 0;
             Py_DECREF(key);
             return failed ? -1 : 1;
         }
     }
+    int failed = PyDict_SetItem(into, key, Py_None) < 0;
     Py_DECREF(key);
+    if (failed)
+        return -1;
     *fp = PyLong_FromUnsignedLongLong(hash);
     return *fp == NULL ? -1 : 0;
 }
@@ -122,10 +127,10 @@ static PyObject *split(PyObject *self, PyObject *args) {
     unsigned long seq;
     if (!PyArg_ParseTuple(args, "OnnkO!O", &buffer_object, &offset, &end, &seq, &PyList_Type, &messages, &reuse))
         return NULL;
-    PyObject *proto = NULL, *previous = NULL, *seen = NULL, *reused = NULL, *fingerprints = NULL;
+    PyObject *proto = NULL, *previous = NULL, *seen = NULL, *reused = NULL, *into = NULL, *fingerprints = NULL;
     if (reuse != Py_None) {
-        if (!PyArg_ParseTuple(reuse, "UO!O!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &seen,
-                              &PyDict_Type, &reused, &PyList_Type, &fingerprints))
+        if (!PyArg_ParseTuple(reuse, "UO!O!O!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &seen,
+                              &PyDict_Type, &reused, &PyDict_Type, &into, &PyList_Type, &fingerprints))
             return NULL;
     }
     Py_buffer view;
@@ -152,7 +157,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
                 Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
                 PyObject *fp = NULL;
                 if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {
-                    int kept = reuse_one(data + payload, stop - payload, proto, previous, seen, reused, &fp);
+                    int kept = reuse_one(data + payload, stop - payload, proto, previous, seen, reused, into, &fp);
                     if (kept < 0)
                         goto fail;
                     if (kept) {

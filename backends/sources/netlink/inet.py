@@ -174,10 +174,10 @@ class InetDecoder:
             extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
         return extensions
 
-    def splitter_reuse(self, proto: str, reused: dict) -> tuple:
-        """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``reused``
-        (see ``DiagSocket.stream``)."""
-        return proto, self._previous, self._seen, reused
+    def splitter_reuse(self, proto: str, reused: dict, into: dict) -> tuple:
+        """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``reused`` and
+        ``into`` (see ``DiagSocket.stream``)."""
+        return proto, self._previous, self._seen, reused, into
 
     def decode(
         self,
@@ -188,8 +188,9 @@ class InetDecoder:
         fingerprints: list[int] | None = None,
     ) -> int:
         """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins); with
-        ``reused``, the record of the previous dump of a socket whose message did not change goes there instead.
-        ``fingerprints``: the messages were checked by the compiled splitter, which gives their fingerprints.
+        ``reused``, the record of the previous dump of a socket whose message did not change is kept (in ``into``,
+        in the kernel's order, and in ``reused``). ``fingerprints``: the messages were checked by the compiled
+        splitter, which gives their fingerprints (and already kept the unchanged sockets' records).
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
@@ -226,7 +227,7 @@ class InetDecoder:
                     key = (proto, cookie_hi << 32 | cookie_lo)
                     last = previous(key)
                     if last is not None and last[0] == fingerprint:
-                        reused[key] = last[1]
+                        into[key] = reused[key] = last[1]
                         seen[key] = last
                         continue
             layout = by_size.get(size)

@@ -69,10 +69,10 @@ class NetlinkSource:
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
         sockets = sockets_from_rows(_read_procfs(unavailable, warnings).values())
-        sockets.extend(by_key.values())
+        sockets.extend(sock for sock in by_key.values() if sock is not None)  # None: a place left by a bad message
         return SourceResult(
             sockets=sockets,
-            reused=list(reused.values()) if reused else [],
+            reused=reused or {},
             warnings=tuple(warnings),
             unavailable=tuple(unavailable),
         )
@@ -89,12 +89,13 @@ class NetlinkSource:
         decode: _Decode,
         what: tuple[str, str],
         into: tuple[dict, dict | None],
-        reuse: Callable[[dict], tuple] | None,
+        reuse: Callable[[dict, dict], tuple] | None,
         warnings: list[str],
         unavailable: list[tuple[str, str]],
     ) -> None:
         """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``: (new
-        records, reused records or None); ``reuse`` gives the compiled splitter's reuse state for a dict."""
+        records, reused records or None); ``reuse`` gives the compiled splitter's reuse state for the dicts of
+        reused and of all records."""
         label = "/".join(dict.fromkeys(what))
         skipped = 0
 
@@ -107,7 +108,8 @@ class NetlinkSource:
                 decoded: dict = {}
                 reused: dict | None = None if into[1] is None else {}
                 skipped = 0
-                if not diag.stream(request, consume, reuse(reused) if reuse and reused is not None else None):
+                splitter_reuse = reuse(reused, decoded) if reuse and reused is not None else None
+                if not diag.stream(request, consume, splitter_reuse):
                     break
             else:
                 warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
