@@ -15,7 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from netwatch.backends.model.records import Owner, Process, Socket, attach_owners
+from netwatch.backends.model.records import Owner, Process, Socket, SocketKey, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
 from netwatch.backends.owners.proc_mount import hiding_hidepid
@@ -69,6 +69,8 @@ class Collector:
             raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKEND_NAMES)})")
         self.requested = backend
         self._live = live
+        self._last: dict[SocketKey, Socket] | None = None
+        """The last snapshot's sockets, for a live collector's source to keep the unchanged ones' records."""
         self._source: SocketSource | None = None
         self._reason = ""
         self._notes: list[str] = []
@@ -90,12 +92,15 @@ class Collector:
         self._owners_found = None
         result = self._collect()
         sockets, processes, visibility = self._attach_owners(result)
+        by_key = {sock.key: sock for sock in sockets}
+        if self._live:
+            self._last = by_key
         return Snapshot(
             taken_at=taken_at,
             monotonic=started,
             backend=self.backend_name,
             backend_reason=self._reason,
-            sockets={sock.key: sock for sock in sockets},
+            sockets=by_key,
             processes=processes,
             warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
@@ -108,7 +113,7 @@ class Collector:
             if not source.reports_owners:  # its owners come from /proc: start the resolver's cold scan now
                 self._resolver().prefetch()
             try:
-                return source.collect()
+                return source.collect(self._last)
             except BackendUnavailable as error:
                 if self.requested != "auto" or source.name == _AUTO_ORDER[-1]:
                     raise
@@ -121,7 +126,7 @@ class Collector:
         known = result.known_owners
         sockets = result.sockets
         if known is not None:
-            attach_owners(sockets, known.by_key, _KEY, result.reused)
+            attach_owners(sockets, known.by_key, _KEY, result.observed_at)
             visibility = known.visibility
             if visibility.hidden_sockets:  # psutil reads /proc too, where there is one
                 visibility = replace(visibility, hidepid=hiding_hidepid())
@@ -130,7 +135,7 @@ class Collector:
         owners, self._owners_found = self._owners_found, None
         if owners is None:
             owners = resolver.owners_of({sock.inode for sock in sockets if sock.inode})
-        attach_owners(sockets, owners, _INODE, result.reused)
+        attach_owners(sockets, owners, _INODE, result.observed_at)
         return sockets, resolver.processes(), resolver.visibility(sockets)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:

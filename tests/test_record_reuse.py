@@ -38,25 +38,28 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield request.param
 
 
-def _dump(decoder: inet.InetDecoder, data: bytearray, seq: int, path: str) -> tuple[dict, dict]:
-    """(new records, reused records) of one recorded TCP dump, as a live collection reads it (all of them in the
-    kernel's order)."""
-    decoder.start_dump(time.monotonic())
+def _dump(
+    decoder: inet.InetDecoder, data: bytearray, seq: int, path: str, previous: dict | None
+) -> tuple[dict, dict, dict]:
+    """(new records, kept records, all records in the kernel's order) of one recorded TCP dump, as a live
+    collection reads it after a snapshot that had the sockets ``previous``."""
+    now = time.monotonic()
+    decoder.start_dump(now, previous)
     into: dict = {}
-    reused: dict = {}
     if path == "compiled":
         messages: list = []
         fingerprints: list[int] = []
         done, interrupted, error = compiled.scan.split(
-            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", reused, into), fingerprints)
+            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", into), fingerprints)
         )
         assert (done, interrupted, error) == (True, False, 0)
-        assert decoder.decode(messages, "tcp", into, reused, fingerprints) == 0
+        assert decoder.decode(messages, "tcp", into, fingerprints) == 0
     else:
-        assert decoder.decode(split(data, seq), "tcp", into, reused) == 0
+        assert decoder.decode(split(data, seq), "tcp", into) == 0
     in_kernel_order = [record.cookie for record in _dump_in_order(data, seq)]
     assert [record.cookie for record in into.values()] == in_kernel_order
-    return {key: record for key, record in into.items() if key not in reused}, reused
+    kept = {key: record for key, record in into.items() if record.observed_at != now}
+    return {key: record for key, record in into.items() if key not in kept}, kept, into
 
 
 def _dump_in_order(data: bytearray, seq: int) -> list:
@@ -102,11 +105,11 @@ def test_idle_sockets_keep_their_records_and_a_changed_one_is_decoded_again(path
     data, seq = load("netlink_tcp_dump.bin")
     data = with_tcp_info_size(data, info_size)
     decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
-    first, reused = _dump(decoder, data, seq, path)
-    assert first and not reused
+    first, reused, _ = _dump(decoder, data, seq, path, None)
+    assert first and not reused and all(record.digest is not None for record in first.values())
 
     later = _tick(data, 1500)
-    fresh, reused = _dump(decoder, later, seq, path)
+    fresh, reused, every = _dump(decoder, later, seq, path, first)
     clocks_fit = info_size >= CLOCKS_OFFSET + 16
     if clocks_fit:  # only the clocks moved: every record is kept, the very same object
         assert not fresh and reused.keys() == first.keys()
@@ -120,20 +123,24 @@ def test_idle_sockets_keep_their_records_and_a_changed_one_is_decoded_again(path
         return
     acked = U64.unpack_from(moved, info + BYTES_ACKED)[0] + 4096
     U64.pack_into(moved, info + BYTES_ACKED, acked)
-    fresh, reused = _dump(decoder, moved, seq, path)
+    fresh, reused, _ = _dump(decoder, moved, seq, path, every)
     assert len(fresh) == 1 and len(reused) == len(first) - 1
     (record,) = fresh.values()
     assert record.tcp_info.bytes_acked == acked and record.key in first and record is not first[record.key]
-    assert record == _dump(inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}"), moved, seq, path)[0][record.key]
+    fresh_decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    assert record == _dump(fresh_decoder, moved, seq, path, None)[0][record.key]
 
 
-def test_a_record_is_kept_only_from_the_dump_right_before(path: str) -> None:
+def test_a_record_is_kept_only_from_the_snapshot_given(path: str) -> None:
     data, seq = load("netlink_tcp_dump.bin")
     decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
-    first, _ = _dump(decoder, data, seq, path)
-    decoder.start_dump(time.monotonic())  # a dump that saw none of them (e.g. it failed)
-    fresh, reused = _dump(decoder, data, seq, path)
+    first, _, _ = _dump(decoder, data, seq, path, None)
+    fresh, reused, _ = _dump(decoder, data, seq, path, {})  # a snapshot that had none of them
     assert fresh.keys() == first.keys() and not reused
+    one_off = inet.InetDecoder(lambda cgroup_id: None)  # not a live dump: no digest, nothing kept
+    into: dict = {}
+    one_off.decode(split(data, seq), "tcp", into)
+    assert all(record.digest is None and record.observed_at is None for record in into.values())
 
 
 def test_compiled_and_pure_python_splits_agree_on_recorded_dumps() -> None:

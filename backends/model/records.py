@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
@@ -115,9 +115,12 @@ class Socket:
     """Monotonic time of the dump whose kernel values the record holds, where a source reuses the record of an
     unchanged socket across dumps (None: the snapshot's own time). ``tcp_info``'s ``last_*`` clocks and the
     ``timer``'s countdown are as of then: see :func:`clocks_moved`."""
+    digest: int | None = field(default=None, compare=False, repr=False)
+    """The source's fingerprint of the kernel values the record was decoded from (to tell an unchanged socket
+    at the next dump), or None."""
 
 
-SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name not in ("key", "observed_at"))
+SOCKET_FIELDS = tuple(item.name for item in fields(Socket) if item.name not in ("key", "observed_at", "digest"))
 """The fields of a socket's document (the JSON output's keys, the CSV output's columns), in record order."""
 
 
@@ -136,7 +139,7 @@ def attach_owners(
     sockets: list[Socket],
     owners: Mapping[Hashable, tuple[Owner, ...]],
     key: Callable[[Socket], Hashable],
-    kept: Container[SocketKey] = (),
+    observed_at: float | None = None,
 ) -> None:
     """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none).
 
@@ -144,8 +147,8 @@ def attach_owners(
     it publishes the snapshot (sources build records without owners). ``Socket`` is frozen: this stores into the
     slot directly (~0.17 us per socket with its lookup, where ``dataclasses.replace`` costs ~11 us). Raises
     ValueError for a record that has owners already, so that a record once published is never changed; but a
-    record the source ``kept`` from its previous result (by key) keeps its owners, or is replaced in ``sockets``
-    by a copy where they changed.
+    record the source kept from the previous snapshot (``observed_at`` before the collection's ``observed_at``)
+    keeps its owners, or is replaced in ``sockets`` by a copy where they changed.
     """
     get = owners.get
     for index, sock in enumerate(sockets):
@@ -153,7 +156,7 @@ def attach_owners(
         have = sock.owners
         if found is have:
             continue
-        if sock.key in kept:
+        if observed_at is not None and sock.observed_at is not None and sock.observed_at != observed_at:
             if found != have:
                 sockets[index] = replace(sock, owners=found)
         elif found:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
@@ -26,11 +26,10 @@ class SourceResult:
     """What one backend's collection produced."""
 
     sockets: list[Socket]
-    """Records without owners: the collector attaches them (:func:`netwatch.backends.model.records.attach_owners`),
-    but for those in :attr:`reused`."""
-    reused: Mapping[SocketKey, Socket] = field(default_factory=dict)
-    """Those of :attr:`sockets` that are records of the source's previous result, of sockets whose kernel values
-    did not change: they keep the owners attached then, or are replaced by a copy where the owners changed."""
+    """Records without owners (the collector attaches them: :func:`netwatch.backends.model.records.attach_owners`),
+    but for the records of the previous snapshot a source kept for sockets whose kernel values did not change."""
+    observed_at: float | None = None
+    """Monotonic time of this collection, where the source keeps records: a kept one was observed before."""
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from
@@ -48,8 +47,9 @@ class SocketSource(Protocol):
     """Whether :meth:`collect` reports the owners itself (``SourceResult.known_owners``); if not, the collector
     finds them in /proc from the sockets' inodes, and starts reading /proc before the dump."""
 
-    def collect(self) -> SourceResult:
-        """Dump all sockets, as records without owners."""
+    def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
+        """Dump all sockets, as records without owners; a source may keep the ``previous`` snapshot's record (with
+        its owners) of a socket that did not change."""
         ...
 
 

@@ -8,7 +8,7 @@ tcp_info/meminfo/congestion, no Unix peers or queues, and a LISTEN socket's Send
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
@@ -56,7 +56,7 @@ class ProcfsSource:
         self.proc_net = proc_net
         self.verify_unix = verify_unix
 
-    def collect(self) -> SourceResult:
+    def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Read every selected table."""
         rows, warnings = self.read_rows()
         return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import psutil
@@ -80,7 +80,7 @@ class PsutilSource:
         self._unreadable = 0
         self._vanished = 0
 
-    def collect(self) -> SourceResult:
+    def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump every TCP/UDP/Unix (not on Linux) connection psutil sees, with its owner and the owning processes."""
         self._unreadable = self._vanished = 0
         warnings: tuple[str, ...] = (UNSEEN,)

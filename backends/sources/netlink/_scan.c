@@ -4,12 +4,12 @@
  * dump `seq`, appending (buffer, payload offset, end) to `messages`, exactly as transport.parse_datagram does,
  * and returns (dump ended, NLM_F_DUMP_INTR seen, errno of an NLMSG_ERROR/NLMSG_DONE or 0).
  *
- * With `reuse` = (proto, previous, seen, reused, into, fingerprints) the messages are inet_diag replies and each one
- * is fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
- * last_* clocks). Where previous[(proto, cookie)] is (that fingerprint, record), the socket did not change: the
- * entry goes to seen[(proto, cookie)] and its record to reused[(proto, cookie)] and into[(proto, cookie)], and the
- * message is not listed; otherwise the message is listed, its fingerprint appended to `fingerprints` (the decoder
- * stores it) and into[(proto, cookie)] set to None, a place the decoder fills: `into` keeps the kernel's order.
+ * With `reuse` = (proto, previous, into, fingerprints) the messages are inet_diag replies and each one is
+ * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
+ * last_* clocks). Where previous[(proto, cookie)] is a record whose `digest` is that fingerprint, the socket did
+ * not change: the record goes to into[(proto, cookie)] and the message is not listed; otherwise the message is
+ * listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest) and
+ * into[(proto, cookie)] set to None, a place the decoder fills: `into` keeps the kernel's order.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -85,8 +85,10 @@ static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
 }
 
 /* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
-static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *previous, PyObject *seen,
-                     PyObject *reused, PyObject *into, PyObject **fp) {
+static PyObject *digest_name;
+
+static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *previous, PyObject *into,
+                     PyObject **fp) {
     uint64_t hash = fingerprint(p, n);
     uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
     PyObject *number = PyLong_FromUnsignedLongLong(cookie);
@@ -101,16 +103,21 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
         Py_DECREF(key);
         return -1;
     }
-    if (last != NULL && PyTuple_CheckExact(last) && PyTuple_GET_SIZE(last) == 2) {
-        unsigned long long known = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(last, 0));
-        if (known == (unsigned long long)-1 && PyErr_Occurred()) {
+    if (last != NULL) {
+        PyObject *digest = PyObject_GetAttr(last, digest_name);
+        if (digest == NULL) {
             PyErr_Clear();
-        } else if (known == hash) {
-            int failed = PyDict_SetItem(seen, key, last) < 0 ||
-                         PyDict_SetItem(reused, key, PyTuple_GET_ITEM(last, 1)) < 0 ||
-                         PyDict_SetItem(into, key, PyTuple_GET_ITEM(last, 1)) < 0;
-            Py_DECREF(key);
-            return failed ? -1 : 1;
+        } else {
+            int is_number = PyLong_Check(digest);
+            unsigned long long known = is_number ? PyLong_AsUnsignedLongLong(digest) : 0;
+            Py_DECREF(digest);
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+            } else if (is_number && known == hash) {
+                int failed = PyDict_SetItem(into, key, last) < 0;
+                Py_DECREF(key);
+                return failed ? -1 : 1;
+            }
         }
     }
     int failed = PyDict_SetItem(into, key, Py_None) < 0;
@@ -127,10 +134,10 @@ static PyObject *split(PyObject *self, PyObject *args) {
     unsigned long seq;
     if (!PyArg_ParseTuple(args, "OnnkO!O", &buffer_object, &offset, &end, &seq, &PyList_Type, &messages, &reuse))
         return NULL;
-    PyObject *proto = NULL, *previous = NULL, *seen = NULL, *reused = NULL, *into = NULL, *fingerprints = NULL;
+    PyObject *proto = NULL, *previous = NULL, *into = NULL, *fingerprints = NULL;
     if (reuse != Py_None) {
-        if (!PyArg_ParseTuple(reuse, "UO!O!O!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &seen,
-                              &PyDict_Type, &reused, &PyDict_Type, &into, &PyList_Type, &fingerprints))
+        if (!PyArg_ParseTuple(reuse, "UO!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &into, &PyList_Type,
+                              &fingerprints))
             return NULL;
     }
     Py_buffer view;
@@ -157,7 +164,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
                 Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
                 PyObject *fp = NULL;
                 if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {
-                    int kept = reuse_one(data + payload, stop - payload, proto, previous, seen, reused, into, &fp);
+                    int kept = reuse_one(data + payload, stop - payload, proto, previous, into, &fp);
                     if (kept < 0)
                         goto fail;
                     if (kept) {
@@ -209,4 +216,9 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "The compiled sock_diag datagram splitter.", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__scan(void) {
+    digest_name = PyUnicode_InternFromString("digest");
+    if (digest_name == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -16,7 +16,7 @@ from typing import Any
 
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.names import state_names
-from netwatch.backends.model.records import NO_EXTENSIONS, Socket, Timer
+from netwatch.backends.model.records import NO_EXTENSIONS, Socket, SocketKey, Timer
 from netwatch.backends.model.tcp_info import tcp_info_from_exact
 from netwatch.backends.sources.netlink.attributes import (
     decode_cstring,
@@ -76,7 +76,7 @@ TIMER_OFF = Timer("off", 0, 0)
 new_inet_socket = socket_builder(
     "key", "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
     "send_q", "inode", "uid", "cookie", "tcp_info", "timer", "meminfo", "skmem", "congestion", "cgroup",
-    "shutdown", "tos", "tclass", "mark", "interface", "extensions", "observed_at",
+    "shutdown", "tos", "tclass", "mark", "interface", "extensions", "observed_at", "digest",
     path=None, peer_inode=None, sock_type=None, owners=(),
 )  # fmt: skip
 """A Socket from the values of an inet_diag message, in this order (owners are attached after the dump)."""
@@ -120,17 +120,13 @@ def _payload(decoder: Decoder) -> Callable[[bytes], Any]:
     return lambda raw: decoder(raw, 0, len(raw))
 
 
-_Seen = tuple[int, Socket]
-"""(fingerprint of the message, the record decoded from it)."""
-
-
 class InetDecoder:
     """Turns inet_diag replies into Socket records.
 
     Keeps, across snapshots, the compiled message layouts (see inet_layout), string caches and the shared
-    ``extensions`` mappings; and, for :meth:`decode` with ``reused``, each socket's record of the previous dump
-    with a fingerprint of its message: a socket whose message is the same but for the clocks of an idle socket
-    (idiag_expires and tcp_info's ``last_*``) keeps its record, without decoding (see :meth:`start_dump`).
+    ``extensions`` mappings. Given the previous snapshot (:meth:`start_dump`), a socket whose message is the same
+    as the one its record there was decoded from (``Socket.digest``), but for the clocks of an idle socket
+    (idiag_expires and tcp_info's ``last_*``), keeps that record, undecoded.
     """
 
     def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
@@ -142,14 +138,13 @@ class InetDecoder:
         self._layout_of_size: dict[str, dict[int, Layout | None]] = {}
         """Per protocol, message size -> the one layout seen at that size (None once two were): where the clocks
         are."""
-        self._previous: dict[tuple[str, int], _Seen] = {}
-        self._seen: dict[tuple[str, int], _Seen] = {}
+        self._previous: Mapping[SocketKey, Socket] | None = None
         self._observed_at: float | None = None
 
-    def start_dump(self, now: float) -> None:
-        """Begin the messages of one snapshot, read at monotonic time ``now``: the records of the previous one
-        become those a socket may keep (a record is kept only from the snapshot right before)."""
-        self._previous, self._seen = self._seen, {}
+    def start_dump(self, now: float, previous: Mapping[SocketKey, Socket] | None) -> None:
+        """Begin the messages of one snapshot, read at monotonic time ``now``: records get a digest, and a socket
+        may keep its record in ``previous`` (the last snapshot's sockets; None: nothing to keep yet)."""
+        self._previous = previous if previous is not None else {}
         self._observed_at = now
 
     def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
@@ -174,31 +169,26 @@ class InetDecoder:
             extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
         return extensions
 
-    def splitter_reuse(self, proto: str, reused: dict, into: dict) -> tuple:
-        """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``reused`` and
-        ``into`` (see ``DiagSocket.stream``)."""
-        return proto, self._previous, self._seen, reused, into
+    def splitter_reuse(self, proto: str, into: dict) -> tuple | None:
+        """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``into`` (see
+        ``DiagSocket.stream``), or None outside a live dump."""
+        return None if self._previous is None else (proto, self._previous, into)
 
     def decode(
-        self,
-        messages: Iterable[Message],
-        proto: str,
-        into: dict,
-        reused: dict | None = None,
-        fingerprints: list[int] | None = None,
+        self, messages: Iterable[Message], proto: str, into: dict, fingerprints: list[int] | None = None
     ) -> int:
-        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins); with
-        ``reused``, the record of the previous dump of a socket whose message did not change is kept (in ``into``,
-        in the kernel's order, and in ``reused``). ``fingerprints``: the messages were checked by the compiled
-        splitter, which gives their fingerprints (and already kept the unchanged sockets' records).
+        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins); in a live
+        dump (:meth:`start_dump`) the previous record of a socket whose message did not change is kept instead.
+        ``fingerprints``: the messages were checked by the compiled splitter, which gives their fingerprints (and
+        put the kept records into ``into`` itself).
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
         states = state_names(proto)
         observed_at = self._observed_at
         next_fingerprint = iter(fingerprints).__next__ if fingerprints is not None else None
-        previous = self._previous.get if reused is not None and next_fingerprint is None else None
-        seen = self._seen
+        live = self._previous is not None
+        previous = self._previous.get if live and next_fingerprint is None else None
         layout_of_size = self._layout_of_size.setdefault(proto, {})
         unpack_cookie = COOKIE.unpack_from
         state_count = len(states)
@@ -226,9 +216,8 @@ class InetDecoder:
                     cookie_lo, cookie_hi = unpack_cookie(buffer, offset + COOKIE_OFFSET)
                     key = (proto, cookie_hi << 32 | cookie_lo)
                     last = previous(key)
-                    if last is not None and last[0] == fingerprint:
-                        into[key] = reused[key] = last[1]
-                        seen[key] = last
+                    if last is not None and last.digest == fingerprint:
+                        into[key] = last
                         continue
             layout = by_size.get(size)
             if layout is not None:
@@ -267,7 +256,15 @@ class InetDecoder:
             index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
             key = (proto, cookie)
-            into[key] = record = new_inet_socket(
+            if previous is not None:
+                known = layout_of_size.get(size, layout)
+                if known is not layout:
+                    layout_of_size[size] = None
+                elif size not in layout_of_size:
+                    layout_of_size[size] = layout
+                if fingerprint is None or known is not layout:
+                    fingerprint = _fingerprint(buffer, offset, end, layout.clocks)
+            into[key] = new_inet_socket(
                 key,
                 proto,
                 "ipv4" if family == socket.AF_INET else "ipv6",
@@ -294,18 +291,8 @@ class InetDecoder:
                 ifindex,  # interface
                 extensions,
                 observed_at,
+                fingerprint,  # digest
             )
-            if next_fingerprint is not None:
-                seen[key] = (fingerprint, record)
-            elif previous is not None:
-                known = layout_of_size.get(size, layout)
-                if known is not layout:
-                    layout_of_size[size] = None
-                elif size not in layout_of_size:
-                    layout_of_size[size] = layout
-                if fingerprint is None or known is not layout:
-                    fingerprint = _fingerprint(buffer, offset, end, layout.clocks)
-                seen[key] = (fingerprint, record)
         return skipped
 
 

@@ -48,7 +48,7 @@ new_unix_socket = socket_builder(
     "shutdown", "extensions",
     proto="unix", family="unix", local_address="", local_port=0, remote_address="", remote_port=0, owners=(),
     tcp_info=None, timer=None, meminfo=None, congestion=None, cgroup=None, tos=None, tclass=None, mark=None,
-    interface=None, observed_at=None,
+    interface=None, observed_at=None, digest=None,
 )  # fmt: skip
 """A Socket from the values of a unix_diag message, in this order (owners are attached after the dump)."""
 
