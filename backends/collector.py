@@ -92,7 +92,7 @@ class Collector:
         self._owners_found = None
         result = self._collect()
         sockets, processes, visibility = self._attach_owners(result)
-        by_key = {sock.key: sock for sock in sockets}
+        by_key = dict(zip(map(_KEY, sockets), sockets, strict=True))
         if self._live:
             self._last = by_key
         return Snapshot(
@@ -134,9 +134,12 @@ class Collector:
         resolver = self._resolver()
         owners, self._owners_found = self._owners_found, None
         if owners is None:
-            owners = resolver.owners_of({sock.inode for sock in sockets if sock.inode})
-        attach_owners(sockets, owners, _INODE, result.observed_at)
-        return sockets, resolver.processes(), resolver.visibility(sockets)
+            inodes = set(map(_INODE, sockets))
+            inodes.discard(None)
+            inodes.discard(0)
+            owners = resolver.owners_of(inodes)
+        ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
+        return sockets, resolver.processes(), resolver.visibility(ownerless)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode

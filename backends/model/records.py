@@ -140,8 +140,9 @@ def attach_owners(
     owners: Mapping[Hashable, tuple[Owner, ...]],
     key: Callable[[Socket], Hashable],
     observed_at: float | None = None,
-) -> None:
-    """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none).
+) -> int:
+    """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none); returns
+    how many sockets with a key (e.g. an inode) have none.
 
     The one place where records get their owners: the last step of building them, done by the collector before
     it publishes the snapshot (sources build records without owners). ``Socket`` is frozen: this stores into the
@@ -151,11 +152,17 @@ def attach_owners(
     keeps its owners, or is replaced in ``sockets`` by a copy where they changed.
     """
     get = owners.get
+    ownerless = 0
     for index, sock in enumerate(sockets):
-        found = get(key(sock), ())
+        looked_up = key(sock)
+        found = get(looked_up, ())
         have = sock.owners
         if found is have:
+            if not found and looked_up:
+                ownerless += 1
             continue
+        if not found and looked_up:
+            ownerless += 1
         if observed_at is not None and sock.observed_at is not None and sock.observed_at != observed_at:
             if found != have:
                 sockets[index] = replace(sock, owners=found)
@@ -163,6 +170,7 @@ def attach_owners(
             if have:
                 raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
             _set_owners(sock, found)
+    return ownerless
 
 
 def owner_pids(sock: Socket) -> tuple[int, ...]:

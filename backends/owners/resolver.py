@@ -62,7 +62,7 @@ import time
 from collections.abc import Collection, Iterable, Set
 from itertools import compress
 
-from netwatch.backends.model.records import Owner, Process, Socket
+from netwatch.backends.model.records import Owner, Process
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.owners.fd_tables import FdTable, new_owner, owner_order
 from netwatch.backends.owners.prefetch import ColdScan
@@ -172,10 +172,9 @@ class OwnerResolver:
         """The processes owning at least one socket found by the last :meth:`owners_of` call."""
         return dict(self._processes)
 
-    def visibility(self, sockets: Iterable[Socket]) -> OwnerVisibility:
-        """What the last :meth:`owners_of` call could not see; ``sockets`` are the records its owners were
-        attached to."""
-        hidden = sum(1 for sock in sockets if sock.inode and not sock.owners)
+    def visibility(self, hidden: int) -> OwnerVisibility:
+        """What the last :meth:`owners_of` call could not see; ``hidden``: how many of the sockets asked for got no
+        owner."""
         skipped = self._skipped
         return OwnerVisibility(
             hidden,

@@ -74,7 +74,7 @@ class NetlinkSource:
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
         sockets = sockets_from_rows(_read_procfs(unavailable, warnings).values())
-        sockets.extend(sock for sock in by_key.values() if sock is not None)  # None: a place left by a bad message
+        sockets.extend(filter(None, by_key.values()))  # None: the place of a message the decoder found malformed
         return SourceResult(
             sockets=sockets, observed_at=observed_at, warnings=tuple(warnings), unavailable=tuple(unavailable)
         )
