@@ -22,9 +22,26 @@ def _mixed_sort_key(value: Any) -> tuple[int, Any]:
     return (3, f"{type(value).__name__}:{value!r}")
 
 
+class Descending:
+    """A sort value: minus ``value_of(key)`` (an age is minus a time). :func:`sort_keys` sorts by ``value_of`` itself
+    the other way round, which orders the keys alike (a stable reverse sort keeps equal keys in order) and costs
+    no Python call per key where ``value_of`` is a C function such as ``dict.get``."""
+
+    __slots__ = ("value_of",)
+
+    def __init__(self, value_of: Callable[[Hashable], Any]) -> None:
+        self.value_of = value_of
+
+    def __call__(self, key: Hashable) -> Any:
+        value = self.value_of(key)
+        return None if value is None else -value
+
+
 def sort_keys(keys: Iterable[Hashable], value_of: Callable[[Hashable], Any], reverse: bool = False) -> list[Hashable]:
     """``keys`` ordered by ``value_of(key)`` (stable); keys whose value is ``None`` come last either way, and
     values of mixed types are ordered by type first instead of raising."""
+    if isinstance(value_of, Descending):
+        return sort_keys(keys, value_of.value_of, not reverse)
     ordered = list(keys)
     try:  # fast path: the values are mutually orderable, none is None
         ordered.sort(key=value_of, reverse=reverse)

@@ -18,6 +18,7 @@ from netwatch.backends.model.names import INET_PROTOS, UNCONN, short_state, stat
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.key_order import Descending
 from netwatch.tui.view.resolve import HostResolver, service_name
 from netwatch.tui.view.table_model import Column, Row, TableRows
 
@@ -145,6 +146,8 @@ class _FrameRows:
         return self.frame.statuses.get(key)
 
     def sort_value(self, column: int) -> Callable[[Hashable], Any]:
+        if self.COLUMNS[column].key == "age":  # newest first: the latest first-seen time (no Python call per key)
+            return Descending(self.frame.first_seen.get)
         value_of: Callable[[Socket], Any] = getattr(self, f"_{self.COLUMNS[column].key}")
         sockets = self._sockets
         return lambda key: value_of(sockets[key])
