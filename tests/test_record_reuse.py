@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from netwatch.backends.collector import Collector
-from netwatch.backends.model.records import Socket, clocks_moved
+from netwatch.backends.model.records import Socket, Timer, clocks_moved, tcp_info_at, timer_at
+from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.backends.sources.netlink import compiled, inet, transport
 from netwatch.backends.sources.netlink.inet_layout import CLOCKS_OFFSET, EXPIRES_OFFSET, INET_DIAG_INFO
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER, NLMSG_HEADER_LEN, SOCK_DIAG_BY_FAMILY
@@ -239,10 +240,16 @@ def _with_owners(sock: Socket, owners: tuple) -> Socket:
 
 def test_clocks_of_a_kept_record_move_with_time() -> None:
     sock = Socket(("tcp", 1), "tcp", "ipv4", "ESTABLISHED", "127.0.0.1", 1, "127.0.0.1", 2, 0, 0, 1,
+                  tcp_info=TcpInfo(last_data_recv=300, last_ack_recv=20, rtt=900), timer=Timer("keepalive", 5000, 0),
                   observed_at=100.0)  # fmt: skip
     assert clocks_moved(sock, 102.5) == 2500
     assert clocks_moved(sock, 99.0) == 0
     assert clocks_moved(Socket(("tcp", 2), "tcp", "ipv4", "LISTEN", "", 1, "", 0, 0, 0, 1), 5.0) == 0
+    info = tcp_info_at(sock, 102.5)
+    assert (info["last_data_recv"], info["last_ack_recv"], info["rtt"]) == (2800, 2520, 900)
+    assert timer_at(sock, 102.5) == Timer("keepalive", 2500, 0)
+    assert timer_at(sock, 110.0).expires_ms == 0
+    assert tcp_info_at(sock, 100.0) == sock.tcp_info._asdict()
 
 
 def test_a_one_off_collector_keeps_nothing() -> None:

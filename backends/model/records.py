@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 from netwatch.backends.model.extensions import Extensions, share
-from netwatch.backends.model.tcp_info import TcpInfo
+from netwatch.backends.model.tcp_info import CLOCKS, TcpInfo
 
 SocketKey = Hashable
 """A socket's identity across snapshots: ``(proto, cookie)`` where the kernel gives a cookie, else the endpoints."""
@@ -130,6 +130,27 @@ def clocks_moved(sock: Socket, now: float) -> int:
     clocks only advanced with time."""
     observed = sock.observed_at
     return 0 if observed is None or now <= observed else int((now - observed) * 1000)
+
+
+def tcp_info_at(sock: Socket, now: float) -> dict[str, int]:
+    """The socket's tcp_info fields (empty without one) as the kernel would give them at monotonic time ``now``."""
+    if sock.tcp_info is None:
+        return {}
+    fields = sock.tcp_info._asdict()
+    moved = clocks_moved(sock, now)
+    if moved:
+        for name in CLOCKS:
+            fields[name] += moved
+    return fields
+
+
+def timer_at(sock: Socket, now: float) -> Timer | None:
+    """The socket's timer with the time left to run at monotonic time ``now``."""
+    timer = sock.timer
+    moved = clocks_moved(sock, now)
+    if timer is None or not moved or timer.name == "off":
+        return timer
+    return timer._replace(expires_ms=max(0, timer.expires_ms - moved))
 
 
 _set_owners = Socket.owners.__set__  # type: ignore[attr-defined]

@@ -46,6 +46,13 @@ FIELDS: tuple[str, ...] = tuple(
 )
 """Every field name, without the ``tcpi_`` prefix, in kernel order (70)."""
 
+CLOCKS = ("last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv")
+"""Milliseconds since an event: the fields of an idle socket's tcp_info that change with time alone (adjacent)."""
+_CLOCKS_INDEX = [name for name, _code in _LAYOUT].index(CLOCKS[0])
+CLOCKS_OFFSET = struct.calcsize("=" + "".join(code for _name, code in _LAYOUT[:_CLOCKS_INDEX]))
+"""Offset of the first of :data:`CLOCKS` in struct tcp_info (44)."""
+CLOCKS_SIZE = 4 * len(CLOCKS)
+
 _WSCALE = tuple((byte & 0xF, byte >> 4) for byte in range(256))
 _RATE_FLAGS = tuple((byte & 1, (byte >> 1) & 3) for byte in range(256))
 

@@ -13,7 +13,7 @@ from textual.widgets import Label, Sparkline, Static
 
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
-from netwatch.backends.model.records import Process, Socket
+from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.rows import UNKNOWN, ProcessTotals
@@ -88,7 +88,7 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
     else:
         fields += [("local", format_endpoint(sock.local_address, sock.local_port, sock.family)),
                    ("peer", format_endpoint(sock.remote_address, sock.remote_port, sock.family))]
-    timer = sock.timer
+    timer = timer_at(sock, frame.snapshot.monotonic)
     if timer is not None and timer.name == "off":
         fields.append(("timer", "none pending"))
     elif timer is not None:
@@ -190,7 +190,7 @@ def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
         ("Socket", _grid(socket_fields(sock, frame))),
         ("Traffic", _grid(traffic_fields(sock, frame))),
     ]
-    info = sock.tcp_info._asdict() if sock.tcp_info is not None else {}
+    info = tcp_info_at(sock, frame.snapshot.monotonic)
     for title, names in TCP_INFO_GROUPS:
         present = [(name, tcp_info_value(name, info[name], info)) for name in names if name in info]
         if title.startswith("Windows") and sock.congestion:

@@ -17,7 +17,7 @@ from typing import Any
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.names import state_names
 from netwatch.backends.model.records import NO_EXTENSIONS, Socket, SocketKey, Timer
-from netwatch.backends.model.tcp_info import tcp_info_from_exact
+from netwatch.backends.model.tcp_info import CLOCKS_SIZE, tcp_info_from_exact
 from netwatch.backends.sources.netlink.attributes import (
     decode_cstring,
     decode_meminfo,
@@ -25,7 +25,6 @@ from netwatch.backends.sources.netlink.attributes import (
     sockopt_flags,
 )
 from netwatch.backends.sources.netlink.inet_layout import (
-    CLOCKS_SIZE,
     EXPIRES_OFFSET,
     HEADER_SIZE,
     Decoder,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from netwatch.backends.model.extensions import LayeredExtensions
-from netwatch.backends.model.tcp_info import TCP_INFO_SIZE
+from netwatch.backends.model.tcp_info import CLOCKS_OFFSET, CLOCKS_SIZE, TCP_INFO_SIZE
 from netwatch.backends.sources.netlink.attributes import (
     BBR_LAYOUT,
     DCTCP_LAYOUT,
@@ -64,10 +64,6 @@ HEADER_SIZE = struct.calcsize("=" + HEADER_FORMAT)  # 72
 HEADER_VALUES = 16
 EXPIRES_OFFSET = 52
 """Offset of idiag_expires (u32, a countdown) in struct inet_diag_msg."""
-CLOCKS_OFFSET = 44
-"""Offset of tcpi_last_data_sent in struct tcp_info, followed by last_ack_sent, last_data_recv and last_ack_recv:
-ms since an event, the fields of an idle socket that change at every dump."""
-CLOCKS_SIZE = 16
 
 Decoder = Callable[[bytes, int, int], object]
 
