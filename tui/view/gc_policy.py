@@ -14,7 +14,7 @@ counts the frozen objects after each freeze and, once they exceed what survived 
 data, whatever the uptime (tests/test_soak.py: RSS within 1% and live objects within 3% from refresh 100 to 300,
 with churn and view switches). A full collection costs ~10 ms with a few hundred sockets (one every ~8 refreshes
 there) and up to about a second at 100,000 sockets, where the budget lasts minutes. Counting the frozen objects
-walks them (about 6 ms per million), so a large heap is counted only every few refreshes.
+walks them (about 6 ms per million), so they are counted only every few refreshes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ GROWTH = 0.25
 SLACK = 100_000
 """...plus this many objects (so that a small host is not collected at every refresh)."""
 COUNT_EVERY = 250_000
-"""The frozen objects are counted every (baseline / COUNT_EVERY) refreshes, at least every refresh."""
+"""The frozen objects are counted every (baseline / COUNT_EVERY) refreshes..."""
+COUNT_AT_MOST_EVERY = 8
+"""...and at most every this many refreshes: counting walks them all (~3 ms for an idle app's ~400,000, a third
+of an idle refresh's CPU), and a few refreshes add little garbage."""
 
 
 class GcPolicy:
@@ -47,7 +50,8 @@ class GcPolicy:
         """Call once per refresh, off the UI thread, after the snapshot and its frame are built."""
         gc.freeze()
         self._refreshes += 1
-        if self._refreshes % max(1, self.baseline // COUNT_EVERY) == 0 and gc.get_freeze_count() > self.limit:
+        every = max(COUNT_AT_MOST_EVERY, self.baseline // COUNT_EVERY)
+        if self._refreshes % every == 0 and gc.get_freeze_count() > self.limit:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
