@@ -5,6 +5,8 @@ Timing depends only on the snapshots' monotonic times, so these tests choose the
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from netwatch.backends.history.tracker import History
@@ -161,6 +163,20 @@ def test_statuses_lists_every_highlighted_socket_and_agrees_with_status():
     assert history.statuses() == {}
 
 
+def test_series_keep_what_changed_and_the_oldest_column_whole():
+    history = History(samples=3)
+    idle = make_socket(("tcp", "idle"), tcp_info=TcpInfo(rtt=5000))
+    for at, rtt in enumerate((1000, 2000, 3000, 4000, 5000)):
+        busy = make_socket(("tcp", "busy"), tcp_info=TcpInfo(rtt=rtt, bytes_acked=1000 * at))
+        history.update(make_snapshot([idle, busy], at=float(at)))
+    assert history.rtt_series(("tcp", "busy")) == pytest.approx([3.0, 4.0, 5.0])
+    assert history.rtt_series(("tcp", "idle")) == pytest.approx([5.0, 5.0, 5.0])
+    assert history.throughput_series(("tcp", "busy")) == pytest.approx([1000.0] * 3)
+    assert history.throughput_series(("tcp", "idle")) == pytest.approx([0.0] * 3)
+    columns = list(history._series._columns)
+    assert isinstance(columns[0][1], array) and all(column[1] == {1: column[1][1]} for column in columns[1:])
+
+
 def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_samples():
     history = History()
     crowd = [make_socket(("tcp", i), tcp_info=TcpInfo(rtt=1000 + i)) for i in range(5000)]
@@ -170,7 +186,10 @@ def test_series_storage_shrinks_after_most_sockets_left_and_keeps_the_survivors_
     history.update(make_snapshot(survivors, at=2.0))
     store = history._series
     assert store._row_count == len(survivors)
-    assert all(len(column) == len(survivors) for _, *columns in store._columns for column in columns)
+    for _, *columns in store._columns:
+        for column in columns:  # full arrays are one value per row, the others hold only rows that exist
+            assert column is None or (len(column) == len(survivors) if isinstance(column, array) else
+                                      all(row < len(survivors) for row in column))  # fmt: skip
     for sock in survivors:
         assert history.rtt_series(sock.key) == pytest.approx([sock.tcp_info.rtt / 1000] * 3)
     newcomer = make_socket(("tcp", "new"), tcp_info=TcpInfo(rtt=7000))
