@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from connections import (  # noqa: E402  (tests/bench/ is run as scripts)
+from bytecode import compile_netwatch  # noqa: E402  (tests/bench/ is run as scripts)
+from connections import (  # noqa: E402
     DEFAULT_PER_WORKER,
     ConnectionPool,
     SetupError,
@@ -475,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("benchmark: ss (iproute2) not found", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _raise_system_exit)
+    compile_netwatch()
     results = []
     try:
         for connections in args.connections:

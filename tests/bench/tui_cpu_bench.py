@@ -32,7 +32,8 @@ from fcntl import ioctl
 from termios import TIOCSWINSZ
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from connections import ConnectionPool  # noqa: E402  (tests/bench/ is run as scripts)
+from bytecode import compile_netwatch  # noqa: E402  (tests/bench/ is run as scripts)
+from connections import ConnectionPool  # noqa: E402
 
 ROWS, COLUMNS = 50, 160
 SETTLE_SECONDS = 10.0
@@ -160,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
     options = parser.parse_args(argv)
+    compile_netwatch()
     print("| sockets | tool | CPU (% of one core) | vs htop | RSS | first table |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for connections in options.connections:
