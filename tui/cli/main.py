@@ -91,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def combined_filter(filter_text: str, pid: int | None) -> SocketFilter:
+def combined_filter(filter_text: str, pid: int | None) -> SocketFilter | None:
     """The --filter expression narrowed to --pid, joined as predicates (never as text: an error points into
-    ``filter_text``, and no ``)`` in it can escape the pid)."""
+    ``filter_text``, and no ``)`` in it can escape the pid); None when neither is given (everything matches,
+    and the filter language is not even imported)."""
+    if not filter_text.strip() and pid is None:
+        return None
     from netwatch.backends.filter import FilterError, compile_filter, pid_filter
 
     try:
@@ -103,7 +106,7 @@ def combined_filter(filter_text: str, pid: int | None) -> SocketFilter:
     return socket_filter if pid is None else pid_filter(pid) & socket_filter
 
 
-def _check(args: argparse.Namespace) -> SocketFilter:
+def _check(args: argparse.Namespace) -> SocketFilter | None:
     """Reject bad input; returns the filter of ``--once``."""
     socket_filter = combined_filter(args.filter, args.pid)
     if args.pid is not None:
