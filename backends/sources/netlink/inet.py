@@ -209,6 +209,8 @@ class InetDecoder:
             size = end - offset
             fingerprint = next_fingerprint() if next_fingerprint is not None else None
             if previous is not None:
+                # Where the clocks are comes from the one shape seen at this size, unchecked: a message of another
+                # shape differs from the one the record was decoded from outside that place, so it is decoded.
                 clocks_of = layout_of_size.get(size)
                 if clocks_of is not None:
                     fingerprint = _fingerprint(buffer, offset, end, clocks_of.clocks)
