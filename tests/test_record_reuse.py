@@ -3,6 +3,7 @@ clocks): on recorded dumps and on live sockets, through the compiled splitter an
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -267,3 +268,15 @@ def test_version_says_which_path_runs() -> None:
         [sys.executable, "-m", "netwatch.tui", "--version"], capture_output=True, text=True, env=env
     )
     assert "pure Python" in result.stdout
+
+
+def test_json_of_a_kept_record_has_its_clocks_moved_on() -> None:
+    from netwatch.tui.cli.serialize import SocketJsonEncoder, socket_to_dict
+
+    sock = Socket(("tcp", 1), "tcp", "ipv4", "ESTABLISHED", "127.0.0.1", 1, "127.0.0.1", 2, 0, 0, 1,
+                  tcp_info=TcpInfo(last_data_recv=300, rtt=900), timer=Timer("keepalive", 5000, 0),
+                  observed_at=100.0)  # fmt: skip
+    document = socket_to_dict(sock, {}, now=101.0)
+    assert document["tcp_info"]["last_data_recv"] == 1300 and document["timer"]["expires_ms"] == 4000
+    assert json.loads(SocketJsonEncoder({}, now=101.0).encode(sock)) == json.loads(json.dumps(document))
+    assert socket_to_dict(sock, {})["tcp_info"]["last_data_recv"] == 300  # no time given: as read

@@ -15,7 +15,18 @@ from typing import Any
 import orjson
 
 from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is_shared
-from netwatch.backends.model.records import SOCKET_FIELDS, MemInfo, Owner, Process, SkMemInfo, Socket, Timer, owner_pids
+from netwatch.backends.model.records import (
+    SOCKET_FIELDS,
+    MemInfo,
+    Owner,
+    Process,
+    SkMemInfo,
+    Socket,
+    Timer,
+    owner_pids,
+    tcp_info_at,
+    timer_at,
+)
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.tui.view.safe_text import visible
@@ -40,12 +51,16 @@ _socket_values = attrgetter(*SOCKET_FIELDS)
 _plain_values = attrgetter(*_PLAIN_FIELDS)
 
 
-def socket_to_dict(sock: Socket, processes: Mapping[int, Process]) -> dict[str, Any]:
-    """Everything known about one socket, keyed as in the JSON output."""
+def socket_to_dict(sock: Socket, processes: Mapping[int, Process], now: float | None = None) -> dict[str, Any]:
+    """Everything known about one socket, keyed as in the JSON output; ``now`` (the snapshot's monotonic time):
+    a record kept from an earlier dump has its clocks moved on to it."""
     document = {
         name: _TO_PLAIN[name](value) if name in _TO_PLAIN else value
         for name, value in zip(SOCKET_FIELDS, _socket_values(sock), strict=True)
     }
+    if now is not None and sock.observed_at is not None:
+        document["tcp_info"] = tcp_info_at(sock, now) if sock.tcp_info is not None else None
+        document["timer"] = _record(timer_at(sock, now))
     document["owners"] = [
         {"pid": owner.pid, "fd": owner.fd, "name": _name(processes, owner.pid)} for owner in sock.owners
     ]
@@ -115,8 +130,9 @@ _FIELD_ENCODINGS = {
     "cookie": 'b"null" if {0} is None else b"%d" % {0}',
     "peer_inode": 'b"null" if {0} is None else b"%d" % {0}',
     "owners": 'self._owners({0}) if {0} else b"[]"',
-    "tcp_info": 'b"null" if {0} is None else _TCP_INFO_TEMPLATE % {0}.values()',
-    "timer": 'b"null" if {0} is None else self._timer({0})',
+    "tcp_info": 'b"null" if {0} is None else _TCP_INFO_TEMPLATE % ({0}.values() if self._now is None or '
+    'sock.observed_at is None else tuple(tcp_info_at(sock, self._now).values()))',
+    "timer": 'b"null" if {0} is None else self._timer({0} if self._now is None else timer_at(sock, self._now))',
     "meminfo": 'b"null" if {0} is None else _MEMINFO_TEMPLATE % {0}',
     "skmem": 'b"null" if {0} is None else _SKMEM_TEMPLATE % {0}',
     "extensions": "self._extensions({0})",
@@ -154,10 +170,12 @@ class _Encoded(dict):
 class SocketJsonEncoder:
     """Encodes sockets as JSON objects equal to ``orjson.dumps(socket_to_dict(sock, processes))``, several times
     faster: precompiled byte templates (``tcp_info`` straight from its values), and caches for repeated
-    strings, small numbers and the extensions the model shares between sockets. Use one encoder per document."""
+    strings, small numbers and the extensions the model shares between sockets. Use one encoder per document;
+    ``now`` as for :func:`socket_to_dict`."""
 
-    def __init__(self, processes: Mapping[int, Process]) -> None:
+    def __init__(self, processes: Mapping[int, Process], now: float | None = None) -> None:
         self._processes = processes
+        self._now = now
         self._encoded = _Encoded()
         self._shared: dict[int, tuple[Mapping[str, object], bytes]] = {}
         self._templates: dict[tuple[str, ...], bytes] = {}
