@@ -207,3 +207,16 @@ def test_series_survive_the_store_shrinking_after_most_sockets_left():
     assert history.rtt_series(A) == pytest.approx([0.001, 2.0, 3.0])
     assert history.rtt_series(B) == pytest.approx([4.0])
     assert history.rtt_series(many[0]) == []
+
+
+def test_first_seen_times_are_shared_until_sockets_come_or_go():
+    history = History(linger=1.0)
+    history.update(make_snapshot([make_socket(A), make_socket(B)], at=0.0))
+    first = history.first_seen_times()
+    history.update(make_snapshot([make_socket(A), make_socket(B)], at=0.5))
+    assert history.first_seen_times() is first
+    history.update(make_snapshot([make_socket(A)], at=1.0))  # B closes: it lingers, with its time
+    lingering = history.first_seen_times()
+    assert lingering is not first and set(lingering) == {A, B}
+    history.update(make_snapshot([make_socket(A)], at=3.0))  # B's linger is over
+    assert set(history.first_seen_times()) == {A}
