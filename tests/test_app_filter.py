@@ -12,10 +12,11 @@ import pytest
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
 from tests.app_pilot import cells, refresh, screen_text, settle
 from tests.recorded import recorded_snapshots
@@ -34,7 +35,7 @@ async def type_key_by_key(pilot: Pilot, text: str) -> list[float]:
     the UI thread spent until each key showed in the box (its own work, whatever else runs on the machine).
     ``pilot.press`` would wait for the whole process to idle, ~0.1 s a key."""
     app = pilot.app
-    box = app.query_one("#filter", Input)
+    box = app.query_one("#filter-bar", FilterBar).input
     assert app.focused is box
     seconds = []
     for character in text:
@@ -48,7 +49,8 @@ async def type_key_by_key(pilot: Pilot, text: str) -> list[float]:
 
 
 def filter_error(app: NetwatchApp) -> str:
-    return str(app.query_one("#filter-error", Static).render())
+    """The status beside the filter box: the error, "enter applies" or nothing."""
+    return app.query_one("#filter-bar", FilterBar).status_text()
 
 
 def notifications(app: NetwatchApp) -> list[str]:
@@ -69,10 +71,13 @@ async def test_a_long_filter_typed_key_by_key_keeps_up_and_the_whole_text_applie
         await pilot.press("slash")
         seconds = await type_key_by_key(pilot, LONG_FILTER)
         await settle(pilot, 0.2)
+        assert filter_error(app) == "enter applies"
+        await pilot.press("enter")
+        await settle(pilot)
         long_text_key = statistics.median(seconds[-500:])  # a key typed into 1,500 characters or more
         assert long_text_key < 0.003, f"median key {long_text_key * 1000:.1f} ms into a long text"
         assert sum(seconds) < 9, f"{len(LONG_FILTER)} keys took {sum(seconds):.1f} s"
-        assert app.query_one("#filter", Input).value == LONG_FILTER
+        assert app.query_one("#filter-bar", FilterBar).input.value == LONG_FILTER
         assert filter_error(app) == ""
         local = cells(app, "local")
         assert local and set(local) == {"127.0.0.1:5432"}
@@ -82,15 +87,82 @@ async def test_pid_narrows_what_the_filter_box_selects_and_its_errors_point_into
     app = make_app(pid=903)
     async with app.run_test(size=(160, 40)) as pilot:
         await refresh(pilot)
-        await pilot.press("2", "slash", *"udp or tcp")
+        await pilot.press("2", "slash", *"udp or tcp", "enter")
         await settle(pilot)
         assert filter_error(app) == ""
         listeners = cells(app, "process")
         assert listeners and all(label.startswith("903/postgres") for label in listeners)
-        await pilot.press(*")) or (udp")
+        await pilot.press("slash", "end", *")) or (udp")
         await settle(pilot)
         assert filter_error(app).startswith("bad filter at column 11 near ')': unbalanced ')'")
         assert cells(app, "process") == listeners
+
+
+def header(app: NetwatchApp) -> str:
+    """The summary bar's lines as shown."""
+    return "\n".join(screen_text(app).splitlines()[:3])
+
+
+async def test_typing_changes_nothing_until_enter_and_invalid_text_keeps_the_last_valid_filter():
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        everything = cells(app, "process")
+        await pilot.press("slash", *"process postgres")
+        await settle(pilot, 0.3)
+        assert cells(app, "process") == everything  # half-typed text never blanks the table
+        assert filter_error(app) == "enter applies"
+        await pilot.press("enter")
+        await settle(pilot)
+        narrowed = cells(app, "process")
+        assert narrowed and all(label.startswith("903/postgres") for label in narrowed)
+        assert app.focused is app.table()
+        assert f"{len(narrowed)} of {len(everything)} connections shown" in header(app)
+        await pilot.press("slash", "end", *" and (")
+        await settle(pilot, 0.3)
+        assert filter_error(app).startswith("bad filter at column")
+        assert cells(app, "process") == narrowed
+        await pilot.press("enter")  # invalid: nothing applies, the box keeps the text and the focus
+        await settle(pilot)
+        assert isinstance(app.focused, Input) and app.focused.value == "process postgres and ("
+        assert filter_error(app).startswith("bad filter at column")
+        assert cells(app, "process") == narrowed
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace", "backspace")
+        await pilot.press(*" and nothing-matches-this", "enter")
+        await settle(pilot)
+        assert cells(app, "process") == []
+        assert f"0 of {len(everything)} connections shown" in header(app)
+
+
+@pytest.mark.parametrize("left_from", ["table", "detail", "box"])
+async def test_escape_clears_the_filter_wherever_the_filter_box_was_left_from(left_from):
+    """Escape in the box, or after enter left it for the table or the detail pane, does the same: no filter, no
+    box, every row back."""
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        everything = cells(app, "process")
+        if left_from == "detail":
+            await pilot.press("enter")  # the detail pane has the focus when / is pressed
+            await settle(pilot)
+        before = app.focused
+        await pilot.press("slash", *"process postgres")
+        if left_from != "box":
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.focused is before
+            assert cells(app, "process") != everything
+            if left_from == "detail":
+                await pilot.press("escape")  # first leaves the detail pane, as everywhere
+                await settle(pilot)
+                assert cells(app, "process") != everything
+        await pilot.press("escape")
+        await settle(pilot)
+        assert cells(app, "process") == everything
+        bar = app.query_one("#filter-bar", FilterBar)
+        assert not bar.display and bar.input.value == ""
+        assert app.focused is (before if left_from == "box" else app.table())
+        assert "shown" not in header(app)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import ipaddress
 import re
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.model.source_result import BackendUnavailable
@@ -110,30 +110,6 @@ async def test_quit_key():
         await pilot.press("q")
         await pilot.pause()
         assert app.return_code == 0
-
-
-async def test_filter_narrows_shows_errors_inline_and_escape_clears():
-    app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
-        await started(pilot)
-        everything = len(cells(app, "proto"))
-        await pilot.press("slash")
-        assert isinstance(app.focused, Input)
-        await pilot.press(*"process postgres")
-        await settle(pilot)
-        narrowed = cells(app, "process")
-        assert narrowed and all(label.startswith("903/postgres") for label in narrowed)
-        await pilot.press("space", "(")  # incomplete: error shown, previous filter stays applied
-        await settle(pilot)
-        error = app.query_one("#filter-error", Static).render()
-        assert "bad filter at column" in str(error)
-        assert cells(app, "process") == narrowed
-        await pilot.press("enter")
-        assert app.focused is app.table()
-        await pilot.press("escape")
-        await settle(pilot)
-        assert len(cells(app, "proto")) == everything
-        assert app.query_one("#filter", Input).value == ""
 
 
 async def test_plain_word_searches_and_initial_filter_text_applies():

@@ -9,23 +9,22 @@ The app holds its current frame and releases it when it is replaced.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 from collections.abc import Hashable
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Input, Label, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
+from netwatch.backends.filter import FilterError, SocketFilter
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.detail import DetailPane
@@ -33,12 +32,13 @@ from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.app.widgets.footer import KeyFooter
 from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
-from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS
+from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
@@ -47,9 +47,6 @@ INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
-
-FILTER_DELAY = 0.15
-"""Seconds typing in the filter box must pause before its text is compiled and applied."""
 
 VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix"}
 
@@ -93,8 +90,8 @@ class NetwatchApp(App[None]):
 
     KEY_DESCRIPTIONS = {
         "quit": "quit",
-        "filter": "filter (filter language; plain words search); enter applies, esc clears",
-        "back": "clear the filter / leave details / go back",
+        "filter": "filter box (filter language; plain words search): enter applies the text, esc clears the filter",
+        "back": "leave details / clear the filter (as esc in the box does) / go back",
         "details": "focus the detail pane of the selected socket",
         "process": "process view of the selected socket's (or process row's) pid",
         "sort(-1)": "sort by the column to the left",
@@ -135,9 +132,12 @@ class NetwatchApp(App[None]):
         self._filter_text = filter_text
         """The text of the active filter."""
         self._filter: SocketFilter | None = None
+        self._focus_before_filter: Widget | None = None
         self._generation = 0
         self._collecting = False
         self._collect_error: str | None = None
+        self._shown: str | None = None
+        """What the active view's filter lets through (for the header)."""
         self._timer: Timer | None = None
         self._detail_timer: Timer | None = None
         self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
@@ -163,15 +163,15 @@ class NetwatchApp(App[None]):
                             )
                 yield EventLog(id="events")
             yield DetailPane(id="detail")
-        with Horizontal(id="filter-bar"):
-            yield Label("filter", id="filter-label")
-            yield Input(self._filter_text, placeholder="e.g. port 443 and state estab, or a word", id="filter")
-            yield Static(id="filter-error")
+        yield FilterBar(self._filter_text, id="filter-bar")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._use_filter(self._filter_text, _compiled(self._filter_text))
-        self.query_one("#filter-bar").display = bool(self._filter_text)
+        bar = self.query_one("#filter-bar", FilterBar)
+        initial = bar.apply_initial()
+        self._filter_text = bar.applied_text
+        self._filter = None if isinstance(initial, FilterError) else initial
+        bar.display = bool(self._filter_text)
         self.query_one("#detail", DetailPane).show_message("no socket selected")
         self.table().focus()
         self._update_summary()
@@ -260,8 +260,7 @@ class NetwatchApp(App[None]):
         self._update_summary()
         self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
         if request.generation == self._generation:
-            self.table(request.view).set_rows(refresh.rows)
-            self._show_detail()
+            self._show_rows(request.view, refresh.rows)
         else:
             refresh.rows.discard()
             self._rebuild()
@@ -296,12 +295,19 @@ class NetwatchApp(App[None]):
 
     def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
         if request.generation == self._generation and frame is self.frame:
-            self.table(request.view).set_rows(rows)
-            self._show_detail()
+            self._show_rows(request.view, rows)
         else:
             rows.discard()
 
     # ----- display ----------------------------------------------------------------------------------------
+
+    def _show_rows(self, view: str, rows: TableRows) -> None:
+        shown = shown_text(view, rows)
+        self.table(view).set_rows(rows)
+        if shown != self._shown:
+            self._shown = shown
+            self._update_summary()
+        self._show_detail()
 
     def _update_summary(self) -> None:
         status = Status(
@@ -312,6 +318,7 @@ class NetwatchApp(App[None]):
             resolving=self.refresher.resolving,
             pid=self.pid,
             error=self._collect_error,
+            shown=self._shown,
         )
         self.query_one("#summary", SummaryBar).show(status, self.frame)
 
@@ -375,44 +382,30 @@ class NetwatchApp(App[None]):
 
     # ----- filter -----------------------------------------------------------------------------------------
 
-    def _use_filter(self, text: str, compiled: SocketFilter | FilterError | None) -> bool:
-        """Make ``compiled`` (of ``text``) the active filter, or show inline why it cannot be (the active filter
-        stays); whether the active filter's text changed."""
-        filter_input = self.query_one("#filter", Input)
-        error_box = self.query_one("#filter-error", Static)
-        if isinstance(compiled, FilterError):
-            error_box.update(Text(str(compiled), style="bold red"))
-            filter_input.add_class("-invalid")
-            return False
-        error_box.update("")
-        filter_input.remove_class("-invalid")
-        changed = text != self._filter_text
-        self._filter_text, self._filter = text, compiled
-        return changed
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._compile_typed_filter(event.value)
-
-    @work(exclusive=True, group="filter", exit_on_error=False, description="compile the filter")
-    async def _compile_typed_filter(self, text: str) -> None:
-        """Once typing rests (each key cancels the previous worker while it waits), compile ``text`` on a thread
-        and apply it: compiling on every key, on the UI thread, froze the screen under a long text."""
-        await asyncio.sleep(FILTER_DELAY)
-        compiled = await asyncio.to_thread(_compiled, text)
-        if self._use_filter(text, compiled):
+    @on(FilterBar.Applied, "#filter-bar")
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        changed = event.text != self._filter_text
+        self._filter_text, self._filter = event.text, event.socket_filter
+        if changed:
             self._rebuild()
+        self._leave_filter_box()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self) -> None:
-        self.table().focus()
-
-    def _clear_filter(self) -> None:
-        self.workers.cancel_group(self, "filter")
-        self.query_one("#filter", Input).value = ""
-        if self._use_filter("", None):
+    @on(FilterBar.Cleared, "#filter-bar")
+    def _filter_cleared(self, event: FilterBar.Cleared) -> None:
+        changed = bool(self._filter_text)
+        self._filter_text, self._filter = "", None
+        if changed:
             self._rebuild()
-        self.query_one("#filter-bar").display = False
+        event.bar.display = False
+        self._leave_filter_box()
+
+    def _leave_filter_box(self) -> None:
+        """Give the focus back to where ``/`` was pressed (the table when that is gone or hidden)."""
+        target = self._focus_before_filter
+        self._focus_before_filter = None
+        if target is None or not target.is_attached or not target.visible or target.screen is not self.screen:
+            target = self.table()
+        target.focus()
 
     # ----- actions ----------------------------------------------------------------------------------------
 
@@ -425,18 +418,21 @@ class NetwatchApp(App[None]):
         return True
 
     def action_filter(self) -> None:
-        self.query_one("#filter-bar").display = True
-        self.query_one("#filter", Input).focus()
+        bar = self.query_one("#filter-bar", FilterBar)
+        if not bar.input.has_focus:
+            self._focus_before_filter = self.focused
+        bar.display = True
+        bar.input.focus()
 
     def action_back(self) -> None:
-        filter_input = self.query_one("#filter", Input)
+        """Escape outside the filter box (in the box, the box clears the filter itself: the same thing)."""
+        bar = self.query_one("#filter-bar", FilterBar)
         detail = self.query_one("#detail", DetailPane)
         if self.has_class("-detail-open") or detail.has_focus_within:
             self.remove_class("-detail-open")
             self.table().focus()
-        elif filter_input.has_focus or self._filter_text or filter_input.value:
-            self._clear_filter()
-            self.table().focus()
+        elif self._filter_text or bar.input.value:
+            bar.clear()
         elif self.pid is not None:
             self.pid = None
             self._update_summary()
@@ -523,14 +519,6 @@ def _no_owner_reason(sock: Socket) -> str:
     if os.geteuid() != 0:
         return "This socket has no visible owner: run as root to see every owner."
     return "No readable process holds this socket (in flight between processes, or just closed)."
-
-
-def _compiled(text: str) -> SocketFilter | FilterError | None:
-    """``text`` compiled (None when blank: no filter), or why it cannot be."""
-    try:
-        return compile_filter(text) if text.strip() else None
-    except FilterError as error:
-        return error
 
 
 def run_app(

@@ -25,6 +25,8 @@ class Status:
     resolving: bool = False
     pid: int | None = None
     error: str | None = None
+    shown: str | None = None
+    """How many rows the filter lets through, e.g. ``0 of 40 connections shown`` (None: no filter)."""
 
 
 def summary_text(status: Status, frame: Frame | None) -> Text:
@@ -45,7 +47,11 @@ def summary_text(status: Status, frame: Frame | None) -> Text:
     if frame is not None:
         snapshot = frame.snapshot
         line.append(f"  at {fmt.clock_time(snapshot.taken_at)}", style="dim")
-    lines = [line, counts_text(frame)]
+    counts = counts_text(frame)
+    if status.shown is not None and frame is not None:
+        counts.append("  │ ", style="dim")
+        counts.append(status.shown, style="bold")
+    lines = [line, counts]
     warning = warning_text(status, frame)
     if warning is not None:
         lines.append(warning)

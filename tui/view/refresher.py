@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from netwatch.backends.filter import SocketFilter, pid_filter
@@ -99,7 +99,7 @@ class Refresher:
 
     def _held(self, frame: Frame, rows: TableRows) -> TableRows:
         self.holds.hold(frame)
-        return TableRows(rows.model, rows.keys, partial(self.holds.release, frame))
+        return replace(rows, release=partial(self.holds.release, frame))
 
     # ----- for the UI thread -------------------------------------------------------------------------------
 
@@ -137,12 +137,12 @@ class Refresher:
         self.source.close()
 
 
-def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate:
-    """The request's filter narrowed to its pid, joined as predicates (as ``--once`` does)."""
+def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate | None:
+    """The request's filter narrowed to its pid, joined as predicates (as ``--once`` does); None: no filter."""
     socket_filter = request.socket_filter
     if request.pid is not None:
         owned = pid_filter(request.pid)
         socket_filter = owned if socket_filter is None else owned & socket_filter
     if socket_filter is None:
-        return lambda sock: True
+        return None
     return partial(socket_filter.matches, processes=frame.snapshot.processes)

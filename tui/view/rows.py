@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket as socket_module
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
@@ -73,6 +73,10 @@ COLUMNS_OF_VIEW = {
     "unix": UNIX_COLUMNS,
 }
 
+VIEW_NOUNS = {"connections": "connections", "listeners": "listeners", "processes": "processes",
+              "unix": "unix sockets"}
+"""What the rows of each view are, for "3 of 40 connections shown"."""
+
 DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest processes first
     "connections": ("age", False),
     "listeners": ("local", False),
@@ -107,6 +111,13 @@ class _ProcessLabels:
             return label
         others = len(owner_pids(sock)) - 1
         return f"{label} +{others}" if others else label
+
+
+def shown_text(view: str, rows: TableRows) -> str | None:
+    """``3 of 40 connections shown`` for filtered rows; None for unfiltered ones."""
+    if rows.total is None:
+        return None
+    return f"{fmt.count(len(rows.keys))} of {fmt.count(rows.total)} {VIEW_NOUNS[view]} shown"
 
 
 def is_listener(sock: Socket) -> bool:
@@ -287,20 +298,26 @@ class RowBuilder:
     resolver: HostResolver | None = None
     _address_keys: dict[str, bytes] = field(default_factory=dict)
 
-    def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate) -> TableRows:
-        """Rows of socket view ``view`` ("connections", "listeners", "unix") for the accepted sockets."""
+    def socket_rows(self, frame: Frame, view: str, accept: SocketPredicate | None) -> TableRows:
+        """Rows of socket view ``view`` ("connections", "listeners", "unix") for the accepted sockets (all of them
+        when ``accept`` is None; else the rows say how many the view has unfiltered)."""
+        sockets = frame.sockets
         if view == "unix":
-            keys = [key for key, sock in frame.sockets.items() if sock.proto == "unix" and accept(sock)]
-            return TableRows(UnixRows(frame), keys)
-        keys = [key for key, sock in frame.sockets.items() if in_view(view, sock) and accept(sock)]
-        return TableRows(SocketRows(frame, self), keys)
+            keys = [key for key, sock in sockets.items() if sock.proto == "unix"]
+        else:
+            keys = [key for key, sock in sockets.items() if in_view(view, sock)]
+        model = UnixRows(frame) if view == "unix" else SocketRows(frame, self)
+        if accept is None:
+            return TableRows(model, keys)
+        return TableRows(model, [key for key in keys if accept(sockets[key])], total=len(keys))
 
     def rows_of_pid(self, frame: Frame, pid: int) -> TableRows:
         """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
         return TableRows(SocketRows(frame, self), [sock.key for sock in frame.sockets_by_pid.get(pid, ())])
 
-    def process_rows(self, frame: Frame, accept: SocketPredicate, only_pid: int | None = None) -> TableRows:
-        """One row per process owning at least one accepted (current) socket."""
+    def process_rows(self, frame: Frame, accept: SocketPredicate | None, only_pid: int | None = None) -> TableRows:
+        """One row per process owning at least one accepted (current) socket (any, when ``accept`` is None; else
+        the rows say how many processes own a current socket)."""
         totals = aggregate_processes(frame.snapshot.sockets.values(), accept)
         processes = frame.snapshot.processes
         rows = []
@@ -343,7 +360,11 @@ class RowBuilder:
                     ),
                 )
             )
-        return TableRows.of(rows)
+        if accept is None:
+            return TableRows.of(rows)
+        current = frame.snapshot.sockets
+        owning = sum(1 for owned in frame.sockets_by_pid.values() if any(sock.key in current for sock in owned))
+        return replace(TableRows.of(rows), total=owning)
 
     def endpoint(self, address: str, port: int, family: str, proto: str) -> str:
         """``addr:port`` (IPv6 in brackets, ``::ffff:`` mapped as IPv4), with names when resolving."""
@@ -410,11 +431,12 @@ class ProcessTotals:
         return " ".join(parts)
 
 
-def aggregate_processes(sockets: Iterable[Socket], accept: SocketPredicate) -> dict[int, ProcessTotals]:
-    """Per-pid totals over the accepted sockets (a socket shared by several pids counts for each)."""
+def aggregate_processes(sockets: Iterable[Socket], accept: SocketPredicate | None) -> dict[int, ProcessTotals]:
+    """Per-pid totals over the accepted sockets (all when ``accept`` is None; a socket shared by several pids
+    counts for each)."""
     totals: dict[int, ProcessTotals] = {}
     for sock in sockets:
-        if not sock.owners or not accept(sock):
+        if not sock.owners or (accept is not None and not accept(sock)):
             continue
         for pid in owner_pids(sock):
             total = totals.get(pid)

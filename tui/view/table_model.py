@@ -92,6 +92,8 @@ class TableRows:
     keys: Sequence[Hashable]
     release: Callable[[], None] | None = None
     """Called once when whoever holds these rows lets go of them (e.g. to release the frame the model reads)."""
+    total: int | None = None
+    """How many rows the view has without its filter (None: not filtered, :attr:`keys` are all of them)."""
 
     @classmethod
     def of(cls, rows: Iterable[Row]) -> TableRows:
@@ -101,7 +103,8 @@ class TableRows:
 
     def sorted(self, column: int, reverse: bool = False) -> TableRows:
         """These rows ordered by column ``column`` (see :func:`sort_keys`); the result takes over the release."""
-        return TableRows(self.model, sort_keys(self.keys, self.model.sort_value(column), reverse), self.release)
+        keys = sort_keys(self.keys, self.model.sort_value(column), reverse)
+        return TableRows(self.model, keys, self.release, self.total)
 
     def discard(self) -> None:
         """Let go of rows that were never shown."""
