@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
 from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW
 from netwatch.tui.view.table_model import Column
 from tests.table_screen import is_cursor, row_cells, row_status, row_strips
@@ -68,6 +69,12 @@ async def select_row(pilot: Pilot, key: object) -> None:
         before = table.cursor_key
         await pilot.press("down")
         assert table.cursor_key != before, f"no row {key!r}"
+
+
+def log_lines(log: EventLog) -> list[str]:
+    """The event log's lines on screen, as text (blank lines below the last event left out)."""
+    lines = [log.render_line(y).text.rstrip() for y in range(log.scrollable_content_region.height)]
+    return [line for line in lines if line]
 
 
 def screen_text(app: NetwatchApp) -> str:

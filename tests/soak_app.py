@@ -82,7 +82,7 @@ async def soak(refreshes: int) -> dict:
                 "frames_held": app.refresher.holds.live,
                 "full_collections": app.refresher.gc_policy.full_collections,
                 "footer_keys": sum(len(footer.children) for footer in app.query(KeyFooter)),
-                "events": len(app.query_one("#events").lines),
+                "events": len(app.query_one("#events").events),
             }
     finally:
         churn.kill()

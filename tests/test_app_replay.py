@@ -18,7 +18,7 @@ from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.view.rows import SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import ReplaySource
-from tests.app_pilot import cells, highlights, refresh, screen_text, select_row, settle
+from tests.app_pilot import cells, highlights, log_lines, refresh, screen_text, select_row, settle
 from tests.recorded import EVIL_NAME, EVIL_PID, later, recorded_snapshot, recorded_snapshots
 from tests.table_screen import row_cells
 
@@ -92,7 +92,7 @@ async def test_new_changed_closed_are_highlighted_then_closed_leaves_after_linge
         assert status[CLOSED] == "closed"
         assert status[UNCHANGED] is None
         log = app.query_one("#events", EventLog)
-        logged = "\n".join(line.text for line in log.lines)
+        logged = "\n".join(log_lines(log))
         assert "opened" in logged and "closed" in logged and "ESTAB → CLOSE_WAIT" in logged
         await refresh(pilot)  # step 2: +2 s, still lingering
         assert CLOSED in await statuses(pilot)

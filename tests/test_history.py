@@ -11,7 +11,7 @@ import pytest
 
 from netwatch.backends.history.tracker import History
 from netwatch.backends.model.tcp_info import TcpInfo
-from tests.socket_records import make_snapshot, make_socket
+from tests.socket_records import make_process, make_snapshot, make_socket, owned_by
 
 A, B, C = ("tcp", 1), ("tcp", 2), ("tcp", 3)
 
@@ -115,6 +115,29 @@ def test_big_batch_keeps_only_max_events():
     history.update(make_snapshot([], at=0.0))
     history.update(make_snapshot([make_socket(("tcp", i)) for i in range(1000)], at=1.0))
     assert len(history.events) == 3
+
+
+def test_event_log_keeps_minutes_not_more():
+    history = History(event_seconds=600.0)
+    history.update(make_snapshot([], at=0.0))
+    for step in range(1, 31):  # one connection a minute, for half an hour
+        history.update(make_snapshot([make_socket(("tcp", step))], at=step * 60.0))
+    opened = [event.socket.key for event in history.events if event.kind == "opened"]
+    assert opened == [("tcp", step) for step in range(20, 31)]  # the last 10 minutes
+
+
+def test_an_event_keeps_its_processes_but_not_the_kernel_details():
+    nginx = make_process(80, "nginx")
+    sock = make_socket(A, owners=owned_by(80), tcp_info=TcpInfo(rtt=900))
+    history = History()
+    history.update(make_snapshot([], at=0.0))
+    history.update(make_snapshot([sock], at=1.0, processes=[nginx]))
+    history.update(make_snapshot([], at=2.0))  # closed, and the process gone with it
+    opened, closed = history.events
+    assert (opened.kind, closed.kind) == ("opened", "closed")
+    assert opened.processes == {80: nginx} and closed.processes == {80: nginx}
+    assert closed.socket.tcp_info is None and closed.socket.owners == sock.owners
+    assert closed.monotonic == 2.0
 
 
 def test_rtt_and_throughput_series_in_ms_and_bytes_per_second():

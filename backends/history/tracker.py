@@ -10,12 +10,12 @@ import math
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from types import MappingProxyType
 
 from netwatch.backends.history.diff import SnapshotDiff, diff
-from netwatch.backends.model.records import Socket, SocketKey
+from netwatch.backends.model.records import NO_EXTENSIONS, Process, Socket, SocketKey, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 
 
@@ -28,9 +28,31 @@ class Event:
     kind: str
     """``"opened"``, ``"closed"`` or ``"state"``."""
     socket: Socket
-    """The socket's record (for ``"closed"``: its last record)."""
+    """The socket's record (for ``"closed"``: its last record) without its kernel details (``tcp_info``, memory,
+    timer, extensions: a log of minutes must not keep them)."""
     old_state: str | None
     """The state before a ``"state"`` event; None otherwise."""
+    processes: Mapping[int, Process]
+    """The socket's owning processes as they were (a closed socket's may be gone since)."""
+    monotonic: float
+    """Monotonic time of the snapshot (the log's age limit is measured with it)."""
+
+
+def _event_record(sock: Socket) -> Socket:
+    """``sock`` without what an event never shows (the bulk of a TCP socket's record)."""
+    if sock.tcp_info is None and sock.skmem is None and sock.timer is None and not sock.extensions:
+        return sock
+    return replace(sock, tcp_info=None, timer=None, meminfo=None, skmem=None, extensions=NO_EXTENSIONS)
+
+
+def _owning(sock: Socket, processes: Mapping[int, Process]) -> Mapping[int, Process]:
+    """The processes of ``sock``'s owners found in ``processes``."""
+    if not sock.owners:
+        return _NO_PROCESSES
+    return {pid: processes[pid] for pid in owner_pids(sock) if pid in processes}
+
+
+_NO_PROCESSES: Mapping[int, Process] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +210,16 @@ class History:
     """Feeds on successive snapshots and remembers what the UI needs to show change over time.
 
     ``linger``: seconds a closed socket stays visible; ``highlight``: seconds a socket stays "new" or
-    "changed"; ``samples``: length of the rtt/throughput series; ``max_events``: length of the event log.
+    "changed"; ``samples``: length of the rtt/throughput series; the event log keeps at most ``max_events``
+    events and none older than ``event_seconds``.
     Not thread-safe: use it from one thread at a time.
     """
 
-    def __init__(self, linger: float = 5.0, highlight: float = 3.0, samples: int = 60, max_events: int = 500):
+    def __init__(self, linger: float = 5.0, highlight: float = 3.0, samples: int = 60, max_events: int = 5000,
+                 event_seconds: float = 900.0):
         self.linger = linger
         self.highlight = highlight
+        self.event_seconds = event_seconds
         self._events: deque[Event] = deque(maxlen=max_events)
         self._previous: Snapshot | None = None
         self._first_seen: dict[SocketKey, float] = {}
@@ -227,7 +252,7 @@ class History:
             self.proto_counts = Counter(sock.proto for sock in snapshot.sockets.values())
             self.tcp_state_counts = Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp")
         else:
-            self._record_changes(change, snapshot.taken_at, now)
+            self._record_changes(change, snapshot.taken_at, now, previous.processes)
             self._count_changes(change)
         if self._expire(now) or previous is None or change.opened or change.closed:
             self._first_seen_times = None
@@ -235,7 +260,8 @@ class History:
         self._previous = snapshot
         return change
 
-    def _record_changes(self, change: SnapshotDiff, taken_at: float, now: float) -> None:
+    def _record_changes(self, change: SnapshotDiff, taken_at: float, now: float,
+                        old_processes: Mapping[int, Process]) -> None:
         first_seen, opened_at, changed_at, closed = self._first_seen, self._opened_at, self._changed_at, self._closed
         for key, sock in change.closed.items():
             opened_at.pop(key, None)
@@ -248,7 +274,7 @@ class History:
         for key in change.state_changed:
             changed_at.pop(key, None)  # re-insert: keep the dict ordered by time
             changed_at[key] = now
-        self._log_events(change, taken_at)
+        self._log_events(change, taken_at, now, old_processes)
 
     def _count_changes(self, change: SnapshotDiff) -> None:
         protos, states = self.proto_counts, self.tcp_state_counts
@@ -270,19 +296,26 @@ class History:
             for name in [name for name, count in counts.items() if count <= 0]:
                 del counts[name]
 
-    def _log_events(self, change: SnapshotDiff, at: float) -> None:
-        sockets = change.current.sockets
-        changes: Iterator[tuple[str, Socket, str | None]] = chain(
-            (("opened", sockets[key], None) for key in change.opened),
-            (("state", sockets[key], old) for key, (old, _new) in change.state_changed.items()),
-            (("closed", sock, None) for sock in change.closed.values()),
+    def _log_events(self, change: SnapshotDiff, at: float, now: float, old_processes: Mapping[int, Process]) -> None:
+        sockets, processes = change.current.sockets, change.current.processes
+        changes: Iterator[tuple[str, Socket, str | None, Mapping[int, Process]]] = chain(
+            (("opened", sockets[key], None, processes) for key in change.opened),
+            (("state", sockets[key], old, processes) for key, (old, _new) in change.state_changed.items()),
+            (("closed", sock, None, old_processes) for sock in change.closed.values()),
         )
         count = len(change.opened) + len(change.state_changed) + len(change.closed)
         skipped = max(0, count - (self._events.maxlen or 0))  # those would fall out of the log anyway
-        self._events.extend(Event(at, kind, sock, old) for kind, sock, old in islice(changes, skipped, None))
+        self._events.extend(
+            Event(at, kind, _event_record(sock), old, _owning(sock, owners), now)
+            for kind, sock, old, owners in islice(changes, skipped, None)
+        )
 
     def _expire(self, now: float) -> bool:
-        """Forget what is older than the linger and highlight times; returns whether a closed socket left."""
+        """Forget what is older than the linger and highlight times and the event log's span; returns whether a
+        closed socket left."""
+        events = self._events
+        while events and now - events[0].monotonic > self.event_seconds:
+            events.popleft()
         closed = self._closed
         lingering = len(closed)
         while closed:
@@ -343,7 +376,7 @@ class History:
 
     @property
     def events(self) -> Sequence[Event]:
-        """The event log, newest last, at most ``max_events`` long."""
+        """The event log, newest last, at most ``max_events`` long and ``event_seconds`` old."""
         return self._events
 
     def rtt_series(self, key: SocketKey) -> list[float]:

@@ -10,6 +10,7 @@ The app holds its current frame and releases it when it is replaced.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 from collections.abc import Hashable
@@ -25,6 +26,7 @@ from textual.widgets import TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from netwatch.backends.filter import FilterError, SocketFilter
+from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.detail import DetailPane
@@ -63,6 +65,8 @@ class NetwatchApp(App[None]):
     """``top`` for sockets."""
 
     CSS_PATH = "netwatch.tcss"
+    ALLOW_IN_MAXIMIZED_VIEW = "SummaryBar,Footer,.-textual-system"
+    ESCAPE_TO_MINIMIZE = False  # escape leaves the full-screen log through action_back (the table gets the focus)
     TITLE = "netwatch"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -81,6 +85,7 @@ class NetwatchApp(App[None]):
         Binding("minus", "interval(-1)", "Faster", key_display="-"),
         Binding("n", "names", "Names"),
         Binding("e", "events", "Events"),
+        Binding("E", "events_full", "Event log", show=False),
         Binding("1", "view('connections')", "Connections", show=False),
         Binding("2", "view('listeners')", "Listeners", show=False),
         Binding("3", "view('processes')", "Processes", show=False),
@@ -101,7 +106,8 @@ class NetwatchApp(App[None]):
         "interval(1)": "refresh less often (longer interval)",
         "interval(-1)": "refresh more often (shorter interval)",
         "names": "toggle name resolution (reverse DNS in the background, service names)",
-        "events": "show / hide the event log",
+        "events": "show / hide the event log (tab focuses it: arrows, pgup/pgdn, home/end scroll)",
+        "events_full": "event log full screen (again or esc: back)",
         "view('connections')": "Connections view",
         "view('listeners')": "Listeners view",
         "view('processes')": "Processes view",
@@ -161,7 +167,7 @@ class NetwatchApp(App[None]):
                                 sort_reverse=reverse,
                                 sorted_by_owner=True,  # sorted with the rows, on a worker thread
                             )
-                yield EventLog(id="events")
+                yield EventLog(self.refresher.endpoint, id="events")
             yield DetailPane(id="detail")
         yield FilterBar(self._filter_text, id="filter-bar")
         yield KeyFooter()
@@ -258,7 +264,8 @@ class NetwatchApp(App[None]):
         self.frame = frame = refresh.frame
         self._series.clear()
         self._update_summary()
-        self.query_one("#events", EventLog).add_events(frame.new_events, frame.snapshot.processes)
+        oldest = frame.events[0].monotonic if frame.events else math.inf
+        self.query_one("#events", EventLog).add_events(refresh.new_events, oldest)
         if request.generation == self._generation:
             self._show_rows(request.view, refresh.rows)
         else:
@@ -286,16 +293,18 @@ class NetwatchApp(App[None]):
             if self._generation != request.generation:
                 return  # a newer request is queued: skip the work
             rows = self.refresher.rows(frame, request)
+            events = self.refresher.events(frame, request)
         finally:
             self.refresher.release(frame)
         if get_current_worker().is_cancelled:
             rows.discard()
         else:
-            self._post(self._apply_rows, frame, request, rows)
+            self._post(self._apply_rows, frame, request, rows, events)
 
-    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows) -> None:
+    def _apply_rows(self, frame: Frame, request: ViewRequest, rows: TableRows, events: list[Event]) -> None:
         if request.generation == self._generation and frame is self.frame:
             self._show_rows(request.view, rows)
+            self.query_one("#events", EventLog).set_events(events)
         else:
             rows.discard()
 
@@ -428,7 +437,9 @@ class NetwatchApp(App[None]):
         """Escape outside the filter box (in the box, the box clears the filter itself: the same thing)."""
         bar = self.query_one("#filter-bar", FilterBar)
         detail = self.query_one("#detail", DetailPane)
-        if self.has_class("-detail-open") or detail.has_focus_within:
+        if self.screen.maximized is not None:
+            self._leave_full_screen()
+        elif self.has_class("-detail-open") or detail.has_focus_within:
             self.remove_class("-detail-open")
             self.table().focus()
         elif self._filter_text or bar.input.value:
@@ -493,7 +504,24 @@ class NetwatchApp(App[None]):
 
     def action_events(self) -> None:
         log = self.query_one("#events", EventLog)
+        if self.screen.maximized is log:
+            self.screen.minimize()
         log.display = not log.display
+        if not log.display and log.has_focus:
+            self.table().focus()
+
+    def action_events_full(self) -> None:
+        log = self.query_one("#events", EventLog)
+        if self.screen.maximized is log:
+            self._leave_full_screen()
+            return
+        log.display = True
+        self.screen.maximize(log, container=False)
+        log.focus()
+
+    def _leave_full_screen(self) -> None:
+        self.screen.minimize()
+        self.table().focus()
 
     def action_view(self, view: str) -> None:
         self.query_one("#views", TabbedContent).active = view

@@ -1,65 +1,114 @@
-"""The event log pane: sockets opened, closed and changing state, newest at the bottom."""
+"""The event log pane: sockets opened, closed and changing state, newest at the bottom; focusable and scrollable.
+
+Virtualized like the socket table: it holds the events (those the filter lets through, as many as the history
+keeps: minutes of them) and formats only the lines on screen, when they are drawn, so names appear as they are
+resolved and a filter change costs one list.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
-from rich.text import Text
-from textual.widgets import RichLog
+from rich.segment import Segment
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from netwatch.backends.history.tracker import Event
-from netwatch.backends.model.endpoints import format_endpoint
-from netwatch.backends.model.names import short_state
-from netwatch.backends.model.records import Process, Socket
-from netwatch.tui.view import format as fmt
-from netwatch.tui.view.rows import process_label
-from netwatch.tui.view.safe_text import plain
+from netwatch.tui.view.events import Endpoint, event_text
 
-MAX_LINES = 500
-RENDERED_LINES = 128
-"""Rendered lines the log keeps cached (RichLog keeps 1,024, each ~1.5 KB with its caches; a few are on screen)."""
-MAX_PER_REFRESH = 200
-"""A refresh that opens 50,000 sockets logs only the latest ones (plus a count of the rest)."""
-
-_KIND_STYLE = {"opened": "green", "closed": "red", "state": "yellow"}
+MAX_EVENTS = 5000
+"""Events the pane keeps (the history keeps as many, for at most 15 minutes)."""
+RENDERED_LINES = 256
+"""Rendered lines kept cached (a full screen of them at most is on screen)."""
 
 
-def endpoints_text(sock: Socket) -> Text:
-    if sock.proto == "unix":
-        return plain(sock.path or f"inode {sock.inode}")
-    local = format_endpoint(sock.local_address, sock.local_port, sock.family)
-    peer = format_endpoint(sock.remote_address, sock.remote_port, sock.family)
-    return Text(f"{local} → {peer}")
+class EventLog(ScrollView, can_focus=True):
+    """Bounded log of socket events; it follows the newest event unless scrolled up."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "scroll_up", "Up", show=False),
+        Binding("down", "scroll_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Oldest", show=False),
+        Binding("end", "scroll_end", "Newest", show=False),
+    ]
 
-def event_text(event: Event, processes: Mapping[int, Process]) -> Text:
-    """``12:00:01 opened  tcp 127.0.0.1:80 → 10.0.0.2:5000  1234/nginx`` (process text shown literally)."""
-    sock = event.socket
-    text = Text(fmt.clock_time(event.at), style="dim")
-    text.append(f" {event.kind:<6} ", style=_KIND_STYLE.get(event.kind, ""))
-    text.append(f"{sock.proto:<4} ")
-    text.append_text(endpoints_text(sock))
-    if event.kind == "state" and event.old_state:
-        text.append(f"  {short_state(event.old_state)} → {short_state(sock.state)}", style="yellow")
-    label = process_label(sock, processes)
-    if label:
-        text.append("  ")
-        text.append_text(plain(label, "bold"))
-    return text
+    DEFAULT_CSS = """
+    EventLog {
+        background: $surface;
+    }
+    """
 
+    def __init__(self, endpoint: Endpoint, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._endpoint = endpoint
+        self._events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self._lines: LRUCache[int, Strip] = LRUCache(RENDERED_LINES)
+        self._first = 0
+        """The number of the first event shown (numbers name cached lines; they restart with :meth:`set_events`)."""
 
-class EventLog(RichLog):
-    """Bounded, append-only log of socket events."""
+    @property
+    def events(self) -> Sequence[Event]:
+        """The events shown, oldest first."""
+        return self._events
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=MAX_LINES, markup=False, highlight=False, wrap=False, id=id, classes=classes)
-        self._line_cache.maxsize = RENDERED_LINES
+    def add_events(self, events: Iterable[Event], oldest: float | None) -> None:
+        """Append new events, and drop those the history no longer keeps (older than monotonic time ``oldest``)."""
+        following = self._at_end()
+        shown = self._events
+        before = len(shown)
+        while shown and oldest is not None and shown[0].monotonic < oldest:
+            shown.popleft()
+        new = list(events)
+        shown.extend(new)  # past maxlen, the oldest go
+        dropped = before + len(new) - len(shown)
+        self._first += dropped
+        self._resize(following, dropped)
 
-    def add_events(self, events: Iterable[Event], processes: Mapping[int, Process]) -> None:
-        batch = list(events)
-        skipped = len(batch) - MAX_PER_REFRESH
-        if skipped > 0:
-            self.write(Text(f"… {fmt.count(skipped)} more events this refresh", style="dim"))
-            batch = batch[skipped:]
-        for event in batch:
-            self.write(event_text(event, processes))
+    def set_events(self, events: Iterable[Event]) -> None:
+        """Show these events instead (another filter, or names resolved): every line is formatted again."""
+        following = self._at_end()
+        self._events = deque(events, maxlen=MAX_EVENTS)
+        self._first = 0
+        self._lines.clear()
+        self._resize(following, 0)
+
+    def _at_end(self) -> bool:
+        return self.scroll_offset.y >= len(self._events) - self._page()
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height)
+
+    def _resize(self, following: bool, dropped: int) -> None:
+        self.virtual_size = Size(0, len(self._events))  # lines are cut at the width: no sideways scrolling
+        bottom = max(0, len(self._events) - self._page())
+        top = bottom if following else max(0, min(self.scroll_offset.y - dropped, bottom))
+        self.scroll_to(y=top, animate=False, force=True, immediate=True)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base_style = self.visual_style.rich_style
+        index = self.scroll_offset.y + y
+        if index >= len(self._events):
+            return Strip.blank(width, base_style)
+        event = self._events[index]
+        cache_key = self._first + index
+        strip = self._lines.get(cache_key)
+        if strip is None:
+            text = event_text(event, self._endpoint)
+            text.no_wrap = True
+            segments = [Segment(s.text, base_style + s.style if s.style else base_style)
+                        for s in text.render(self.app.console)]
+            strip = self._lines[cache_key] = Strip(segments)
+        return strip.crop_extend(0, width, base_style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()

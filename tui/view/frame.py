@@ -26,6 +26,8 @@ class Frame:
     statuses: Mapping[SocketKey, str]
     """"new" / "changed" / "closed" for the sockets that have one."""
     first_seen: Mapping[SocketKey, float]
+    events: tuple[Event, ...]
+    """The whole event log at this refresh (oldest first)."""
     new_events: tuple[Event, ...]
     """Events recorded by this refresh (oldest first)."""
     proto_counts: Mapping[str, int]
@@ -66,6 +68,7 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
         sockets=sockets,
         statuses=history.statuses(),
         first_seen=history.first_seen_times(),
+        events=tuple(history.events),
         new_events=_events_after(history.events, last_event),
         proto_counts=dict(history.proto_counts),
         tcp_state_counts=dict(history.tcp_state_counts),

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from netwatch.backends.filter import SocketFilter, pid_filter
-from netwatch.backends.history.tracker import History
+from netwatch.backends.history.tracker import Event, History
 from netwatch.tui.view.disposal import FrameHolds
+from netwatch.tui.view.events import accepted_events
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
 from netwatch.tui.view.resolve import HostResolver
@@ -40,10 +41,12 @@ class ViewRequest:
 
 @dataclass(frozen=True, slots=True)
 class Refresh:
-    """One refresh for the UI: the frame (with one hold for the receiver) and the rows the request asked for."""
+    """One refresh for the UI: the frame (with one hold for the receiver), the rows the request asked for and the
+    events it recorded that pass the request's filter."""
 
     frame: Frame
     rows: TableRows
+    new_events: list[Event]
 
 
 class Refresher:
@@ -81,8 +84,9 @@ class Refresher:
             self.holds.release(self._latest)
         self._latest = frame
         rows = self.rows(frame, request)
+        new_events = accepted_events(frame.new_events, _socket_filter(request))
         self.gc_policy.after_refresh()
-        return Refresh(self.holds.hold(frame), rows)
+        return Refresh(self.holds.hold(frame), rows, new_events)
 
     def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
         """The rows ``request`` asks for, sorted; they hold ``frame`` until released (call on a worker)."""
@@ -92,6 +96,11 @@ class Refresher:
         else:
             rows = self._builder.socket_rows(frame, request.view, accept)
         return self._held(frame, rows.sorted(request.sort_index, request.sort_reverse))
+
+    @staticmethod
+    def events(frame: Frame, request: ViewRequest) -> list[Event]:
+        """The events of ``frame``'s log that pass the request's filter, oldest first."""
+        return accepted_events(frame.events, _socket_filter(request))
 
     def rows_of_pid(self, frame: Frame, pid: int, sort_index: int, reverse: bool) -> TableRows:
         """Every socket of ``pid`` in ``frame`` (the process screen), sorted; they hold ``frame``."""
@@ -131,18 +140,28 @@ class Refresher:
             self._resolver = HostResolver(on_resolved=on_resolved)
         self._builder.resolver = self._resolver if on else None
 
+    def endpoint(self, address: str, port: int, family: str, proto: str) -> str:
+        """An endpoint as the tables show it (with names while resolving)."""
+        return self._builder.endpoint(address, port, family, proto)
+
     def close(self) -> None:
         if self._resolver is not None:
             self._resolver.close()
         self.source.close()
 
 
-def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate | None:
+def _socket_filter(request: ViewRequest) -> SocketFilter | None:
     """The request's filter narrowed to its pid, joined as predicates (as ``--once`` does); None: no filter."""
     socket_filter = request.socket_filter
     if request.pid is not None:
         owned = pid_filter(request.pid)
         socket_filter = owned if socket_filter is None else owned & socket_filter
+    return socket_filter
+
+
+def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate | None:
+    """:func:`_socket_filter` as a predicate on ``frame``'s sockets; None: no filter."""
+    socket_filter = _socket_filter(request)
     if socket_filter is None:
         return None
     return partial(socket_filter.matches, processes=frame.snapshot.processes)
