@@ -15,6 +15,7 @@ from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.view import format as fmt
 from netwatch.tui.view.rows import SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import ReplaySource
@@ -415,3 +416,16 @@ async def test_pid_option_restricts_every_view_until_escape():
         await pilot.press("escape")
         await settle(pilot)
         assert app.pid is None and len(cells(app, "pid")) == 10
+
+
+async def test_header_shows_host_tcp_totals_with_shared_sockets_counted_once_and_connection_churn():
+    app = make_app()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await started(pilot)
+        rates = app.frame.diff.rates.values()
+        send, recv = sum(rate.send_bps for rate in rates), sum(rate.recv_bps for rate in rates)
+        by_process = sum(rate.send_bps for rate in app.frame.diff.process_rates.values())
+        assert by_process > send  # nginx's two workers share every one of their sockets
+        first_line = screen_text(app).splitlines()[0]
+        # step 1 opened one connection (cookie 700) and closed one (105), 2 s apart
+        assert f"tcp ↑ {fmt.rate(send)} ↓ {fmt.rate(recv)}  conn +0.5 −0.5/s" in first_line

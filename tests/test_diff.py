@@ -121,6 +121,25 @@ def test_process_rates_sum_sockets_and_count_a_shared_socket_once_per_pid():
     assert set(process_rates) == {100, 200}
 
 
+def test_host_totals_count_a_shared_socket_once_and_tcp_connections_opened_and_closed_per_second():
+    before = TcpInfo(bytes_acked=0, bytes_received=0)
+    previous = make_snapshot([
+        make_socket(("tcp", 1), owners=owned_by(100), tcp_info=before),
+        make_socket(("tcp", 2), owners=owned_by(100, 200), tcp_info=before),  # shared by two processes
+        make_socket(("tcp", 3)),  # closes
+        make_socket(("tcp", 4), state="LISTEN"),  # a listener closing is no connection closing
+    ], at=0.0)  # fmt: skip
+    current = make_snapshot([
+        make_socket(("tcp", 1), owners=owned_by(100), tcp_info=TcpInfo(bytes_acked=1000, bytes_received=10)),
+        make_socket(("tcp", 2), owners=owned_by(100, 200), tcp_info=TcpInfo(bytes_acked=3000)),
+        make_socket(("tcp", 5)), make_socket(("tcp", 6)), make_socket(("tcp", 7), state="LISTEN"),
+        make_socket(("udp", 8), proto="udp", state="UNCONN"),
+    ], at=2.0)  # fmt: skip
+    totals = diff(previous, current).totals
+    assert (totals.send_bps, totals.recv_bps) == (2000.0, 5.0)  # (1000 + 3000) / 2 s: socket 2 once
+    assert (totals.opened_ps, totals.closed_ps) == (1.0, 0.5)
+
+
 def test_every_process_of_the_snapshot_has_process_rates():
     from tests.socket_records import make_process
 

@@ -44,6 +44,22 @@ class Rates:
 
 ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
 
+
+@dataclass(frozen=True, slots=True)
+class HostTotals:
+    """The host's TCP traffic and churn between two snapshots (what bandwhich and nethogs show on top)."""
+
+    send_bps: float
+    """Bytes/s acknowledged over every TCP socket, each counted once (a socket shared by processes too)."""
+    recv_bps: float
+    opened_ps: float
+    """TCP connections (not listeners) opened per second."""
+    closed_ps: float
+    """TCP connections closed per second."""
+
+
+NO_TOTALS = HostTotals(0.0, 0.0, 0.0, 0.0)
+
 _set_send, _set_recv, _set_segs_out, _set_segs_in, _set_retrans = (
     Rates.__dict__[name].__set__ for name in ("send_bps", "recv_bps", "segs_out_ps", "segs_in_ps", "retrans_ps")
 )
@@ -86,6 +102,7 @@ class SnapshotDiff:
     :data:`ZERO_RATES` (read them with ``rates.get(key, ZERO_RATES)``)."""
     process_rates: Mapping[int, Rates]
     """Per pid, the sum of the rates of the sockets it owns (each socket counted once per pid)."""
+    totals: HostTotals = NO_TOTALS
 
 
 def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
@@ -138,6 +155,7 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     renewed: list[SocketKey] = []
     rates: dict[SocketKey, Rates] = {}
     moving: list[tuple[tuple[int, ...], Rates]] = []
+    sent = received = 0.0
     previous_socket = before.get
     for key, sock in now.items():
         old = previous_socket(key)
@@ -163,6 +181,8 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
             old_counters = _read_counters(old.tcp_info)
         if new_counters != old_counters and per_second:
             rate = rates[key] = _rates_between(old_counters, new_counters, per_second)
+            sent += rate.send_bps
+            received += rate.recv_bps
             if sock.owners:
                 moving.append((owner_pids(sock), rate))
     if len(now) - len(opened) == len(before):  # every previous socket is still there
@@ -179,4 +199,11 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         renewed=tuple(renewed),
         rates=rates,
         process_rates=_process_rates(current.processes, moving),
+        totals=HostTotals(sent, received, _connections(now[key] for key in opened) * per_second,
+                          _connections(closed.values()) * per_second),
     )
+
+
+def _connections(sockets: Iterable[Socket]) -> int:
+    """How many of ``sockets`` are TCP connections (not listeners)."""
+    return sum(1 for sock in sockets if sock.proto == "tcp" and sock.state != "LISTEN")

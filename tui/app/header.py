@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from netwatch.backends.collector import visibility_warning
+from netwatch.backends.history.diff import HostTotals
 from netwatch.backends.model.names import PROTOS, short_state, state_rank
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
@@ -29,8 +30,9 @@ class Status:
     """How many rows the filter lets through, e.g. ``0 of 40 connections shown`` (None: no filter)."""
 
 
-def summary_text(status: Status, frame: Frame | None) -> Text:
-    """The whole bar: status line, counts line and (when needed) a warning line."""
+def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
+    """The whole bar: status line, counts line and (when needed) a warning line. The host's totals go where they
+    fit in ``width`` cells (0: anywhere), in full or short, never wrapping a line."""
     line = Text.assemble(("netwatch ", "bold"))
     line.append_text(plain(status.hostname, "bold"))
     line.append("  backend ")
@@ -52,10 +54,33 @@ def summary_text(status: Status, frame: Frame | None) -> Text:
         counts.append("  │ ", style="dim")
         counts.append(status.shown, style="bold")
     lines = [line, counts]
+    if frame is not None and frame.diff.elapsed:
+        _place_totals(frame.diff.totals, lines, width)
     warning = warning_text(status, frame)
     if warning is not None:
         lines.append(warning)
     return Text("\n").join(lines)
+
+
+def totals_text(totals: HostTotals, short: bool = False) -> Text:
+    """``  tcp ↑ 1.2 MiB/s ↓ 80 KiB/s  conn +3.0 −2.5/s``: the host's TCP traffic and connection churn; short:
+    ``  ↑1.2M/s ↓80.0K/s``."""
+    if short:
+        return Text.assemble("  ↑", (f"{fmt.compact_size(totals.send_bps)}/s", "bold"),
+                             " ↓", (f"{fmt.compact_size(totals.recv_bps)}/s", "bold"))
+    return Text.assemble(
+        "  tcp ↑ ", (fmt.rate(totals.send_bps), "bold"), " ↓ ", (fmt.rate(totals.recv_bps), "bold"),
+        "  conn +", (f"{totals.opened_ps:.1f}", "bold"), " −", (f"{totals.closed_ps:.1f}", "bold"), "/s",
+    )
+
+
+def _place_totals(totals: HostTotals, lines: list[Text], width: int) -> None:
+    """Append the totals to the first of ``lines`` they fit on (in full, else short on the first line)."""
+    full = totals_text(totals)
+    for line, text in ((lines[0], full), (lines[1], full), (lines[0], totals_text(totals, short=True))):
+        if not width or line.cell_len + text.cell_len <= width:
+            line.append_text(text)
+            return
 
 
 def counts_text(frame: Frame | None) -> Text:
@@ -97,7 +122,7 @@ class SummaryBar(Static):
 
     def show(self, status: Status, frame: Frame | None) -> None:
         """Show the bar; it is laid out again only when its height (its number of lines) changes."""
-        text = summary_text(status, frame)
+        text = summary_text(status, frame, self.content_size.width)
         lines = text.plain.count("\n") + 1
         self.update(text, layout=lines != self._lines)
         self._lines = lines
