@@ -12,7 +12,7 @@ import pytest
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
-from netwatch.tui.view.rows import SOCKET_COLUMNS
+from netwatch.tui.view.rows import PID_SOCKET_COLUMNS, SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import cells, highlights, refresh, screen_text, settle
@@ -97,8 +97,9 @@ async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view
             await pilot.press("p")
             await settle(pilot)
             assert isinstance(app.screen, ProcessScreen) and app.screen.pid == os.getpid()
-            labels = [row["process"] for row in row_cells(app.screen.table, SOCKET_COLUMNS)]
-            assert labels and all(label.split("/")[0].split()[0] == str(os.getpid()) for label in labels)
+            rows = row_cells(app.screen.table, PID_SOCKET_COLUMNS)
+            assert f"127.0.0.1:{port}" in [row["local"] for row in rows]  # its sockets, its pid said once above
+            assert f"pid {os.getpid()}" in screen_text(app)
         finally:
             for sock in (client, accepted, server, other_client, other_accepted, other_server):
                 sock.close()

@@ -16,7 +16,7 @@ from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.view import format as fmt
-from netwatch.tui.view.rows import SOCKET_COLUMNS
+from netwatch.tui.view.rows import PID_SOCKET_COLUMNS, SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import ReplaySource
 from tests.app_pilot import cells, highlights, log_lines, refresh, screen_text, select_row, settle
@@ -150,9 +150,9 @@ async def test_process_key_opens_only_that_process_sockets_and_escape_goes_back(
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ProcessScreen) and screen.pid == 2310
-        labels = [row["process"] for row in row_cells(screen.table, SOCKET_COLUMNS)]
-        assert labels and all(label.startswith("2310/python3") for label in labels)
-        assert len(labels) == 6  # 4 pooled connections (one in CLOSE_WAIT), its listener, a unix socket
+        assert screen_text(app).startswith(" pid 2310  python3")  # the pid once, above its sockets
+        shared_with = [row["process"] for row in row_cells(screen.table, PID_SOCKET_COLUMNS)]
+        assert shared_with == [""] * 6  # 4 pooled connections (one in CLOSE_WAIT), its listener, a unix socket
         await pilot.press("escape")
         assert not isinstance(app.screen, ProcessScreen)
 

@@ -179,6 +179,7 @@ def test_own_tcp_sockets_and_process_record(
     assert (process.uid, process.user) == (os.getuid(), "root" if os.getuid() == 0 else process.user)
     cgroup_lines = [line for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::")]
     assert process.cgroup == (cgroup_lines[0][3:] if cgroup_lines else None)
+    assert process.ppid == os.getppid()
 
 
 def test_socket_shared_with_forked_child_has_both_owners(
@@ -191,6 +192,7 @@ def test_socket_shared_with_forked_child_has_both_owners(
         both = sorted([Owner(PID, client.fileno()), Owner(forked.pid, client.fileno())], key=lambda o: o.pid)
         assert owners[inode_of(client)] == tuple(both)
         assert {PID, forked.pid} <= resolver.processes().keys()
+        assert resolver.processes()[forked.pid].ppid == PID
 
 
 def test_process_gone_between_listing_and_reading() -> None:

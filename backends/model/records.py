@@ -61,6 +61,8 @@ class Process:
     uid: int | None
     user: str
     cgroup: str | None
+    ppid: int | None = None
+    """The parent's pid (None: unknown)."""
 
 
 NO_EXTENSIONS: Extensions = share({})

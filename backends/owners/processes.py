@@ -1,4 +1,4 @@
-"""Process records (:class:`Process`) read from /proc/<pid>: name, command line, real uid and user, cgroup."""
+"""Process records (:class:`Process`) read from /proc/<pid>: name, command line, real uid and user, cgroup, parent."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def read_process(proc_root: str, pid: int, comm: str) -> Process:
     cmdline = (read_optional(f"{base}/cmdline") or b"").split(b"\0")
     if cmdline[-1] == b"":
         cmdline.pop()
-    uid = _real_uid(base)
+    status = read_optional(f"{base}/status") or b""
+    uid = _real_uid(base, status)
     cgroup = None
     for line in (read_optional(f"{base}/cgroup") or b"").split(b"\n"):
         if line.startswith(b"0::"):
@@ -30,14 +31,25 @@ def read_process(proc_root: str, pid: int, comm: str) -> Process:
         uid=uid,
         user=user_name(uid) if uid is not None else "?",
         cgroup=cgroup,
+        ppid=_status_number(status, b"PPid:"),
     )
 
 
-def _real_uid(base: str) -> int | None:
-    """The real uid of the process at ``base``: from its status, else its directory's owner; None if unreadable."""
-    for line in (read_optional(f"{base}/status") or b"").split(b"\n"):
-        if line.startswith(b"Uid:"):
-            return int(line.split()[1])
+def _status_number(status: bytes, field: bytes) -> int | None:
+    """The first number of ``field`` (e.g. ``b"Uid:"``) in the text of /proc/PID/status, None if absent."""
+    for line in status.split(b"\n"):
+        if line.startswith(field):
+            value = line[len(field):].split()
+            return int(value[0]) if value and value[0].isdigit() else None
+    return None
+
+
+def _real_uid(base: str, status: bytes) -> int | None:
+    """The real uid of the process at ``base``: from its ``status``, else its directory's owner; None if
+    unreadable."""
+    uid = _status_number(status, b"Uid:")
+    if uid is not None:
+        return uid
     try:
         return os.stat(base).st_uid
     except OSError as error:

@@ -197,6 +197,7 @@ def _read_process(proc: psutil.Process) -> Process:
         uids = getattr(proc, "uids", None)  # POSIX only
         uid = _allowed(lambda: uids().real, None) if uids is not None else None
         user = _allowed(proc.username, None)
+        ppid = _allowed(proc.ppid, None)
     return Process(
         pid=proc.pid,
         name=name,
@@ -204,6 +205,7 @@ def _read_process(proc: psutil.Process) -> Process:
         uid=uid,
         user=user or (str(uid) if uid is not None else "?"),
         cgroup=None,
+        ppid=ppid,
     )
 
 

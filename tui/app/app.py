@@ -32,7 +32,9 @@ from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
+from netwatch.tui.app.screens.drill_down import DrillDownScreen
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
+from netwatch.tui.app.screens.owner_chooser import OwnerChooser
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.app.widgets.footer import KeyFooter
@@ -98,7 +100,7 @@ class NetwatchApp(App[None]):
         "filter": "filter box (filter language; plain words search): enter applies the text, esc clears the filter",
         "back": "leave details / clear the filter (as esc in the box does) / go back",
         "details": "focus the detail pane of the selected socket",
-        "process": "process view of the selected socket's (or process row's) pid",
+        "process": "process view of the selected socket's (or process row's) pid (a shared socket: choose whose)",
         "sort(-1)": "sort by the column to the left",
         "sort(1)": "sort by the column to the right",
         "reverse": "reverse the sort order",
@@ -197,8 +199,8 @@ class NetwatchApp(App[None]):
         return self.query_one(f"#table-{view or self.view}", SocketTable)
 
     def current_table(self) -> SocketTable:
-        """The table the keys act on: the process screen's, or the active view's."""
-        if isinstance(self.screen, ProcessScreen):
+        """The table the keys act on: the drill-down screen's, or the active view's."""
+        if isinstance(self.screen, DrillDownScreen):
             return self.screen.table
         return self.table()
 
@@ -271,8 +273,9 @@ class NetwatchApp(App[None]):
         else:
             refresh.rows.discard()
             self._rebuild()
-        if isinstance(self.screen, ProcessScreen):
-            self.screen.show_frame(frame)
+        for screen in self.screen_stack:
+            if isinstance(screen, DrillDownScreen):
+                screen.show_frame(frame)
 
     def _request(self) -> ViewRequest:
         table = self.table()
@@ -419,10 +422,10 @@ class NetwatchApp(App[None]):
     # ----- actions ----------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """On the process and help screens only the keys that make sense there stay active."""
-        if isinstance(self.screen, ProcessScreen):
+        """On the drill-down, chooser and help screens only the keys that make sense there stay active."""
+        if isinstance(self.screen, DrillDownScreen):
             return action in ("quit", "sort", "reverse", "pause", "interval", "names", "help")
-        if isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, (HelpScreen, OwnerChooser)):
             return action == "quit"
         return True
 
@@ -469,8 +472,16 @@ class NetwatchApp(App[None]):
             if not pids:
                 self.notify(_no_owner_reason(sock), severity="warning")
                 return
+            if len(pids) > 1:
+                self.push_screen(OwnerChooser(pids, frame.snapshot.processes), self._open_process)
+                return
             pid = pids[0]
-        self.push_screen(ProcessScreen(pid, frame, self.refresher))
+        self._open_process(pid)
+
+    def _open_process(self, pid: int | None) -> None:
+        """The process view of ``pid`` (None: the owner chooser was left without a choice)."""
+        if pid is not None and self.frame is not None:
+            self.push_screen(ProcessScreen(pid, self.frame, self.refresher))
 
     def action_sort(self, step: int) -> None:
         self.current_table().cycle_sort(step)

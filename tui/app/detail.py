@@ -16,7 +16,7 @@ from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
-from netwatch.tui.view.rows import UNKNOWN, ProcessTotals
+from netwatch.tui.view.rows import UNKNOWN, process_facts
 from netwatch.tui.view.safe_text import plain, visible
 
 Field = tuple[str, Text | str]
@@ -212,29 +212,45 @@ def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
 
 
 def process_summary(pid: int, frame: Frame) -> Text:
-    """A process as seen in ``frame``: identity, cmdline, cgroup, socket counts, rates, listening ports."""
-    process = frame.snapshot.processes.get(pid)
+    """A process as seen in ``frame``: identity, parent and children, cmdline, cgroup, socket counts, rates (and
+    what of them is on sockets shared with other processes), listening ports and Unix paths."""
+    processes = frame.snapshot.processes
+    process = processes.get(pid)
     title = Text.assemble((f"pid {pid}  ", "bold"))
     if process is None:
         return title + Text("exited, or not visible without root", style="dim")
     title.append_text(plain(process.name, "bold"))
-    current = frame.snapshot.sockets
-    total = ProcessTotals()
-    for sock in frame.sockets_by_pid.get(pid, ()):
-        if sock.key in current:  # not a closed one still shown
-            total.add(sock)
-    rates = frame.diff.process_rates.get(pid)
+    facts = process_facts(pid, frame)
+    total = facts.totals
     states = ", ".join(f"{short_state(state)} {total.states[state]}" for state in sorted(total.states, key=state_rank))
+    sockets = f"{total.sockets}" + (f": {states}" if states else "")
     fields: list[Field] = [
         ("user", plain(f"{process.user} (uid {process.uid})" if process.uid is not None else process.user)),
+        ("parent", _labels((facts.parent,), processes) if facts.parent else Text(UNKNOWN)),
+    ]
+    if facts.children:
+        fields.append(("children", _labels(facts.children, processes)))
+    fields += [
         ("cmdline", plain(" ".join(process.cmdline) or f"[{process.name}]")),
         ("cgroup", plain(process.cgroup or "")),
-        ("sockets", f"{total.sockets}" + (f": {states}" if states else "")),
-        ("send rate", fmt.rate(rates.send_bps if rates else 0.0)),
-        ("recv rate", fmt.rate(rates.recv_bps if rates else 0.0)),
-        ("listening", total.ports_text() or "-"),
+        ("sockets", sockets + (f" ({total.shared} shared)" if total.shared else "")),
+        ("send rate", _shared_rate(facts.send_bps, facts.shared_send_bps)),
+        ("recv rate", _shared_rate(facts.recv_bps, facts.shared_recv_bps)),
+        ("listening", plain(total.ports_text() or UNKNOWN)),
     ]
+    if facts.shares_with:
+        fields.append(("shared with", _labels(facts.shares_with, processes)))
     return Text("\n").join([title, _grid(fields)])
+
+
+def _labels(pids: Iterable[int], processes: Mapping[int, Process]) -> Text:
+    """``1204/nginx, 1205/nginx`` (names untrusted, shown literally)."""
+    return plain(", ".join(f"{pid}/{processes[pid].name}" if pid in processes else str(pid) for pid in pids))
+
+
+def _shared_rate(rate: float, shared: float) -> str:
+    """A process's rate, with the part on shared sockets (also counted for the other owners) when there is one."""
+    return fmt.rate(rate) + (f" ({fmt.rate(shared)} on shared sockets)" if shared >= 1 else "")
 
 
 def render_detail(sock: Socket, frame: Frame) -> Text:

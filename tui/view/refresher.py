@@ -102,9 +102,12 @@ class Refresher:
         """The events of ``frame``'s log that pass the request's filter, oldest first."""
         return accepted_events(frame.events, _socket_filter(request))
 
-    def rows_of_pid(self, frame: Frame, pid: int, sort_index: int, reverse: bool) -> TableRows:
-        """Every socket of ``pid`` in ``frame`` (the process screen), sorted; they hold ``frame``."""
-        return self._held(frame, self._builder.rows_of_pid(frame, pid).sorted(sort_index, reverse))
+    def rows_of_pid(self, frame: Frame, pid: int, socket_filter: SocketFilter | None, sort_index: int,
+                    reverse: bool) -> TableRows:
+        """The sockets of ``pid`` in ``frame`` that pass ``socket_filter`` (the process screen), sorted; they hold
+        ``frame``."""
+        rows = self._builder.rows_of_pid(frame, pid, _matching(frame, socket_filter))
+        return self._held(frame, rows.sorted(sort_index, reverse))
 
     def _held(self, frame: Frame, rows: TableRows) -> TableRows:
         self.holds.hold(frame)
@@ -161,7 +164,11 @@ def _socket_filter(request: ViewRequest) -> SocketFilter | None:
 
 def _predicate(frame: Frame, request: ViewRequest) -> SocketPredicate | None:
     """:func:`_socket_filter` as a predicate on ``frame``'s sockets; None: no filter."""
-    socket_filter = _socket_filter(request)
+    return _matching(frame, _socket_filter(request))
+
+
+def _matching(frame: Frame, socket_filter: SocketFilter | None) -> SocketPredicate | None:
+    """``socket_filter`` as a predicate on ``frame``'s sockets; None: no filter."""
     if socket_filter is None:
         return None
     return partial(socket_filter.matches, processes=frame.snapshot.processes)

@@ -20,7 +20,7 @@ from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.key_order import Descending
 from netwatch.tui.view.resolve import HostResolver, service_name
-from netwatch.tui.view.table_model import Column, Row, TableRows
+from netwatch.tui.view.table_model import Column, Row, RowModel, TableRows
 
 SocketPredicate = Callable[[Socket], bool]
 
@@ -40,6 +40,12 @@ SOCKET_COLUMNS = (
     Column("send_q", "send-q", 6, align="right", hide_order=1),
     Column("age", "age", 6, align="right", hide_order=3),
 )
+
+PID_SOCKET_COLUMNS = tuple(
+    Column("process", "shared with", 12, flex=True, hide_order=7) if column.key == "process" else column
+    for column in SOCKET_COLUMNS
+)
+"""One process's sockets (the drill-down): the process column names the other processes holding the socket."""
 
 UNIX_COLUMNS = (
     Column("type", "type", 9),
@@ -61,6 +67,7 @@ PROCESS_COLUMNS = (
     Column("estab", "estab", 6, align="right", hide_order=3),
     Column("listen", "listen", 6, align="right", hide_order=2),
     Column("unix", "unix", 6, align="right", hide_order=1),
+    Column("shared", "shared", 6, align="right", hide_order=5),
     Column("send", "send/s", 7, align="right"),
     Column("recv", "recv/s", 7, align="right"),
     Column("ports", "listening", 12, flex=True),
@@ -246,6 +253,25 @@ class SocketRows(_FrameRows):
         return info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
 
 
+class PidSocketRows(SocketRows):
+    """Rows with :data:`PID_SOCKET_COLUMNS`: the sockets of process ``pid``, whose pid is said once, above them."""
+
+    COLUMNS = PID_SOCKET_COLUMNS
+
+    def __init__(self, frame: Frame, builder: RowBuilder, pid: int) -> None:
+        super().__init__(frame, builder)
+        self._pid = pid
+        self._processes = frame.snapshot.processes
+
+    def _process(self, sock: Socket) -> str:
+        """The other processes holding ``sock`` (blank when it is this process's alone)."""
+        if len(sock.owners) < 2:
+            return ""
+        processes = self._processes
+        return " ".join(f"{pid}/{processes[pid].name}" if pid in processes else str(pid)
+                        for pid in owner_pids(sock) if pid != self._pid)
+
+
 class UnixRows(_FrameRows):
     """Rows with :data:`UNIX_COLUMNS`."""
 
@@ -283,6 +309,14 @@ class UnixRows(_FrameRows):
         return sock.inode
 
 
+def _accepted(model: RowModel, keys: list[Hashable], frame: Frame, accept: SocketPredicate | None) -> TableRows:
+    """Rows of ``model`` for the ``keys`` whose socket ``accept`` takes (all when None; else with their total)."""
+    if accept is None:
+        return TableRows(model, keys)
+    sockets = frame.sockets
+    return TableRows(model, [key for key in keys if accept(sockets[key])], total=len(keys))
+
+
 def _number(value: int | None) -> str:
     return UNKNOWN if value is None else str(value)
 
@@ -306,14 +340,12 @@ class RowBuilder:
             keys = [key for key, sock in sockets.items() if sock.proto == "unix"]
         else:
             keys = [key for key, sock in sockets.items() if in_view(view, sock)]
-        model = UnixRows(frame) if view == "unix" else SocketRows(frame, self)
-        if accept is None:
-            return TableRows(model, keys)
-        return TableRows(model, [key for key in keys if accept(sockets[key])], total=len(keys))
+        return _accepted(UnixRows(frame) if view == "unix" else SocketRows(frame, self), keys, frame, accept)
 
-    def rows_of_pid(self, frame: Frame, pid: int) -> TableRows:
-        """Every socket (inet and unix) owned by ``pid``, as rows with the socket columns."""
-        return TableRows(SocketRows(frame, self), [sock.key for sock in frame.sockets_by_pid.get(pid, ())])
+    def rows_of_pid(self, frame: Frame, pid: int, accept: SocketPredicate | None) -> TableRows:
+        """Every accepted socket (inet and unix) owned by ``pid``, as rows with :data:`PID_SOCKET_COLUMNS`."""
+        keys = [sock.key for sock in frame.sockets_by_pid.get(pid, ())]
+        return _accepted(PidSocketRows(frame, self, pid), keys, frame, accept)
 
     def process_rows(self, frame: Frame, accept: SocketPredicate | None, only_pid: int | None = None) -> TableRows:
         """One row per process owning at least one accepted (current) socket (any, when ``accept`` is None; else
@@ -342,6 +374,7 @@ class RowBuilder:
                         str(total.established),
                         str(total.listening),
                         str(total.unix),
+                        str(total.shared) if total.shared else "",
                         fmt.rate_cell(send),
                         fmt.rate_cell(recv),
                         ports,
@@ -354,6 +387,7 @@ class RowBuilder:
                         total.established,
                         total.listening,
                         total.unix,
+                        total.shared,
                         send,
                         recv,
                         ports,
@@ -407,14 +441,21 @@ class ProcessTotals:
     established: int = 0
     listening: int = 0
     unix: int = 0
+    shared: int = 0
+    """Sockets this process shares with other processes (counted for each of them here, once in host totals)."""
     states: dict[str, int] = field(default_factory=dict)
     listen_ports: set[tuple[str, int]] = field(default_factory=set)
+    unix_listeners: set[str] = field(default_factory=set)
+    """Paths (or ``@abstract`` names) of listening Unix sockets."""
 
-    def add(self, sock: Socket) -> None:
+    def add(self, sock: Socket, shared: bool = False) -> None:
         self.sockets += 1
+        self.shared += shared
         self.states[sock.state] = self.states.get(sock.state, 0) + 1
         if sock.proto == "unix":
             self.unix += 1
+            if sock.state == "LISTEN":
+                self.unix_listeners.add(sock.path or f"inode {sock.inode}")
         elif sock.state == "ESTABLISHED":
             self.established += 1
         elif is_listener(sock):
@@ -422,25 +463,78 @@ class ProcessTotals:
             self.listen_ports.add((sock.proto, sock.local_port))
 
     def ports_text(self) -> str:
-        """Listening ports like ``tcp:22,80 udp:53``."""
+        """Listening ports and Unix paths like ``tcp:22,80 udp:53 unix:/run/app.sock,@name`` (paths are
+        untrusted text)."""
         parts = []
         for proto in INET_PROTOS:
             ports = sorted(port for kind, port in self.listen_ports if kind == proto)
             if ports:
                 parts.append(f"{proto}:{','.join(map(str, ports))}")
+        if self.unix_listeners:
+            parts.append(f"unix:{','.join(sorted(self.unix_listeners))}")
         return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessFacts:
+    """One process as of a frame, for its summary: counts, rates (and how much of them is on shared sockets), the
+    other processes it shares sockets with, its parent and children (among the processes owning sockets)."""
+
+    totals: ProcessTotals
+    send_bps: float
+    recv_bps: float
+    shared_send_bps: float
+    shared_recv_bps: float
+    shares_with: tuple[int, ...]
+    parent: int | None
+    children: tuple[int, ...]
+
+
+def process_facts(pid: int, frame: Frame) -> ProcessFacts:
+    """What :class:`ProcessFacts` says about ``pid`` in ``frame`` (its current sockets, not the lingering ones)."""
+    current = frame.snapshot.sockets
+    processes = frame.snapshot.processes
+    total = ProcessTotals()
+    shared_send = shared_recv = 0.0
+    others: set[int] = set()
+    for sock in frame.sockets_by_pid.get(pid, ()):
+        if sock.key not in current:
+            continue
+        pids = owner_pids(sock)
+        total.add(sock, len(pids) > 1)
+        if len(pids) > 1:
+            others.update(pids)
+            rates = frame.diff.rates.get(sock.key)
+            if rates is not None:
+                shared_send += rates.send_bps
+                shared_recv += rates.recv_bps
+    others.discard(pid)
+    rates = frame.diff.process_rates.get(pid)
+    process = processes.get(pid)
+    return ProcessFacts(
+        totals=total,
+        send_bps=rates.send_bps if rates else 0.0,
+        recv_bps=rates.recv_bps if rates else 0.0,
+        shared_send_bps=shared_send,
+        shared_recv_bps=shared_recv,
+        shares_with=tuple(sorted(others)),
+        parent=process.ppid if process is not None else None,
+        children=tuple(sorted(child.pid for child in processes.values() if child.ppid == pid)),
+    )
 
 
 def aggregate_processes(sockets: Iterable[Socket], accept: SocketPredicate | None) -> dict[int, ProcessTotals]:
     """Per-pid totals over the accepted sockets (all when ``accept`` is None; a socket shared by several pids
-    counts for each)."""
+    counts for each, as shared)."""
     totals: dict[int, ProcessTotals] = {}
     for sock in sockets:
         if not sock.owners or (accept is not None and not accept(sock)):
             continue
-        for pid in owner_pids(sock):
+        pids = owner_pids(sock)
+        shared = len(pids) > 1
+        for pid in pids:
             total = totals.get(pid)
             if total is None:
                 total = totals[pid] = ProcessTotals()
-            total.add(sock)
+            total.add(sock, shared)
     return totals
