@@ -61,6 +61,10 @@ def test_unix_view_with_hostile_path(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(120, 30), run_before=steps("4"))
 
 
+def test_remote_hosts_view(snap_compare):
+    assert snap_compare(recorded_app(), terminal_size=(120, 30), run_before=steps("5"))
+
+
 def test_process_drill_down(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(120, 30), run_before=steps("p", select=("tcp", 600)))
 

@@ -29,19 +29,21 @@ from netwatch.backends.filter import FilterError, SocketFilter
 from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
-from netwatch.tui.app.detail import DetailPane
+from netwatch.tui.app.detail import DetailPane, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
 from netwatch.tui.app.screens.drill_down import DrillDownScreen
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.app.screens.owner_chooser import OwnerChooser
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.app.screens.remote import RemoteScreen
 from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.app.widgets.footer import KeyFooter
 from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
+from netwatch.tui.view.remotes import host_totals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
@@ -52,7 +54,8 @@ INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
 
-VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix"}
+VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix",
+               "remotes": "Remote hosts"}
 
 EXTRA_KEYS: tuple[KeyHelp, ...] = (
     ("↑ ↓ pgup pgdn home end", "move the cursor"),
@@ -92,6 +95,7 @@ class NetwatchApp(App[None]):
         Binding("2", "view('listeners')", "Listeners", show=False),
         Binding("3", "view('processes')", "Processes", show=False),
         Binding("4", "view('unix')", "Unix", show=False),
+        Binding("5", "view('remotes')", "Remote hosts", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -114,6 +118,7 @@ class NetwatchApp(App[None]):
         "view('listeners')": "Listeners view",
         "view('processes')": "Processes view",
         "view('unix')": "Unix sockets view",
+        "view('remotes')": "Remote hosts view: one row per remote address (enter: its sockets)",
         "help": "this help",
     }
 
@@ -343,7 +348,9 @@ class NetwatchApp(App[None]):
         if frame is None or key is None:
             detail.show_message("no socket selected")
         elif self.view == "processes":
-            detail.show_process(key, frame)
+            detail.show_summary("process", process_summary(key, frame))
+        elif self.view == "remotes":
+            detail.show_summary("remote host", remote_summary(key, self.refresher.host_name(key), frame))
         elif key in frame.sockets:
             rtt, throughput = self._series_of(key)
             detail.show_socket(frame.sockets[key], frame, rtt, throughput)
@@ -453,7 +460,11 @@ class NetwatchApp(App[None]):
             self._rebuild()
 
     def action_details(self) -> None:
-        if self.table().cursor_key is None:
+        key = self.table().cursor_key
+        if key is None:
+            return
+        if self.view == "remotes" and self.frame is not None:  # enter drills into the host's sockets
+            self.push_screen(RemoteScreen(key, self.frame, self.refresher))
             return
         self.add_class("-detail-open")
         self.query_one("#detail", DetailPane).focus()
@@ -464,6 +475,16 @@ class NetwatchApp(App[None]):
             return
         if self.view == "processes":
             pid = key
+        elif self.view == "remotes":
+            pids = sorted(host_totals(frame, key).pids)
+            if not pids:
+                self.notify("No visible process talks to this host.", severity="warning")
+                return
+            if len(pids) > 1:
+                title = "Several processes talk to this host: whose process view?"
+                self.push_screen(OwnerChooser(pids, frame.snapshot.processes, title), self._open_process)
+                return
+            pid = pids[0]
         else:
             sock = frame.sockets.get(key)
             if sock is None:  # gone: the detail pane says so

@@ -16,6 +16,7 @@ from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.remotes import host_totals
 from netwatch.tui.view.rows import UNKNOWN, process_facts
 from netwatch.tui.view.safe_text import plain, visible
 
@@ -243,6 +244,23 @@ def process_summary(pid: int, frame: Frame) -> Text:
     return Text("\n").join([title, _grid(fields)])
 
 
+def remote_summary(address: str, name: str, frame: Frame) -> Text:
+    """A remote host as seen in ``frame``: its connections by state, rates and the processes talking to it."""
+    title = Text.assemble(("remote ", "bold"), (address, "bold"))
+    if name != address:
+        title.append("  ")
+        title.append_text(plain(name, "bold"))
+    total = host_totals(frame, address)
+    states = total.states_text()
+    fields: list[Field] = [
+        ("connections", f"{total.connections}" + (f": {states}" if states else "")),
+        ("send rate", fmt.rate(total.send_bps)),
+        ("recv rate", fmt.rate(total.recv_bps)),
+        ("processes", _labels(sorted(total.pids), frame.snapshot.processes) if total.pids else Text(UNKNOWN)),
+    ]
+    return Text("\n").join([title, _grid(fields)])
+
+
 def _labels(pids: Iterable[int], processes: Mapping[int, Process]) -> Text:
     """``1204/nginx, 1205/nginx`` (names untrusted, shown literally)."""
     return plain(", ".join(f"{pid}/{processes[pid].name}" if pid in processes else str(pid) for pid in pids))
@@ -295,12 +313,12 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._spark("thru", list(throughput), fmt.rate(throughput[-1]) if throughput else "")
         self._show("#detail-body", render_detail(sock, frame))
 
-    def show_process(self, pid: int, frame: Frame) -> None:
-        """Show a process row's summary (no sparklines)."""
-        self._show("#detail-title", Text("process", style="bold"))
+    def show_summary(self, title: str, body: Text) -> None:
+        """Show the summary of a row that is no socket (a process, a remote host), without sparklines."""
+        self._show("#detail-title", Text(title, style="bold"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
-        self._show("#detail-body", process_summary(pid, frame))
+        self._show("#detail-body", body)
 
     def show_message(self, message: str) -> None:
         self._show("#detail-title", Text(message, style="dim"))

@@ -20,6 +20,7 @@ from netwatch.tui.view.disposal import FrameHolds
 from netwatch.tui.view.events import accepted_events
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
+from netwatch.tui.view.remotes import remote_rows, sockets_of_host
 from netwatch.tui.view.resolve import HostResolver
 from netwatch.tui.view.rows import RowBuilder, SocketPredicate
 from netwatch.tui.view.snapshots import SnapshotSource
@@ -91,8 +92,11 @@ class Refresher:
     def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
         """The rows ``request`` asks for, sorted; they hold ``frame`` until released (call on a worker)."""
         accept = _predicate(frame, request)
+        builder = self._builder
         if request.view == "processes":
-            rows = self._builder.process_rows(frame, accept, request.pid)
+            rows = builder.process_rows(frame, accept, request.pid)
+        elif request.view == "remotes":
+            rows = remote_rows(frame, accept, builder.host_name, builder.address_key)
         else:
             rows = self._builder.socket_rows(frame, request.view, accept)
         return self._held(frame, rows.sorted(request.sort_index, request.sort_reverse))
@@ -108,6 +112,17 @@ class Refresher:
         ``frame``."""
         rows = self._builder.rows_of_pid(frame, pid, _matching(frame, socket_filter))
         return self._held(frame, rows.sorted(sort_index, reverse))
+
+    def rows_of_host(self, frame: Frame, address: str, socket_filter: SocketFilter | None, sort_index: int,
+                     reverse: bool) -> TableRows:
+        """The sockets talking to remote host ``address`` that pass ``socket_filter``, sorted; they hold
+        ``frame``."""
+        rows = self._builder.rows_of_sockets(frame, sockets_of_host(frame, address), _matching(frame, socket_filter))
+        return self._held(frame, rows.sorted(sort_index, reverse))
+
+    def host_name(self, address: str) -> str:
+        """``address``, or its name while resolving."""
+        return self._builder.host_name(address)
 
     def _held(self, frame: Frame, rows: TableRows) -> TableRows:
         self.holds.hold(frame)

@@ -24,7 +24,7 @@ from netwatch.tui.view.table_model import Column, Row, RowModel, TableRows
 
 SocketPredicate = Callable[[Socket], bool]
 
-VIEWS = ("connections", "listeners", "processes", "unix")
+VIEWS = ("connections", "listeners", "processes", "unix", "remotes")
 
 # hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
 SOCKET_COLUMNS = (
@@ -73,15 +73,26 @@ PROCESS_COLUMNS = (
     Column("ports", "listening", 12, flex=True),
 )
 
+REMOTE_COLUMNS = (
+    Column("remote", "remote host", 18, flex=True),
+    Column("connections", "conns", 6, align="right"),
+    Column("states", "states", 14, flex=True, hide_order=2),
+    Column("send", "send/s", 7, align="right"),
+    Column("recv", "recv/s", 7, align="right"),
+    Column("processes", "processes", 14, flex=True, hide_order=1),
+)
+"""The Remote hosts view (rows: :mod:`netwatch.tui.view.remotes`)."""
+
 COLUMNS_OF_VIEW = {
     "connections": SOCKET_COLUMNS,
     "listeners": SOCKET_COLUMNS,
     "processes": PROCESS_COLUMNS,
     "unix": UNIX_COLUMNS,
+    "remotes": REMOTE_COLUMNS,
 }
 
 VIEW_NOUNS = {"connections": "connections", "listeners": "listeners", "processes": "processes",
-              "unix": "unix sockets"}
+              "unix": "unix sockets", "remotes": "remote hosts"}
 """What the rows of each view are, for "3 of 40 connections shown"."""
 
 DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest processes first
@@ -89,6 +100,7 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
     "listeners": ("local", False),
     "processes": ("sockets", True),
     "unix": ("path", False),
+    "remotes": ("connections", True),
 }
 
 _NO_RTT = -1
@@ -341,6 +353,15 @@ class RowBuilder:
         else:
             keys = [key for key, sock in sockets.items() if in_view(view, sock)]
         return _accepted(UnixRows(frame) if view == "unix" else SocketRows(frame, self), keys, frame, accept)
+
+    def rows_of_sockets(self, frame: Frame, sockets: Iterable[Socket], accept: SocketPredicate | None) -> TableRows:
+        """The accepted ones of ``sockets`` (of ``frame``) as rows with the socket columns."""
+        return _accepted(SocketRows(frame, self), [sock.key for sock in sockets], frame, accept)
+
+    def host_name(self, address: str) -> str:
+        """``address`` as the tables show a host: its name once reverse DNS answered, while resolving."""
+        name = self.resolver.name(address) if self.resolver is not None else None
+        return name or address
 
     def rows_of_pid(self, frame: Frame, pid: int, accept: SocketPredicate | None) -> TableRows:
         """Every accepted socket (inet and unix) owned by ``pid``, as rows with :data:`PID_SOCKET_COLUMNS`."""

@@ -1,4 +1,5 @@
-"""``p`` on a socket that several processes hold: a small list to choose whose process view to open."""
+"""``p`` on a socket that several processes hold (or on a remote host several talk to): a small list to choose
+whose process view to open."""
 
 from __future__ import annotations
 
@@ -36,14 +37,16 @@ class OwnerChooser(ModalScreen[int | None]):
 
     BINDINGS = [Binding("escape", "dismiss", "Back", key_display="esc")]
 
-    def __init__(self, pids: Sequence[int], processes: Mapping[int, Process]) -> None:
+    def __init__(self, pids: Sequence[int], processes: Mapping[int, Process],
+                 title: str = "This socket is shared: whose process view?") -> None:
         super().__init__()
+        self._title = title
         self._pids = tuple(pids)
         self._processes = processes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="owner-box"):
-            yield Static(Text("This socket is shared: whose process view?", style="bold"), id="owner-title")
+            yield Static(Text(self._title, style="bold"), id="owner-title")
             yield OptionList(*(Option(owner_label(pid, self._processes), id=str(pid)) for pid in self._pids),
                              id="owner-list")
 
