@@ -45,9 +45,11 @@ from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import host_totals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
+from netwatch.tui.view.settings import Settings, SettingsFile
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
+DEFAULT_INTERVAL = 2.0
 INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 """Refresh intervals that ``+`` and ``-`` step through (seconds)."""
 
@@ -126,18 +128,25 @@ class NetwatchApp(App[None]):
         self,
         source: SnapshotSource,
         *,
-        interval: float = 2.0,
+        interval: float | None = None,
         filter_text: str = "",
         pid: int | None = None,
         linger: float = 5.0,
         hostname: str | None = None,
+        settings: SettingsFile | None = None,
     ) -> None:
+        """``interval`` None: the saved one, else 2 s. ``settings``: where settings persist (None: nowhere, all
+        defaults, as in tests)."""
         super().__init__()
         self.refresher = Refresher(source, linger=linger)
-        self.interval = interval
+        self._settings_file = settings
+        self.settings, self._settings_error = settings.load() if settings is not None else (Settings(), None)
+        self._saved_settings: Settings | None = None
+        """What the settings file holds (set once the app stands; nothing is written before)."""
+        self.interval = interval if interval is not None else self.settings.interval or DEFAULT_INTERVAL
         self.paused = False
         self.pid = pid
-        self.view = "connections"
+        self.view = self.settings.view or "connections"
         self.frame: Frame | None = None
         """The frame on screen (held by the app until the next one replaces it)."""
         self.hostname = hostname if hostname is not None else socket.gethostname()
@@ -163,10 +172,10 @@ class NetwatchApp(App[None]):
         yield SummaryBar(id="summary")
         with Horizontal(id="body"):
             with Vertical(id="main"):
-                with ViewTabs(id="views", initial="connections"):
+                with ViewTabs(id="views", initial=self.view):
                     for view in VIEWS:
                         with TabPane(f"{VIEWS.index(view) + 1} {VIEW_TITLES[view]}", id=view):
-                            column, reverse = DEFAULT_SORT[view]
+                            column, reverse = self.settings.sort.get(view, DEFAULT_SORT[view])
                             yield SocketTable(
                                 COLUMNS_OF_VIEW[view],
                                 id=f"table-{view}",
@@ -190,11 +199,50 @@ class NetwatchApp(App[None]):
         self._update_summary()
         self._schedule()
         self.set_interval(0.5, self._redraw_if_names_arrived)
+        self._apply_settings()
         self.collect_now()
 
     @property
     def source(self) -> SnapshotSource:
         return self.refresher.source
+
+    # ----- settings ---------------------------------------------------------------------------------------
+
+    def _apply_settings(self) -> None:
+        """Use the loaded settings (view, sort and interval are in place already); report a bad file."""
+        settings = self.settings
+        if settings.theme is not None and settings.theme in self.available_themes:
+            self.theme = settings.theme
+        if settings.names:
+            self.refresher.resolve_names(True, self._names_resolved)
+            self._update_summary()
+        if settings.detail_width is not None:
+            self.query_one("#detail", DetailPane).styles.width = settings.detail_width
+        if self._settings_error is not None:
+            self.notify(self._settings_error, severity="warning", timeout=10)
+        self._saved_settings = self._current_settings()
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.save_settings())
+
+    def _current_settings(self) -> Settings:
+        sort = {}
+        for view in VIEWS:
+            table = self.table(view)
+            sort[view] = (COLUMNS_OF_VIEW[view][table.sort_index].key, table.sort_reverse)
+        return Settings(theme=self.theme, interval=self.settings.interval, view=self.view,
+                        names=self.refresher.resolving, detail_width=self.settings.detail_width, sort=sort)
+
+    def save_settings(self) -> None:
+        """Write the settings if they changed (a hook for whatever changes one: the detail pane's width sets
+        ``self.settings.detail_width`` then calls this)."""
+        if self._settings_file is None or self._saved_settings is None:
+            return
+        current = self._current_settings()
+        if current == self._saved_settings:
+            return
+        self._saved_settings = current
+        problem = self._settings_file.save(current)
+        if problem is not None:
+            self.notify(problem, severity="warning", timeout=10)
 
     def on_unmount(self) -> None:
         self.refresher.close()
@@ -376,6 +424,7 @@ class NetwatchApp(App[None]):
     def _sorted(self, event: SocketTable.Sorted) -> None:
         if event.table.id == f"table-{self.view}":
             self._rebuild()
+            self.save_settings()
 
     @on(SocketTable.RowActivated)
     def _row_activated(self, event: SocketTable.RowActivated) -> None:
@@ -395,6 +444,7 @@ class NetwatchApp(App[None]):
             self.view = view
             self._rebuild()
             self._show_detail()
+            self.save_settings()
         table = self.table()
         if not table.has_focus:
             table.focus()
@@ -516,14 +566,16 @@ class NetwatchApp(App[None]):
 
     def action_interval(self, step: int) -> None:
         position = min(range(len(INTERVALS)), key=lambda index: abs(INTERVALS[index] - self.interval))
-        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, position + step))]
+        self.interval = self.settings.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, position + step))]
         self._schedule()
         self._update_summary()
+        self.save_settings()
 
     def action_names(self) -> None:
         self.refresher.resolve_names(not self.refresher.resolving, self._names_resolved)
         self._update_summary()
         self._rebuild()
+        self.save_settings()
 
     def _names_resolved(self) -> None:
         """Called on a resolver thread: only sets a flag, the UI redraws on its own timer."""
@@ -585,7 +637,7 @@ def run_app(
     source: SnapshotSource | None = None,
     *,
     backend: str = "auto",
-    interval: float = 2.0,
+    interval: float | None = None,
     filter_text: str | None = "",
     pid: int | None = None,
     linger: float = 5.0,
@@ -604,6 +656,7 @@ def run_app(
         filter_text=filter_text or "",
         pid=pid,
         linger=linger,
+        settings=SettingsFile.default(),
     )
     with SignalExit(lambda status: app.exit(return_code=status)):
         app.run()

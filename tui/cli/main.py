@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit (no TUI)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
-    parser.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
-                        help="seconds between refreshes (default: 2)")
+    parser.add_argument("--interval", type=_positive_seconds, metavar="S",
+                        help="seconds between refreshes (default: the saved setting, else 2)")
     parser.add_argument("--filter", default="", metavar="EXPR",
                         help="show only sockets matching EXPR, e.g. 'state established and dport = :443'")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
