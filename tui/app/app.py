@@ -62,6 +62,7 @@ VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processe
 EXTRA_KEYS: tuple[KeyHelp, ...] = (
     ("↑ ↓ pgup pgdn home end", "move the cursor"),
     ("click a header", "sort by that column (again: reverse)"),
+    ("click a row / a tab", "select the row (again: as enter) / switch to the view; the wheel scrolls"),
     ("tab / shift+tab", "move focus between table, details and filter"),
     ("filter examples", "state established and dport >= 1024 · sport = :22 or src 10.0.0.0/8 · "
                         "process nginx · not unix · pid 1234 · user postgres · a plain word searches"),
