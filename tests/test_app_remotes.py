@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from textual.widgets import Static
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.owner_chooser import OwnerChooser
@@ -53,6 +54,11 @@ async def test_one_row_per_remote_address_with_connections_states_rates_and_proc
         assert "192.0.2.10" in hosts and "::ffff:192.0.2.10" not in hosts  # a mapped address is its IPv4 host
         assert "2001:db8::1f" in hosts and "10.20.0.1" in hosts  # IPv6, and the resolver's UDP upstream
         assert not {"0.0.0.0", "::", "", "*"} & hosts.keys()  # listeners talk to no one
+        await select_row(pilot, "127.0.0.1")
+        await settle(pilot, 0.1)
+        detail = " ".join(str(app.query_one("#detail-body", Static).render()).split())
+        assert detail.startswith("remote 127.0.0.1 connections 8: ESTAB 7 CLOSE_WAIT 1 send rate")
+        assert detail.endswith("processes 903/postgres, 2310/python3")
         await pilot.press("r")  # sort as elsewhere
         await settle(pilot)
         assert cells(app, "remote")[-1] == "127.0.0.1"

@@ -43,7 +43,7 @@ from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
-from netwatch.tui.view.remotes import host_totals
+from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.settings import Settings, SettingsFile
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
@@ -399,12 +399,20 @@ class NetwatchApp(App[None]):
         elif self.view == "processes":
             detail.show_summary("process", process_summary(key, frame))
         elif self.view == "remotes":
-            detail.show_summary("remote host", remote_summary(key, self.refresher.host_name(key), frame))
+            total = self._remote_totals(key)
+            name = self.refresher.host_name(key)
+            detail.show_summary("remote host", remote_summary(key, name, total, frame.snapshot.processes))
         elif key in frame.sockets:
             rtt, throughput = self._series_of(key)
             detail.show_socket(frame.sockets[key], frame, rtt, throughput)
         else:
             detail.show_message("socket is gone")
+
+    def _remote_totals(self, address: str) -> RemoteTotals:
+        """The Remote hosts view's totals of ``address``, as its rows were built (off the UI thread)."""
+        model = self.table("remotes").model
+        totals = model.totals if isinstance(model, RemoteRowList) else {}
+        return totals.get(address, RemoteTotals())
 
     def _series_of(self, key: Hashable) -> tuple[list[float], list[float]]:
         """rtt and throughput samples for the sparklines; never waits for a worker holding the history."""
@@ -527,7 +535,7 @@ class NetwatchApp(App[None]):
         if self.view == "processes":
             pid = key
         elif self.view == "remotes":
-            pids = sorted(host_totals(frame, key).pids)
+            pids = sorted(self._remote_totals(key).pids)
             if not pids:
                 self.notify("No visible process talks to this host.", severity="warning")
                 return

@@ -16,7 +16,7 @@ from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
-from netwatch.tui.view.remotes import host_totals
+from netwatch.tui.view.remotes import RemoteTotals
 from netwatch.tui.view.rows import UNKNOWN, process_facts
 from netwatch.tui.view.safe_text import plain, visible
 
@@ -244,19 +244,18 @@ def process_summary(pid: int, frame: Frame) -> Text:
     return Text("\n").join([title, _grid(fields)])
 
 
-def remote_summary(address: str, name: str, frame: Frame) -> Text:
-    """A remote host as seen in ``frame``: its connections by state, rates and the processes talking to it."""
+def remote_summary(address: str, name: str, total: RemoteTotals, processes: Mapping[int, Process]) -> Text:
+    """A remote host: its connections by state, rates and the processes talking to it."""
     title = Text.assemble(("remote ", "bold"), (address, "bold"))
     if name != address:
         title.append("  ")
         title.append_text(plain(name, "bold"))
-    total = host_totals(frame, address)
     states = total.states_text()
     fields: list[Field] = [
         ("connections", f"{total.connections}" + (f": {states}" if states else "")),
         ("send rate", fmt.rate(total.send_bps)),
         ("recv rate", fmt.rate(total.recv_bps)),
-        ("processes", _labels(sorted(total.pids), frame.snapshot.processes) if total.pids else Text(UNKNOWN)),
+        ("processes", _labels(sorted(total.pids), processes) if total.pids else Text(UNKNOWN)),
     ]
     return Text("\n").join([title, _grid(fields)])
 

@@ -15,7 +15,7 @@ from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.rows import SocketPredicate, in_view
-from netwatch.tui.view.table_model import Row, TableRows
+from netwatch.tui.view.table_model import Row, RowList, TableRows
 
 _NO_HOST = frozenset({"", "0.0.0.0", "::", "*"})
 
@@ -90,8 +90,17 @@ def remote_rows(frame: Frame, accept: SocketPredicate | None, name_of: Callable[
                    fmt.rate_cell(total.recv_bps), names),
             sort_values=(address_key(address), total.connections, states, total.send_bps, total.recv_bps, names),
         ))
-    table_rows = TableRows.of(rows)
-    return table_rows if accept is None else TableRows(table_rows.model, table_rows.keys, total=hosts)
+    model = RemoteRowList(rows, totals)
+    return TableRows(model, list(model.rows), total=None if accept is None else hosts)
+
+
+class RemoteRowList(RowList):
+    """The rows of the Remote hosts view, with the totals behind them (for the detail pane and ``p``, so that the UI
+    thread never scans the sockets)."""
+
+    def __init__(self, rows: Iterable[Row], totals: Mapping[str, RemoteTotals]) -> None:
+        super().__init__(rows)
+        self.totals = totals
 
 
 def sockets_of_host(frame: Frame, address: str) -> list[Socket]:

@@ -25,7 +25,7 @@ from textual.strip import Strip
 
 from netwatch.tui.app.widgets.column_layout import ColumnLayout, layout_columns, render_cells, render_header
 from netwatch.tui.view.key_order import position_of_key, sort_keys
-from netwatch.tui.view.table_model import ROW_STATUSES, Column, TableRows
+from netwatch.tui.view.table_model import ROW_STATUSES, Column, RowModel, TableRows
 
 _HEADER_CACHE_KEY = object()
 _LINE_CACHE_SIZE = 1024
@@ -164,6 +164,11 @@ class SocketTable(ScrollView, can_focus=True):
     @property
     def sort_reverse(self) -> bool:
         return self._sort_reverse
+
+    @property
+    def model(self) -> RowModel:
+        """The row model of the rows shown."""
+        return self._rows.model
 
     @property
     def cursor_key(self) -> Hashable | None:
