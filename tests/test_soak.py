@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from netwatch.tui.app.event_log import MAX_EVENTS
+from netwatch.backends.history.tracker import MAX_EVENTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFRESHES = 300

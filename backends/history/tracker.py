@@ -63,6 +63,12 @@ class _Closed:
     first_seen: float
 
 
+MAX_EVENTS = 2000
+"""Events the log keeps at most: minutes of them at a few connections a second. Each lives long among the short-lived
+records of its snapshot and keeps their memory pages from being given back, so the bound is on RSS too."""
+EVENT_SECONDS = 900.0
+"""Seconds an event stays in the log at most."""
+
 _COMPACT_ABOVE_ROWS = 4096
 """The series store shrinks when it has at least this many rows and three quarters of them are free."""
 _DENSE_SHARE = 16
@@ -215,8 +221,8 @@ class History:
     Not thread-safe: use it from one thread at a time.
     """
 
-    def __init__(self, linger: float = 5.0, highlight: float = 3.0, samples: int = 60, max_events: int = 5000,
-                 event_seconds: float = 900.0):
+    def __init__(self, linger: float = 5.0, highlight: float = 3.0, samples: int = 60,
+                 max_events: int = MAX_EVENTS, event_seconds: float = EVENT_SECONDS):
         self.linger = linger
         self.highlight = highlight
         self.event_seconds = event_seconds

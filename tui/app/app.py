@@ -106,7 +106,7 @@ class NetwatchApp(App[None]):
         "quit": "quit",
         "filter": "filter box (filter language; plain words search): enter applies the text, esc clears the filter",
         "back": "leave details / clear the filter (as esc in the box does) / go back",
-        "details": "focus the detail pane of the selected socket",
+        "details": "focus the detail pane of the selected socket (Remote hosts: the host's sockets)",
         "process": "process view of the selected socket's (or process row's) pid (a shared socket: choose whose)",
         "sort(-1)": "sort by the column to the left",
         "sort(1)": "sort by the column to the right",

@@ -18,11 +18,9 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from netwatch.backends.history.tracker import Event
+from netwatch.backends.history.tracker import MAX_EVENTS, Event
 from netwatch.tui.view.events import Endpoint, event_text
 
-MAX_EVENTS = 5000
-"""Events the pane keeps (the history keeps as many, for at most 15 minutes)."""
 RENDERED_LINES = 256
 """Rendered lines kept cached (a full screen of them at most is on screen)."""
 
