@@ -29,11 +29,21 @@ def keys(*pressed: str, select: object = None) -> Steps:
     return lambda pilot: select_and_press(pilot, pressed, select)
 
 
+def in_view(view_key: str, *pressed: str, select: object = None) -> Steps:
+    """Switch to a view, then select a row of it and press keys."""
+
+    async def run(pilot: object) -> None:
+        await select_and_press(pilot, (view_key,))
+        await select_and_press(pilot, pressed, select)
+
+    return run
+
+
 SHOTS: dict[str, tuple[tuple[int, int], dict, Steps]] = {
     "connections": ((180, 46), {}, keys(select=("tcp", 700))),
     "detail": ((180, 60), {}, keys("enter", select=("tcp", 102))),
-    "processes": ((140, 36), {}, keys("3", select=1204)),
-    "process-drill-down": ((140, 36), {}, keys("3", "p", select=1204)),
+    "processes": ((140, 36), {}, in_view("3", select=1204)),
+    "process-drill-down": ((140, 36), {}, in_view("3", "p", select=1204)),
     "filter": ((140, 36), {"filter_text": "process nginx and state estab"}, keys("slash")),
     "listeners": ((140, 36), {}, keys("2")),
     "small-terminal": ((80, 24), {}, keys()),
