@@ -16,6 +16,7 @@ from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.view import format as fmt
+from netwatch.tui.view.intervals import INTERVAL_RANGE
 from netwatch.tui.view.rows import PID_SOCKET_COLUMNS, SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import ReplaySource
@@ -235,7 +236,11 @@ async def test_plus_minus_change_the_interval():
         await pilot.press("plus")
         assert app.interval == 3.0 and "every 3s" in screen_text(app)
         await pilot.press("minus", "minus", "minus", "minus", "minus")
-        assert app.interval == 0.5
+        assert app.interval == 0.1
+        await pilot.press(*["minus"] * 5)  # down to what --interval accepts, no further
+        assert app.interval == INTERVAL_RANGE[0]
+        await pilot.press(*["plus"] * 20)
+        assert app.interval == INTERVAL_RANGE[1]
 
 
 async def test_overlapping_refreshes_never_pile_up():

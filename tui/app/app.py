@@ -42,6 +42,7 @@ from netwatch.tui.app.widgets.footer import KeyFooter
 from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.intervals import INTERVAL_STEPS
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
@@ -50,9 +51,6 @@ from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
 DEFAULT_INTERVAL = 2.0
-INTERVALS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
-"""Refresh intervals that ``+`` and ``-`` step through (seconds)."""
-
 DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
 
@@ -112,8 +110,8 @@ class NetwatchApp(App[None]):
         "sort(1)": "sort by the column to the right",
         "reverse": "reverse the sort order",
         "pause": "pause / resume refreshing",
-        "interval(1)": "refresh less often (longer interval)",
-        "interval(-1)": "refresh more often (shorter interval)",
+        "interval(1)": "refresh less often (longer interval, up to 3600 s)",
+        "interval(-1)": "refresh more often (shorter interval, down to 0.05 s, as --interval allows)",
         "names": "toggle name resolution (reverse DNS in the background, service names)",
         "events": "show / hide the event log (tab focuses it: arrows, pgup/pgdn, home/end scroll)",
         "events_full": "event log full screen (again or esc: back)",
@@ -574,8 +572,8 @@ class NetwatchApp(App[None]):
         self._update_summary()
 
     def action_interval(self, step: int) -> None:
-        position = min(range(len(INTERVALS)), key=lambda index: abs(INTERVALS[index] - self.interval))
-        self.interval = self.settings.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, position + step))]
+        position = min(range(len(INTERVAL_STEPS)), key=lambda index: abs(INTERVAL_STEPS[index] - self.interval))
+        self.interval = self.settings.interval = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, position + step))]
         self._schedule()
         self._update_summary()
         self.save_settings()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from netwatch.backends.collector import BACKEND_NAMES
+from netwatch.tui.view.intervals import INTERVAL_RANGE
 
 if TYPE_CHECKING:
     from netwatch.backends.filter import SocketFilter
@@ -56,8 +57,9 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0.05 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0.05 and 3600 seconds, not {text}")
+    low, high = INTERVAL_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g} seconds, not {text}")
     return value
 
 
@@ -79,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit (no TUI)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
     parser.add_argument("--interval", type=_positive_seconds, metavar="S",
-                        help="seconds between refreshes (default: the saved setting, else 2)")
+                        help="seconds between refreshes, 0.05 to 3600 (default: the saved setting, else 2; "
+                             "+ and - step through the same range)")
     parser.add_argument("--filter", default="", metavar="EXPR",
                         help="show only sockets matching EXPR, e.g. 'state established and dport = :443'")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="auto",

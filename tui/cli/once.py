@@ -7,18 +7,20 @@ import gc
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import orjson
 
 from netwatch.backends.collector import Collector
-from netwatch.backends.filter import SocketFilter
 from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
 from netwatch.tui.view.safe_text import visible
+
+if TYPE_CHECKING:
+    from netwatch.backends.filter import SocketFilter
 
 TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
 JSON_BATCH = 2000

@@ -16,10 +16,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netwatch.tui.view.intervals import INTERVAL_RANGE
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, VIEWS
-
-INTERVAL_RANGE = (0.05, 3600.0)
-"""Seconds between refreshes that the settings accept (as ``--interval`` does)."""
 
 
 class SettingsError(Exception):
