@@ -50,6 +50,9 @@ class GcPolicy:
         """Call once per refresh, off the UI thread, after the snapshot and its frame are built."""
         gc.freeze()
         self._refreshes += 1
+        if self._refreshes == 1:  # what survives the first refresh is live data: the baseline, without collecting
+            self.baseline = gc.get_freeze_count()  # (a full collection now would delay the first table ~1 s)
+            return
         every = max(COUNT_AT_MOST_EVERY, self.baseline // COUNT_EVERY)
         if self._refreshes % every == 0 and gc.get_freeze_count() > self.limit:
             gc.unfreeze()
