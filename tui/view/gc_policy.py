@@ -14,7 +14,8 @@ counts the frozen objects after each freeze and, once they exceed what survived 
 data, whatever the uptime (tests/test_soak.py: RSS within 1% and live objects within 3% from refresh 100 to 300,
 with churn and view switches). A full collection costs ~10 ms with a few hundred sockets (one every ~8 refreshes
 there) and up to about a second at 100,000 sockets, where the budget lasts minutes. Counting the frozen objects
-walks them (about 6 ms per million), so they are counted only every few refreshes.
+walks them (about 6 ms per million), so a large heap is counted only every few refreshes. The first refresh's
+survivors are live data: they are counted as the baseline, not collected (that would delay the first table).
 """
 
 from __future__ import annotations
@@ -26,10 +27,7 @@ GROWTH = 0.25
 SLACK = 100_000
 """...plus this many objects (so that a small host is not collected at every refresh)."""
 COUNT_EVERY = 250_000
-"""The frozen objects are counted every (baseline / COUNT_EVERY) refreshes..."""
-COUNT_AT_MOST_EVERY = 8
-"""...and at most every this many refreshes: counting walks them all (~3 ms for an idle app's ~400,000, a third
-of an idle refresh's CPU), and a few refreshes add little garbage."""
+"""The frozen objects are counted every (baseline / COUNT_EVERY) refreshes, at least every refresh."""
 
 
 class GcPolicy:
@@ -53,7 +51,7 @@ class GcPolicy:
         if self._refreshes == 1:  # what survives the first refresh is live data: the baseline, without collecting
             self.baseline = gc.get_freeze_count()  # (a full collection now would delay the first table ~1 s)
             return
-        every = max(COUNT_AT_MOST_EVERY, self.baseline // COUNT_EVERY)
+        every = max(1, self.baseline // COUNT_EVERY)
         if self._refreshes % every == 0 and gc.get_freeze_count() > self.limit:
             gc.unfreeze()
             gc.collect()
