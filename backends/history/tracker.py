@@ -63,7 +63,7 @@ class _Closed:
     first_seen: float
 
 
-MAX_EVENTS = 2000
+MAX_EVENTS = 1000
 """Events the log keeps at most: minutes of them at a few connections a second. Each lives long among the short-lived
 records of its snapshot and keeps their memory pages from being given back, so the bound is on RSS too."""
 EVENT_SECONDS = 900.0
