@@ -126,6 +126,23 @@ def _check(args: argparse.Namespace) -> SocketFilter | None:
     return socket_filter
 
 
+SUBCOMMANDS = ("port",)
+"""``netwatch port ...``: commands with their own arguments, each in its module of ``tui/cli``."""
+
+
+def _run_subcommand(name: str, argv: list[str]) -> int:
+    """Run ``netwatch NAME ...`` (its module parses its arguments), failures reported as by :func:`main`."""
+    from importlib import import_module
+
+    try:
+        return import_module(f"netwatch.tui.cli.{name}").main(argv)
+    except BrokenPipeError:
+        return 0
+    except OSError as error:
+        print(f"netwatch {name}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
 def has_terminal() -> bool:
     """Whether stdin, stdout and stderr are terminals: Textual reads stdin and draws on stderr."""
     return all(os.isatty(fd) for fd in (0, 1, 2))
@@ -133,6 +150,9 @@ def has_terminal() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run netwatch; returns the process exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _run_subcommand(argv[0], argv[1:])
     try:
         args = build_parser().parse_args(argv)
         socket_filter = _check(args)
