@@ -126,8 +126,8 @@ def _check(args: argparse.Namespace) -> SocketFilter | None:
     return socket_filter
 
 
-SUBCOMMANDS = ("port",)
-"""``netwatch port ...``: commands with their own arguments, each in its module of ``tui/cli``."""
+SUBCOMMANDS = ("port", "kill")
+"""``netwatch port ...``, ``netwatch kill ...``: commands with their own arguments, each in its ``tui/cli`` module."""
 
 
 def _run_subcommand(name: str, argv: list[str]) -> int:
