@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -153,7 +152,6 @@ class NetwatchApp(App[None]):
         self._filter_text = filter_text
         """The text of the active filter."""
         self._filter: SocketFilter | None = None
-        self._focus_before_filter: Widget | None = None
         self._generation = 0
         self._collecting = False
         self._collect_error: str | None = None
@@ -477,11 +475,7 @@ class NetwatchApp(App[None]):
 
     def _leave_filter_box(self) -> None:
         """Give the focus back to where ``/`` was pressed (the table when that is gone or hidden)."""
-        target = self._focus_before_filter
-        self._focus_before_filter = None
-        if target is None or not target.is_attached or not target.visible or target.screen is not self.screen:
-            target = self.table()
-        target.focus()
+        self.query_one("#filter-bar", FilterBar).give_focus_back(self.table())
 
     # ----- actions ----------------------------------------------------------------------------------------
 
@@ -494,11 +488,7 @@ class NetwatchApp(App[None]):
         return True
 
     def action_filter(self) -> None:
-        bar = self.query_one("#filter-bar", FilterBar)
-        if not bar.input.has_focus:
-            self._focus_before_filter = self.focused
-        bar.display = True
-        bar.input.focus()
+        self.query_one("#filter-bar", FilterBar).open()
 
     def action_back(self) -> None:
         """Escape outside the filter box (in the box, the box clears the filter itself: the same thing)."""

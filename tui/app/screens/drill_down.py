@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
@@ -49,7 +48,6 @@ class DrillDownScreen(Screen[None]):
         self._refresher = refresher
         self._frame = refresher.hold(frame)
         self._filter: SocketFilter | None = None
-        self._focus_before_filter: Widget | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="drill-info")
@@ -158,11 +156,7 @@ class DrillDownScreen(Screen[None]):
     # ----- filter and escape ------------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        bar = self.query_one("#drill-filter", FilterBar)
-        if not bar.input.has_focus:
-            self._focus_before_filter = self.focused
-        bar.display = True
-        bar.input.focus()
+        self.query_one("#drill-filter", FilterBar).open()
 
     @on(FilterBar.Applied, "#drill-filter")
     def _filter_applied(self, event: FilterBar.Applied) -> None:
@@ -179,11 +173,7 @@ class DrillDownScreen(Screen[None]):
         self._leave_filter_box()
 
     def _leave_filter_box(self) -> None:
-        target = self._focus_before_filter
-        self._focus_before_filter = None
-        if target is None or not target.is_attached or not target.visible:
-            target = self.table
-        target.focus()
+        self.query_one("#drill-filter", FilterBar).give_focus_back(self.table)
 
     def action_back(self) -> None:
         """Escape outside the filter box: leave the detail pane, else clear the filter, else go back."""

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
@@ -67,6 +68,21 @@ class FilterBar(Horizontal):
         self._initial = text
         self.applied_text = ""
         """The text of the filter in use."""
+        self._focus_before: Widget | None = None
+
+    def open(self) -> None:
+        """Show the bar and focus its input, remembering what had the focus (see :meth:`give_focus_back`)."""
+        if not self.input.has_focus:
+            self._focus_before = self.screen.focused
+        self.display = True
+        self.input.focus()
+
+    def give_focus_back(self, fallback: Widget) -> None:
+        """Focus what had the focus when the bar was opened, or ``fallback`` when that is gone or hidden."""
+        target, self._focus_before = self._focus_before, None
+        if target is None or not target.is_attached or not target.visible or target.screen is not self.screen:
+            target = fallback
+        target.focus()
 
     def compose(self) -> ComposeResult:
         yield Label("filter", classes="filter-label")
