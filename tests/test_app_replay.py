@@ -86,7 +86,7 @@ async def test_new_changed_closed_are_highlighted_then_closed_leaves_after_linge
     snapshots = recorded_snapshots()
     snapshots += [later(snapshots[-1], 3), later(snapshots[-1], 10)]
     app = make_app(snapshots, linger=5.0)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:
         await started(pilot)
         status = await statuses(pilot)
         assert status[NEW] == "new"
@@ -116,7 +116,7 @@ async def test_quit_key():
 
 async def test_plain_word_searches_and_initial_filter_text_applies():
     app = make_app(filter_text="nginx")
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:
         await started(pilot)
         labels = cells(app, "process")
         assert labels and all("nginx" in label for label in labels)
@@ -179,7 +179,7 @@ async def test_sort_keys_and_header_click():
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot)
         table = app.table()
-        assert sort_column(app) == "age"
+        assert sort_column(app) == "seen"
         await pilot.press("less_than_sign")
         assert sort_column(app) == "send_q"
         await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")

@@ -541,3 +541,36 @@ async def test_new_rows_repaint_only_the_lines_that_changed() -> None:
         await pilot.pause()
         assert sorted(set(drawn)) == [row_line(table, 3)]
         assert "999 B/s" in screen_lines(table)[row_line(table, 3)]
+
+
+async def test_new_rows_at_the_top_are_followed_when_the_cursor_is_on_the_first_row() -> None:
+    """As in top: with the cursor on the first row, rows that arrive above it are shown (the cursor stays on the
+    first row); once the user moved down, the cursor stays on its socket."""
+    app = TableApp(make_rows(100), sort_column="local", sort_reverse=True)  # newest (highest number) first
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        assert table.cursor_key == ("tcp", 99)
+        table.set_rows(TableRows.of(make_rows(103)))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 102) and table.scroll_offset.y == 0
+        assert local_cells(table)[:3] == ["127.0.0.1:102", "127.0.0.1:101", "127.0.0.1:100"]
+        await pilot.press("down")
+        table.set_rows(TableRows.of(make_rows(105)))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 101)
+
+
+async def test_a_vanished_cursor_row_gives_the_cursor_to_the_nearest_row_still_there() -> None:
+    app = TableApp(make_rows(100), sort_column="local")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        for _ in range(10):
+            await pilot.press("down")
+        assert table.cursor_key == ("tcp", 10)
+        kept = [row for row in make_rows(100) if row.key[1] not in (9, 10, 11)]  # e.g. a filter took these out
+        table.set_rows(TableRows.of(kept))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 12)  # the next one down, not the last row
+        table.set_rows(TableRows.of([row for row in kept if row.key[1] < 12]))
+        await pilot.pause()
+        assert table.cursor_key == ("tcp", 8)  # none below: the nearest one up

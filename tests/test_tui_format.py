@@ -13,7 +13,15 @@ from tests.recorded import recorded_snapshot
 def test_units():
     assert fmt.size(512) == "512 B" and fmt.size(1536) == "1.5 KiB" and fmt.size(5 * 2**30) == "5.0 GiB"
     assert fmt.rate(1.25 * 2**20) == "1.2 MiB/s"
-    assert fmt.rate_cell(0.4) == "" and fmt.rate_cell(2048) == "2.0K"
+    # One rule for "nothing moved": blank in the table exactly when the detail pane says 0 B/s.
+    assert fmt.rate_cell(0) == "" and fmt.rate(0) == "0 B/s"
+    assert fmt.rate_cell(0.4) == "<1B/s" and fmt.rate(0.4) == "<1 B/s"
+    assert fmt.rate_cell(1) == "1B/s" and fmt.rate(1) == "1 B/s"
+    assert [fmt.rate_cell(n) for n in (2048, 984_064, 4.0 * 2**20)] == ["2.0K/s", "961K/s", "4.0M/s"]
+    assert max(len(fmt.rate_cell(n)) for n in range(0, 2**34, 9_973_111)) <= 6  # fits the 6-cell rate columns
+    # Queues: whole up to six digits, then short with a unit (never "39350…").
+    assert fmt.quantity_cell(999_999) == "999999" and fmt.quantity_cell(3_935_033) == "3.8M"
+    assert fmt.bits_rate(2_603_132) == "20.8 Mbit/s"
     assert fmt.duration_us(850) == "850 µs" and fmt.duration_us(12_345) == "12.3 ms"
     assert fmt.duration_us(1_250_000) == "1.25 s" and fmt.duration_ms(7_195_000) == "1h59m"
     assert [fmt.age(s) for s in (5, 125, 7300, 200_000)] == ["5s", "2m05s", "2h01m", "2d07h"]

@@ -45,6 +45,19 @@ class Rates:
 ZERO_RATES = Rates(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
+def has_counters(sock: Socket) -> bool:
+    """Whether ``sock`` has byte counters to take rates from: a TCP socket with its ``tcp_info`` (the kernel keeps
+    none for UDP, Unix and raw sockets; the /proc and psutil fallbacks read none)."""
+    return sock.tcp_info is not None
+
+
+def no_counters_reason(sock: Socket) -> str:
+    """Why ``sock`` has no rates (see :func:`has_counters`), e.g. ``no counters for UDP``."""
+    if sock.proto == "tcp":
+        return "no tcp_info from this backend"
+    return f"no counters for {sock.proto if sock.proto == 'unix' else sock.proto.upper()}"
+
+
 @dataclass(frozen=True, slots=True)
 class HostTotals:
     """The host's TCP traffic and churn between two snapshots (what bandwhich and nethogs show on top)."""

@@ -228,6 +228,9 @@ class History:
         self.event_seconds = event_seconds
         self._events: deque[Event] = deque(maxlen=max_events)
         self._previous: Snapshot | None = None
+        self.started_at = math.inf
+        """Wall-clock time of the first snapshot (sockets first seen then were there before: their age is
+        unknown)."""
         self._first_seen: dict[SocketKey, float] = {}
         """Wall-clock time of the snapshot in which each present socket was first seen."""
         self._first_seen_times: Mapping[SocketKey, float] | None = None
@@ -254,6 +257,7 @@ class History:
         change = diff(previous, snapshot)
         now = snapshot.monotonic
         if previous is None:
+            self.started_at = snapshot.taken_at
             self._first_seen = dict.fromkeys(snapshot.sockets, snapshot.taken_at)
             self.proto_counts = Counter(sock.proto for sock in snapshot.sockets.values())
             self.tcp_state_counts = Counter(sock.state for sock in snapshot.sockets.values() if sock.proto == "tcp")

@@ -45,11 +45,14 @@ from netwatch.tui.view.intervals import INTERVAL_STEPS
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
-from netwatch.tui.view.settings import Settings, SettingsFile
+from netwatch.tui.view.settings import DETAIL_WIDTH_LIMITS, Settings, SettingsFile
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
 DEFAULT_INTERVAL = 2.0
+DETAIL_WIDTH_STEP = 4
+MIN_TABLE_WIDTH = 40
+"""Columns the table keeps beside the detail pane when the pane is widened."""
 DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
 
@@ -90,6 +93,8 @@ class NetwatchApp(App[None]):
         Binding("minus", "interval(-1)", "Faster", key_display="-"),
         Binding("n", "names", "Names"),
         Binding("e", "events", "Events"),
+        Binding("left_square_bracket", "detail_width(-1)", "Narrower details", show=False, key_display="["),
+        Binding("right_square_bracket", "detail_width(1)", "Wider details", show=False, key_display="]"),
         Binding("E", "events_full", "Event log", show=False),
         Binding("1", "view('connections')", "Connections", show=False),
         Binding("2", "view('listeners')", "Listeners", show=False),
@@ -114,6 +119,8 @@ class NetwatchApp(App[None]):
         "names": "toggle name resolution (reverse DNS in the background, service names)",
         "events": "show / hide the event log (tab focuses it: arrows, pgup/pgdn, home/end scroll)",
         "events_full": "event log full screen (again or esc: back)",
+        "detail_width(-1)": "narrower detail pane (saved)",
+        "detail_width(1)": "wider detail pane (saved)",
         "view('connections')": "Connections view",
         "view('listeners')": "Listeners view",
         "view('processes')": "Processes view",
@@ -213,8 +220,7 @@ class NetwatchApp(App[None]):
         if settings.names:
             self.refresher.resolve_names(True, self._names_resolved)
             self._update_summary()
-        if settings.detail_width is not None:
-            self.query_one("#detail", DetailPane).styles.width = settings.detail_width
+        self.query_one("#detail", DetailPane).set_width(settings.detail_width)
         if self._settings_error is not None:
             self.notify(self._settings_error, severity="warning", timeout=10)
         self._saved_settings = self._current_settings()
@@ -482,7 +488,7 @@ class NetwatchApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """On the drill-down, chooser and help screens only the keys that make sense there stay active."""
         if isinstance(self.screen, DrillDownScreen):
-            return action in ("quit", "sort", "reverse", "pause", "interval", "names", "help")
+            return action in ("quit", "sort", "reverse", "pause", "interval", "names", "detail_width", "help")
         if isinstance(self.screen, (HelpScreen, OwnerChooser)):
             return action == "quit"
         return True
@@ -566,6 +572,20 @@ class NetwatchApp(App[None]):
         self.interval = self.settings.interval = INTERVAL_STEPS[max(0, min(len(INTERVAL_STEPS) - 1, position + step))]
         self._schedule()
         self._update_summary()
+        self.save_settings()
+
+    def action_detail_width(self, step: int) -> None:
+        """Widen (1) or narrow (-1) the detail pane, here and on every screen, and save the width."""
+        panes = list(self.screen.query(DetailPane))
+        shown = [pane.outer_size.width for pane in panes if pane.display and pane.outer_size.width]
+        if not shown:
+            return
+        low, high = DETAIL_WIDTH_LIMITS
+        width = max(low, min(high, self.size.width - MIN_TABLE_WIDTH, shown[0] + step * DETAIL_WIDTH_STEP))
+        self.settings.detail_width = width
+        for screen in self.screen_stack:
+            for pane in screen.query(DetailPane):
+                pane.set_width(width)
         self.save_settings()
 
     def action_names(self) -> None:

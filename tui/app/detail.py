@@ -11,13 +11,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
+from netwatch.backends.history.diff import has_counters, no_counters_reason
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.remotes import RemoteTotals
-from netwatch.tui.view.rows import UNKNOWN, process_facts
+from netwatch.tui.view.rows import NO_COUNTERS, UNKNOWN, process_facts, seen_text
 from netwatch.tui.view.safe_text import plain, visible
 
 Field = tuple[str, Text | str]
@@ -33,7 +34,9 @@ _MICROSECONDS = frozenset({"rtt", "rttvar", "min_rtt", "rcv_rtt", "rto", "ato", 
 _MILLISECONDS = frozenset({"last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv",
                            "total_rto_time"})
 _BYTES = frozenset({"bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans", "notsent_bytes", "snd_wnd",
-                    "rcv_wnd", "rcv_space", "rcv_ssthresh", "snd_mss", "rcv_mss", "advmss", "pmtu"})
+                    "rcv_wnd", "rcv_space", "rcv_ssthresh"})
+_EXACT_BYTES = frozenset({"snd_mss", "rcv_mss", "advmss", "pmtu"})
+"""Segment and path sizes: whole bytes (``65,483 B``), as they are set and compared."""
 _RATES = frozenset({"pacing_rate", "max_pacing_rate", "delivery_rate"})
 _UNLIMITED_RATE = 2**64 - 1
 """~0ULL: the kernel's "no pacing limit" (SO_MAX_PACING_RATE unset)."""
@@ -63,6 +66,8 @@ def tcp_info_value(name: str, value: int, info: Mapping[str, int]) -> str:
         return fmt.duration_ms(value)
     if name in _BYTES:
         return fmt.size(value)
+    if name in _EXACT_BYTES:
+        return f"{fmt.count(value)} B"
     if name in _RATES:
         return "unlimited" if value >= _UNLIMITED_RATE else fmt.rate(value)
     if name == "ca_state":
@@ -80,8 +85,14 @@ def tcp_info_value(name: str, value: int, info: Mapping[str, int]) -> str:
     return fmt.count(value)
 
 
+def _shown_tcp_info(name: str, value: int, sock: Socket) -> bool:
+    """Whether the field is worth a line: an infinite ssthresh means "still in slow start" only under a loss-based
+    congestion control; BBR does not use it."""
+    return not (name == "snd_ssthresh" and value >= _INFINITE_SSTHRESH and (sock.congestion or "").startswith("bbr"))
+
+
 def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
-    """Identity, state, timer and age of a socket."""
+    """Identity, state, timer and how long netwatch has seen the socket."""
     fields: list[Field] = [("proto", f"{sock.proto} ({sock.family})"), ("state", sock.state)]
     if sock.proto == "unix":
         fields += [("path", plain(sock.path or "")), ("type", sock.sock_type or ""),
@@ -97,7 +108,8 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
                                 f"{timer.retrans} retrans"))
     first_seen = frame.first_seen.get(sock.key)
     if first_seen is not None:
-        fields.append(("age", f"{fmt.age(frame.now - first_seen)} (since {fmt.clock_time(first_seen)})"))
+        since = "before netwatch started at" if first_seen <= frame.started_at else "since"
+        fields.append(("seen", f"{seen_text(frame, sock.key)} ({since} {fmt.clock_time(first_seen)})"))
     status = frame.statuses.get(sock.key)
     if status:
         fields.append(("status", status))
@@ -105,6 +117,9 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
 
 
 def traffic_fields(sock: Socket, frame: Frame) -> list[Field]:
+    if not has_counters(sock):
+        unknown = f"{NO_COUNTERS} ({no_counters_reason(sock)})"
+        return [("send rate", unknown), ("recv rate", unknown)]
     rates = frame.rates(sock.key)
     fields: list[Field] = [("send rate", fmt.rate(rates.send_bps)), ("recv rate", fmt.rate(rates.recv_bps))]
     if sock.proto == "tcp":
@@ -147,8 +162,24 @@ def kernel_fields(sock: Socket) -> list[Field]:
     return fields
 
 
-def extension_fields(values: Mapping[str, object]) -> list[Field]:
-    return [(str(name), plain(str(value))) for name, value in values.items()]
+_BBR_UNITS: dict[str, Callable[[int], str]] = {
+    "bw": lambda value: f"{fmt.rate(value)} ({fmt.bits_rate(value)})",
+    "min_rtt": fmt.duration_us,
+    "pacing_gain": lambda value: f"{value / 256:.2f}x",
+    "cwnd_gain": lambda value: f"{value / 256:.2f}x",
+}
+"""struct tcp_bbr_info in human units (bw in bytes/s, min_rtt in µs, gains in 1/256), as ``ss`` shows it."""
+_EXTENSION_UNITS: dict[str, dict[str, Callable[[int], str]]] = {"bbr": _BBR_UNITS}
+
+
+def extension_fields(name: str, values: Mapping[str, object]) -> list[Field]:
+    """One extension's values, with units where the kernel's are known; the rest as they are (untrusted)."""
+    units = _EXTENSION_UNITS.get(name, {})
+    fields: list[Field] = []
+    for key, value in values.items():
+        show = units.get(str(key))
+        fields.append((str(key), show(value) if show is not None and isinstance(value, int) else plain(str(value))))
+    return fields
 
 
 def owner_lines(sock: Socket, processes: Mapping[int, Process]) -> list[Text]:
@@ -193,7 +224,8 @@ def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
     ]
     info = tcp_info_at(sock, frame.snapshot.monotonic)
     for title, names in TCP_INFO_GROUPS:
-        present = [(name, tcp_info_value(name, info[name], info)) for name in names if name in info]
+        present = [(name, tcp_info_value(name, info[name], info)) for name in names
+                   if name in info and _shown_tcp_info(name, info[name], sock)]
         if title.startswith("Windows") and sock.congestion:
             present.insert(0, ("congestion", plain(sock.congestion)))
         if present:
@@ -203,7 +235,7 @@ def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
     if kernel:
         sections.append(("Kernel", _grid(kernel)))
     for name, values in sock.extensions.items():
-        sections.append((visible(str(name)), _grid(extension_fields(values))))
+        sections.append((visible(str(name)), _grid(extension_fields(str(name), values))))
     rest = [(name, tcp_info_value(name, value, info)) for name, value in info.items() if name not in _GROUPED]
     if rest:
         sections.append(("Other tcp_info fields", _grid(rest)))
@@ -286,15 +318,20 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
-        with Horizontal(classes="spark-row"):
-            yield Label("rtt", classes="spark-label")
-            yield Sparkline([], id="rtt-spark", summary_function=max)
-            yield Label("", id="rtt-now", classes="spark-value")
-        with Horizontal(classes="spark-row"):
-            yield Label("thru", classes="spark-label")
-            yield Sparkline([], id="thru-spark", summary_function=max)
-            yield Label("", id="thru-now", classes="spark-value")
+        # The latest value before its sparkline: on a narrow pane the sparkline is cut, never the value's unit.
+        for name in ("rtt", "thru"):
+            with Horizontal(classes="spark-row"):
+                yield Label(name, classes="spark-label")
+                yield Label("", id=f"{name}-now", classes="spark-value")
+                yield Sparkline([], id=f"{name}-spark", summary_function=max)
         yield Static(id="detail-body")
+
+    def set_width(self, columns: int | None) -> None:
+        """Take the width the user chose (``[`` and ``]``); None keeps the stylesheet's (30% of the screen, at
+        least 46 columns)."""
+        if columns is not None:
+            self.styles.width = columns
+            self.styles.min_width = columns
 
     def show_socket(
         self, sock: Socket, frame: Frame, rtt_ms: Sequence[float], throughput: Sequence[float]
@@ -308,8 +345,12 @@ class DetailPane(VerticalScroll, can_focus=True):
             title.append(" → ")
             title.append(format_endpoint(sock.remote_address, sock.remote_port, sock.family))
         self._show("#detail-title", title)
-        self._spark("rtt", list(rtt_ms), fmt.duration_ms(rtt_ms[-1]) if rtt_ms else "")
-        self._spark("thru", list(throughput), fmt.rate(throughput[-1]) if throughput else "")
+        if sock.proto != "tcp" or not has_counters(sock):
+            self._spark("rtt", [], NO_COUNTERS)
+            self._spark("thru", [], NO_COUNTERS)
+        else:
+            self._spark("rtt", list(rtt_ms), fmt.duration_ms(rtt_ms[-1]) if rtt_ms else "")
+            self._spark("thru", list(throughput), fmt.rate(throughput[-1]) if throughput else "")
         self._show("#detail-body", render_detail(sock, frame))
 
     def show_summary(self, title: str, body: Text) -> None:

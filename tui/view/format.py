@@ -18,23 +18,47 @@ def size(n: float) -> str:
 
 
 def rate(bytes_per_second: float) -> str:
-    """A throughput such as ``1.2 MiB/s``."""
+    """A throughput such as ``1.2 MiB/s``; ``0 B/s`` only when nothing moved (see :func:`rate_cell`)."""
+    if 0 < bytes_per_second < 1:
+        return "<1 B/s"
     return f"{size(bytes_per_second)}/s"
 
 
+def bits_rate(bytes_per_second: float) -> str:
+    """A throughput in bits as networks quote it: ``20.8 Mbit/s`` (decimal prefixes)."""
+    value = bytes_per_second * 8
+    for unit in ("bit/s", "kbit/s", "Mbit/s", "Gbit/s"):
+        if value < 1000 or unit == "Gbit/s":
+            return f"{value:.0f} {unit}" if unit == "bit/s" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
 def compact_size(n: float) -> str:
-    """Bytes in at most 6 cells for table columns: ``512B``, ``12.3K``, ``1.2M``, ``3.4G``."""
+    """Bytes in at most 4 cells plus the unit, for table columns: ``512B``, ``9.5K``, ``961K``, ``3.8M``
+    (binary multiples, as :func:`size`)."""
     value = float(n)
     for unit in ("B", "K", "M", "G", "T"):
         if value < 1000 or unit == "T":
-            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+            if unit == "B":
+                return f"{int(value)}B"
+            return f"{value:.1f}{unit}" if value < 9.95 else f"{value:.0f}{unit}"
         value /= 1024
     raise AssertionError("unreachable")
 
 
 def rate_cell(bytes_per_second: float) -> str:
-    """A throughput for a table cell (the header says "/s"): blank when idle, so busy sockets stand out."""
-    return compact_size(bytes_per_second) if bytes_per_second >= 1 else ""
+    """A throughput for a table cell: ``961K/s``; blank when nothing moved (exactly when :func:`rate` says
+    ``0 B/s``), so busy sockets stand out."""
+    if bytes_per_second <= 0:
+        return ""
+    return "<1B/s" if bytes_per_second < 1 else f"{compact_size(bytes_per_second)}/s"
+
+
+def quantity_cell(n: int) -> str:
+    """A byte count for a 6-cell table column: whole up to 999,999 (``65483``), then ``3.8M``; the exact value
+    is in the detail pane and JSON."""
+    return str(n) if n < 1_000_000 else compact_size(n)
 
 
 def duration_us(microseconds: float) -> str:

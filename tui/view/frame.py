@@ -26,6 +26,9 @@ class Frame:
     statuses: Mapping[SocketKey, str]
     """"new" / "changed" / "closed" for the sockets that have one."""
     first_seen: Mapping[SocketKey, float]
+    started_at: float
+    """Wall-clock time of the history's first snapshot: a socket first seen then may be older (its age is
+    "at least")."""
     events: tuple[Event, ...]
     """The whole event log at this refresh (oldest first)."""
     new_events: tuple[Event, ...]
@@ -68,6 +71,7 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
         sockets=sockets,
         statuses=history.statuses(),
         first_seen=history.first_seen_times(),
+        started_at=history.started_at,
         events=tuple(history.events),
         new_events=_events_after(history.events, last_event),
         proto_counts=dict(history.proto_counts),

@@ -58,6 +58,17 @@ def sort_keys(keys: Iterable[Hashable], value_of: Callable[[Hashable], Any], rev
     return present
 
 
+def nearest_kept(old_keys: Sequence[Hashable], index: int, keys: Sequence[Hashable]) -> int | None:
+    """Where the row nearest to ``old_keys[index]`` (the next one down, else up, and so on) that is still among
+    ``keys`` now is, or None when none is: the cursor's place after its own row went (filtered out, closed)."""
+    kept = set(keys)
+    for distance in range(1, len(old_keys)):
+        for candidate in (index + distance, index - distance):
+            if 0 <= candidate < len(old_keys) and old_keys[candidate] in kept:
+                return position_of_key(keys, old_keys[candidate], near=index)
+    return None
+
+
 def position_of_key(keys: Sequence[Hashable], key: Hashable, near: int = 0) -> int | None:
     """Index of ``key`` in ``keys``, or ``None``: looks around index ``near`` first, then everywhere."""
     start = max(0, near - _NEAR_ROWS)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from netwatch.backends.history.diff import has_counters
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
 from netwatch.backends.model.names import INET_PROTOS, UNCONN, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, owner_pids
@@ -27,22 +28,42 @@ SocketPredicate = Callable[[Socket], bool]
 VIEWS = ("connections", "listeners", "processes", "unix", "remotes")
 
 # hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
+# Endpoints and process labels are cut in the middle (the port and a shared socket's "+N" stay), paths keep their
+# end (the file name).
+_PROCESS = Column("process", "process", 12, flex=True, cut="middle")
+_SEEN = Column("seen", "seen", 7, align="right", hide_order=3)
+"""Time since netwatch first saw the socket, "≥" for sockets already there at its first snapshot."""
+_RECV_Q = Column("recv_q", "recv-q", 6, align="right", hide_order=2)
+_SEND_Q = Column("send_q", "send-q", 6, align="right", hide_order=1)
+
 SOCKET_COLUMNS = (
     Column("proto", "proto", 5),
     Column("state", "state", 10),
-    Column("local", "local", 18, flex=True),
-    Column("peer", "peer", 18, flex=True),
-    Column("process", "process", 12, flex=True),
-    Column("send", "send/s", 7, align="right", hide_order=6),
-    Column("recv", "recv/s", 7, align="right", hide_order=5),
+    Column("local", "local", 18, flex=True, cut="middle"),
+    Column("peer", "peer", 18, flex=True, cut="middle"),
+    _PROCESS,
+    Column("send", "send", 6, align="right", hide_order=6),
+    Column("recv", "recv", 6, align="right", hide_order=5),
     Column("rtt", "rtt", 7, align="right", hide_order=4),
-    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
-    Column("send_q", "send-q", 6, align="right", hide_order=1),
-    Column("age", "age", 6, align="right", hide_order=3),
+    _RECV_Q,
+    _SEND_Q,
+    _SEEN,
 )
 
+LISTENER_COLUMNS = (
+    Column("proto", "proto", 5),
+    Column("state", "state", 6),
+    Column("local", "local", 22, flex=True, cut="middle"),
+    _PROCESS,
+    replace(_RECV_Q, hide_order=None),
+    replace(_SEND_Q, hide_order=None),
+    _SEEN,
+)
+"""Listeners have no peer and move no bytes: the space goes to their queues (for a TCP listener the accept queue
+and its backlog, as ``ss`` shows them)."""
+
 PID_SOCKET_COLUMNS = tuple(
-    Column("process", "shared with", 12, flex=True, hide_order=7) if column.key == "process" else column
+    replace(_PROCESS, label="shared with", hide_order=7) if column.key == "process" else column
     for column in SOCKET_COLUMNS
 )
 """One process's sockets (the drill-down): the process column names the other processes holding the socket."""
@@ -50,42 +71,42 @@ PID_SOCKET_COLUMNS = tuple(
 UNIX_COLUMNS = (
     Column("type", "type", 9),
     Column("state", "state", 11),
-    Column("path", "path", 20, flex=True),
+    Column("path", "path", 20, flex=True, cut="start"),
     Column("peer", "peer", 9, align="right", hide_order=5),
-    Column("process", "process", 14, flex=True),
-    Column("recv_q", "recv-q", 6, align="right", hide_order=2),
-    Column("send_q", "send-q", 6, align="right", hide_order=1),
+    replace(_PROCESS, width=14),
+    _RECV_Q,
+    _SEND_Q,
     Column("inode", "inode", 9, align="right", hide_order=3),
-    Column("age", "age", 6, align="right", hide_order=4),
+    replace(_SEEN, hide_order=4),
 )
 
 PROCESS_COLUMNS = (
     Column("pid", "pid", 7, align="right"),
-    Column("name", "process", 12, flex=True),
+    Column("name", "process", 12, flex=True, cut="middle"),
     Column("user", "user", 8, hide_order=4),
     Column("sockets", "socks", 6, align="right"),
     Column("estab", "estab", 6, align="right", hide_order=3),
     Column("listen", "listen", 6, align="right", hide_order=2),
     Column("unix", "unix", 6, align="right", hide_order=1),
     Column("shared", "shared", 6, align="right", hide_order=5),
-    Column("send", "send/s", 7, align="right"),
-    Column("recv", "recv/s", 7, align="right"),
+    Column("send", "send", 6, align="right"),
+    Column("recv", "recv", 6, align="right"),
     Column("ports", "listening", 12, flex=True),
 )
 
 REMOTE_COLUMNS = (
-    Column("remote", "remote host", 18, flex=True),
+    Column("remote", "remote host", 18, flex=True, cut="middle"),
     Column("connections", "conns", 6, align="right"),
     Column("states", "states", 14, flex=True, hide_order=2),
-    Column("send", "send/s", 7, align="right"),
-    Column("recv", "recv/s", 7, align="right"),
-    Column("processes", "processes", 14, flex=True, hide_order=1),
+    Column("send", "send", 6, align="right"),
+    Column("recv", "recv", 6, align="right"),
+    Column("processes", "processes", 14, flex=True, hide_order=1, cut="middle"),
 )
 """The Remote hosts view (rows: :mod:`netwatch.tui.view.remotes`)."""
 
 COLUMNS_OF_VIEW = {
     "connections": SOCKET_COLUMNS,
-    "listeners": SOCKET_COLUMNS,
+    "listeners": LISTENER_COLUMNS,
     "processes": PROCESS_COLUMNS,
     "unix": UNIX_COLUMNS,
     "remotes": REMOTE_COLUMNS,
@@ -96,7 +117,7 @@ VIEW_NOUNS = {"connections": "connections", "listeners": "listeners", "processes
 """What the rows of each view are, for "3 of 40 connections shown"."""
 
 DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest processes first
-    "connections": ("age", False),
+    "connections": ("seen", False),
     "listeners": ("local", False),
     "processes": ("sockets", True),
     "unix": ("path", False),
@@ -104,6 +125,8 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
 }
 
 _NO_RTT = -1
+NO_COUNTERS = "n/a"
+"""A rate cell of a socket the kernel keeps no byte counters for (UDP, Unix, raw; TCP without tcp_info)."""
 UNKNOWN = "-"
 """The cell of a number the backend cannot know (its sort value is None: last either way)."""
 _ADDRESS_KEYS_LIMIT = 400_000
@@ -162,7 +185,7 @@ class _FrameRows:
     """A :class:`RowModel` of sockets of one frame, keyed by socket key.
 
     Cells are formatted when the table draws a row; the sort value of column ``c`` is the method named after
-    the key of ``COLUMNS[c]`` (``_age``, ``_local``...), which the cells show formatted.
+    the key of ``COLUMNS[c]`` (``_seen``, ``_local``...), which the cells show formatted.
     """
 
     COLUMNS: tuple[Column, ...] = ()
@@ -176,7 +199,7 @@ class _FrameRows:
         return self.frame.statuses.get(key)
 
     def sort_value(self, column: int) -> Callable[[Hashable], Any]:
-        if self.COLUMNS[column].key == "age":  # newest first: the latest first-seen time (no Python call per key)
+        if self.COLUMNS[column].key == "seen":  # newest first: the latest first-seen time (no Python call per key)
             return Descending(self.frame.first_seen.get)
         value_of: Callable[[Socket], Any] = getattr(self, f"_{self.COLUMNS[column].key}")
         sockets = self._sockets
@@ -197,10 +220,13 @@ class _FrameRows:
     def _send_q(sock: Socket) -> int | None:
         return sock.send_q
 
-    def _age(self, sock: Socket) -> float:
+    def _seen(self, sock: Socket) -> float:
         """Seconds since the socket was first seen, at the frame's time."""
         frame = self.frame
         return frame.now - frame.first_seen.get(sock.key, frame.now)
+
+    def _seen_cell(self, sock: Socket) -> str:
+        return seen_text(self.frame, sock.key)
 
 
 class SocketRows(_FrameRows):
@@ -215,25 +241,29 @@ class SocketRows(_FrameRows):
 
     def cells(self, key: Hashable) -> tuple[str, ...]:
         sock = self._sockets[key]
-        send, recv, rtt = self._send(sock), self._recv(sock), self._rtt(sock)
+        rtt = self._rtt(sock)
         if sock.proto == "unix":
             local, peer = sock.path or "", str(sock.peer_inode or "")
         else:
             endpoint = self._builder.endpoint
             local = endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
             peer = endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto)
+        if has_counters(sock):
+            send, recv = fmt.rate_cell(self._send(sock)), fmt.rate_cell(self._recv(sock))
+        else:
+            send = recv = NO_COUNTERS
         return (
             sock.proto,
             short_state(sock.state),
             local,
             peer,
             self._process(sock),
-            fmt.rate_cell(send) if send >= 1 else "",
-            fmt.rate_cell(recv) if recv >= 1 else "",
+            send,
+            recv,
             fmt.duration_us(rtt) if rtt >= 0 else "",
-            _number(sock.recv_q),
-            _number(sock.send_q),
-            fmt.age(self._age(sock)),
+            _quantity(sock.recv_q),
+            _quantity(sock.send_q),
+            self._seen_cell(sock),
         )
 
     @staticmethod
@@ -263,6 +293,18 @@ class SocketRows(_FrameRows):
         """Smoothed RTT in µs; -1 (shown blank, sorted first) without one."""
         info = sock.tcp_info
         return info.rtt if info is not None and sock.proto == "tcp" and info.rtt else _NO_RTT
+
+
+class ListenerRows(SocketRows):
+    """Rows with :data:`LISTENER_COLUMNS`."""
+
+    COLUMNS = LISTENER_COLUMNS
+
+    def cells(self, key: Hashable) -> tuple[str, ...]:
+        sock = self._sockets[key]
+        local = self._builder.endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
+        return (sock.proto, short_state(sock.state), local, self._process(sock), _quantity(sock.recv_q),
+                _quantity(sock.send_q), self._seen_cell(sock))
 
 
 class PidSocketRows(SocketRows):
@@ -298,10 +340,10 @@ class UnixRows(_FrameRows):
             self._path(sock),
             str(peer) if peer else "",
             self._process(sock),
-            _number(sock.recv_q),
-            _number(sock.send_q),
+            _quantity(sock.recv_q),
+            _quantity(sock.send_q),
             _number(sock.inode),
-            fmt.age(self._age(sock)),
+            self._seen_cell(sock),
         )
 
     @staticmethod
@@ -333,6 +375,18 @@ def _number(value: int | None) -> str:
     return UNKNOWN if value is None else str(value)
 
 
+def _quantity(value: int | None) -> str:
+    return UNKNOWN if value is None else fmt.quantity_cell(value)
+
+
+def seen_text(frame: Frame, key: Hashable) -> str:
+    """How long netwatch has seen the socket: ``12m05s``, or ``≥12m05s`` when it was there at the first
+    snapshot (so it is at least that old: its real age is unknown)."""
+    first_seen = frame.first_seen.get(key, frame.now)
+    text = fmt.age(frame.now - first_seen)
+    return f"≥{text}" if first_seen <= frame.started_at else text
+
+
 @dataclass
 class RowBuilder:
     """Builds the rows of the tables from frames; keeps per-address sort keys across refreshes.
@@ -350,9 +404,11 @@ class RowBuilder:
         sockets = frame.sockets
         if view == "unix":
             keys = [key for key, sock in sockets.items() if sock.proto == "unix"]
+            model: RowModel = UnixRows(frame)
         else:
             keys = [key for key, sock in sockets.items() if in_view(view, sock)]
-        return _accepted(UnixRows(frame) if view == "unix" else SocketRows(frame, self), keys, frame, accept)
+            model = ListenerRows(frame, self) if view == "listeners" else SocketRows(frame, self)
+        return _accepted(model, keys, frame, accept)
 
     def rows_of_sockets(self, frame: Frame, sockets: Iterable[Socket], accept: SocketPredicate | None) -> TableRows:
         """The accepted ones of ``sockets`` (of ``frame``) as rows with the socket columns."""

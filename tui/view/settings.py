@@ -19,6 +19,9 @@ from pathlib import Path
 from netwatch.tui.view.intervals import INTERVAL_RANGE
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, VIEWS
 
+DETAIL_WIDTH_LIMITS = (30, 1000)
+"""Columns the detail pane may be given (``[`` and ``]``, the settings file)."""
+
 
 class SettingsError(Exception):
     """Why a settings file is ignored (one line)."""
@@ -33,7 +36,7 @@ class Settings:
     view: str | None = None
     names: bool = False
     detail_width: int | None = None
-    """Columns of the detail pane (a hook for a resizable pane; None: the stylesheet's)."""
+    """Columns of the detail pane (``[`` and ``]``; None: the stylesheet's)."""
     sort: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """Per view: (column key, reversed)."""
 
@@ -68,15 +71,36 @@ def parse_settings(text: str) -> Settings:
         settings.names = _typed(values, "names", bool)
     if "detail_width" in values:
         width = _typed(values, "detail_width", int)
-        if not 10 <= width <= 1000:
-            raise SettingsError(f"detail_width must be between 10 and 1000 columns, not {width!r}")
+        low, high = DETAIL_WIDTH_LIMITS
+        if not low <= width <= high:
+            raise SettingsError(f"detail_width must be between {low} and {high} columns, not {width!r}")
         settings.detail_width = width
     for view in VIEWS:
         if f"sort_{view}" in values:
-            column = _choice(values, f"sort_{view}", tuple(column.key for column in COLUMNS_OF_VIEW[view]))
+            column = _sort_column(values, view)
             reverse = _typed(values, f"reverse_{view}", bool) if f"reverse_{view}" in values else False
-            settings.sort[view] = (column, reverse)
+            if column is not None:
+                settings.sort[view] = (column, reverse)
     return settings
+
+
+_RENAMED_COLUMNS = {"age": "seen"}
+"""Columns an earlier netwatch wrote under another key."""
+_DROPPED_COLUMNS = {"listeners": frozenset({"peer", "send", "recv", "rtt"})}
+"""Columns an earlier netwatch had in a view (a file sorting by one gets the view's default sort)."""
+
+
+def _sort_column(values: dict, view: str) -> str | None:
+    """The sort column of ``view``; None for one an earlier netwatch had in that view (the default sort then)."""
+    key = f"sort_{view}"
+    columns = tuple(column.key for column in COLUMNS_OF_VIEW[view])
+    value = _typed(values, key, str)
+    value = _RENAMED_COLUMNS.get(value, value)  # type: ignore[call-overload]
+    if value in columns:
+        return value  # type: ignore[return-value]
+    if value in _DROPPED_COLUMNS.get(view, ()):
+        return None
+    raise SettingsError(f"{key} must be one of {', '.join(columns)}, not {values[key]!r}")
 
 
 def _typed(values: dict, key: str, kind: type | tuple[type, ...]) -> object:

@@ -29,6 +29,9 @@ class Column:
     align: str = "left"
     flex: bool = False
     hide_order: int | None = None
+    cut: str = "end"
+    """Where a cell too long for the column loses text: ``end``, ``middle`` (a label's start and end stay, e.g. a
+    port or a ``+1``) or ``start`` (a path keeps its file name)."""
 
 
 class RowModel(Protocol):

@@ -52,7 +52,7 @@ class DrillDownScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="drill-info")
         with Horizontal(id="drill-body"):
-            yield SocketTable(self.COLUMNS, id="drill-table", sort_column="age", sorted_by_owner=True)
+            yield SocketTable(self.COLUMNS, id="drill-table", sort_column="seen", sorted_by_owner=True)
             yield DetailPane(id="drill-detail")
         yield FilterBar(id="drill-filter")
         yield KeyFooter()
@@ -75,7 +75,9 @@ class DrillDownScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#drill-filter", FilterBar).display = False
-        self.query_one("#drill-detail", DetailPane).show_message("no socket selected")
+        detail = self.query_one("#drill-detail", DetailPane)
+        detail.set_width(self.app.settings.detail_width)  # type: ignore[attr-defined]
+        detail.show_message("no socket selected")
         self._rebuild()
         self.table.focus()
 

@@ -79,13 +79,34 @@ def layout_columns(columns: Sequence[Column], available: int, keep: int | None =
     return ColumnLayout(tuple(shown), tuple(widths), starts, max(available, natural_width(kept)))
 
 
-def fit_cell(text: str, width: int, align: str = "left") -> str:
-    """``text`` padded or truncated (with "…") to exactly ``width`` terminal cells."""
+def fit_cell(text: str, width: int, align: str = "left", cut: str = "end") -> str:
+    """``text`` padded or shortened (with "…" where text was cut: at the ``end``, the ``middle`` or the
+    ``start``) to exactly ``width`` terminal cells."""
     length = cell_len(text)
     if length > width:
-        return set_cell_size(text, width - 1) + _ELLIPSIS if width > 0 else ""
+        if width <= 1:
+            return _ELLIPSIS[:width]
+        if cut == "end":
+            return set_cell_size(text, width - 1) + _ELLIPSIS
+        tail_width = width - 1 if cut == "start" else (width - 1) // 2
+        tail = _cell_tail(text, tail_width)
+        head = set_cell_size(text, width - 1 - cell_len(tail)) if cut == "middle" else ""
+        return set_cell_size(head + _ELLIPSIS + tail, width)
     padding = " " * (width - length)
     return padding + text if align == "right" else text + padding
+
+
+def _cell_tail(text: str, width: int) -> str:
+    """The longest end of ``text`` that takes at most ``width`` cells."""
+    taken = 0
+    start = len(text)
+    while start > 0:
+        cells = cell_len(text[start - 1])
+        if taken + cells > width:
+            break
+        taken += cells
+        start -= 1
+    return text[start:]
 
 
 def render_cells(cells: Sequence[object], columns: Sequence[Column], layout: ColumnLayout) -> str:
@@ -95,7 +116,8 @@ def render_cells(cells: Sequence[object], columns: Sequence[Column], layout: Col
     for index, width in zip(layout.shown, layout.widths, strict=True):
         cell = cells[index] if index < len(cells) else ""
         text = visible(cell if isinstance(cell, str) else str(cell))
-        parts.append(fit_cell(text, width, columns[index].align))
+        column = columns[index]
+        parts.append(fit_cell(text, width, column.align, column.cut))
     return (" " * COLUMN_GAP).join(parts) + " " * (layout.line_width - layout.used_width)
 
 

@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from netwatch.tui.app.widgets.column_layout import ColumnLayout, layout_columns, render_cells, render_header
-from netwatch.tui.view.key_order import position_of_key, sort_keys
+from netwatch.tui.view.key_order import nearest_kept, position_of_key, sort_keys
 from netwatch.tui.view.table_model import ROW_STATUSES, Column, RowModel, TableRows
 
 _HEADER_CACHE_KEY = object()
@@ -370,12 +370,16 @@ class SocketTable(ScrollView, can_focus=True):
         self._announce_cursor()
 
     def _reorder(self, shown: list[tuple[Any, ...]] | None = None) -> None:
-        """Sort the rows; keep the cursor on its key (else its position) and on the same screen line.
+        """Sort the rows; keep the cursor on its key (else on the nearest row still there) and on the same screen
+        line. New rows (``shown`` given) with the cursor on the first row keep it there, as top does: rows
+        arriving at the top are seen, not pushed above the viewport.
 
         With ``shown`` (the lines on screen before new rows came, see :meth:`_shown_lines`), only the lines that
         differ are repainted: on a quiet host a refresh changes no line, and repainting none costs nothing.
         """
         key, screen_line = self.cursor_key, self._cursor_screen_line()
+        follow_top = shown is not None and bool(self._keys) and self._cursor_index == 0 and self.scroll_offset.y == 0
+        old_keys, old_index = self._keys, self._cursor_index
         top_before = self.scroll_offset.y
         if not self._keys and self._released_cursor is not None:
             key, screen_line = self._released_cursor
@@ -385,7 +389,12 @@ class SocketTable(ScrollView, can_focus=True):
             self._keys = list(self._rows.keys)
         else:
             self._keys = sort_keys(self._rows.keys, self._rows.model.sort_value(self._sort_index), self._sort_reverse)
-        position = None if key is None else position_of_key(self._keys, key, near=self._cursor_index)
+        if follow_top:
+            position: int | None = 0
+        else:
+            position = None if key is None else position_of_key(self._keys, key, near=self._cursor_index)
+        if position is None and key is not None and old_keys:
+            position = nearest_kept(old_keys, old_index, self._keys)
         if position is None:
             position = self._cursor_index
         self._cursor_index = max(0, min(position, len(self._keys) - 1))
