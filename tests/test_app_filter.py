@@ -105,7 +105,7 @@ def header(app: NetwatchApp) -> str:
 
 async def test_typing_changes_nothing_until_enter_and_invalid_text_keeps_the_last_valid_filter():
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(200, 40)) as pilot:
         await refresh(pilot)
         everything = cells(app, "process")
         await pilot.press("slash", *"process postgres")

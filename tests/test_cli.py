@@ -137,11 +137,25 @@ def test_once_table_and_csv_show_the_socket() -> None:
     assert len(rows) == 1
     assert rows[0].split()[:2] == ["tcp", "LISTEN"]
     assert f"[::1]:{port}" in rows[0]
-    assert f"/{os.getpid()}" in rows[0]
+    assert rows[0].split()[-1] == f"{os.getpid()}/python"  # pid/name, as the TUI shows owners
     records = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [(r["proto"], r["state"], r["local_address"], r["pids"]) for r in records] == [
         ("tcp", "LISTEN", "::1", str(os.getpid()))
     ]
+    assert records[0]["rtt_us"] == ""  # a listener has no rtt sample: unknown, not 0
+
+
+def test_once_warnings_share_one_format_on_every_output_and_quiet_silences_them() -> None:
+    for output in ("table", "json", "csv"):
+        loud = run_netwatch("--once", "--format", output, "--backend", "procfs", "--filter", "sport = :1")
+        quiet = run_netwatch("--once", "--format", output, "--backend", "procfs", "--filter", "sport = :1", "-q")
+        assert loud.returncode == quiet.returncode == 0, (loud.stderr, quiet.stderr)
+        lines = loud.stderr.splitlines()
+        assert lines and all(line.startswith("netwatch: warning: ") for line in lines), lines
+        assert quiet.stderr == ""
+    document = json.loads(run_netwatch("--once", "--format", "json", "--backend", "procfs", "-q").stdout)
+    assert [f"netwatch: warning: {warning}" for warning in document["warnings"]] == lines[: len(document["warnings"])]
+    assert run_netwatch("--quiet").returncode == 2  # the TUI has no stderr lines to silence
 
 
 def test_once_does_not_import_textual_and_backends_never_import_the_ui() -> None:
@@ -234,7 +248,7 @@ def test_csv_rows_hold_the_documents_plain_values() -> None:
                 value = document[name]
                 assert row[name] == ("" if value is None else csv_text(value) if isinstance(value, str) else value)
         assert row["pids"] == " ".join(map(str, sorted(owner_pids(sock))))
-        assert row["rtt_us"] == (sock.tcp_info.rtt if sock.tcp_info is not None else "")
+        assert row["rtt_us"] == (sock.tcp_info.rtt if sock.tcp_info is not None and sock.tcp_info.rtt else "")
 
 
 OSC_TITLE = b"\x1b]0;PWNED\x07"
@@ -270,7 +284,7 @@ def test_once_table_escapes_format_characters_and_shows_undecodable_bytes(tmp_pa
         result = run_netwatch("--once", "--pid", str(pid))
     assert result.returncode == 0, result.stderr
     assert "@a\\u200db\\u2060\\xfe" in result.stdout
-    assert f"zw\\u200bj\\ufeffb\\xad\\xff/{pid}" in result.stdout
+    assert f"{pid}/zw\\u200bj\\ufeffb\\xad\\xff" in result.stdout
     assert raw_controls(result.stdout.replace("\n", "")) == []
 
 

@@ -17,7 +17,7 @@ from netwatch.backends.sources import procfs, psutil_source
 from netwatch.tui.cli.once import format_table
 from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, socket_to_csv_row
 from netwatch.tui.view.frame import frame_from
-from netwatch.tui.view.rows import SOCKET_COLUMNS, UNIX_COLUMNS, RowBuilder
+from netwatch.tui.view.rows import LISTENER_COLUMNS, UNIX_COLUMNS, RowBuilder
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -121,12 +121,12 @@ def test_what_a_fallback_cannot_know_is_unknown_in_every_output(
     _header, line = format_table([listener], snapshot.processes)
     assert line.split()[2:4] == ["-" if name in unknown else "0" for name in ("recv_q", "send_q")]
     frame = frame_from(History(), snapshot)
-    for view, columns in (("listeners", SOCKET_COLUMNS), ("unix", UNIX_COLUMNS)):
+    for view, columns in (("listeners", LISTENER_COLUMNS), ("unix", UNIX_COLUMNS)):
         rows = RowBuilder().socket_rows(frame, view, lambda sock: True)
         for column in (index for index, spec in enumerate(columns) if spec.key in ("recv_q", "send_q", "inode")):
             assert set(rows.sorted(column).keys) == set(rows.keys)
     cells = RowBuilder().socket_rows(frame, "listeners", lambda sock: True).model.cells(listener.key)
-    queue_cells = [cell for spec, cell in zip(SOCKET_COLUMNS, cells, strict=True) if spec.key in ("recv_q", "send_q")]
+    queue_cells = [cell for spec, cell in zip(LISTENER_COLUMNS, cells, strict=True) if spec.key in ("recv_q", "send_q")]
     assert queue_cells == ["-" if name in unknown else "0" for name in ("recv_q", "send_q")]
 
 

@@ -159,7 +159,7 @@ def test_cli_port_json_and_table() -> None:
         assert holder["state"] == "LISTEN" and holder["owners"][0]["pid"] == os.getpid()
         table = _netwatch("port", str(port))
         assert table.returncode == 0
-        assert f"tcp port {port}: in_use" in table.stdout and f"/{os.getpid()}" in table.stdout
+        assert f"tcp port {port}: in_use" in table.stdout and f" {os.getpid()}/" in table.stdout
 
 
 @pytest.mark.parametrize("args", [("port",), ("port", "0"), ("port", "65536"), ("port", "http"), ("port", "1", "-x")])

@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pid", type=_pid, metavar="PID", help="only this process's sockets")
     parser.add_argument("--linger", type=_positive_seconds, default=5.0, metavar="S",
                         help="seconds a closed socket stays on screen (default: 5)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="with --once: no warnings on stderr about what is hidden (JSON still lists them)")
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and which decoder runs, and exit")
     return parser
 
@@ -123,6 +125,8 @@ def _check(args: argparse.Namespace) -> SocketFilter | None:
             raise UsageError(f"no process with pid {args.pid}{hidden}")
     if args.format != "table" and not args.once:
         raise UsageError("--format applies to --once output only")
+    if args.quiet and not args.once:
+        raise UsageError("--quiet applies to --once output only")
     return socket_filter
 
 
@@ -169,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILURE
             from netwatch.tui.cli.once import run_once
 
-            return run_once(args.backend, socket_filter, args.format, sys.stdout)
+            return run_once(args.backend, socket_filter, args.format, sys.stdout, quiet=args.quiet)
         from netwatch.tui.app.app import run_app
 
         return run_app(

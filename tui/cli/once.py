@@ -16,7 +16,13 @@ from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
-from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, snapshot_header, socket_to_csv_row
+from netwatch.tui.cli.serialize import (
+    CSV_COLUMNS,
+    SocketJsonEncoder,
+    snapshot_header,
+    snapshot_warnings,
+    socket_to_csv_row,
+)
 from netwatch.tui.view.safe_text import visible
 
 if TYPE_CHECKING:
@@ -35,9 +41,10 @@ LEFT_FOR_EXIT: list[Snapshot] = []
 without freeing their records one by one (~30 ms per 50,000 sockets; see :func:`netwatch.tui.cli.main.run`)."""
 
 
-def run_once(backend: str, socket_filter: SocketFilter | None, output_format: str, out: TextIO) -> int:
-    """Take one snapshot, keep the sockets matching ``socket_filter`` (None: all), print them; returns the exit
-    status."""
+def run_once(backend: str, socket_filter: SocketFilter | None, output_format: str, out: TextIO,
+             quiet: bool = False) -> int:
+    """Take one snapshot, keep the sockets matching ``socket_filter`` (None: all), print them, and what is hidden
+    on stderr (unless ``quiet``: the JSON document carries it too); returns the exit status."""
     # One short-lived process building ~10 objects per socket, none cyclic: the cyclic collector would only
     # rescan the growing heap (measured: a third of the run at 100,000 sockets).
     gc.disable()
@@ -45,6 +52,9 @@ def run_once(backend: str, socket_filter: SocketFilter | None, output_format: st
         out.reconfigure(errors="backslashreplace")
     snapshot = Collector(backend).snapshot()
     LEFT_FOR_EXIT.append(snapshot)
+    if not quiet:
+        for warning in snapshot_warnings(snapshot):
+            print(f"netwatch: warning: {visible(warning)}", file=sys.stderr)
     sockets = list(snapshot.sockets.values())
     if socket_filter is not None:
         sockets = [sock for sock in sockets if socket_filter.matches(sock, snapshot.processes)]
@@ -56,7 +66,6 @@ def run_once(backend: str, socket_filter: SocketFilter | None, output_format: st
         writer.writerow(CSV_COLUMNS)
         writer.writerows(socket_to_csv_row(sock, snapshot.processes) for sock in sockets)
     else:
-        _print_warnings(snapshot)
         out.writelines(format_table(sockets, snapshot.processes))
     return 0
 
@@ -105,11 +114,6 @@ def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
     return True
 
 
-def _print_warnings(snapshot: Snapshot) -> None:
-    for warning in snapshot.warnings:
-        print(f"netwatch: {visible(warning)}", file=sys.stderr)
-
-
 def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) -> list[str]:
     """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes)."""
     rows = [TABLE_HEADER, *(_table_row(sock, processes) for sock in sockets)]
@@ -138,7 +142,7 @@ def _table_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[str, ...
 
 
 def _owners(sock: Socket, processes: Mapping[int, Process]) -> str:
-    """``name/pid`` of each owning process."""
+    """``pid/name`` of each owning process, as the TUI shows them."""
     return ",".join(
-        f"{visible(process.name) if (process := processes.get(pid)) else '?'}/{pid}" for pid in owner_pids(sock)
+        f"{pid}/{visible(process.name) if (process := processes.get(pid)) else '?'}" for pid in owner_pids(sock)
     )

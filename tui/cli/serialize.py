@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from netwatch.backends.collector import visibility_warning
 from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is_shared
 from netwatch.backends.model.records import (
     SOCKET_FIELDS,
@@ -73,8 +74,14 @@ def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
         "taken_at": snapshot.taken_at,
         "backend": snapshot.backend,
         "backend_reason": snapshot.backend_reason,
-        "warnings": list(snapshot.warnings),
+        "warnings": snapshot_warnings(snapshot),
     }
+
+
+def snapshot_warnings(snapshot: Snapshot) -> list[str]:
+    """What the snapshot cannot show, one line each: hidden owners first, then the backend's warnings."""
+    hidden = visibility_warning(snapshot.visibility)
+    return [*([hidden] if hidden else []), *snapshot.warnings]
 
 
 def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[Any, ...]:
@@ -85,7 +92,7 @@ def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[A
         *map(_csv_cell, _plain_values(sock)),
         " ".join(map(str, pids)),
         csv_text(" ".join(_name(processes, pid) or "" for pid in pids)),
-        "" if info is None else info.rtt,
+        info.rtt if info is not None and info.rtt else "",  # 0: no sample yet (a listener has none): unknown
     )
 
 

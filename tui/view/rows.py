@@ -30,7 +30,7 @@ VIEWS = ("connections", "listeners", "processes", "unix", "remotes")
 # hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
 # Endpoints and process labels are cut in the middle (the port and a shared socket's "+N" stay), paths keep their
 # end (the file name).
-_PROCESS = Column("process", "process", 12, flex=True, cut="middle")
+_PROCESS = Column("process", "process", 14, flex=True, cut="middle")
 _SEEN = Column("seen", "seen", 7, align="right", hide_order=3)
 """Time since netwatch first saw the socket, "≥" for sockets already there at its first snapshot."""
 _RECV_Q = Column("recv_q", "recv-q", 6, align="right", hide_order=2)
@@ -73,7 +73,7 @@ UNIX_COLUMNS = (
     Column("state", "state", 11),
     Column("path", "path", 20, flex=True, cut="start"),
     Column("peer", "peer", 9, align="right", hide_order=5),
-    replace(_PROCESS, width=14),
+    _PROCESS,
     _RECV_Q,
     _SEND_Q,
     Column("inode", "inode", 9, align="right", hide_order=3),
