@@ -1,8 +1,8 @@
 """Regenerate the README screenshots: ``python screenshots/generate.py`` writes ``screenshots/*.svg``.
 
 Runs the real app headless on the recorded data set (tests/recorded.py: a small web host with IPv4, IPv6 and
-IPv4-mapped clients, postgres, sshd, Unix sockets and a process with a hostile name), so the pictures are
-reproducible.
+IPv4-mapped clients, postgres, sshd, Unix sockets, a BBR bulk transfer and a process with a hostile name), so
+the pictures are reproducible.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ SHOTS: dict[str, tuple[tuple[int, int], dict, Steps]] = {
     "filter": ((140, 36), {"filter_text": "process nginx and state estab"}, keys("slash")),
     "listeners": ((140, 36), {}, keys("2")),
     "small-terminal": ((80, 24), {}, keys()),
+    "small-terminal-filter": ((80, 24), {"filter_text": "process nginx"}, keys()),
 }
 
 

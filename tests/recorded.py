@@ -1,7 +1,8 @@
 """A deterministic, realistic recorded data set for the TUI tests, snapshot tests and screenshots.
 
 A small web host: nginx serving IPv4, IPv6 and IPv4-mapped clients, an app talking to postgres, sshd, a DNS
-stub resolver, chronyd, Unix sockets (paths and abstract names), TIME_WAIT leftovers without owners, and a
+stub resolver, chronyd, Unix sockets (paths and abstract names), TIME_WAIT leftovers without owners, a bulk
+transfer under BBR with a long process name, a 3.9 MB send queue and its socket shared with a child, and a
 process whose name and cmdline carry markup and terminal escapes. Three snapshots two seconds apart: between
 them a connection opens, one changes state, one closes, and byte counters advance (so rates are non-zero).
 
@@ -16,11 +17,15 @@ from netwatch.backends.model.names import UNCONN
 from netwatch.backends.model.records import MemInfo, Owner, Process, SkMemInfo, Socket, Timer
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.tcp_info import TcpInfo
+from netwatch.backends.sources.netlink.attributes import bbr_info
 
 T0 = 1767225600.0  # 2026-01-01 00:00:00 UTC
 STEP = 2.0
 EVIL_NAME = "[red]evil\x1b[2J"
 EVIL_PID = 6666
+BULK_PID = 6643
+BULK_COOKIE = 800
+LONG_PATH = "/var/lib/containers/storage/overlay/4f1c2a9e/merged/run/ux-bulk/control.sock"
 
 PROCESSES = {
     1: Process(1, "systemd", ("/sbin/init",), 0, "root", "/init.scope"),
@@ -37,6 +42,10 @@ PROCESSES = {
                   1000, "app", "/system.slice/app.service"),
     3120: Process(3120, "sshd", ("sshd: alice@pts/0",), 1001, "alice", "/user.slice/user-1001.slice/session-4.scope",
                   ppid=812),
+    BULK_PID: Process(BULK_PID, "ux-bulk-transfer", ("/opt/ux/bin/ux-bulk-transfer", "--to", "10.20.0.77"), 1000,
+                      "app", "/system.slice/ux-bulk.service", ppid=1),
+    BULK_PID + 1: Process(BULK_PID + 1, "ux-bulk-transfer", ("/opt/ux/bin/ux-bulk-transfer", "--child"), 1000,
+                          "app", "/system.slice/ux-bulk.service", ppid=BULK_PID),
     EVIL_PID: Process(EVIL_PID, EVIL_NAME, ("/tmp/[bold]x", "--title=\x1b]0;pwned\x07", "\u202eevil"), 1002,
                       "mallory", "/user.slice/user-1002.slice/[blink]session-9.scope"),
 }
@@ -169,6 +178,16 @@ def _sockets(step: int) -> list[Socket]:
     ]
     sockets.append(_established(600, ("10.20.0.5", 31337), ("10.20.0.66", 4444), _own(EVIL_PID, 5), step,
                                 700, 150, 90_000))
+    bulk = _established(BULK_COOKIE, ("10.20.0.5", 40_312), ("10.20.0.77", 5201),
+                        (Owner(BULK_PID, 7), Owner(BULK_PID + 1, 7)), step, 4_200_000, 1_000, 46_900,
+                        send_q=3_935_033, congestion="bbr",
+                        extensions={"bbr": bbr_info(2_603_132, 0, 46_738, 739, 512)})
+    sockets += [
+        replace(bulk, tcp_info=TcpInfo(**{**bulk.tcp_info._asdict(), "snd_mss": 65_483, "pmtu": 65_535,
+                                           "advmss": 65_483, "rcv_mss": 536, "snd_cwnd": 250})),
+        _udp(24, ("10.20.0.5", 51_820), ("10.20.0.77", 51_820), _own(BULK_PID, 9), state="ESTABLISHED"),
+        _unix(7008, LONG_PATH, "LISTEN", "stream", _own(BULK_PID, 10)),
+    ]
     return _evolve(sockets, step)
 
 

@@ -14,12 +14,13 @@ from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
 from tests.app_pilot import cells, refresh, screen_text, settle
-from tests.recorded import recorded_snapshots
+from tests.recorded import recorded_snapshot, recorded_snapshots
 from tests.socket_records import make_snapshot, make_socket
 
 LONG_FILTER = "not port 1 and " * 133 + "sport = :5432"
@@ -105,7 +106,7 @@ def header(app: NetwatchApp) -> str:
 
 async def test_typing_changes_nothing_until_enter_and_invalid_text_keeps_the_last_valid_filter():
     app = make_app()
-    async with app.run_test(size=(200, 40)) as pilot:
+    async with app.run_test(size=(200, 60)) as pilot:
         await refresh(pilot)
         everything = cells(app, "process")
         await pilot.press("slash", *"process postgres")
@@ -206,3 +207,20 @@ async def test_p_on_a_socket_whose_owner_is_not_seen(monkeypatch, uid, message):
         await pilot.press("p")
         await settle(pilot, 0.2)
         assert notifications(app) == [message]
+
+
+async def test_at_80x24_the_header_keeps_the_warning_and_the_filter_leaves_room_for_rows():
+    """The header never wraps (the hidden-owner warning stays on screen), the filter box takes one line, the
+    footer shows every key."""
+    snapshots = [recorded_snapshot(step, OwnerVisibility(hidden_sockets=3)) for step in range(3)]
+    app = NetwatchApp(ReplaySource(snapshots), interval=3600, hostname="testhost",
+                      filter_text="process nginx and state estab")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await refresh(pilot)
+        lines = screen_text(app).splitlines()
+        assert "12 of 28 connections shown" in lines[1]
+        assert lines[2].lstrip().startswith("⚠ 3 sockets with no visible owner")
+        assert len(cells(app, "process")) == 12  # every match on screen
+        assert " filter  process nginx and state estab" in "\n".join(lines)
+        assert lines[-1].split() == ["q", "Quit", "/", "Filter", "p", "Process", "<>r", "Sort", "␣", "Pause",
+                                     "+-", "Interval", "n", "Names", "e", "Events", "?", "Help"]

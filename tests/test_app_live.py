@@ -12,7 +12,7 @@ import pytest
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
-from netwatch.tui.view.rows import PID_SOCKET_COLUMNS, SOCKET_COLUMNS
+from netwatch.tui.view.rows import COLUMNS_OF_VIEW, PID_SOCKET_COLUMNS, SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import cells, highlights, refresh, screen_text, settle
@@ -36,7 +36,8 @@ def live_app(**options) -> NetwatchApp:
 
 async def rows_with_port(pilot, port: int) -> list[tuple[dict[str, str], str | None]]:
     """The shown cells and highlight of the active table's rows whose local endpoint is ``127.0.0.1:port``."""
-    return [row for row in await highlights(pilot, SOCKET_COLUMNS) if row[0]["local"] == f"127.0.0.1:{port}"]
+    columns = COLUMNS_OF_VIEW[pilot.app.view]
+    return [row for row in await highlights(pilot, columns) if row[0]["local"] == f"127.0.0.1:{port}"]
 
 
 async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view():

@@ -166,7 +166,7 @@ async def test_process_key_from_processes_view():
         await settle(pilot)
         assert app.view == "processes"
         pids = cells(app, "pid")
-        assert len(pids) == len(set(pids)) == 10
+        assert len(pids) == len(set(pids)) == 12
         await select_row(pilot, 903)
         await pilot.press("p")
         await settle(pilot)
@@ -323,7 +323,7 @@ async def test_e_toggles_the_event_log_and_help_lists_every_key():
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        for key in ("q", "/", "esc", "enter", "p", "<", ">", "r", "space", "+", "-", "n", "e", "1", "4", "?"):
+        for key in ("q", "/", "esc", "enter", "p", "<", ">", "r", "␣", "+", "-", "n", "e", "[", "]", "1", "5", "?"):
             assert f" {key} " in text or f"│ {key}" in text or f"\n{key} " in text, key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -420,7 +420,7 @@ async def test_pid_option_restricts_every_view_until_escape():
         assert cells(app, "pid") == ["903"]
         await pilot.press("escape")
         await settle(pilot)
-        assert app.pid is None and len(cells(app, "pid")) == 10
+        assert app.pid is None and len(cells(app, "pid")) == 12
 
 
 async def test_header_shows_host_tcp_totals_with_shared_sockets_counted_once_and_connection_churn():

@@ -69,6 +69,32 @@ def test_a_bad_value_says_which(text, reason):
         parse_settings(text)
 
 
+def test_a_file_of_an_earlier_netwatch_still_reads():
+    """"age" is now "seen"; Listeners lost its peer and rate columns: their default sort then, not a bad file."""
+    settings = parse_settings('sort_connections = "age"\nsort_listeners = "send"\nreverse_listeners = true\n')
+    assert settings.sort == {"connections": ("seen", False)}
+
+
+async def test_the_detail_pane_is_resized_with_brackets_and_the_width_is_saved(own_config_home: Path):
+    path = own_config_home / "netwatch" / "settings.toml"
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        detail = app.query_one("#detail")
+        assert detail.outer_size.width == 60  # 30% of the terminal
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        assert detail.outer_size.width == 68
+        await pilot.press(*["left_square_bracket"] * 20)  # down to the smallest width, no further
+        await settle(pilot)
+        assert detail.outer_size.width == 30
+    assert tomllib.loads(path.read_text())["detail_width"] == 30
+    again = make_app()
+    async with again.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        assert again.query_one("#detail").outer_size.width == 30
+
+
 async def test_changes_are_written_and_read_back_at_the_next_start(own_config_home: Path):
     path = own_config_home / "netwatch" / "settings.toml"
     app = make_app()

@@ -53,3 +53,32 @@ def test_service_names_and_background_reverse_dns():
         assert resolver.name("0.0.0.0") is None
     finally:
         resolver.close()
+
+
+def test_detail_units_bbr_mss_ssthresh_and_no_counters():
+    """BBR in ss's units, MSS/PMTU in bytes, ssthresh "∞" only where it means slow start, n/a where the kernel keeps
+    no counters (never 0 B/s)."""
+    from netwatch.backends.history.tracker import History
+    from netwatch.tui.app.detail import detail_sections
+    from netwatch.tui.view.frame import frame_from
+    from tests.recorded import BULK_COOKIE
+
+    history = History()
+    frame_from(history, recorded_snapshot(0))
+    frame = frame_from(history, recorded_snapshot(1))
+
+    def lines(key) -> dict[str, str]:
+        body = "\n".join(text.plain for _title, text in detail_sections(frame.sockets[key], frame))
+        return {line.split()[0]: " ".join(line.split()[1:]) for line in body.splitlines() if line.strip()}
+
+    bulk = lines(("tcp", BULK_COOKIE))
+    assert bulk["bw"] == "2.5 MiB/s (20.8 Mbit/s)" and bulk["min_rtt"] != "46,738"
+    assert bulk["pacing_gain"] == "2.89x" and bulk["cwnd_gain"] == "2.00x"
+    assert bulk["snd_mss"] == "65,483 B" and bulk["pmtu"] == "65,535 B"
+    assert "snd_ssthresh" not in bulk  # BBR does not use it
+    assert lines(("tcp", 100))["snd_ssthresh"] == "∞ (still in slow start)"  # cubic
+    udp = lines(("udp", 23))
+    assert udp["send"] == "rate n/a (no counters for UDP)" and udp["recv"] == "rate n/a (no counters for UDP)"
+    assert lines(("unix", 7001))["send"] == "rate n/a (no counters for unix)"
+    assert lines(("tcp", 1))["seen"].startswith("≥")  # there before netwatch's first snapshot
+    assert not lines(("tcp", 700))["seen"].startswith("≥")  # opened while watched

@@ -50,6 +50,10 @@ from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
 DEFAULT_INTERVAL = 2.0
+SORT_KEYS = Binding.Group("Sort", compact=True)
+INTERVAL_KEYS = Binding.Group("Interval", compact=True)
+"""Keys shown as one entry of the footer (``<>r Sort``), so that 80 columns show every key (escape is
+everywhere the way back: the help says it, the footer does not)."""
 DETAIL_WIDTH_STEP = 4
 MIN_TABLE_WIDTH = 40
 """Columns the table keeps beside the detail pane when the pane is widened."""
@@ -82,15 +86,15 @@ class NetwatchApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("escape", "back", "Back", key_display="esc"),
+        Binding("escape", "back", "Back", key_display="esc", show=False),
         Binding("enter", "details", "Details", show=False),
         Binding("p", "process", "Process"),
-        Binding("less_than_sign", "sort(-1)", "Sort ←", key_display="<"),
-        Binding("greater_than_sign", "sort(1)", "Sort →", key_display=">"),
-        Binding("r", "reverse", "Reverse"),
-        Binding("space", "pause", "Pause"),
-        Binding("plus", "interval(1)", "Slower", key_display="+"),
-        Binding("minus", "interval(-1)", "Faster", key_display="-"),
+        Binding("less_than_sign", "sort(-1)", "Sort ←", key_display="<", group=SORT_KEYS),
+        Binding("greater_than_sign", "sort(1)", "Sort →", key_display=">", group=SORT_KEYS),
+        Binding("r", "reverse", "Reverse", group=SORT_KEYS),
+        Binding("space", "pause", "Pause", key_display="␣"),
+        Binding("plus", "interval(1)", "Slower", key_display="+", group=INTERVAL_KEYS),
+        Binding("minus", "interval(-1)", "Faster", key_display="-", group=INTERVAL_KEYS),
         Binding("n", "names", "Names"),
         Binding("e", "events", "Events"),
         Binding("left_square_bracket", "detail_width(-1)", "Narrower details", show=False, key_display="["),

@@ -31,8 +31,10 @@ class Status:
 
 
 def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
-    """The whole bar: status line, counts line and (when needed) a warning line. The host's totals go where they
-    fit in ``width`` cells (0: anywhere), in full or short, never wrapping a line."""
+    """The whole bar: status line, counts line and (when needed) a warning line, each fitted to ``width`` cells (0:
+    any width) and never wrapped, so that the warning line is never pushed out. The counts line keeps what matters
+    most (the total, then what the filter shows) and drops state, then protocol counts that do not fit; the host's
+    totals go where they fit, in full or short."""
     line = Text.assemble(("netwatch ", "bold"))
     line.append_text(plain(status.hostname, "bold"))
     line.append("  backend ")
@@ -49,16 +51,15 @@ def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
     if frame is not None:
         snapshot = frame.snapshot
         line.append(f"  at {fmt.clock_time(snapshot.taken_at)}", style="dim")
-    counts = counts_text(frame)
-    if status.shown is not None and frame is not None:
-        counts.append("  │ ", style="dim")
-        counts.append(status.shown, style="bold")
-    lines = [line, counts]
+    lines = [line, counts_text(frame, status.shown, width)]
     if frame is not None and frame.diff.elapsed:
         _place_totals(frame.diff.totals, lines, width)
     warning = warning_text(status, frame)
     if warning is not None:
         lines.append(warning)
+    if width:
+        for text in lines:
+            text.truncate(width, overflow="ellipsis")
     return Text("\n").join(lines)
 
 
@@ -83,22 +84,30 @@ def _place_totals(totals: HostTotals, lines: list[Text], width: int) -> None:
             return
 
 
-def counts_text(frame: Frame | None) -> Text:
+def counts_text(frame: Frame | None, shown: str | None = None, width: int = 0) -> Text:
+    """``44 sockets  tcp 33 udp 4 unix 7  │  ESTAB 20 LISTEN 9  │ 12 of 26 connections shown``, the parts that fit
+    in ``width`` (0: all): the total and ``shown`` always, then protocol counts, then state counts."""
     if frame is None:
         return Text("collecting…", style="dim")
-    total = len(frame.snapshot.sockets)
-    text = Text.assemble((fmt.count(total), "bold"), " sockets ")
+    total = Text.assemble((fmt.count(len(frame.snapshot.sockets)), "bold"), " sockets ")
+    protos = Text()
     for proto in PROTOS:
         if frame.proto_counts.get(proto):
-            text.append(f" {proto} ")
-            text.append(fmt.count(frame.proto_counts[proto]), style="bold")
-    states = frame.tcp_state_counts
-    if states:
-        text.append("  │ ", style="dim")
-        for state in sorted(states, key=state_rank):
-            text.append(f" {short_state(state)} ")
-            text.append(fmt.count(states[state]), style="bold")
-    return text
+            protos.append(f" {proto} ")
+            protos.append(fmt.count(frame.proto_counts[proto]), style="bold")
+    states = Text()
+    if frame.tcp_state_counts:
+        states.append("  │ ", style="dim")
+        for state in sorted(frame.tcp_state_counts, key=state_rank):
+            states.append(f" {short_state(state)} ")
+            states.append(fmt.count(frame.tcp_state_counts[state]), style="bold")
+    filtered = Text.assemble(("  │ ", "dim"), (shown, "bold")) if shown is not None else Text()
+    parts = [total, protos, states, filtered]
+    for dropped in (states, protos):  # least useful first
+        if not width or sum(part.cell_len for part in parts) <= width:
+            break
+        parts.remove(dropped)
+    return Text("").join(parts)
 
 
 def warning_text(status: Status, frame: Frame | None) -> Text | None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netwatch.backends.history.diff import has_counters
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
 from netwatch.backends.model.names import INET_PROTOS, UNCONN, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, owner_pids
@@ -126,7 +125,7 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
 
 _NO_RTT = -1
 NO_COUNTERS = "n/a"
-"""A rate cell of a socket the kernel keeps no byte counters for (UDP, Unix, raw; TCP without tcp_info)."""
+"""A rate of a socket the kernel keeps no byte counters for (UDP, Unix, raw), never shown as 0."""
 UNKNOWN = "-"
 """The cell of a number the backend cannot know (its sort value is None: last either way)."""
 _ADDRESS_KEYS_LIMIT = 400_000
@@ -248,7 +247,7 @@ class SocketRows(_FrameRows):
             endpoint = self._builder.endpoint
             local = endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
             peer = endpoint(sock.remote_address, sock.remote_port, sock.family, sock.proto)
-        if has_counters(sock):
+        if sock.proto == "tcp":  # blank when nothing moved (or a TIME_WAIT socket, which has no counters left)
             send, recv = fmt.rate_cell(self._send(sock)), fmt.rate_cell(self._recv(sock))
         else:
             send = recv = NO_COUNTERS

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from textual import events
+from textual.dom import NoScreen
 from textual.widgets import Footer
+
+COMPACT_BELOW = 120
+"""Terminal widths below which the keys are shown without padding and the command palette key is left out (it
+still works; the help lists every key), so that 80 columns show every key."""
 
 
 class KeyFooter(Footer):
-    """Textual's footer (Textual 8.2.8, which the project pins), with two fixes.
+    """Textual's footer (Textual 8.2.8, which the project pins), compact on a narrow terminal, with two fixes.
 
     - The footer recomposes at every focus change, i.e. at every view switch, although the keys it shows stay the
       same: composing and styling 15 new keys took most of a switch's time. It now recomposes only when the
@@ -20,6 +26,12 @@ class KeyFooter(Footer):
 
     _shown: tuple[Hashable, ...] | None = None
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self.is_attached:
+            narrow = event.size.width < COMPACT_BELOW
+            self.compact = narrow
+            self.show_command_palette = not narrow
+
     def _keys_to_show(self) -> tuple[Hashable, ...]:
         return tuple(
             (binding.key, binding.action, binding.description, enabled, tooltip)
@@ -28,7 +40,10 @@ class KeyFooter(Footer):
         )
 
     async def recompose(self) -> None:
-        keys = self._keys_to_show() if self._bindings_ready else None
+        try:
+            keys = self._keys_to_show() if self._bindings_ready else None
+        except NoScreen:  # a resize's recompose that ran after its screen was dismissed
+            return
         if keys is not None and keys == self._shown:
             return
         await super().recompose()
