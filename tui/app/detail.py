@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -109,7 +110,7 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
     first_seen = frame.first_seen.get(sock.key)
     if first_seen is not None:
         since = "before netwatch started at" if first_seen <= frame.started_at else "since"
-        fields.append(("seen", f"{seen_text(frame, sock.key)} ({since} {fmt.clock_time(first_seen)})"))
+        fields.append(("seen", f"{seen_text(frame, sock.key, precise=True)} ({since} {fmt.clock_time(first_seen)})"))
     status = frame.statuses.get(sock.key)
     if status:
         fields.append(("status", status))
@@ -302,6 +303,13 @@ def _shared_rate(rate: float, shared: float) -> str:
     return fmt.rate(rate) + (f" ({fmt.rate(shared)} on shared sockets)" if shared >= 1 else "")
 
 
+def _shape(content: Text, width: int) -> tuple[int, ...] | None:
+    """How many terminal lines each line of ``content`` takes at ``width`` (None: width not known yet)."""
+    if width <= 0:
+        return None
+    return tuple(max(0, cell_len(line) - 1) // width for line in content.plain.split("\n"))
+
+
 def render_detail(sock: Socket, frame: Frame) -> Text:
     parts: list[Text] = []
     for title, body in detail_sections(sock, frame):
@@ -315,6 +323,7 @@ class DetailPane(VerticalScroll, can_focus=True):
     def __init__(self, *children: Widget, **options: Any) -> None:
         super().__init__(*children, **options)
         self._shown: dict[str, Text] = {}
+        self._shapes: dict[str, tuple[int, ...] | None] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -373,8 +382,12 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._show(f"#{name}-now", Text(now))
 
     def _show(self, selector: str, content: Text) -> None:
-        """Update one part only when what it shows changes: an update re-lays out the pane, and most refreshes
-        of a quiet socket change nothing in it."""
-        if self._shown.get(selector) != content:
-            self._shown[selector] = content
-            self.query_one(selector, Static).update(content)
+        """Update one part only when what it shows changes, and lay the pane out again only when the part's height
+        may have changed: on a quiet socket only a few values (its timer, the ``last_*`` clocks) change."""
+        if self._shown.get(selector) == content:
+            return
+        widget = self.query_one(selector, Static)
+        shape = _shape(content, widget.content_size.width)
+        self._shown[selector] = content
+        widget.update(content, layout=shape is None or shape != self._shapes.get(selector))
+        self._shapes[selector] = shape

@@ -66,6 +66,8 @@ class EventLog(ScrollView, can_focus=True):
         new = list(events)
         shown.extend(new)  # past maxlen, the oldest go
         dropped = before + len(new) - len(shown)
+        if not new and not dropped:  # a quiet refresh repaints nothing here
+            return
         self._first += dropped
         self._resize(following, dropped)
 

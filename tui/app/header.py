@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
 
 from netwatch.backends.collector import visibility_warning
 from netwatch.backends.history.diff import HostTotals
@@ -124,14 +127,52 @@ def warning_text(status: Status, frame: Frame | None) -> Text | None:
     return None
 
 
-class SummaryBar(Static):
-    """Header line(s) of the app."""
+class SummaryBar(Widget):
+    """Header line(s) of the app, drawn line by line (its clock changes at every refresh: as a ``Static`` its
+    re-render was most of what an idle refresh cost on screen)."""
 
-    _lines = 0
+    DEFAULT_CSS = """
+    SummaryBar {
+        height: auto;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = Text()
+        self._strips: list[Strip] = []
 
     def show(self, status: Status, frame: Frame | None) -> None:
         """Show the bar; it is laid out again only when its height (its number of lines) changes."""
         text = summary_text(status, frame, self.content_size.width)
-        lines = text.plain.count("\n") + 1
-        self.update(text, layout=lines != self._lines)
-        self._lines = lines
+        if text == self._text:
+            return
+        lines = len(self._strips)
+        self._text = text
+        self._strips = []
+        self.refresh(layout=text.plain.count("\n") + 1 != lines)
+
+    @property
+    def plain(self) -> str:
+        """What the bar says, without styles."""
+        return self._text.plain
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._text.plain.count("\n") + 1
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        base_style = self.visual_style.rich_style
+        if not self._strips:
+            console = self.app.console
+            for line in self._text.split("\n", allow_blank=True):
+                line.no_wrap = True
+                self._strips.append(Strip([Segment(segment.text, base_style + segment.style if segment.style
+                                                   else base_style) for segment in line.render(console)]))
+        if y >= len(self._strips):
+            return Strip.blank(width, base_style)
+        return self._strips[y].crop_extend(0, width, base_style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = []

@@ -89,6 +89,13 @@ def age(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
+def coarse_age(seconds: float) -> str:
+    """:func:`age` to the minute from a minute on (``42s``, ``12m``, ``3h12m``): a table cell that changes once a
+    minute, not at every refresh (an idle table then repaints nothing)."""
+    whole = max(0, int(seconds))
+    return f"{whole // 60}m" if 60 <= whole < 3600 else age(whole)
+
+
 def count(n: int) -> str:
     """An integer with thousands separators."""
     return f"{n:,}"

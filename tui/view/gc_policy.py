@@ -13,9 +13,14 @@ counts the frozen objects after each freeze and, once they exceed what survived 
 :data:`GROWTH`, releases them and collects everything once. Memory then stays within a fixed factor of the live
 data, whatever the uptime (tests/test_soak.py: RSS within 1% and live objects within 3% from refresh 100 to 300,
 with churn and view switches). A full collection costs ~10 ms with a few hundred sockets (one every ~8 refreshes
-there) and up to about a second at 100,000 sockets, where the budget lasts minutes. Counting the frozen objects
-walks them (about 6 ms per million), so a large heap is counted only every few refreshes. The first refresh's
-survivors are live data: they are counted as the baseline, not collected (that would delay the first table).
+there) and up to about a second at 100,000 sockets, where the budget lasts minutes.
+
+Counting the frozen objects walks them, one cache miss each: 10-13 ms for the ~80,000 objects of an idle TUI,
+measured, which was half the CPU netwatch spent on an idle host. So they are counted only as often as the growth
+seen between the last two counts could use up the headroom left below the limit at twice that pace (at most
+every :data:`MAX_SKIP` refreshes): on an idle host about every minute, near the limit at every refresh. The first
+refresh's survivors are live data: they are counted as the baseline, not collected (that would delay the first
+table).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ GROWTH = 0.25
 """Frozen objects may exceed the survivors of the last full collection by this fraction of them..."""
 SLACK = 100_000
 """...plus this many objects (so that a small host is not collected at every refresh)."""
-COUNT_EVERY = 250_000
-"""The frozen objects are counted every (baseline / COUNT_EVERY) refreshes, at least every refresh."""
+MAX_SKIP = 30
+"""Refreshes between two counts of the frozen objects, at most."""
 
 
 class GcPolicy:
@@ -37,7 +42,12 @@ class GcPolicy:
         self.baseline = 0
         """Frozen objects right after the last full collection (the live data then)."""
         self.full_collections = 0
+        self.counts = 0
+        """How often the frozen objects were counted."""
         self._refreshes = 0
+        self._next_count = 0
+        self._last_count = 0
+        self._last_counted_at = 0
 
     @property
     def limit(self) -> int:
@@ -48,13 +58,34 @@ class GcPolicy:
         """Call once per refresh, off the UI thread, after the snapshot and its frame are built."""
         gc.freeze()
         self._refreshes += 1
-        if self._refreshes == 1:  # what survives the first refresh is live data: the baseline, without collecting
-            self.baseline = gc.get_freeze_count()  # (a full collection now would delay the first table ~1 s)
+        if self._refreshes < self._next_count:
             return
-        every = max(1, self.baseline // COUNT_EVERY)
-        if self._refreshes % every == 0 and gc.get_freeze_count() > self.limit:
+        frozen = self._count()
+        if self._refreshes == 1:  # what survives the first refresh is live data: the baseline, without collecting
+            self.baseline = frozen  # (a full collection now would delay the first table ~1 s)
+        elif frozen > self.limit:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
-            self.baseline = gc.get_freeze_count()
+            self.baseline = frozen = self._count()
             self.full_collections += 1
+            self._schedule(frozen, growth=None)
+            return
+        growth = (frozen - self._last_count) / max(1, self._refreshes - self._last_counted_at)
+        self._schedule(frozen, growth if self._refreshes > 1 else None)
+
+    def _count(self) -> int:
+        self.counts += 1
+        return gc.get_freeze_count()
+
+    def _schedule(self, frozen: int, growth: float | None) -> None:
+        """Count again once the frozen objects could reach the limit growing at twice ``growth`` per refresh (None:
+        not known yet, at the next refresh)."""
+        if growth is None:
+            skip = 1
+        elif growth <= 0:
+            skip = MAX_SKIP
+        else:
+            skip = int((self.limit - frozen) / (2 * growth))
+        self._next_count = self._refreshes + max(1, min(MAX_SKIP, skip))
+        self._last_count, self._last_counted_at = frozen, self._refreshes

@@ -378,11 +378,13 @@ def _quantity(value: int | None) -> str:
     return UNKNOWN if value is None else fmt.quantity_cell(value)
 
 
-def seen_text(frame: Frame, key: Hashable) -> str:
-    """How long netwatch has seen the socket: ``12m05s``, or ``≥12m05s`` when it was there at the first
-    snapshot (so it is at least that old: its real age is unknown)."""
+def seen_text(frame: Frame, key: Hashable, precise: bool = False) -> str:
+    """How long netwatch has seen the socket: ``42s``, ``12m``, or ``≥12m`` when it was there at the first
+    snapshot (so it is at least that old: its real age is unknown). To the minute from a minute on unless
+    ``precise`` (the detail pane's ``12m05s``), so that an idle table does not change at every refresh."""
     first_seen = frame.first_seen.get(key, frame.now)
-    text = fmt.age(frame.now - first_seen)
+    elapsed = frame.now - first_seen
+    text = fmt.age(elapsed) if precise else fmt.coarse_age(elapsed)
     return f"≥{text}" if first_seen <= frame.started_at else text
 
 

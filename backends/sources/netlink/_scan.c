@@ -20,6 +20,7 @@
 #define NLMSG_ERROR 2
 #define NLMSG_DONE 3
 #define SOCK_DIAG_BY_FAMILY 20
+#define TCPDIAG_GETSOCK 18 /* the reply type of a legacy request (both families in one dump) */
 #define NLM_F_DUMP_INTR 0x10
 #define INET_DIAG_MSG_LEN 72
 #define COOKIE_OFFSET 44
@@ -160,7 +161,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
         if (msg_seq == (uint32_t)seq) {
             if (flags & NLM_F_DUMP_INTR)
                 interrupted = 1;
-            if (type == SOCK_DIAG_BY_FAMILY) {
+            if (type == SOCK_DIAG_BY_FAMILY || type == TCPDIAG_GETSOCK) {
                 Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
                 PyObject *fp = NULL;
                 if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {

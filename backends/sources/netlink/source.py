@@ -15,7 +15,13 @@ from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
-from netwatch.backends.sources.netlink.transport import DiagSocket, DumpFailed, Message
+from netwatch.backends.sources.netlink.transport import (
+    SOCK_DIAG_BY_FAMILY,
+    TCPDIAG_GETSOCK,
+    DiagSocket,
+    DumpFailed,
+    Message,
+)
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
 
 
@@ -66,10 +72,12 @@ class NetlinkSource:
         if observed_at is not None:
             self._inet.start_dump(observed_at, previous)
         with diag:
+            self._dump_tcp(diag, by_key, warnings, unavailable)
             for proto, family in INET_DUMPS:
-                request = inet.build_request(proto, family)
-                self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), by_key, warnings,
-                                unavailable)  # fmt: skip
+                if proto != "tcp":
+                    request = inet.build_request(proto, family)
+                    self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), by_key, warnings,
+                                    unavailable)  # fmt: skip
             self._dump_into(diag, unix.build_request(), _decode_unix, UNIX_DUMP, by_key, warnings, unavailable)
         if len(unavailable) == len(INET_DUMPS) + 1:
             raise BackendUnavailable("sock_diag answered every dump with an error")
@@ -86,6 +94,18 @@ class NetlinkSource:
             partial(decoder.splitter_reuse, proto),
         )
 
+    def _dump_tcp(self, diag: DiagSocket, into: dict, warnings: list[str], unavailable: list[tuple[str, str]]) -> None:
+        """TCP sockets of both families in one dump (one walk of the kernel's tables, see
+        :func:`inet.build_tcp_request`); one dump per family where the kernel refuses that request."""
+        decoder = self._inet_decoder("tcp")
+        try:
+            self._dump_into(diag, inet.build_tcp_request(), decoder, ("tcp", "tcp"), into, warnings, unavailable,
+                            request_type=TCPDIAG_GETSOCK, strict=True)  # fmt: skip
+        except OSError:
+            for family in INET_FAMILIES:
+                self._dump_into(diag, inet.build_request("tcp", family), decoder, ("tcp", family), into, warnings,
+                                unavailable)  # fmt: skip
+
     @staticmethod
     def _dump_into(
         diag: DiagSocket,
@@ -95,8 +115,11 @@ class NetlinkSource:
         into: dict,
         warnings: list[str],
         unavailable: list[tuple[str, str]],
+        request_type: int = SOCK_DIAG_BY_FAMILY,
+        strict: bool = False,
     ) -> None:
-        """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``."""
+        """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``. A dump the
+        kernel refuses is noted in ``unavailable`` and ``warnings``, or raises (``strict``)."""
         label = "/".join(dict.fromkeys(what))
         skipped = 0
 
@@ -108,17 +131,21 @@ class NetlinkSource:
             for _attempt in range(DUMP_ATTEMPTS):
                 decoded: dict = {}
                 skipped = 0
-                if not diag.stream(request, consume, dump.splitter_reuse(decoded)):
+                if not diag.stream(request, consume, dump.splitter_reuse(decoded), request_type):
                     break
             else:
                 warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
                                 "some may be missing or listed twice")  # fmt: skip
         except DumpFailed as error:
+            if strict:
+                raise
             unavailable.append(what)
             reason = "not supported by this kernel" if error.errno == errno.ENOENT else error.strerror
             warnings.append(f"netlink cannot dump {label} sockets ({reason}): read from /proc/net instead")
             return
         except OSError as error:
+            if strict:
+                raise
             unavailable.append(what)
             warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
                             "read from /proc/net instead")  # fmt: skip

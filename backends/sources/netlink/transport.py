@@ -19,6 +19,9 @@ from netwatch.backends.sources.netlink.compiled import scan
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
+TCPDIAG_GETSOCK = 18
+"""The legacy request (struct inet_diag_req) that dumps TCP sockets of both families in one dump; its replies
+carry this type too."""
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
@@ -73,8 +76,9 @@ class DiagSocket:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stream(self, request: bytes, consume: Consumer, reuse: tuple | None = None) -> bool:
-        """Send a SOCK_DIAG_BY_FAMILY dump ``request`` (the payload after the nlmsghdr) and hand the reply's
+    def stream(self, request: bytes, consume: Consumer, reuse: tuple | None = None,
+               request_type: int = SOCK_DIAG_BY_FAMILY) -> bool:
+        """Send a dump ``request`` of ``request_type`` (the payload after the nlmsghdr) and hand the reply's
         messages to ``consume``, one receive buffer's worth at a time (so a dump of 100,000 sockets never holds
         its ~60 MB of replies at once). Returns whether the kernel flagged the dump as interrupted.
 
@@ -88,7 +92,7 @@ class DiagSocket:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         seq = self._seq
         header = NLMSG_HEADER.pack(
-            NLMSG_HEADER_LEN + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+            NLMSG_HEADER_LEN + len(request), request_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
         )
         self._sock.send(header + request)
         fingerprinted = scan is not None and reuse is not None
@@ -141,7 +145,7 @@ def parse_datagram(buffer: bytearray, offset: int, end: int, seq: int, messages:
         if msg_seq == seq:
             if flags & NLM_F_DUMP_INTR:
                 interrupted = True
-            if msg_type == SOCK_DIAG_BY_FAMILY:
+            if msg_type in (SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK):
                 append((buffer, offset + NLMSG_HEADER_LEN, offset + length))
             elif msg_type in (NLMSG_DONE, NLMSG_ERROR):  # an ERROR with errno 0 is an ACK
                 _raise_for_error(buffer, offset, length)
