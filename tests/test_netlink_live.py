@@ -219,3 +219,16 @@ def test_socket_cgroup_is_the_process_cgroup(world: World) -> None:
     if ours.cgroup is None:
         pytest.skip("no cgroup v2 hierarchy mounted")
     assert [ours.cgroup] == unified
+
+
+def test_tcp_of_both_families_comes_in_one_dump_or_per_family_where_refused(monkeypatch) -> None:
+    """One legacy TCPDIAG_GETSOCK dump gives IPv4 and IPv6 TCP sockets alike; a kernel refusing it (here: a request
+    too short to read, EINVAL) gets the per-family dumps instead, with nothing to warn about."""
+    with socket.create_server(("127.0.0.1", 0)) as v4, socket.create_server(("::1", 0), family=socket.AF_INET6) as v6:
+        inodes = {os.fstat(sock.fileno()).st_ino for sock in (v4, v6)}
+        for request in (inet.build_tcp_request(), b"\0"):
+            monkeypatch.setattr(inet, "build_tcp_request", lambda request=request: request)
+            result = NetlinkSource().collect()
+            found = {sock.inode: sock.family for sock in result.sockets if sock.inode in inodes}
+            assert sorted(found.values()) == ["ipv4", "ipv6"], request
+            assert not [warning for warning in result.warnings if "tcp" in warning], result.warnings
