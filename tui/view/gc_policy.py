@@ -33,6 +33,9 @@ SLACK = 100_000
 """...plus this many objects (so that a small host is not collected at every refresh)."""
 MAX_SKIP = 30
 """Refreshes between two counts of the frozen objects, at most."""
+MIN_GROWTH = SLACK / (2 * MAX_SKIP)
+"""Frozen objects per refresh assumed at least (a growth measured over few refreshes may read 0 or less while
+garbage piles up): an idle host is still counted only every MAX_SKIP refreshes."""
 
 
 class GcPolicy:
@@ -48,6 +51,8 @@ class GcPolicy:
         self._next_count = 0
         self._last_count = 0
         self._last_counted_at = 0
+        self._collected_at = 1
+        """The refresh of the last full collection (the first refresh sets the first baseline)."""
 
     @property
     def limit(self) -> int:
@@ -69,23 +74,20 @@ class GcPolicy:
             gc.freeze()
             self.baseline = frozen = self._count()
             self.full_collections += 1
+            self._collected_at = self._refreshes
             self._schedule(frozen, growth=None)
             return
-        growth = (frozen - self._last_count) / max(1, self._refreshes - self._last_counted_at)
-        self._schedule(frozen, growth if self._refreshes > 1 else None)
+        recent = (frozen - self._last_count) / max(1, self._refreshes - self._last_counted_at)
+        overall = (frozen - self.baseline) / max(1, self._refreshes - self._collected_at)
+        self._schedule(frozen, max(recent, overall) if self._refreshes > 1 else None)
 
     def _count(self) -> int:
         self.counts += 1
         return gc.get_freeze_count()
 
     def _schedule(self, frozen: int, growth: float | None) -> None:
-        """Count again once the frozen objects could reach the limit growing at twice ``growth`` per refresh (None:
-        not known yet, at the next refresh)."""
-        if growth is None:
-            skip = 1
-        elif growth <= 0:
-            skip = MAX_SKIP
-        else:
-            skip = int((self.limit - frozen) / (2 * growth))
+        """Count again once the frozen objects could reach the limit growing at twice ``growth`` (at least
+        :data:`MIN_GROWTH`) per refresh; None: not known yet, at the next refresh."""
+        skip = 1 if growth is None else int((self.limit - frozen) / (2 * max(growth, MIN_GROWTH)))
         self._next_count = self._refreshes + max(1, min(MAX_SKIP, skip))
         self._last_count, self._last_counted_at = frozen, self._refreshes
