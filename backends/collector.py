@@ -23,30 +23,31 @@ from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
 
 if TYPE_CHECKING:
+    from netwatch.backends.model.namespaces import Selection
     from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 
 
-def _netlink(_verify_unix: UnixVerifier, reuse_records: bool) -> SocketSource:
+def _netlink(_verify_unix: UnixVerifier, reuse_records: bool, netns: Selection | None) -> SocketSource:
     from netwatch.backends.sources.netlink import NetlinkSource
 
-    return NetlinkSource(reuse_records=reuse_records)
+    return NetlinkSource(reuse_records=reuse_records, netns=netns)
 
 
-def _procfs(verify_unix: UnixVerifier, _reuse_records: bool) -> SocketSource:
+def _procfs(verify_unix: UnixVerifier, _reuse_records: bool, _netns: Selection | None) -> SocketSource:
     from netwatch.backends.sources.procfs import ProcfsSource
 
     return ProcfsSource(verify_unix=verify_unix)
 
 
-def _psutil(_verify_unix: UnixVerifier, _reuse_records: bool) -> SocketSource:
+def _psutil(_verify_unix: UnixVerifier, _reuse_records: bool, _netns: Selection | None) -> SocketSource:
     from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
 
-_FACTORIES: dict[str, Callable[[UnixVerifier, bool], SocketSource]] = {
+_FACTORIES: dict[str, Callable[[UnixVerifier, bool, Selection | None], SocketSource]] = {
     "netlink": _netlink,
     "procfs": _procfs,
     "psutil": _psutil,
@@ -62,13 +63,15 @@ class Collector:
     Create and use a collector from one plain thread: the netlink backend must not run inside an asyncio loop.
     """
 
-    def __init__(self, backend: str = "auto", *, live: bool = False) -> None:
+    def __init__(self, backend: str = "auto", *, live: bool = False, netns: Selection | None = None) -> None:
         """``live``: snapshots follow each other (a live view), so the source may keep the records of sockets that
-        did not change from one snapshot to the next; a one-off snapshot decodes everything once."""
+        did not change from one snapshot to the next; a one-off snapshot decodes everything once. ``netns``: the
+        network namespaces to list (default: every one; only netlink lists others than netwatch's own)."""
         if backend not in BACKEND_NAMES:
             raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKEND_NAMES)})")
         self.requested = backend
         self._live = live
+        self._netns = netns
         self._last: dict[SocketKey, Socket] | None = None
         """The last snapshot's sockets, for a live collector's source to keep the unchanged ones' records."""
         self._source: SocketSource | None = None
@@ -105,6 +108,7 @@ class Collector:
             warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
             duration=time.monotonic() - started,
+            namespaces={namespace.inode: namespace for namespace in result.namespaces},
         )
 
     def _collect(self) -> SourceResult:
@@ -151,14 +155,14 @@ class Collector:
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
-            self._source = _FACTORIES[self.requested](self._verify_unix, self._live)
+            self._source = _FACTORIES[self.requested](self._verify_unix, self._live, self._netns)
             self._reason = "chosen with --backend"
             return self._source
         for name in _AUTO_ORDER:
             if name in self._failed:
                 continue
             try:
-                self._source = _FACTORIES[name](self._verify_unix, self._live)
+                self._source = _FACTORIES[name](self._verify_unix, self._live, self._netns)
             except BackendUnavailable as error:
                 self._fall_back(name, str(error))
                 continue

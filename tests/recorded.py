@@ -6,14 +6,18 @@ transfer under BBR with a long process name, a 3.9 MB send queue and its socket 
 process whose name and cmdline carry markup and terminal escapes. Three snapshots two seconds apart: between
 them a connection opens, one changes state, one closes, and byte counters advance (so rates are non-zero).
 
-``synthetic_snapshot(n)`` builds a large snapshot (any size) for scale measurements.
+``with_namespaces`` shows a snapshot as a container host would: a Redis container in a network namespace of its
+own beside the host's, processes in their systemd units. ``synthetic_snapshot(n)`` builds a large snapshot (any
+size) for scale measurements.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from netwatch.backends.model.containers import Container, container_of
 from netwatch.backends.model.names import UNCONN
+from netwatch.backends.model.namespaces import HOST, INIT_NET_INODE, Namespace
 from netwatch.backends.model.records import MemInfo, Owner, Process, SkMemInfo, Socket, Timer
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.tcp_info import TcpInfo
@@ -249,3 +253,34 @@ def synthetic_snapshot(n: int, step: int = 0, processes: int = 200) -> Snapshot:
         sockets[sock.key] = sock
     return Snapshot(taken_at=T0 + step * STEP, monotonic=1000.0 + step * STEP, backend="synthetic",
                     backend_reason="synthetic", sockets=sockets, processes=procs)
+
+
+HOST_NETNS = Namespace(INIT_NET_INODE, HOST, pids=tuple(sorted(PROCESSES)), own=True)
+REDIS_PID = 7100
+REDIS_CONTAINER = Container("docker", "4f1c2a9b7d3e", "docker:4f1c2a9b7d3e")
+REDIS_NETNS = Namespace(4026532401, REDIS_CONTAINER.name, REDIS_CONTAINER, pids=(REDIS_PID,))
+REDIS = Process(REDIS_PID, "redis-server", ("redis-server", "*:6379"), 999, "redis",
+                f"/system.slice/docker-{REDIS_CONTAINER.id}{'0' * 52}.scope", container=REDIS_CONTAINER)
+
+
+def with_namespaces(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` as a container host shows it: its sockets in the host's namespace, its processes in their
+    systemd units, and a Redis container with a namespace of its own (a listener on the port a host process could
+    use too, a client connection and a TIME_WAIT left behind)."""
+    host = {key: replace(sock, netns=HOST, netns_inode=INIT_NET_INODE) for key, sock in snapshot.sockets.items()}
+    inside = dict(netns=REDIS_NETNS.name, netns_inode=REDIS_NETNS.inode)
+    redis = [
+        _tcp(900, ("0.0.0.0", 6379), ("0.0.0.0", 0), "LISTEN", _own(REDIS_PID, 6), tcp_info(state=10), send_q=511,
+             **inside),
+        _established(901, ("172.17.0.2", 6379), ("172.17.0.1", 52_114), _own(REDIS_PID, 9), 1, 20_000, 3_000,
+                     90, **inside),
+        _tcp(902, ("172.17.0.2", 6379), ("172.17.0.1", 51_870), "TIME_WAIT", (), **inside),
+    ]
+    processes = {pid: replace(process, container=container_of(process.cgroup))
+                 for pid, process in snapshot.processes.items()}  # fmt: skip
+    return replace(
+        snapshot,
+        sockets={**host, **{sock.key: sock for sock in redis}},
+        processes={**processes, REDIS_PID: REDIS},
+        namespaces={HOST_NETNS.inode: HOST_NETNS, REDIS_NETNS.inode: REDIS_NETNS},
+    )

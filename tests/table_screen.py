@@ -34,7 +34,8 @@ def row_cells(table: SocketTable, columns: Sequence[Column]) -> list[dict[str, s
     """The cells shown in every row (fitted to their column, untrusted text made visible), by column key; a column
     left out on a narrow screen is missing."""
     assert table.scroll_offset.x == 0
-    layout = layout_columns(columns, table.scrollable_content_region.width, keep=table.sort_index)
+    layout = layout_columns(columns, table.scrollable_content_region.width, keep=table.sort_index,
+                            empty=table.empty_columns)
     places = list(zip(layout.shown, layout.starts, layout.widths, strict=True))
     return [
         {columns[index].key: strip.crop(start, start + width).text.strip() for index, start, width in places}

@@ -202,9 +202,9 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
 
     from netwatch.backends.collector import Collector
     from netwatch.backends.model.extensions import share
-    from netwatch.backends.model.records import SOCKET_FIELDS, Timer
+    from netwatch.backends.model.records import Timer
     from netwatch.backends.sources.netlink.attributes import BBR_LAYOUT, BbrExtensions, bbr_info, sockopt_flags
-    from netwatch.tui.cli.serialize import SocketJsonEncoder, socket_to_dict
+    from netwatch.tui.cli.serialize import DOCUMENT_FIELDS, SocketJsonEncoder, socket_to_dict
     from tests.recorded import EVIL_NAME, recorded_snapshot
 
     recorded = recorded_snapshot(1)
@@ -220,12 +220,12 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
     for sock in [*recorded.sockets.values(), layered]:
         encoded = encoder.encode(sock)
         assert encoded == orjson.dumps(socket_to_dict(sock, recorded.processes))
-        assert list(json.loads(encoded)) == list(SOCKET_FIELDS)
+        assert list(json.loads(encoded)) == list(DOCUMENT_FIELDS)
     live = Collector().snapshot()
     for snapshot, sockets in ((recorded, [odd]), (live, [*live.sockets.values(), odd])):
-        encoder = SocketJsonEncoder(snapshot.processes)
+        encoder = SocketJsonEncoder(snapshot.processes, namespaces=snapshot.namespaces)
         for sock in sockets:
-            expected = json.loads(json.dumps(socket_to_dict(sock, snapshot.processes)))
+            expected = json.loads(json.dumps(socket_to_dict(sock, snapshot.processes, namespaces=snapshot.namespaces)))
             assert json.loads(encoder.encode(sock)) == expected
     assert json.loads(SocketJsonEncoder({}).encode(odd))["path"] == "/tmp/\udcff\n\"q"
 

@@ -25,6 +25,10 @@ NLMSG = struct.Struct("=IHHII")
 NLA = struct.Struct("=HH")
 
 
+NETNS = 4026532999
+"""A network namespace inode (a value no other field holds)."""
+
+
 def _decode_tcp(data: bytearray, seq: int, decoder: inet.InetDecoder | None = None) -> dict:
     into: dict = {}
     decoder = decoder or inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
@@ -42,7 +46,7 @@ def test_tcp_dump_decodes_to_the_recorded_sockets() -> None:
         assert (got.local_address, got.local_port) == tuple(want["local"])
         assert (got.remote_address, got.remote_port) == tuple(want["remote"])
         assert (got.proto, got.family, got.state) == ("tcp", "ipv4", want["state"])
-        assert got.key == ("tcp", got.cookie) and got.cookie > 0
+        assert got.key == ("tcp", got.cookie, None) and got.cookie > 0  # a decoder not told its namespace
         assert got.congestion == EXPECTED["congestion"]
         assert got.cgroup.startswith("cgroup-")
         assert {field: getattr(got.tcp_info, field) for field in want["tcp_info"]} == want["tcp_info"]
@@ -62,7 +66,7 @@ def test_unix_dump_decodes_to_the_recorded_sockets() -> None:
         assert (got.state, got.sock_type, got.path, got.peer_inode) == (
             want["state"], want["type"], want["path"], want["peer"]
         )  # fmt: skip
-        assert got.key == ("unix", got.cookie) and got.uid == 0
+        assert got.key == ("unix", got.cookie, None) and got.uid == 0
 
 
 LAST_FIELD_SENT = {104: "total_retrans", 192: "sndbuf_limited", 232: "snd_wnd", 248: "total_rto_time"}
@@ -277,16 +281,18 @@ def test_every_inet_field_is_decoded_into_its_place(family: str, local: str, rem
     )
     into: dict = {}
     decoder = inet.InetDecoder(lambda cgroup_id: f"/cgroup-{cgroup_id}")
+    decoder.start_namespace(NETNS, "ns-name")
     assert decoder.decode([(bytearray(message), 0, len(message))], "tcp", into) == 0
     (record,) = into.values()
     cookie = 77 << 32 | 8888
     expected = Socket(
-        key=("tcp", cookie), proto="tcp", family=family, state="ESTABLISHED", local_address=local, local_port=1111,
-        remote_address=remote, remote_port=2222, recv_q=3333, send_q=4444, inode=5555, uid=6666, cookie=cookie,
+        key=("tcp", cookie, NETNS), proto="tcp", family=family, state="ESTABLISHED", local_address=local,
+        local_port=1111, remote_address=remote, remote_port=2222, recv_q=3333, send_q=4444, inode=5555, uid=6666,
+        cookie=cookie,
         path=None, peer_inode=None, sock_type=None, owners=(), tcp_info=info, timer=Timer("keepalive", 9999, 7),
         meminfo=MemInfo(11, 12, 13, 14), skmem=SkMemInfo(*range(21, 30)), congestion="dctcp",
         cgroup="/cgroup-31", shutdown=2, tos=16, tclass=40 if v6 else None, mark=41, interface=42,
-        extensions={
+        netns="ns-name", netns_inode=NETNS, extensions={
             "sockopt": attributes.sockopt_flags(3),
             "inet": {"protocol": 6, **({"v6only": True} if v6 else {}), "class_id": 43},
             "ulp": {"name": "tls"},
@@ -310,15 +316,16 @@ def test_every_unix_field_is_decoded_into_its_place() -> None:
         (unix.UNIX_DIAG_UID, struct.pack("=I", 103)),
     )
     into: dict = {}
-    assert unix.decode_unix([(bytearray(message), 0, len(message))], into) == 0
+    assert unix.decode_unix([(bytearray(message), 0, len(message))], into, NETNS, "ns-name") == 0
     (record,) = into.values()
     cookie = 77 << 32 | 8888
     expected = Socket(
-        key=("unix", cookie), proto="unix", family="unix", state="ESTABLISHED", local_address="", local_port=0,
+        key=("unix", cookie, NETNS), proto="unix", family="unix", state="ESTABLISHED", local_address="", local_port=0,
         remote_address="", remote_port=0, recv_q=104, send_q=105, inode=101, uid=103, cookie=cookie,
         path="/run/x.sock", peer_inode=102, sock_type="seqpacket", owners=(), tcp_info=None, timer=None,
         meminfo=None, skmem=SkMemInfo(*range(21, 30)), congestion=None, cgroup=None, shutdown=3, tos=None,
-        tclass=None, mark=None, interface=None, extensions={"vfs": {"inode": 106, "device": 107}},
+        tclass=None, mark=None, interface=None, netns="ns-name", netns_inode=NETNS,
+        extensions={"vfs": {"inode": 106, "device": 107}},
     )  # fmt: skip
     _assert_fields(record, expected, unix.new_unix_socket)
     assert type(record.extensions) is attributes.VfsExtensions and record.extensions.shared == {}

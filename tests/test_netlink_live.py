@@ -119,7 +119,8 @@ def test_keys_are_unique_cookies_and_records_come_without_owners(world: World) -
     keys = [sock.key for sock in world.result.sockets]
     assert len(keys) == len(set(keys))
     from_netlink = [sock for sock in world.result.sockets if (sock.proto, sock.family) not in world.result.unavailable]
-    assert all(sock.key == (sock.proto, sock.cookie) for sock in from_netlink)
+    own = os.stat("/proc/self/ns/net").st_ino
+    assert all(sock.key == (sock.proto, sock.cookie, own) and sock.netns_inode == own for sock in from_netlink)
     assert all(sock.owners == () for sock in world.result.sockets)  # the collector attaches them
 
 

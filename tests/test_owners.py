@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import unix_sockets
@@ -177,8 +178,8 @@ def test_own_tcp_sockets_and_process_record(
     assert process.name == Path("/proc/self/comm").read_text()[:-1]
     assert list(process.cmdline) == Path("/proc/self/cmdline").read_bytes().decode().split("\0")[:-1]
     assert (process.uid, process.user) == (os.getuid(), "root" if os.getuid() == 0 else process.user)
-    cgroup_lines = [line for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::")]
-    assert process.cgroup == (cgroup_lines[0][3:] if cgroup_lines else None)
+    assert process.cgroup == cgroup_path(Path("/proc/self/cgroup").read_bytes())
+    assert process.container == container_of(process.cgroup)
     assert process.ppid == os.getppid()
 
 

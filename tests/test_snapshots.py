@@ -13,7 +13,7 @@ from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.view.snapshots import ReplaySource
 from tests.app_pilot import refresh, select_and_press, settle
-from tests.recorded import BULK_COOKIE, recorded_snapshot
+from tests.recorded import BULK_COOKIE, recorded_snapshot, with_namespaces
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def utc(monkeypatch):
 
 
 def recorded_app(visibility: OwnerVisibility | None = None, **options) -> NetwatchApp:
-    snapshots = [recorded_snapshot(step, visibility) for step in range(3)]
+    snapshots = [with_namespaces(recorded_snapshot(step, visibility)) for step in range(3)]
     return NetwatchApp(ReplaySource(snapshots), interval=3600, hostname="testhost", **options)
 
 
@@ -39,7 +39,7 @@ def steps(*keys: str, select: object = None):
     return run_before
 
 
-VIEW_KEYS = {"connections": "1", "listeners": "2", "processes": "3", "unix": "4", "remotes": "5"}
+VIEW_KEYS = {"connections": "1", "listeners": "2", "processes": "3", "unix": "4", "remotes": "5", "namespaces": "6"}
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 """80x24 is a first-class size; 200x50 shows the detail pane beside the table."""
 

@@ -7,6 +7,7 @@ Grammar (keywords and state names are case-insensitive)::
     unary   := ("not" | "!") unary | "(" expr ")" | term
     term    := "state" NAME | ("sport" | "dport" | "port") [OP] PORT | ("src" | "dst") [= | !=] HOST
              | "proto" NAME | "family" NAME | "pid" [=] N | "process" [=] NAME | "user" NAME | "path" TEXT
+             | "netns" NAME | "container" ID | "unit" NAME
              | "tcp" | "udp" | "raw" | "unix" | "ipv4" | "ipv6" | "inet" | "inet6" | WORD | "quoted string"
 """
 
@@ -36,6 +37,9 @@ _ARGUMENT_TERMS: dict[str, tuple[Callable[[str], Predicate], str]] = {
     "pid": (terms.pid_is, "a process id"),
     "user": (terms.user_is, "a user name or uid"),
     "path": (terms.path_contains, "a path"),
+    "netns": (terms.netns_is, "a network namespace name or inode"),
+    "container": (terms.container_is, "a container id or name"),
+    "unit": (terms.unit_is, "a systemd unit"),
 }
 """Keywords followed by one argument (``pid`` may also take ``=``): builder and what the argument is."""
 _SHORTHANDS = dict.fromkeys(PROTOS, terms.protocol_is) | dict.fromkeys(

@@ -10,9 +10,10 @@ import ipaddress
 import operator
 import pwd
 import socket as socket_module
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from netwatch.backends.model.containers import Container
 from netwatch.backends.model.endpoints import format_endpoint, unmap_ipv4
 from netwatch.backends.model.names import PROTOS, SERVICE_PROTOS, STATES, UNCONN
 from netwatch.backends.model.records import Process, Socket
@@ -290,6 +291,48 @@ def user_is(text: str) -> Predicate:
     return matches
 
 
+def netns_is(text: str) -> Predicate:
+    """The socket lives in the network namespace named ``text`` (as netwatch names it) or of inode ``text``."""
+    if _is_number(text):
+        inode = int(text)
+        return lambda sock, processes: sock.netns_inode == inode or sock.netns == text
+    return lambda sock, processes: sock.netns == text
+
+
+def _containers(sock: Socket, processes: Mapping[int, Process]) -> Iterator[Container]:
+    """The containers or units of the socket's owners."""
+    for owner in sock.owners:
+        process = processes.get(owner.pid)
+        if process is not None and process.container is not None:
+            yield process.container
+
+
+def container_is(text: str) -> Predicate:
+    """An owner runs in container ``text`` (its short id, a prefix of it, its ``runtime:id`` name or its pod uid),
+    or the socket has no owner and lives in the namespace named after that container."""
+    wanted = text.lower()
+
+    def names(container: Container) -> bool:
+        return (container.runtime != "systemd" and (container.id.startswith(wanted) or container.name == wanted)
+                or container.pod == wanted)  # fmt: skip
+
+    def matches(sock: Socket, processes: Mapping[int, Process]) -> bool:
+        if sock.owners:
+            return any(map(names, _containers(sock, processes)))
+        netns = sock.netns or ""
+        return ":" in netns and (netns == wanted or netns.split(":", 1)[1].startswith(wanted))
+
+    return matches
+
+
+def unit_is(text: str) -> Predicate:
+    """An owner runs in systemd unit ``text`` (``.service`` may be left out)."""
+    wanted = {text, f"{text}.service"}
+    return lambda sock, processes: any(
+        container.runtime == "systemd" and container.id in wanted for container in _containers(sock, processes)
+    )
+
+
 def path_contains(text: str) -> Predicate:
     """A Unix socket path contains ``text``, ignoring case."""
     wanted = text.lower()
@@ -297,7 +340,8 @@ def path_contains(text: str) -> Predicate:
 
 
 def row_text(sock: Socket, processes: Mapping[int, Process]) -> str:
-    """What a row shows, lower-cased: proto, state, endpoints or Unix path, owner pids and process names."""
+    """What a row shows, lower-cased: proto, state, endpoints or Unix path, owner pids and process names, their
+    containers or units, the network namespace."""
     if sock.family == "unix":
         where = sock.path or ""
     else:
@@ -307,7 +351,8 @@ def row_text(sock: Socket, processes: Mapping[int, Process]) -> str:
         f"{owner.pid} {process.name}" if (process := processes.get(owner.pid)) is not None else str(owner.pid)
         for owner in sock.owners
     )
-    return f"{sock.proto} {sock.state} {where} {owners}".lower()
+    containers = " ".join(dict.fromkeys(container.name for container in _containers(sock, processes)))
+    return f"{sock.proto} {sock.state} {where} {owners} {containers} {sock.netns or ''}".lower()
 
 
 _SEPARATORS = frozenset(" :[]*")
@@ -337,8 +382,9 @@ def text_contains(text: str) -> Predicate:
             if numeric and wanted in str(owner.pid):
                 return True
             process = processes.get(owner.pid)
-            if process is not None and wanted in process.name.lower():
+            if process is not None and (wanted in process.name.lower() or process.container is not None
+                                        and wanted in process.container.name):  # fmt: skip
                 return True
-        return False
+        return sock.netns is not None and wanted in sock.netns.lower()
 
     return in_some_field

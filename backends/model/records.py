@@ -6,11 +6,13 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
+from netwatch.backends.model.containers import Container
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.tcp_info import CLOCKS, TcpInfo
 
 SocketKey = Hashable
-"""A socket's identity across snapshots: ``(proto, cookie)`` where the kernel gives a cookie, else the endpoints."""
+"""A socket's identity across snapshots: ``(proto, cookie, netns_inode)`` where the kernel gives a cookie, else the
+endpoints (and the namespace). The same 4-tuple exists in many network namespaces: keys never merge them."""
 
 class MemInfo(NamedTuple):
     """INET_DIAG_MEMINFO: struct inet_diag_meminfo (bytes)."""
@@ -63,6 +65,8 @@ class Process:
     cgroup: str | None
     ppid: int | None = None
     """The parent's pid (None: unknown)."""
+    container: Container | None = None
+    """The container or systemd unit it runs in (from its cgroup), if any."""
 
 
 NO_EXTENSIONS: Extensions = share({})
@@ -112,6 +116,11 @@ class Socket:
     tclass: int | None = None
     mark: int | None = None
     interface: int | None = None
+    netns: str | None = None
+    """The name of the network namespace the socket lives in (see :class:`.namespaces.Namespace`), None: the backend
+    cannot tell."""
+    netns_inode: int | None = None
+    """The inode of that network namespace."""
     extensions: Extensions = field(default_factory=_no_extensions)
     observed_at: float | None = field(default=None, compare=False)
     """Monotonic time of the dump whose kernel values the record holds, where a source reuses the record of an

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from netwatch.backends.model.containers import Container
+from netwatch.backends.model.namespaces import Namespace
 from netwatch.backends.model.records import Process, Socket, SocketKey
 
 
@@ -40,3 +42,26 @@ class Snapshot:
     visibility: OwnerVisibility = OwnerVisibility()
     duration: float = 0.0
     """Seconds the snapshot took to collect."""
+    namespaces: Mapping[int, Namespace] = field(default_factory=dict)
+    """The network namespaces whose sockets are listed, by inode (empty: the backend cannot tell them apart)."""
+
+    def namespace_of(self, sock: Socket) -> Namespace | None:
+        """The namespace ``sock`` lives in, where known."""
+        return self.namespaces.get(sock.netns_inode) if sock.netns_inode is not None else None
+
+    def container_of(self, sock: Socket) -> Container | None:
+        """See :func:`socket_container`."""
+        return socket_container(sock, self.processes, self.namespaces)
+
+
+def socket_container(
+    sock: Socket, processes: Mapping[int, Process], namespaces: Mapping[int, Namespace]
+) -> Container | None:
+    """The container or unit of ``sock``: its first owner's that is in one, else (no owner in one, e.g. TIME_WAIT)
+    its namespace's."""
+    for owner in sock.owners:
+        process = processes.get(owner.pid)
+        if process is not None and process.container is not None:
+            return process.container
+    namespace = namespaces.get(sock.netns_inode) if sock.netns_inode is not None else None
+    return namespace.container if namespace is not None else None

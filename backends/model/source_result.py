@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from netwatch.backends.model.namespaces import Namespace
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
 from netwatch.backends.model.snapshot import OwnerVisibility
 
@@ -34,6 +35,8 @@ class SourceResult:
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from
     /proc/net instead)."""
+    namespaces: tuple[Namespace, ...] = ()
+    """The network namespaces whose sockets are listed (none: the source cannot tell namespaces apart)."""
     known_owners: KnownOwners | None = None
     """The owners, from a source that reports them itself (:attr:`SocketSource.reports_owners`); None: the
     collector finds them from the sockets' inodes."""

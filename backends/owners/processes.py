@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Process
 from netwatch.backends.model.text import decode_text
 from netwatch.backends.owners.proc_files import Outcome, ProcessSkipped, outcome_of, read_optional
@@ -19,11 +20,7 @@ def read_process(proc_root: str, pid: int, comm: str) -> Process:
         cmdline.pop()
     status = read_optional(f"{base}/status") or b""
     uid = _real_uid(base, status)
-    cgroup = None
-    for line in (read_optional(f"{base}/cgroup") or b"").split(b"\n"):
-        if line.startswith(b"0::"):
-            cgroup = decode_text(line[3:])
-            break
+    cgroup = cgroup_path(read_optional(f"{base}/cgroup") or b"")
     return Process(
         pid=pid,
         name=comm,
@@ -31,6 +28,7 @@ def read_process(proc_root: str, pid: int, comm: str) -> Process:
         uid=uid,
         user=user_name(uid) if uid is not None else "?",
         cgroup=cgroup,
+        container=container_of(cgroup),
         ppid=_status_number(status, b"PPid:"),
     )
 

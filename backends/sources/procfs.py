@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterable, Mapping
 
+from netwatch.backends.model.namespaces import Namespace, default_name
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.model.text import decode_text
+from netwatch.backends.sources.netns import own_netns
 from netwatch.backends.sources.procfs_parse import Row, UnixTable, UnixVerifier, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
@@ -50,16 +52,25 @@ class ProcfsSource:
         only: Collection[tuple[str, str]] | None = None,
         *,
         proc_net: str = "/proc/net",
+        netns: Namespace | None = None,
         verify_unix: UnixVerifier | None = None,
     ) -> None:
+        """``netns``: the network namespace ``proc_net`` shows (default: netwatch's own, where /proc tells), whose
+        inode is part of each socket's key."""
         self.only = None if only is None else frozenset(only)
         self.proc_net = proc_net
+        if netns is None and (inode := own_netns()) is not None:
+            netns = Namespace(inode, default_name(inode), own=True)
+        self.netns = netns
         self.verify_unix = verify_unix
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Read every selected table."""
         rows, warnings = self.read_rows()
-        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings))
+        namespaces = () if self.netns is None else (self.netns,)
+        return SourceResult(
+            sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings), namespaces=namespaces
+        )
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
         """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
@@ -88,7 +99,11 @@ class ProcfsSource:
             _add_unique(rows, parsed)
         if tables_read == 0 and (self.only is None or self.only):
             raise BackendUnavailable(f"procfs: no socket table readable under {self.proc_net}")
-        return rows, tuple(warnings)
+        inode, name = (self.netns.inode, self.netns.name) if self.netns is not None else (None, None)
+        for row in rows.values():
+            row["key"] = (*row["key"], inode)
+            row["netns"], row["netns_inode"] = name, inode
+        return {row["key"]: row for row in rows.values()}, tuple(warnings)
 
 
 def _name_warnings(unix: UnixTable) -> list[str]:

@@ -14,6 +14,7 @@ import math
 import os
 import socket
 from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -28,11 +29,12 @@ from netwatch.backends.filter import FilterError, SocketFilter
 from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
-from netwatch.tui.app.detail import DetailPane, process_summary, remote_summary
+from netwatch.tui.app.detail import DetailPane, namespace_summary, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
 from netwatch.tui.app.screens.drill_down import DrillDownScreen
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
+from netwatch.tui.app.screens.namespace import NamespaceScreen
 from netwatch.tui.app.screens.owner_chooser import OwnerChooser
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.screens.remote import RemoteScreen
@@ -42,12 +44,16 @@ from netwatch.tui.app.widgets.socket_table import SocketTable
 from netwatch.tui.app.widgets.view_tabs import ViewTabs
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.intervals import INTERVAL_STEPS
+from netwatch.tui.view.namespaces import NamespaceRowList, NamespaceTotals
 from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.settings import DETAIL_WIDTH_LIMITS, Settings, SettingsFile
 from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
+
+if TYPE_CHECKING:
+    from netwatch.backends.model.namespaces import Selection
 
 DEFAULT_INTERVAL = 2.0
 SORT_KEYS = Binding.Group("Sort", compact=True)
@@ -61,7 +67,7 @@ DETAIL_DELAY = 0.05
 """Seconds the cursor must rest before the detail pane follows it."""
 
 VIEW_TITLES = {"connections": "Connections", "listeners": "Listeners", "processes": "Processes", "unix": "Unix",
-               "remotes": "Remote hosts"}
+               "remotes": "Remote hosts", "namespaces": "Namespaces"}
 
 EXTRA_KEYS: tuple[KeyHelp, ...] = (
     ("↑ ↓ pgup pgdn home end", "move the cursor"),
@@ -105,6 +111,7 @@ class NetwatchApp(App[None]):
         Binding("3", "view('processes')", "Processes", show=False),
         Binding("4", "view('unix')", "Unix", show=False),
         Binding("5", "view('remotes')", "Remote hosts", show=False),
+        Binding("6", "view('namespaces')", "Namespaces", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -112,7 +119,7 @@ class NetwatchApp(App[None]):
         "quit": "quit",
         "filter": "filter box (filter language; plain words search): enter applies the text, esc clears the filter",
         "back": "leave details / clear the filter (as esc in the box does) / go back",
-        "details": "focus the detail pane of the selected socket (Remote hosts: the host's sockets)",
+        "details": "focus the detail pane of the selected socket (Remote hosts, Namespaces: their sockets)",
         "process": "process view of the selected socket's (or process row's) pid (a shared socket: choose whose)",
         "sort(-1)": "sort by the column to the left",
         "sort(1)": "sort by the column to the right",
@@ -130,6 +137,7 @@ class NetwatchApp(App[None]):
         "view('processes')": "Processes view",
         "view('unix')": "Unix sockets view",
         "view('remotes')": "Remote hosts view: one row per remote address (enter: its sockets)",
+        "view('namespaces')": "Namespaces view: one row per network namespace (enter: its sockets)",
         "help": "this help",
     }
 
@@ -408,6 +416,8 @@ class NetwatchApp(App[None]):
             total = self._remote_totals(key)
             name = self.refresher.host_name(key)
             detail.show_summary("remote host", remote_summary(key, name, total, frame.snapshot.processes))
+        elif self.view == "namespaces":
+            detail.show_summary("network namespace", namespace_summary(key, self._namespace_totals(key), frame))
         elif key in frame.sockets:
             rtt, throughput = self._series_of(key)
             detail.show_socket(frame.sockets[key], frame, rtt, throughput)
@@ -419,6 +429,12 @@ class NetwatchApp(App[None]):
         model = self.table("remotes").model
         totals = model.totals if isinstance(model, RemoteRowList) else {}
         return totals.get(address, RemoteTotals())
+
+    def _namespace_totals(self, inode: int) -> NamespaceTotals:
+        """The Namespaces view's totals of ``inode``, as its rows were built (off the UI thread)."""
+        model = self.table("namespaces").model
+        totals = model.totals if isinstance(model, NamespaceRowList) else {}
+        return totals.get(inode, NamespaceTotals())
 
     def _series_of(self, key: Hashable) -> tuple[list[float], list[float]]:
         """rtt and throughput samples for the sparklines; never waits for a worker holding the history."""
@@ -523,6 +539,9 @@ class NetwatchApp(App[None]):
         if self.view == "remotes" and self.frame is not None:  # enter drills into the host's sockets
             self.push_screen(RemoteScreen(key, self.frame, self.refresher))
             return
+        if self.view == "namespaces" and self.frame is not None:  # ...into the namespace's sockets
+            self.push_screen(NamespaceScreen(key, self.frame, self.refresher))
+            return
         self.add_class("-detail-open")
         self.query_one("#detail", DetailPane).focus()
 
@@ -532,13 +551,17 @@ class NetwatchApp(App[None]):
             return
         if self.view == "processes":
             pid = key
-        elif self.view == "remotes":
-            pids = sorted(self._remote_totals(key).pids)
+        elif self.view in ("remotes", "namespaces"):
+            if self.view == "remotes":
+                pids, where = sorted(self._remote_totals(key).pids), "talking to this host"
+            else:
+                namespace = frame.snapshot.namespaces.get(key)
+                pids, where = list(namespace.pids if namespace is not None else ()), "in this namespace"
             if not pids:
-                self.notify("No visible process talks to this host.", severity="warning")
+                self.notify(f"No visible process {where}.", severity="warning")
                 return
             if len(pids) > 1:
-                title = "Several processes talk to this host: whose process view?"
+                title = f"Several processes {where}: whose process view?"
                 self.push_screen(OwnerChooser(pids, frame.snapshot.processes, title), self._open_process)
                 return
             pid = pids[0]
@@ -662,17 +685,19 @@ def run_app(
     filter_text: str | None = "",
     pid: int | None = None,
     linger: float = 5.0,
+    netns: Selection | None = None,
 ) -> int:
     """Run the TUI until the user quits; returns the exit status.
 
-    ``source`` defaults to the live collector with ``backend``. Raises :class:`BackendUnavailable` when no
+    ``source`` defaults to the live collector with ``backend`` over the ``netns`` namespaces. Raises
+    :class:`BackendUnavailable` when no
     snapshot could ever be taken (so the command line reports it in one line). SIGTERM, SIGHUP and SIGINT
     restore the terminal and exit with 128 + the signal's number (see :mod:`netwatch.tui.app.terminal`).
     """
     from netwatch.tui.app.terminal import SignalExit
 
     app = NetwatchApp(
-        source if source is not None else LiveSource(backend),
+        source if source is not None else LiveSource(backend, netns),
         interval=interval,
         filter_text=filter_text or "",
         pid=pid,

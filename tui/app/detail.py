@@ -13,11 +13,13 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
 from netwatch.backends.history.diff import has_counters, no_counters_reason
+from netwatch.backends.model.containers import Container
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
+from netwatch.tui.view.namespaces import NamespaceTotals
 from netwatch.tui.view.remotes import RemoteTotals
 from netwatch.tui.view.rows import NO_COUNTERS, UNKNOWN, process_facts, seen_text
 from netwatch.tui.view.safe_text import plain, visible
@@ -114,7 +116,17 @@ def socket_fields(sock: Socket, frame: Frame) -> list[Field]:
     status = frame.statuses.get(sock.key)
     if status:
         fields.append(("status", status))
+    if sock.netns is not None:
+        fields.append(("netns", plain(f"{sock.netns} (inode {sock.netns_inode})")))
+    container = frame.snapshot.container_of(sock)
+    if container is not None:
+        fields.append(("container", container_text(container)))
     return fields
+
+
+def container_text(container: Container) -> Text:
+    """A container as ``docker:0123456789ab`` (plus ``pod <uid>``), a unit by its name: untrusted text."""
+    return plain(container.name + (f", pod {container.pod}" if container.pod else ""))
 
 
 def traffic_fields(sock: Socket, frame: Frame) -> list[Field]:
@@ -267,6 +279,8 @@ def process_summary(pid: int, frame: Frame) -> Text:
     fields += [
         ("cmdline", plain(" ".join(process.cmdline) or f"[{process.name}]")),
         ("cgroup", plain(process.cgroup or "")),
+        *((("container", container_text(process.container)),) if process.container is not None else ()),
+        *((("netns", plain(", ".join(sorted(total.namespaces)))),) if total.namespaces else ()),
         ("sockets", sockets + (f" ({total.shared} shared)" if total.shared else "")),
         ("send rate", _shared_rate(facts.send_bps, facts.shared_send_bps)),
         ("recv rate", _shared_rate(facts.recv_bps, facts.shared_recv_bps)),
@@ -275,6 +289,32 @@ def process_summary(pid: int, frame: Frame) -> Text:
     if facts.shares_with:
         fields.append(("shared with", _labels(facts.shares_with, processes)))
     return Text("\n").join([title, _grid(fields)])
+
+
+def namespace_summary(inode: int, total: NamespaceTotals, frame: Frame) -> Text:
+    """A network namespace: its name, container or unit, processes, sockets by state, rates, listening ports."""
+    namespace = frame.snapshot.namespaces.get(inode)
+    title = Text.assemble(("netns ", "bold"))
+    title.append_text(plain(namespace.name if namespace is not None else f"net:[{inode}]", "bold"))
+    if namespace is None:
+        return title + Text("  gone", style="dim")
+    processes = frame.snapshot.processes
+    states = total.states_text()
+    fields: list[Field] = [
+        ("inode", str(inode) + ("  (netwatch's own)" if namespace.own else "")),
+        ("container", container_text(namespace.container) if namespace.container is not None else Text(UNKNOWN)),
+        ("processes", _labels(namespace.pids[:PIDS_SHOWN], processes) + Text(
+            f" +{len(namespace.pids) - PIDS_SHOWN}" if len(namespace.pids) > PIDS_SHOWN else "")),
+        ("sockets", f"{total.sockets.sockets}" + (f": {states}" if states else "")),
+        ("send rate", fmt.rate(total.send_bps)),
+        ("recv rate", fmt.rate(total.recv_bps)),
+        ("listening", plain(total.sockets.ports_text() or UNKNOWN)),
+    ]
+    return Text("\n").join([title, _grid(fields)])
+
+
+PIDS_SHOWN = 12
+"""Processes of a namespace named in its summary (the rest counted)."""
 
 
 def remote_summary(address: str, name: str, total: RemoteTotals, processes: Mapping[int, Process]) -> Text:

@@ -17,6 +17,7 @@ from netwatch.tui.view.intervals import INTERVAL_RANGE
 
 if TYPE_CHECKING:
     from netwatch.backends.filter import SocketFilter
+    from netwatch.backends.model.namespaces import Selection
 
 FORMATS = ("table", "json", "csv")
 EXIT_USAGE = 2
@@ -73,6 +74,15 @@ def _pid(text: str) -> int:
     return int(text)
 
 
+def _netns(text: str) -> Selection:
+    from netwatch.backends.model.namespaces import Selection
+
+    try:
+        return Selection(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="netwatch",
@@ -88,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
                         help="where to read sockets from (default: auto = netlink, else procfs, else psutil)")
     parser.add_argument("--pid", type=_pid, metavar="PID", help="only this process's sockets")
+    parser.add_argument("--netns", type=_netns, metavar="WHICH",
+                        help="network namespaces: all (default: every one netwatch may enter), self (netwatch's "
+                             "own), a NAME (ip netns name, container, unit, net:[INODE]), an INODE, or pid:PID")
     parser.add_argument("--linger", type=_positive_seconds, default=5.0, metavar="S",
                         help="seconds a closed socket stays on screen (default: 5)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -173,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILURE
             from netwatch.tui.cli.once import run_once
 
-            return run_once(args.backend, socket_filter, args.format, sys.stdout, quiet=args.quiet)
+            return run_once(args.backend, socket_filter, args.format, sys.stdout, quiet=args.quiet, netns=args.netns)
         from netwatch.tui.app.app import run_app
 
         return run_app(
@@ -182,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             filter_text=args.filter,
             pid=args.pid,
             linger=args.linger,
+            netns=args.netns,
         )
     except KeyboardInterrupt:
         return 130

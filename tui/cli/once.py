@@ -6,7 +6,7 @@ import csv
 import gc
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import orjson
@@ -16,6 +16,7 @@ from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
+from netwatch.tui.cli.main import EXIT_USAGE
 from netwatch.tui.cli.serialize import (
     CSV_COLUMNS,
     SocketJsonEncoder,
@@ -27,6 +28,7 @@ from netwatch.tui.view.safe_text import visible
 
 if TYPE_CHECKING:
     from netwatch.backends.filter import SocketFilter
+    from netwatch.backends.model.namespaces import Selection
 
 TABLE_HEADER = ("Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Process")
 JSON_BATCH = 2000
@@ -42,16 +44,20 @@ without freeing their records one by one (~30 ms per 50,000 sockets; see :func:`
 
 
 def run_once(backend: str, socket_filter: SocketFilter | None, output_format: str, out: TextIO,
-             quiet: bool = False) -> int:
-    """Take one snapshot, keep the sockets matching ``socket_filter`` (None: all), print them, and what is hidden
-    on stderr (unless ``quiet``: the JSON document carries it too); returns the exit status."""
+             quiet: bool = False, netns: Selection | None = None) -> int:
+    """Take one snapshot (of the ``netns`` namespaces, default all), keep the sockets matching ``socket_filter``
+    (None: all), print them, and what is hidden on stderr (unless ``quiet``: the JSON document carries it too);
+    returns the exit status."""
     # One short-lived process building ~10 objects per socket, none cyclic: the cyclic collector would only
     # rescan the growing heap (measured: a third of the run at 100,000 sockets).
     gc.disable()
     if hasattr(out, "reconfigure"):  # names and paths may carry undecodable bytes (kept as surrogates)
         out.reconfigure(errors="backslashreplace")
-    snapshot = Collector(backend).snapshot()
+    snapshot = Collector(backend, netns=netns).snapshot()
     LEFT_FOR_EXIT.append(snapshot)
+    if netns is not None and not snapshot.namespaces and snapshot.backend == "netlink":
+        print(f"netwatch: --netns {visible(netns.text)}: no such network namespace", file=sys.stderr)
+        return EXIT_USAGE
     if not quiet:
         for warning in snapshot_warnings(snapshot):
             print(f"netwatch: warning: {visible(warning)}", file=sys.stderr)
@@ -64,9 +70,9 @@ def run_once(backend: str, socket_filter: SocketFilter | None, output_format: st
     elif output_format == "csv":
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        writer.writerows(socket_to_csv_row(sock, snapshot.processes) for sock in sockets)
+        writer.writerows(socket_to_csv_row(sock, snapshot.processes, snapshot.namespaces) for sock in sockets)
     else:
-        out.writelines(format_table(sockets, snapshot.processes))
+        out.writelines(format_table(sockets, snapshot.processes, netns_column=len(snapshot.namespaces) > 1))
     return 0
 
 
@@ -74,7 +80,7 @@ def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None
     """The JSON document of ``sockets``, streamed in batches; a large list is encoded by two processes (the
     second half by a forked child, see :func:`_encode_in_child`)."""
     out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
-    encode = SocketJsonEncoder(snapshot.processes, snapshot.monotonic).encode
+    encode = SocketJsonEncoder(snapshot.processes, snapshot.monotonic, snapshot.namespaces).encode
     half = len(sockets) // 2 if len(sockets) >= PARALLEL_JSON_MIN else len(sockets)
     out.flush()  # nothing buffered may be inherited by the child
     child = _encode_in_child(sockets[half:], encode)
@@ -114,11 +120,13 @@ def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
     return True
 
 
-def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) -> list[str]:
-    """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes)."""
-    rows = [TABLE_HEADER, *(_table_row(sock, processes) for sock in sockets)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER) - 1)]
-    right_aligned = {2, 3}
+def format_table(sockets: Sequence[Socket], processes: Mapping[int, Process], netns_column: bool = False) -> list[str]:
+    """Lines of an ``ss -tanp``-like table, untrusted text made visible (no terminal escapes); ``netns_column``:
+    with the network namespace of each socket first (when more than one is shown)."""
+    header, netns = (("Netns", *TABLE_HEADER), _netns) if netns_column else (TABLE_HEADER, _nothing)
+    rows = [header, *((*netns(sock), *_table_row(sock, processes)) for sock in sockets)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    right_aligned = {3, 4} if netns_column else {2, 3}
     lines = []
     for row in rows:
         cells = [
@@ -127,6 +135,14 @@ def format_table(sockets: Iterable[Socket], processes: Mapping[int, Process]) ->
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip() + "\n")
     return lines
+
+
+def _netns(sock: Socket) -> tuple[str]:
+    return (visible(sock.netns or "-"),)
+
+
+def _nothing(_sock: Socket) -> tuple[()]:
+    return ()
 
 
 def _table_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[str, ...]:

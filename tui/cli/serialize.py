@@ -8,6 +8,7 @@ and the smoothed RTT, its text cells made safe for terminals and spreadsheets (:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import orjson
 
 from netwatch.backends.collector import visibility_warning
+from netwatch.backends.model.containers import Container
 from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is_shared
+from netwatch.backends.model.namespaces import Namespace
 from netwatch.backends.model.records import (
     SOCKET_FIELDS,
     MemInfo,
@@ -28,9 +31,11 @@ from netwatch.backends.model.records import (
     tcp_info_at,
     timer_at,
 )
-from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.model.snapshot import Snapshot, socket_container
 from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.tui.view.safe_text import visible
+
+NO_NAMESPACES: Mapping[int, Namespace] = {}
 
 
 def _record(value: Any) -> dict[str, Any] | None:
@@ -47,14 +52,22 @@ _TO_PLAIN: dict[str, Callable[[Any], Any]] = {
 }  # fmt: skip
 """How a document field that is not plain text or a number is written as plain data (owners: see below)."""
 _PLAIN_FIELDS = tuple(name for name in SOCKET_FIELDS if name != "owners" and name not in _TO_PLAIN)
-CSV_COLUMNS = (*_PLAIN_FIELDS, "pids", "processes", "rtt_us")
+DOCUMENT_FIELDS = (*SOCKET_FIELDS, "container")
+"""A socket's JSON document: the record's fields, then its container or unit (:func:`socket_container`)."""
+CSV_COLUMNS = (*_PLAIN_FIELDS, "pids", "processes", "rtt_us", "container")
 _socket_values = attrgetter(*SOCKET_FIELDS)
 _plain_values = attrgetter(*_PLAIN_FIELDS)
 
 
-def socket_to_dict(sock: Socket, processes: Mapping[int, Process], now: float | None = None) -> dict[str, Any]:
+def socket_to_dict(
+    sock: Socket,
+    processes: Mapping[int, Process],
+    now: float | None = None,
+    namespaces: Mapping[int, Namespace] = NO_NAMESPACES,
+) -> dict[str, Any]:
     """Everything known about one socket, keyed as in the JSON output; ``now`` (the snapshot's monotonic time):
-    a record kept from an earlier dump has its clocks moved on to it."""
+    a record kept from an earlier dump has its clocks moved on to it; ``namespaces``: the snapshot's, where an
+    ownerless socket's container comes from."""
     document = {
         name: _TO_PLAIN[name](value) if name in _TO_PLAIN else value
         for name, value in zip(SOCKET_FIELDS, _socket_values(sock), strict=True)
@@ -65,7 +78,24 @@ def socket_to_dict(sock: Socket, processes: Mapping[int, Process], now: float | 
     document["owners"] = [
         {"pid": owner.pid, "fd": owner.fd, "name": _name(processes, owner.pid)} for owner in sock.owners
     ]
+    document["container"] = container_to_dict(socket_container(sock, processes, namespaces))
     return document
+
+
+def container_to_dict(container: Container | None) -> dict[str, str | None] | None:
+    return None if container is None else {
+        "runtime": container.runtime, "id": container.id, "name": container.name, "pod": container.pod
+    }  # fmt: skip
+
+
+def namespaces_to_list(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """The JSON document's ``namespaces``: each namespace listed, with its socket count."""
+    counts = Counter(sock.netns_inode for sock in snapshot.sockets.values())
+    return [
+        {"inode": namespace.inode, "name": namespace.name, "container": container_to_dict(namespace.container),
+         "pids": list(namespace.pids), "sockets": counts[namespace.inode]}
+        for namespace in snapshot.namespaces.values()
+    ]  # fmt: skip
 
 
 def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
@@ -75,24 +105,29 @@ def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
         "backend": snapshot.backend,
         "backend_reason": snapshot.backend_reason,
         "warnings": snapshot_warnings(snapshot),
+        "namespaces": namespaces_to_list(snapshot),
     }
 
 
 def snapshot_warnings(snapshot: Snapshot) -> list[str]:
     """What the snapshot cannot show, one line each: hidden owners first, then the backend's warnings."""
     hidden = visibility_warning(snapshot.visibility)
-    return [*([hidden] if hidden else []), *snapshot.warnings]
+    return [*([hidden] if hidden else []), *(warning for warning in snapshot.warnings if warning != hidden)]
 
 
-def socket_to_csv_row(sock: Socket, processes: Mapping[int, Process]) -> tuple[Any, ...]:
+def socket_to_csv_row(
+    sock: Socket, processes: Mapping[int, Process], namespaces: Mapping[int, Namespace] = NO_NAMESPACES
+) -> tuple[Any, ...]:
     """One CSV row in :data:`CSV_COLUMNS` order."""
     pids = sorted(owner_pids(sock))
     info = sock.tcp_info
+    container = socket_container(sock, processes, namespaces)
     return (
         *map(_csv_cell, _plain_values(sock)),
         " ".join(map(str, pids)),
         csv_text(" ".join(_name(processes, pid) or "" for pid in pids)),
         info.rtt if info is not None and info.rtt else "",  # 0: no sample yet (a listener has none): unknown
+        "" if container is None else csv_text(container.name),
     )
 
 
@@ -124,7 +159,7 @@ def _object_template(names: Iterable[str], code: str = "%d") -> bytes:
     return ("{" + ",".join(f'"{name}":{code}' for name in names) + "}").encode()
 
 
-_SOCKET_TEMPLATE = _object_template(SOCKET_FIELDS, "%s")
+_SOCKET_TEMPLATE = _object_template(DOCUMENT_FIELDS, "%s")
 _TCP_INFO_TEMPLATE = _object_template(TcpInfo._fields)
 _TIMER_TEMPLATE = _object_template(Timer._fields, "%s")
 _MEMINFO_TEMPLATE = _object_template(MemInfo._fields)
@@ -143,6 +178,7 @@ _FIELD_ENCODINGS = {
     "meminfo": 'b"null" if {0} is None else _MEMINFO_TEMPLATE % {0}',
     "skmem": 'b"null" if {0} is None else _SKMEM_TEMPLATE % {0}',
     "extensions": "self._extensions({0})",
+    "container": "self._container(sock)",
 }
 """How :meth:`SocketJsonEncoder.encode` writes a document field, as an expression of its value ``{0}``. The other
 fields are text or small numbers, encoded once per distinct value: ``encoded[{0}]``."""
@@ -150,10 +186,10 @@ fields are text or small numbers, encoded once per distinct value: ``encoded[{0}
 
 def _compile_encode() -> Callable[[SocketJsonEncoder, Socket], bytes]:
     """``SocketJsonEncoder.encode``: the socket template filled with one expression per field in
-    :data:`SOCKET_FIELDS` order, compiled once (as dataclasses compile ``__init__``). As fast as written out by
+    :data:`DOCUMENT_FIELDS` order, compiled once (as dataclasses compile ``__init__``). As fast as written out by
     hand (a loop over per-field functions took 20% longer), and no field can be left out or misplaced: an
     encoding for a field the document does not have fails on the first socket."""
-    encodings = {**dict.fromkeys(SOCKET_FIELDS, "encoded[{0}]"), **_FIELD_ENCODINGS}
+    encodings = {**dict.fromkeys(DOCUMENT_FIELDS, "encoded[{0}]"), **_FIELD_ENCODINGS}
     values = "".join(f"        {code.format('sock.' + name)},\n" for name, code in encodings.items())
     source = (
         "def encode(self, sock):\n"
@@ -180,8 +216,15 @@ class SocketJsonEncoder:
     strings, small numbers and the extensions the model shares between sockets. Use one encoder per document;
     ``now`` as for :func:`socket_to_dict`."""
 
-    def __init__(self, processes: Mapping[int, Process], now: float | None = None) -> None:
+    def __init__(
+        self,
+        processes: Mapping[int, Process],
+        now: float | None = None,
+        namespaces: Mapping[int, Namespace] = NO_NAMESPACES,
+    ) -> None:
         self._processes = processes
+        self._namespaces = namespaces
+        self._containers: dict[Container | None, bytes] = {}
         self._now = now
         self._encoded = _Encoded()
         self._shared: dict[int, tuple[Mapping[str, object], bytes]] = {}
@@ -199,6 +242,13 @@ class SocketJsonEncoder:
         return b"[%s]" % b",".join(
             _OWNER_TEMPLATE % (owner.pid, owner.fd, encoded[_name(processes, owner.pid)]) for owner in owners
         )
+
+    def _container(self, sock: Socket) -> bytes:
+        container = socket_container(sock, self._processes, self._namespaces)
+        encoded = self._containers.get(container)
+        if encoded is None:
+            encoded = self._containers[container] = _dumps(container_to_dict(container))
+        return encoded
 
     def _timer(self, timer: Timer) -> bytes:
         return _TIMER_TEMPLATE % (self._encoded[timer.name], b"%d" % timer.expires_ms, b"%d" % timer.retrans)

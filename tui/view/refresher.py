@@ -20,6 +20,7 @@ from netwatch.tui.view.disposal import FrameHolds
 from netwatch.tui.view.events import accepted_events
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
+from netwatch.tui.view.namespaces import namespace_rows, sockets_of_namespace
 from netwatch.tui.view.remotes import remote_rows, sockets_of_host
 from netwatch.tui.view.resolve import HostResolver
 from netwatch.tui.view.rows import RowBuilder, SocketPredicate
@@ -97,6 +98,8 @@ class Refresher:
             rows = builder.process_rows(frame, accept, request.pid)
         elif request.view == "remotes":
             rows = remote_rows(frame, accept, builder.host_name, builder.address_key)
+        elif request.view == "namespaces":
+            rows = namespace_rows(frame, accept)
         else:
             rows = self._builder.socket_rows(frame, request.view, accept)
         return self._held(frame, rows.sorted(request.sort_index, request.sort_reverse))
@@ -118,6 +121,14 @@ class Refresher:
         """The sockets talking to remote host ``address`` that pass ``socket_filter``, sorted; they hold
         ``frame``."""
         rows = self._builder.rows_of_sockets(frame, sockets_of_host(frame, address), _matching(frame, socket_filter))
+        return self._held(frame, rows.sorted(sort_index, reverse))
+
+    def rows_of_namespace(self, frame: Frame, inode: int, socket_filter: SocketFilter | None, sort_index: int,
+                          reverse: bool) -> TableRows:
+        """The sockets of the network namespace of ``inode`` that pass ``socket_filter``, sorted; they hold
+        ``frame``."""
+        sockets = sockets_of_namespace(frame, inode)
+        rows = self._builder.rows_of_sockets(frame, sockets, _matching(frame, socket_filter))
         return self._held(frame, rows.sorted(sort_index, reverse))
 
     def host_name(self, address: str) -> str:

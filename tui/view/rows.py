@@ -24,7 +24,7 @@ from netwatch.tui.view.table_model import Column, Row, RowModel, TableRows
 
 SocketPredicate = Callable[[Socket], bool]
 
-VIEWS = ("connections", "listeners", "processes", "unix", "remotes")
+VIEWS = ("connections", "listeners", "processes", "unix", "remotes", "namespaces")
 
 # hide_order: on a narrow terminal the least useful columns make way (lowest first) for full endpoints.
 # Endpoints and process labels are cut in the middle (the port and a shared socket's "+N" stay), paths keep their
@@ -32,6 +32,9 @@ VIEWS = ("connections", "listeners", "processes", "unix", "remotes")
 _PROCESS = Column("process", "process", 14, flex=True, cut="middle")
 _SEEN = Column("seen", "seen", 7, align="right", hide_order=3)
 """Time since netwatch first saw the socket, "≥" for sockets already there at its first snapshot."""
+_NETNS = Column("netns", "netns", 10, cut="middle", hide_order=-1)
+"""The network namespace, and the container or unit of the owner (else of the namespace): hidden first."""
+_CONTAINER = Column("container", "container", 15, cut="middle", hide_order=0)
 _RECV_Q = Column("recv_q", "recv-q", 6, align="right", hide_order=2)
 _SEND_Q = Column("send_q", "send-q", 6, align="right", hide_order=1)
 
@@ -47,6 +50,8 @@ SOCKET_COLUMNS = (
     _RECV_Q,
     _SEND_Q,
     _SEEN,
+    _NETNS,
+    _CONTAINER,
 )
 
 LISTENER_COLUMNS = (
@@ -57,6 +62,8 @@ LISTENER_COLUMNS = (
     replace(_RECV_Q, hide_order=None),
     replace(_SEND_Q, hide_order=None),
     _SEEN,
+    _NETNS,
+    _CONTAINER,
 )
 """Listeners have no peer and move no bytes: the space goes to their queues (for a TCP listener the accept queue
 and its backlog, as ``ss`` shows them)."""
@@ -77,6 +84,8 @@ UNIX_COLUMNS = (
     _SEND_Q,
     Column("inode", "inode", 9, align="right", hide_order=3),
     replace(_SEEN, hide_order=4),
+    _NETNS,
+    _CONTAINER,
 )
 
 PROCESS_COLUMNS = (
@@ -91,6 +100,8 @@ PROCESS_COLUMNS = (
     Column("send", "send", 6, align="right"),
     Column("recv", "recv", 6, align="right"),
     Column("ports", "listening", 12, flex=True),
+    _NETNS,
+    _CONTAINER,
 )
 
 REMOTE_COLUMNS = (
@@ -103,16 +114,30 @@ REMOTE_COLUMNS = (
 )
 """The Remote hosts view (rows: :mod:`netwatch.tui.view.remotes`)."""
 
+NAMESPACE_COLUMNS = (
+    Column("name", "namespace", 14, flex=True, cut="middle"),
+    Column("inode", "inode", 10, align="right", hide_order=1),
+    Column("container", "container", 19, cut="middle", hide_order=2),
+    Column("processes", "procs", 5, align="right", hide_order=3),
+    Column("sockets", "socks", 6, align="right"),
+    Column("states", "states", 14, flex=True, hide_order=4),
+    Column("send", "send", 6, align="right"),
+    Column("recv", "recv", 6, align="right"),
+    Column("ports", "listening", 12, flex=True, hide_order=5),
+)
+"""The Namespaces view (rows: :mod:`netwatch.tui.view.namespaces`)."""
+
 COLUMNS_OF_VIEW = {
     "connections": SOCKET_COLUMNS,
     "listeners": LISTENER_COLUMNS,
     "processes": PROCESS_COLUMNS,
     "unix": UNIX_COLUMNS,
     "remotes": REMOTE_COLUMNS,
+    "namespaces": NAMESPACE_COLUMNS,
 }
 
 VIEW_NOUNS = {"connections": "connections", "listeners": "listeners", "processes": "processes",
-              "unix": "unix sockets", "remotes": "remote hosts"}
+              "unix": "unix sockets", "remotes": "remote hosts", "namespaces": "network namespaces"}
 """What the rows of each view are, for "3 of 40 connections shown"."""
 
 DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest processes first
@@ -121,6 +146,7 @@ DEFAULT_SORT = {  # (column, reverse): newest connections first, busiest process
     "processes": ("sockets", True),
     "unix": ("path", False),
     "remotes": ("connections", True),
+    "namespaces": ("sockets", True),
 }
 
 _NO_RTT = -1
@@ -227,6 +253,14 @@ class _FrameRows:
     def _seen_cell(self, sock: Socket) -> str:
         return seen_text(self.frame, sock.key)
 
+    @staticmethod
+    def _netns(sock: Socket) -> str:
+        return sock.netns or ""
+
+    def _container(self, sock: Socket) -> str:
+        container = self.frame.snapshot.container_of(sock)
+        return container.name if container is not None else ""
+
 
 class SocketRows(_FrameRows):
     """Rows with :data:`SOCKET_COLUMNS` (a Unix socket shows its path as local and its peer's inode as peer)."""
@@ -263,6 +297,8 @@ class SocketRows(_FrameRows):
             _quantity(sock.recv_q),
             _quantity(sock.send_q),
             self._seen_cell(sock),
+            self._netns(sock),
+            self._container(sock),
         )
 
     @staticmethod
@@ -303,7 +339,7 @@ class ListenerRows(SocketRows):
         sock = self._sockets[key]
         local = self._builder.endpoint(sock.local_address, sock.local_port, sock.family, sock.proto)
         return (sock.proto, short_state(sock.state), local, self._process(sock), _quantity(sock.recv_q),
-                _quantity(sock.send_q), self._seen_cell(sock))
+                _quantity(sock.send_q), self._seen_cell(sock), self._netns(sock), self._container(sock))
 
 
 class PidSocketRows(SocketRows):
@@ -343,6 +379,8 @@ class UnixRows(_FrameRows):
             _quantity(sock.send_q),
             _number(sock.inode),
             self._seen_cell(sock),
+            self._netns(sock),
+            self._container(sock),
         )
 
     @staticmethod
@@ -364,10 +402,25 @@ class UnixRows(_FrameRows):
 
 def _accepted(model: RowModel, keys: list[Hashable], frame: Frame, accept: SocketPredicate | None) -> TableRows:
     """Rows of ``model`` for the ``keys`` whose socket ``accept`` takes (all when None; else with their total)."""
+    empty = empty_columns(frame)
     if accept is None:
-        return TableRows(model, keys)
+        return TableRows(model, keys, empty_columns=empty)
     sockets = frame.sockets
-    return TableRows(model, [key for key in keys if accept(sockets[key])], total=len(keys))
+    return TableRows(model, [key for key in keys if accept(sockets[key])], total=len(keys), empty_columns=empty)
+
+
+def empty_columns(frame: Frame) -> frozenset[str]:
+    """The namespace column where one network namespace is listed, the container column where no socket's owner
+    or namespace is in a container or unit: columns with nothing to tell."""
+    snapshot = frame.snapshot
+    empty = set()
+    if len(snapshot.namespaces) <= 1:
+        empty.add(_NETNS.key)
+    if not any(namespace.container for namespace in snapshot.namespaces.values()) and not any(
+        process.container for process in snapshot.processes.values()
+    ):
+        empty.add(_CONTAINER.key)
+    return frozenset(empty)
 
 
 def _number(value: int | None) -> str:
@@ -441,6 +494,8 @@ class RowBuilder:
             send = rates.send_bps if rates else 0.0
             recv = rates.recv_bps if rates else 0.0
             ports = total.ports_text()
+            netns = ",".join(sorted(total.namespaces))
+            container = process.container.name if process is not None and process.container is not None else ""
             rows.append(
                 Row(
                     key=pid,
@@ -456,6 +511,8 @@ class RowBuilder:
                         fmt.rate_cell(send),
                         fmt.rate_cell(recv),
                         ports,
+                        netns,
+                        container,
                     ),
                     sort_values=(
                         pid,
@@ -469,14 +526,17 @@ class RowBuilder:
                         send,
                         recv,
                         ports,
+                        netns,
+                        container,
                     ),
                 )
             )
+        empty = empty_columns(frame)
         if accept is None:
-            return TableRows.of(rows)
+            return replace(TableRows.of(rows), empty_columns=empty)
         current = frame.snapshot.sockets
         owning = sum(1 for owned in frame.sockets_by_pid.values() if any(sock.key in current for sock in owned))
-        return replace(TableRows.of(rows), total=owning)
+        return replace(TableRows.of(rows), total=owning, empty_columns=empty)
 
     def endpoint(self, address: str, port: int, family: str, proto: str) -> str:
         """``addr:port`` (IPv6 in brackets, ``::ffff:`` mapped as IPv4), with names when resolving."""
@@ -525,11 +585,15 @@ class ProcessTotals:
     listen_ports: set[tuple[str, int]] = field(default_factory=set)
     unix_listeners: set[str] = field(default_factory=set)
     """Paths (or ``@abstract`` names) of listening Unix sockets."""
+    namespaces: set[str] = field(default_factory=set)
+    """The network namespaces its sockets are in."""
 
     def add(self, sock: Socket, shared: bool = False) -> None:
         self.sockets += 1
         self.shared += shared
         self.states[sock.state] = self.states.get(sock.state, 0) + 1
+        if sock.netns is not None:
+            self.namespaces.add(sock.netns)
         if sock.proto == "unix":
             self.unix += 1
             if sock.state == "LISTEN":

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from netwatch.backends.model.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from netwatch.backends.model.namespaces import Selection
 
 
 class SnapshotSource(Protocol):
@@ -35,8 +38,9 @@ class LiveSource:
     socket, owner cache) never hops between threads.
     """
 
-    def __init__(self, backend: str = "auto") -> None:
+    def __init__(self, backend: str = "auto", netns: Selection | None = None) -> None:
         self.requested = backend
+        self._netns = netns
         self._collector = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-collector")
 
@@ -51,7 +55,7 @@ class LiveSource:
         if self._collector is None:
             from netwatch.backends.collector import Collector
 
-            self._collector = Collector(self.requested, live=True)
+            self._collector = Collector(self.requested, live=True, netns=self._netns)
         return self._collector.snapshot()
 
     def close(self) -> None:

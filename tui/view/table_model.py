@@ -97,6 +97,8 @@ class TableRows:
     """Called once when whoever holds these rows lets go of them (e.g. to release the frame the model reads)."""
     total: int | None = None
     """How many rows the view has without its filter (None: not filtered, :attr:`keys` are all of them)."""
+    empty_columns: frozenset[str] = frozenset()
+    """Keys of columns no row has anything for here (e.g. the network namespace on a host of one): not shown."""
 
     @classmethod
     def of(cls, rows: Iterable[Row]) -> TableRows:
@@ -107,7 +109,7 @@ class TableRows:
     def sorted(self, column: int, reverse: bool = False) -> TableRows:
         """These rows ordered by column ``column`` (see :func:`sort_keys`); the result takes over the release."""
         keys = sort_keys(self.keys, self.model.sort_value(column), reverse)
-        return TableRows(self.model, keys, self.release, self.total)
+        return TableRows(self.model, keys, self.release, self.total, self.empty_columns)
 
     def discard(self) -> None:
         """Let go of rows that were never shown."""

@@ -4,12 +4,12 @@
  * dump `seq`, appending (buffer, payload offset, end) to `messages`, exactly as transport.parse_datagram does,
  * and returns (dump ended, NLM_F_DUMP_INTR seen, errno of an NLMSG_ERROR/NLMSG_DONE or 0).
  *
- * With `reuse` = (proto, previous, into, fingerprints) the messages are inet_diag replies and each one is
+ * With `reuse` = (proto, netns, previous, into, fingerprints) the messages are inet_diag replies and each one is
  * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
- * last_* clocks). Where previous[(proto, cookie)] is a record whose `digest` is that fingerprint, the socket did
- * not change: the record goes to into[(proto, cookie)] and the message is not listed; otherwise the message is
- * listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest) and
- * into[(proto, cookie)] set to None, a place the decoder fills: `into` keeps the kernel's order.
+ * last_* clocks). Where previous[key], key = (proto, cookie, netns), is a record whose `digest` is that
+ * fingerprint, the socket did not change: the record goes to into[key] and the message is not listed; otherwise
+ * the message is listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest)
+ * and into[key] set to None, a place the decoder fills: `into` keeps the kernel's order.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -88,14 +88,15 @@ static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
 /* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
 static PyObject *digest_name;
 
-static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *previous, PyObject *into,
+static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *netns, PyObject *previous,
+                     PyObject *into,
                      PyObject **fp) {
     uint64_t hash = fingerprint(p, n);
     uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
     PyObject *number = PyLong_FromUnsignedLongLong(cookie);
     if (number == NULL)
         return -1;
-    PyObject *key = PyTuple_Pack(2, proto, number);
+    PyObject *key = PyTuple_Pack(3, proto, number, netns);
     Py_DECREF(number);
     if (key == NULL)
         return -1;
@@ -135,10 +136,10 @@ static PyObject *split(PyObject *self, PyObject *args) {
     unsigned long seq;
     if (!PyArg_ParseTuple(args, "OnnkO!O", &buffer_object, &offset, &end, &seq, &PyList_Type, &messages, &reuse))
         return NULL;
-    PyObject *proto = NULL, *previous = NULL, *into = NULL, *fingerprints = NULL;
+    PyObject *proto = NULL, *netns = NULL, *previous = NULL, *into = NULL, *fingerprints = NULL;
     if (reuse != Py_None) {
-        if (!PyArg_ParseTuple(reuse, "UO!O!O!", &proto, &PyDict_Type, &previous, &PyDict_Type, &into, &PyList_Type,
-                              &fingerprints))
+        if (!PyArg_ParseTuple(reuse, "UOO!O!O!", &proto, &netns, &PyDict_Type, &previous, &PyDict_Type, &into,
+                              &PyList_Type, &fingerprints))
             return NULL;
     }
     Py_buffer view;
@@ -165,7 +166,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
                 Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
                 PyObject *fp = NULL;
                 if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {
-                    int kept = reuse_one(data + payload, stop - payload, proto, previous, into, &fp);
+                    int kept = reuse_one(data + payload, stop - payload, proto, netns, previous, into, &fp);
                     if (kept < 0)
                         goto fail;
                     if (kept) {

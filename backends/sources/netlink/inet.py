@@ -77,7 +77,7 @@ TIMER_OFF = Timer("off", 0, 0)
 new_inet_socket = socket_builder(
     "key", "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
     "send_q", "inode", "uid", "cookie", "tcp_info", "timer", "meminfo", "skmem", "congestion", "cgroup",
-    "shutdown", "tos", "tclass", "mark", "interface", "extensions", "observed_at", "digest",
+    "shutdown", "tos", "tclass", "mark", "interface", "netns", "netns_inode", "extensions", "observed_at", "digest",
     path=None, peer_inode=None, sock_type=None, owners=(),
 )  # fmt: skip
 """A Socket from the values of an inet_diag message, in this order (owners are attached after the dump)."""
@@ -147,13 +147,25 @@ class InetDecoder:
         """Per protocol, message size -> the one layout seen at that size (None once two were): where the clocks
         are."""
         self._previous: Mapping[SocketKey, Socket] | None = None
+        self._snapshot_previous: Mapping[SocketKey, Socket] = {}
         self._observed_at: float | None = None
+        self.netns: int | None = None
+        """The inode of the network namespace whose dump is decoded next (part of each key)..."""
+        self.netns_name: str | None = None
+        """...and its name."""
 
     def start_dump(self, now: float, previous: Mapping[SocketKey, Socket] | None) -> None:
         """Begin the messages of one snapshot, read at monotonic time ``now``: records get a digest, and a socket
         may keep its record in ``previous`` (the last snapshot's sockets; None: nothing to keep yet)."""
-        self._previous = previous if previous is not None else {}
+        self._previous = self._snapshot_previous = previous if previous is not None else {}
         self._observed_at = now
+
+    def start_namespace(self, inode: int, name: str, keep: bool = True) -> None:
+        """Decode the next messages as those of network namespace ``inode`` called ``name``; ``keep``: its sockets
+        may keep their records (not after the namespace was renamed: the records hold its name)."""
+        self.netns, self.netns_name = inode, name
+        if self._previous is not None:
+            self._previous = self._snapshot_previous if keep else {}
 
     def _layout_for(self, family: int, buffer: bytes, offset: int, end: int) -> Layout:
         """Learn the shape of a message no cached layout fits, and the layout for it."""
@@ -180,19 +192,21 @@ class InetDecoder:
     def splitter_reuse(self, proto: str, into: dict) -> tuple | None:
         """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``into`` (see
         ``DiagSocket.stream``), or None outside a live dump."""
-        return None if self._previous is None else (proto, self._previous, into)
+        return None if self._previous is None else (proto, self.netns, self._previous, into)
 
     def decode(
         self, messages: Iterable[Message], proto: str, into: dict, fingerprints: list[int] | None = None
     ) -> int:
-        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie), later wins); in a live
-        dump (:meth:`start_dump`) the previous record of a socket whose message did not change is kept instead.
-        ``fingerprints``: the messages were checked by the compiled splitter, which gives their fingerprints (and
-        put the kept records into ``into`` itself).
+        """Add one Socket per well-formed message to ``into`` (keyed by (proto, cookie, :attr:`netns`), later wins);
+        in a live dump (:meth:`start_dump`) the previous record of a socket whose message did not change is kept
+        instead. ``fingerprints``: the messages were checked by the compiled splitter, which gives their fingerprints
+        (and put the kept records into ``into`` itself).
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
         states = state_names(proto)
+        netns = self.netns
+        netns_name = self.netns_name
         observed_at = self._observed_at
         next_fingerprint = iter(fingerprints).__next__ if fingerprints is not None else None
         live = self._previous is not None
@@ -224,7 +238,7 @@ class InetDecoder:
                 if clocks_of is not None:
                     fingerprint = _fingerprint(buffer, offset, end, clocks_of.clocks)
                     cookie_lo, cookie_hi = unpack_cookie(buffer, offset + COOKIE_OFFSET)
-                    key = (proto, cookie_hi << 32 | cookie_lo)
+                    key = (proto, cookie_hi << 32 | cookie_lo, netns)
                     last = previous(key)
                     if last is not None and last.digest == fingerprint:
                         into[key] = last
@@ -265,7 +279,7 @@ class InetDecoder:
             index_skmem = layout.skmem
             index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
-            key = (proto, cookie)
+            key = (proto, cookie, netns)
             if previous is not None:
                 known = layout_of_size.get(size, layout)
                 if known is not layout:
@@ -299,6 +313,8 @@ class InetDecoder:
                 values[layout.tclass] if layout.tclass else None,
                 values[layout.mark] if layout.mark else None,
                 ifindex,  # interface
+                netns_name,
+                netns,
                 extensions,
                 observed_at,
                 fingerprint,  # digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from functools import partial
 from typing import NamedTuple
 
 from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
+from netwatch.backends.model.namespaces import Namespace, Selection
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
@@ -21,6 +23,13 @@ from netwatch.backends.sources.netlink.transport import (
     DiagSocket,
     DumpFailed,
     Message,
+)
+from netwatch.backends.sources.netns import (
+    NO_RIGHTS,
+    Found,
+    Namespaces,
+    NamespaceUnavailable,
+    open_inside,
 )
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
 
@@ -45,47 +54,133 @@ class NetlinkSource:
     name = "netlink"
     reports_owners = False
 
-    def __init__(self, reuse_records: bool = False) -> None:
+    def __init__(self, reuse_records: bool = False, netns: Selection | None = None) -> None:
         """``reuse_records``: a TCP/UDP/RAW socket whose kernel values did not change since the previous snapshot
         (but for an idle socket's clocks) keeps that snapshot's record, undecoded: a live view's refresh then
-        costs what changed, not what exists."""
+        costs what changed, not what exists. ``netns``: the network namespaces to dump (default: every one
+        netwatch can enter)."""
         self._cgroups = CgroupPaths()
         self._inet = inet.InetDecoder(self._cgroups.path_of)
         self._reuse = reuse_records
+        self._selection = netns or Selection()
+        self._namespaces = Namespaces()
+        self._diag: dict[int, DiagSocket] = {}
+        """One sock_diag socket per namespace entered (netwatch's own included), closed when it is gone."""
+        self._names: dict[int, str] = {}
+        """What each namespace was called at the last snapshot."""
+        self._refused: dict[tuple[str, str], str] = {}
+        """(proto, family) dumps the kernel refused (e.g. RAW without raw_diag): read from /proc/net at once."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
-        """Dump every socket (the families sock_diag cannot dump are read from /proc/net); keeping the
-        ``previous`` record of each unchanged TCP/UDP/RAW socket where the source was made to reuse records."""
+        """Dump every socket of the selected namespaces (the families sock_diag cannot dump are read from
+        /proc/<pid>/net), keeping the ``previous`` record of each unchanged TCP/UDP/RAW socket where the source was
+        made to reuse records."""
         with _gc_paused(keep_frozen=self._reuse):
             return self._collect(previous)
 
+    def close(self) -> None:
+        """Close the sock_diag sockets (each one keeps its namespace alive)."""
+        for diag in self._diag.values():
+            diag.close()
+        self._diag.clear()
+
     def _collect(self, previous: Mapping[SocketKey, Socket] | None) -> SourceResult:
         self._cgroups.start_snapshot()
-        try:
-            diag = DiagSocket()
-        except OSError as error:
-            raise BackendUnavailable(f"cannot open a NETLINK_SOCK_DIAG socket: {error.strerror or error}") from None
+        enumeration = self._namespaces.enumerate()
+        chosen = [found for found in enumeration.found.values() if self._selection.matches(found.namespace)]
+        for gone in self._diag.keys() - enumeration.found.keys():
+            self._diag.pop(gone).close()
+        for gone in self._names.keys() - enumeration.found.keys():
+            del self._names[gone]
         by_key: dict = {}
         warnings: list[str] = []
-        unavailable: list[tuple[str, str]] = []
         observed_at = time.monotonic() if self._reuse else None
         if observed_at is not None:
             self._inet.start_dump(observed_at, previous)
-        with diag:
-            self._dump_tcp(diag, by_key, warnings, unavailable)
-            for proto, family in INET_DUMPS:
-                if proto != "tcp":
-                    request = inet.build_request(proto, family)
-                    self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), by_key, warnings,
-                                    unavailable)  # fmt: skip
-            self._dump_into(diag, unix.build_request(), _decode_unix, UNIX_DUMP, by_key, warnings, unavailable)
-        if len(unavailable) == len(INET_DUMPS) + 1:
-            raise BackendUnavailable("sock_diag answered every dump with an error")
-        sockets = sockets_from_rows(_read_procfs(unavailable, warnings).values())
-        sockets.extend(filter(None, by_key.values()))  # None: the place of a message the decoder found malformed
+        shown: list[Namespace] = []
+        own_unavailable: list[tuple[str, str]] = []
+        refused = 0
+        chosen.sort(key=lambda found: not found.namespace.own)  # netwatch's own first: its failure is fatal
+        for found in chosen:
+            namespace = found.namespace
+            try:
+                diag = self._diag_socket(found)
+            except NamespaceUnavailable as error:
+                refused += not error.gone
+                continue
+            except OSError as error:
+                if namespace.own:
+                    raise BackendUnavailable(
+                        f"cannot open a NETLINK_SOCK_DIAG socket: {error.strerror or error}"
+                    ) from None
+                warnings.append(f"network namespace {namespace.name}: no sock_diag socket ({error.strerror})")
+                continue
+            unavailable: list[tuple[str, str]] = []
+            self._dump_namespace(diag, namespace, by_key, warnings, unavailable)
+            if namespace.own:
+                if len(unavailable) == len(INET_DUMPS) + 1:
+                    raise BackendUnavailable("sock_diag answered every dump with an error")
+                own_unavailable = unavailable
+            if unavailable:
+                self._read_procfs(found, unavailable, by_key, warnings)
+            shown.append(namespace)
+        warnings.extend(_skipped(refused, enumeration.unreadable))
+        if not chosen:
+            warnings.append(f"no network namespace matches --netns {self._selection.text}")
         return SourceResult(
-            sockets=sockets, observed_at=observed_at, warnings=tuple(warnings), unavailable=tuple(unavailable)
+            sockets=list(filter(None, by_key.values())),  # None: the place of a message the decoder found malformed
+            observed_at=observed_at,
+            warnings=tuple(dict.fromkeys(warnings)),
+            unavailable=tuple(own_unavailable),
+            namespaces=tuple(shown),
         )
+
+    def _diag_socket(self, found: Found) -> DiagSocket:
+        """The namespace's sock_diag socket (made inside it on first use)."""
+        inode = found.namespace.inode
+        diag = self._diag.get(inode)
+        if diag is None:
+            diag = self._diag[inode] = DiagSocket() if found.namespace.own else open_inside(found, DiagSocket)
+        return diag
+
+    def _dump_namespace(
+        self, diag: DiagSocket, namespace: Namespace, into: dict, warnings: list[str],
+        unavailable: list[tuple[str, str]],
+    ) -> None:
+        """Every socket sock_diag can dump in one namespace, into ``into``; the (proto, family) pairs it cannot
+        dump into ``unavailable``."""
+        netns, name = namespace.inode, namespace.name
+        self._inet.start_namespace(netns, name, keep=self._names.get(netns, name) == name)
+        self._names[netns] = name
+        self._dump_tcp(diag, into, warnings, unavailable)
+        for proto, family in INET_DUMPS:
+            if proto != "tcp":
+                request = inet.build_request(proto, family)
+                self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), into, warnings,
+                                unavailable)  # fmt: skip
+        unix_dump = _Dump(lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), _no_reuse)
+        self._dump_into(diag, unix.build_request(), unix_dump, UNIX_DUMP, into, warnings, unavailable)
+
+    def _read_procfs(self, found: Found, families: list[tuple[str, str]], into: dict, warnings: list[str]) -> None:
+        """The sockets of the families netlink could not dump in ``found``'s namespace, from /proc/<pid>/net of
+        one of its processes (/proc/net in netwatch's own)."""
+        namespace = found.namespace
+        if namespace.own:
+            proc_net = "/proc/net"
+        elif namespace.pids:
+            proc_net = f"/proc/{namespace.pids[0]}/net"
+        else:
+            labels = ", ".join("/".join(dict.fromkeys(what)) for what in families)
+            warnings.append(f"{labels} sockets of namespaces that only a bind mount keeps (no process to read "
+                            "/proc/<pid>/net through) are not shown")  # fmt: skip
+            return
+        try:
+            rows, procfs_warnings = ProcfsSource(only=families, proc_net=proc_net, netns=namespace).read_rows()
+        except BackendUnavailable as error:
+            warnings.append(str(error))
+            return
+        warnings.extend(procfs_warnings)
+        into.update((sock.key, sock) for sock in sockets_from_rows(rows.values()))
 
     def _inet_decoder(self, proto: str) -> _Dump:
         decoder = self._inet
@@ -106,8 +201,8 @@ class NetlinkSource:
                 self._dump_into(diag, inet.build_request("tcp", family), decoder, ("tcp", family), into, warnings,
                                 unavailable)  # fmt: skip
 
-    @staticmethod
     def _dump_into(
+        self,
         diag: DiagSocket,
         request: bytes,
         dump: _Dump,
@@ -121,6 +216,10 @@ class NetlinkSource:
         """Run one dump (redone while interrupted, bounded), decoding it as it arrives, into ``into``. A dump the
         kernel refuses is noted in ``unavailable`` and ``warnings``, or raises (``strict``)."""
         label = "/".join(dict.fromkeys(what))
+        if what in self._refused:
+            unavailable.append(what)
+            warnings.append(self._refused[what])
+            return
         skipped = 0
 
         def consume(messages: list[Message], fingerprints: list[int] | None) -> None:
@@ -142,6 +241,8 @@ class NetlinkSource:
             unavailable.append(what)
             reason = "not supported by this kernel" if error.errno == errno.ENOENT else error.strerror
             warnings.append(f"netlink cannot dump {label} sockets ({reason}): read from /proc/net instead")
+            if error.errno == errno.ENOENT:  # the same in every namespace and at every refresh
+                self._refused[what] = warnings[-1]
             return
         except OSError as error:
             if strict:
@@ -155,20 +256,21 @@ class NetlinkSource:
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
 
 
-_decode_unix = _Dump(lambda messages, into, _fingerprints: unix.decode_unix(messages, into), lambda _into: None)
+def _no_reuse(_into: dict) -> None:
+    """Unix dumps: no record is kept by the compiled splitter."""
 
 
-def _read_procfs(families: list[tuple[str, str]], warnings: list[str]) -> dict:
-    """Rows for the families netlink could not dump, read from /proc/net (empty if it is unreadable too)."""
-    if not families:
-        return {}
-    try:
-        rows, procfs_warnings = ProcfsSource(only=families).read_rows()
-    except BackendUnavailable as error:
-        warnings.append(str(error))
-        return {}
-    warnings.extend(procfs_warnings)
-    return rows
+def _skipped(refused: int, unreadable: int) -> list[str]:
+    """Warnings for the namespaces not shown."""
+    warnings = []
+    if refused:
+        plural = "s" if refused != 1 else ""
+        warnings.append(f"{refused} network namespace{plural} not shown: {NO_RIGHTS}")
+    if unreadable:
+        which = "namespace of 1 process is" if unreadable == 1 else f"namespaces of {unreadable} processes are"
+        rights = " (even as root)" if os.geteuid() == 0 else " (run as root to see them)"
+        warnings.append(f"the network {which} unreadable{rights}: sockets in namespaces only they use are not shown")
+    return warnings
 
 
 @contextmanager

@@ -45,7 +45,7 @@ TWO_U32 = struct.Struct("=II")
 
 new_unix_socket = socket_builder(
     "key", "state", "recv_q", "send_q", "inode", "uid", "cookie", "path", "peer_inode", "sock_type", "skmem",
-    "shutdown", "extensions",
+    "shutdown", "netns", "netns_inode", "extensions",
     proto="unix", family="unix", local_address="", local_port=0, remote_address="", remote_port=0, owners=(),
     tcp_info=None, timer=None, meminfo=None, congestion=None, cgroup=None, tos=None, tclass=None, mark=None,
     interface=None, observed_at=None, digest=None,
@@ -66,8 +66,11 @@ def decode_name(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def decode_unix(messages: Iterable[Message], into: dict) -> int:
-    """Add one Socket per well-formed unix_diag message to ``into`` (key ("unix", cookie)).
+def decode_unix(
+    messages: Iterable[Message], into: dict, netns: int | None = None, netns_name: str | None = None
+) -> int:
+    """Add one Socket per well-formed unix_diag message of the network namespace of inode ``netns`` called
+    ``netns_name`` to ``into`` (key ("unix", cookie, netns)).
 
     Returns the number of malformed (too short) messages skipped.
     """
@@ -111,7 +114,7 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
             elif atype == UNIX_DIAG_VFS and size >= 8:
                 extensions = VfsExtensions(NO_EXTENSIONS, bytes(buffer[start : start + size]))
         cookie = cookie_hi << 32 | cookie_lo
-        key = ("unix", cookie)
+        key = ("unix", cookie, netns)
         into[key] = new_unix_socket(
             key,
             DATAGRAM_STATES[state] if state < state_count else "UNKNOWN",
@@ -125,6 +128,8 @@ def decode_unix(messages: Iterable[Message], into: dict) -> int:
             UNIX_TYPES.get(sock_type, f"type{sock_type}"),
             skmem,
             shutdown,
+            netns_name,
+            netns,
             extensions,
         )
     return skipped

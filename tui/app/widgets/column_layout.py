@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -51,19 +51,22 @@ def natural_width(columns: Sequence[Column]) -> int:
     return sum(max(1, column.width) for column in columns) + COLUMN_GAP * (len(columns) - 1)
 
 
-def layout_columns(columns: Sequence[Column], available: int, keep: int | None = None) -> ColumnLayout:
-    """Leave out hideable columns (lowest ``hide_order`` first, never column ``keep``, the sort column: that one
-    is widened to fit its label and the sort arrow) until the rest fit in ``available`` cells, give each its
-    minimum width and share any spare width among the flex columns."""
+def layout_columns(
+    columns: Sequence[Column], available: int, keep: int | None = None, empty: Set[str] = frozenset()
+) -> ColumnLayout:
+    """Leave out the columns whose key is in ``empty`` (but ``keep``), then hideable columns (lowest ``hide_order``
+    first, never column ``keep``, the sort column: that one is widened to fit its label and the sort arrow) until
+    the rest fit in ``available`` cells, give each its minimum width and share any spare width among the flex
+    columns."""
     if keep is not None:
         sort_column = columns[keep]
         columns = list(columns)
         columns[keep] = replace(sort_column, width=max(sort_column.width, cell_len(sort_column.label) + _ARROW_CELLS))
-    shown = list(range(len(columns)))
+    shown = [index for index, column in enumerate(columns) if column.key not in empty or index == keep]
     hideable = sorted(
         (column.hide_order, index)
         for index, column in enumerate(columns)
-        if column.hide_order is not None and index != keep
+        if column.hide_order is not None and index != keep and index in shown
     )
     while hideable and natural_width([columns[index] for index in shown]) > available:
         shown.remove(hideable.pop(0)[1])

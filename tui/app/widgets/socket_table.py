@@ -151,7 +151,7 @@ class SocketTable(ScrollView, can_focus=True):
         self._announced_key: Hashable | None = None
         self._line_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_LINE_CACHE_SIZE)
         self._layout: ColumnLayout | None = None
-        self._layout_wanted: tuple[int, int] | None = None
+        self._layout_wanted: tuple[int, int, frozenset[str]] | None = None
         self.virtual_size = Size(self._minimum_width(), 1)
 
     # ----- public API -------------------------------------------------------------------------------------
@@ -169,6 +169,11 @@ class SocketTable(ScrollView, can_focus=True):
     def model(self) -> RowModel:
         """The row model of the rows shown."""
         return self._rows.model
+
+    @property
+    def empty_columns(self) -> frozenset[str]:
+        """The columns left out because the rows have nothing for them."""
+        return self._rows.empty_columns
 
     @property
     def cursor_key(self) -> Hashable | None:
@@ -205,8 +210,12 @@ class SocketTable(ScrollView, can_focus=True):
         self.set_rows(_NO_ROWS)
 
     def cycle_sort(self, step: int) -> None:
-        """Sort by the column ``step`` places right (negative: left) of the current one, ascending."""
-        self._sort_by((self._sort_index + step) % len(self._columns), reverse=False)
+        """Sort by the column ``step`` places right (negative: left) of the current one, ascending (columns left
+        out for having nothing to show are passed over)."""
+        sortable = [index for index, column in enumerate(self._columns)
+                    if column.key not in self._rows.empty_columns or index == self._sort_index]  # fmt: skip
+        position = sortable.index(self._sort_index)
+        self._sort_by(sortable[(position + step) % len(sortable)], reverse=False)
 
     def reverse_sort(self) -> None:
         """Flip the sort direction of the current column."""
@@ -262,12 +271,13 @@ class SocketTable(ScrollView, can_focus=True):
 
     def _minimum_width(self) -> int:
         """Cells the columns need once every hideable one (but the sort column) is left out."""
-        return layout_columns(self._columns, 0, keep=self._sort_index).line_width
+        return layout_columns(self._columns, 0, keep=self._sort_index, empty=self._rows.empty_columns).line_width
 
     def _layout_for(self, width: int) -> ColumnLayout:
-        layout, wanted = self._layout, (width, self._sort_index)
+        empty = self._rows.empty_columns
+        layout, wanted = self._layout, (width, self._sort_index, empty)
         if layout is None or self._layout_wanted != wanted:
-            layout = self._layout = layout_columns(self._columns, width, keep=self._sort_index)
+            layout = self._layout = layout_columns(self._columns, width, keep=self._sort_index, empty=empty)
             self._layout_wanted = wanted
         return layout
 
