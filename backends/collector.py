@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Set
 from dataclasses import replace
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from netwatch.backends.model.records import Owner, Process, Socket, SocketKey, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
@@ -21,12 +21,16 @@ from netwatch.backends.model.source_result import BackendUnavailable, SocketSour
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
+from netwatch.backends.sources.netns import NamespaceUnavailable
 
 if TYPE_CHECKING:
     from netwatch.backends.model.namespaces import Selection
     from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
+T = TypeVar("T")
+__all__ = ["BACKEND_NAMES", "Collector", "NamespaceUnavailable", "implementation", "inside_namespace",
+           "visibility_warning"]
 
 
 def _netlink(_verify_unix: UnixVerifier, reuse_records: bool, netns: Selection | None) -> SocketSource:
@@ -183,6 +187,19 @@ class Collector:
         if self._owners is None:
             self._owners = OwnerResolver()
         return self._owners
+
+
+def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:
+    """``make()`` run inside the network namespace of ``inode`` (None, or netwatch's own: right here), e.g. to open
+    a sock_diag socket there. Raises :class:`NamespaceUnavailable` when it is gone or cannot be entered."""
+    from netwatch.backends.sources.netns import Namespaces, open_inside, own_netns
+
+    if inode is None or inode == own_netns():
+        return make()
+    found = Namespaces().enumerate().found.get(inode)
+    if found is None:
+        raise NamespaceUnavailable(f"network namespace {inode} is gone", gone=True)
+    return open_inside(found, make)
 
 
 def implementation() -> str:

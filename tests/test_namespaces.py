@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.backends.actions.destroy import CLOSED, destroy_all
 from netwatch.backends.collector import Collector
 from netwatch.backends.filter import compile_filter
 from netwatch.backends.model.containers import Container, cgroup_path, container_of
@@ -350,3 +351,17 @@ def test_found_paths_of_another_namespace_never_enter_it() -> None:
     with pytest.raises(NamespaceUnavailable) as gone:
         open_inside(found, lambda: None)
     assert gone.value.gone
+
+
+def test_a_socket_of_another_namespace_is_closed_through_a_socket_of_that_namespace(
+    free_port: tuple[socket.socket, int], ip_netns: tuple[str, InNamespace]
+) -> None:
+    _server, port = free_port
+    _name, child = ip_netns
+    (theirs,) = [
+        sock for sock in _snapshot().sockets.values()
+        if sock.netns_inode == child.inode and sock.state == "ESTABLISHED" and sock.remote_port == port
+    ]  # fmt: skip
+    (result,) = destroy_all([theirs])
+    assert result.outcome == CLOSED, result.reason
+    assert theirs.key not in _snapshot().sockets

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netwatch.backends.collector import NamespaceUnavailable, inside_namespace
 from netwatch.backends.model.records import Socket
 
 NETLINK_SOCK_DIAG = 4
@@ -119,6 +120,21 @@ def _answer(reply: bytes) -> int:
 
 
 def destroy_all(sockets: Iterable[Socket]) -> list[DestroyResult]:
-    """Close each socket (of netwatch's own namespace) in turn; one result per socket, in order."""
-    with open_diag_socket() as diag:
-        return [destroy(diag, sock) for sock in sockets]
+    """Close each socket in turn, on a sock_diag socket of its own network namespace; one result per socket, in
+    order."""
+    sockets = list(sockets)
+    by_netns: dict[int | None, list[int]] = {}
+    for index, sock in enumerate(sockets):
+        by_netns.setdefault(sock.netns_inode, []).append(index)
+    results: list[DestroyResult | None] = [None] * len(sockets)
+    for inode, indices in by_netns.items():
+        try:
+            diag = inside_namespace(inode, open_diag_socket)
+        except NamespaceUnavailable as error:
+            for index in indices:
+                results[index] = DestroyResult(sockets[index], ALREADY_GONE if error.gone else REFUSED, str(error))
+            continue
+        with diag:
+            for index in indices:
+                results[index] = destroy(diag, sockets[index])
+    return [result for result in results if result is not None]
