@@ -32,9 +32,9 @@ VIEWS = ("connections", "listeners", "processes", "unix", "remotes", "namespaces
 _PROCESS = Column("process", "process", 14, flex=True, cut="middle")
 _SEEN = Column("seen", "seen", 7, align="right", hide_order=3)
 """Time since netwatch first saw the socket, "≥" for sockets already there at its first snapshot."""
-_NETNS = Column("netns", "netns", 10, cut="middle", hide_order=-1)
+_NETNS = Column("netns", "netns", 19, cut="middle", hide_order=-1)
 """The network namespace, and the container or unit of the owner (else of the namespace): hidden first."""
-_CONTAINER = Column("container", "container", 15, cut="middle", hide_order=0)
+_CONTAINER = Column("container", "container", 19, cut="middle", hide_order=0)
 _RECV_Q = Column("recv_q", "recv-q", 6, align="right", hide_order=2)
 _SEND_Q = Column("send_q", "send-q", 6, align="right", hide_order=1)
 
