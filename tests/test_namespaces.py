@@ -365,3 +365,60 @@ def test_a_socket_of_another_namespace_is_closed_through_a_socket_of_that_namesp
     (result,) = destroy_all([theirs])
     assert result.outcome == CLOSED, result.reason
     assert theirs.key not in _snapshot().sockets
+
+
+TALKER = """
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+client = socket.create_connection(server.getsockname())
+accepted, _ = server.accept()
+held = []
+print("ready", flush=True)
+for line in sys.stdin:
+    if line.strip() == "send":
+        client.sendall(b"x" * 100_000)
+        accepted.recv(100_000, socket.MSG_WAITALL)
+    else:
+        held.append(socket.create_connection(server.getsockname()))
+        held.append(server.accept()[0])
+    print("done", flush=True)
+"""
+"""A listener and a connection to it in the namespace; ``send`` moves 100 KB over it, another line opens one more."""
+
+
+def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_sockets_come() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    source = NetlinkSource(reuse_records=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+
+        def collect(previous: dict) -> dict:
+            return {sock.key: sock for sock in source.collect(previous).sockets if sock.netns_inode == inode}
+
+        def tell(command: str) -> None:
+            process.stdin.write(command + "\n")
+            process.stdin.flush()
+            assert process.stdout.readline().strip() == "done"
+
+        first = collect({})
+        second = collect(first)
+        assert source._known_tcp[inode].age >= 1  # read by lookups, not dumped
+        assert second.keys() == first.keys() and len(first) == 3
+        tell("send")
+        third = collect(second)
+        assert source._known_tcp[inode].age >= 2  # no socket came or went: lookups still
+        acked = [sock.tcp_info.bytes_acked for sock in third.values() if sock.tcp_info and sock.state == "ESTABLISHED"]
+        assert max(acked) >= 100_000
+        tell("open")
+        fourth = collect(third)
+        assert len(fourth) == 5  # the counters moved: dumped whole, the new connection is there
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+        source.close()

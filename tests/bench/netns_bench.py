@@ -1,14 +1,15 @@
 """What one more network namespace costs a refresh: N namespaces of a few sockets each beside many connections in
 the root namespace, against the same number of sockets in one namespace, in one run (root only)::
 
-    python tests/bench/netns_bench.py --namespaces 50 --per-namespace 20 --connections 25000 --repeat 7
+    python tests/bench/netns_bench.py --namespaces 50 --per-namespace 20 --connections 25000
 
 It holds ``--connections`` loopback connections (2 sockets each) in the root namespace, makes ``--namespaces``
 namespaces (``ip netns add``, lo up) each with a process holding about ``--per-namespace`` sockets on the
 namespace's own loopback, and times a warm live refresh (``Collector(live=True).snapshot()``, CPU and wall time,
-median) over every namespace. Then it removes the namespaces, opens as many sockets again in the root namespace
-and times the same refresh of one namespace: the ratio is what the namespaces cost beyond their sockets. Every
-namespace and process it made is removed on exit.
+mean over as many refreshes as lie between two whole dumps of a namespace) over every namespace. Then it removes
+the namespaces, opens as many sockets again in the root namespace and times the same refresh of one namespace:
+the ratio is what the namespaces cost beyond their sockets. Every namespace and process it made is removed on
+exit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from netwatch.backends.collector import Collector  # noqa: E402
 from netwatch.backends.model.namespaces import Selection  # noqa: E402
+from netwatch.backends.sources.netlink.source import FULL_DUMP_EVERY  # noqa: E402
 from tests.bench.connections import ConnectionPool  # noqa: E402
 
 HOLDER = """
@@ -71,7 +73,8 @@ def namespaces(count: int, sockets: int) -> Iterator[None]:
 
 
 def warm_refresh(selection: str, repeat: int) -> tuple[float, float, int, int]:
-    """Median CPU and wall seconds of a warm live refresh, the sockets and namespaces it listed."""
+    """Mean CPU and wall seconds of a warm live refresh (over enough refreshes to include each namespace's
+    periodic whole dump), the sockets and namespaces it listed."""
     collector = Collector("netlink", live=True, netns=Selection(selection))
     for _ in range(2):
         snapshot = collector.snapshot()
@@ -81,7 +84,7 @@ def warm_refresh(selection: str, repeat: int) -> tuple[float, float, int, int]:
         snapshot = collector.snapshot()
         cpu.append(time.thread_time() - started_cpu)
         wall.append(time.perf_counter() - started)
-    return statistics.median(cpu), statistics.median(wall), len(snapshot.sockets), len(snapshot.namespaces)
+    return statistics.mean(cpu), statistics.mean(wall), len(snapshot.sockets), len(snapshot.namespaces)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--per-namespace", type=int, default=20)
     parser.add_argument("--connections", type=int, default=25_000)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=FULL_DUMP_EVERY,
+                        help="refreshes timed (default: as many as between two whole dumps of a namespace)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("netns_bench: needs root (ip netns, entering namespaces)", file=sys.stderr)

@@ -76,6 +76,35 @@ class DiagSocket:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def query(self, requests: list[bytes]) -> tuple[list[Message], int]:
+        """Send each of ``requests`` (a request for one socket: no dump) and return the messages of the sockets found
+        and how many were not (gone: the kernel answered with an error). The messages' buffer is the caller's."""
+        if not requests:
+            return [], 0
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        self._sock.send(b"".join(
+            NLMSG_HEADER.pack(NLMSG_HEADER_LEN + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, seq, 0) + request
+            for request in requests
+        ))  # fmt: skip
+        found: list[Message] = []
+        missing = 0
+        while len(found) + missing < len(requests):
+            chunk = bytearray(MIN_FREE)
+            size = self._sock.recv_into(chunk, MIN_FREE)
+            offset = 0
+            while offset + NLMSG_HEADER_LEN <= size:
+                length, msg_type, _flags, msg_seq, _pid = NLMSG_HEADER.unpack_from(chunk, offset)
+                if length < NLMSG_HEADER_LEN or offset + length > size:
+                    break
+                if msg_seq == seq:
+                    if msg_type == SOCK_DIAG_BY_FAMILY:
+                        found.append((chunk, offset + NLMSG_HEADER_LEN, offset + length))
+                    elif msg_type == NLMSG_ERROR:
+                        missing += 1
+                offset += (length + 3) & ~3
+        return found, missing
+
     def stream(self, request: bytes, consume: Consumer, reuse: tuple | None = None,
                request_type: int = SOCK_DIAG_BY_FAMILY) -> bool:
         """Send a dump ``request`` of ``request_type`` (the payload after the nlmsghdr) and hand the reply's
