@@ -39,10 +39,11 @@ def _netlink(_verify_unix: UnixVerifier, reuse_records: bool, netns: Selection |
     return NetlinkSource(reuse_records=reuse_records, netns=netns)
 
 
-def _procfs(verify_unix: UnixVerifier, _reuse_records: bool, _netns: Selection | None) -> SocketSource:
+def _procfs(verify_unix: UnixVerifier, _reuse_records: bool, netns: Selection | None) -> SocketSource:
+    from netwatch.backends.model.namespaces import Selection
     from netwatch.backends.sources.procfs import ProcfsSource
 
-    return ProcfsSource(verify_unix=verify_unix)
+    return ProcfsSource(verify_unix=verify_unix, namespaces=netns or Selection())
 
 
 def _psutil(_verify_unix: UnixVerifier, _reuse_records: bool, _netns: Selection | None) -> SocketSource:

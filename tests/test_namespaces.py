@@ -422,3 +422,17 @@ def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_socket
         process.stdin.close()
         process.wait(timeout=10)
         source.close()
+
+
+def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
+    free_port: tuple[socket.socket, int], ip_netns: tuple[str, InNamespace]
+) -> None:
+    _server, port = free_port
+    name, child = ip_netns
+    snapshot = Collector("procfs", netns=Selection("all")).snapshot()
+    listeners = _listeners(snapshot, port)
+    (theirs,) = listeners[child.inode]
+    assert theirs.netns == name and [owner.pid for owner in theirs.owners] == [child.pid]
+    assert os.stat("/proc/self/ns/net").st_ino in listeners
+    only = Collector("procfs", netns=Selection(name)).snapshot()
+    assert set(_listeners(only, port)) == {child.inode} and list(only.namespaces) == [child.inode]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterable, Mapping
 
-from netwatch.backends.model.namespaces import Namespace, default_name
+from netwatch.backends.model.namespaces import Namespace, Selection, default_name
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.model.text import decode_text
-from netwatch.backends.sources.netns import own_netns
+from netwatch.backends.sources.netns import Namespaces, own_netns
 from netwatch.backends.sources.procfs_parse import Row, UnixTable, UnixVerifier, inet_rows, unix_rows
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
@@ -54,23 +54,47 @@ class ProcfsSource:
         proc_net: str = "/proc/net",
         netns: Namespace | None = None,
         verify_unix: UnixVerifier | None = None,
+        namespaces: Selection | None = None,
     ) -> None:
         """``netns``: the network namespace ``proc_net`` shows (default: netwatch's own, where /proc tells), whose
-        inode is part of each socket's key."""
+        inode is part of each socket's key. ``namespaces``: :meth:`collect` reads these namespaces instead, each
+        through ``/proc/<pid>/net`` of one of its processes."""
         self.only = None if only is None else frozenset(only)
         self.proc_net = proc_net
         if netns is None and (inode := own_netns()) is not None:
             netns = Namespace(inode, default_name(inode), own=True)
         self.netns = netns
         self.verify_unix = verify_unix
+        self._selection = namespaces
+        self._namespaces = Namespaces() if namespaces is not None else None
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
-        """Read every selected table."""
-        rows, warnings = self.read_rows()
-        namespaces = () if self.netns is None else (self.netns,)
-        return SourceResult(
-            sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings), namespaces=namespaces
-        )
+        """Read every selected table (of every selected namespace)."""
+        if self._namespaces is None or self._selection is None:
+            rows, warnings = self.read_rows()
+            namespaces = () if self.netns is None else (self.netns,)
+            return SourceResult(
+                sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings), namespaces=namespaces
+            )
+        rows, warnings, shown = {}, [UNSEEN], []
+        for found in self._namespaces.enumerate().found.values():
+            namespace = found.namespace
+            if not self._selection.matches(namespace) or not (namespace.own or namespace.pids):
+                continue
+            proc_net = self.proc_net if namespace.own else f"/proc/{namespace.pids[0]}/net"
+            reader = ProcfsSource(self.only, proc_net=proc_net, netns=namespace, verify_unix=self.verify_unix)
+            try:
+                found_rows, found_warnings = reader.read_rows()
+            except BackendUnavailable as error:
+                if namespace.own:
+                    raise
+                warnings.append(f"network namespace {namespace.name}: {error}")
+                continue
+            rows.update(found_rows)
+            warnings.extend(found_warnings)
+            shown.append(namespace)
+        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=tuple(warnings),
+                            namespaces=tuple(shown))  # fmt: skip
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
         """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
