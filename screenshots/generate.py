@@ -1,8 +1,8 @@
 """Regenerate the README screenshots: ``python screenshots/generate.py`` writes ``screenshots/*.svg``.
 
 Runs the real app headless on the recorded data set (tests/recorded.py: a small web host with IPv4, IPv6 and
-IPv4-mapped clients, postgres, sshd, Unix sockets, a BBR bulk transfer and a process with a hostile name), so
-the pictures are reproducible.
+IPv4-mapped clients, postgres, sshd, Unix sockets, a BBR bulk transfer, a process with a hostile name and a Redis
+container in a network namespace of its own), so the pictures are reproducible.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 from netwatch.tui.app.app import NetwatchApp  # noqa: E402
 from netwatch.tui.view.snapshots import ReplaySource  # noqa: E402
 from tests.app_pilot import refresh, select_and_press, settle  # noqa: E402
-from tests.recorded import recorded_snapshots  # noqa: E402
+from tests.recorded import recorded_snapshots, with_namespaces  # noqa: E402
 
 Steps = Callable[[object], Awaitable[None]]
 
@@ -46,13 +46,15 @@ SHOTS: dict[str, tuple[tuple[int, int], dict, Steps]] = {
     "process-drill-down": ((140, 36), {}, in_view("3", "p", select=1204)),
     "filter": ((140, 36), {"filter_text": "process nginx and state estab"}, keys("slash")),
     "listeners": ((140, 36), {}, keys("2")),
+    "namespaces": ((180, 36), {}, in_view("6", select=4026532401)),
     "small-terminal": ((80, 24), {}, keys()),
     "small-terminal-filter": ((80, 24), {"filter_text": "process nginx"}, keys()),
 }
 
 
 async def shoot(name: str, size: tuple[int, int], options: dict, steps: Steps) -> Path:
-    app = NetwatchApp(ReplaySource(recorded_snapshots()), interval=3600, hostname="web-01", **options)
+    snapshots = [with_namespaces(snapshot) for snapshot in recorded_snapshots()]
+    app = NetwatchApp(ReplaySource(snapshots), interval=3600, hostname="web-01", **options)
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         await refresh(pilot)
