@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from netwatch.backends.model.records import Socket, SocketKey, owner_pids
@@ -93,6 +93,17 @@ _ZERO_COUNTERS: Counters = (0, 0, 0, 0, 0)
 _EMPTY: Mapping = MappingProxyType({})
 
 
+@dataclass(frozen=True, slots=True)
+class ShortLived:
+    """A TCP connection born and gone between two snapshots: its final record (final ``tcp_info``) and owners (those
+    of the listener it was accepted on, where its local port is a listener's; else unknown: empty)."""
+
+    socket: Socket
+    owners: tuple[int, ...]
+    closed_at: float
+    """Wall-clock time its close event was read."""
+
+
 @dataclass(frozen=True)
 class SnapshotDiff:
     """The changes from the previous snapshot to ``current`` (all empty when there is none)."""
@@ -114,8 +125,13 @@ class SnapshotDiff:
     """Rates of the current sockets with tcp_info that moved (opened sockets count from zero); the others' are
     :data:`ZERO_RATES` (read them with ``rates.get(key, ZERO_RATES)``)."""
     process_rates: Mapping[int, Rates]
-    """Per pid, the sum of the rates of the sockets it owns (each socket counted once per pid)."""
+    """Per pid, the sum of the rates of the sockets it owns (each socket counted once per pid), including the last
+    bytes of the sockets that closed (from their close events) and of short-lived ones."""
     totals: HostTotals = NO_TOTALS
+    short_lived: tuple[ShortLived, ...] = ()
+    """TCP connections opened and closed between the two snapshots (known from their close events only)."""
+    finals: Mapping[SocketKey, Socket] = field(default_factory=dict)
+    """The final records (close events) of sockets present in the previous snapshot."""
 
 
 def _rates_between(old: Counters, new: Counters, per_second: float) -> Rates:
@@ -202,6 +218,35 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         closed = {}
     else:
         closed = {key: sock for key, sock in before.items() if key not in now}
+    finals: dict[SocketKey, Socket] = {}
+    short_lived: list[ShortLived] = []
+    listeners: dict[tuple[int | None, int], tuple[int, ...]] | None = None
+    for event in current.closes:  # their last bytes count in this interval's rates
+        final = event.socket
+        info = final.tcp_info
+        if info is None:
+            continue
+        key = final.key
+        still = now.get(key)
+        if still is not None and still.tcp_info is not None:
+            continue
+        old = before.get(key)
+        if old is not None:
+            finals[key] = final
+            pids = owner_pids(old)
+            old_counters = _read_counters(old.tcp_info) if old.tcp_info is not None else _read_counters(info)
+        else:
+            if listeners is None:
+                listeners = _listener_owners(current, previous)
+            pids = listeners.get((final.netns_inode, final.local_port), ())
+            short_lived.append(ShortLived(final, pids, event.wall))
+            old_counters = _ZERO_COUNTERS
+        if per_second:
+            rate = _rates_between(old_counters, _read_counters(info), per_second)
+            sent += rate.send_bps
+            received += rate.recv_bps
+            if pids:
+                moving.append((pids, rate))
     return SnapshotDiff(
         current=current,
         elapsed=elapsed,
@@ -212,9 +257,21 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
         renewed=tuple(renewed),
         rates=rates,
         process_rates=_process_rates(current.processes, moving),
-        totals=HostTotals(sent, received, _connections(now[key] for key in opened) * per_second,
-                          _connections(closed.values()) * per_second),
+        totals=HostTotals(sent, received, (_connections(now[key] for key in opened) + len(short_lived)) * per_second,
+                          (_connections(closed.values()) + len(short_lived)) * per_second),
+        short_lived=tuple(short_lived),
+        finals=finals,
     )
+
+
+def _listener_owners(*snapshots: Snapshot | None) -> dict[tuple[int | None, int], tuple[int, ...]]:
+    """(namespace, port) -> owner pids of the TCP listeners of ``snapshots`` (the later ones win)."""
+    owners: dict[tuple[int | None, int], tuple[int, ...]] = {}
+    for snapshot in reversed([snapshot for snapshot in snapshots if snapshot is not None]):
+        for sock in snapshot.sockets.values():
+            if sock.proto == "tcp" and sock.state == "LISTEN" and sock.owners:
+                owners[(sock.netns_inode, sock.local_port)] = owner_pids(sock)
+    return owners
 
 
 def _connections(sockets: Iterable[Socket]) -> int:

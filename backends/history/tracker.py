@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from itertools import chain, islice
 from types import MappingProxyType
 
-from netwatch.backends.history.diff import SnapshotDiff, diff
+from netwatch.backends.history.diff import ZERO_RATES, SnapshotDiff, diff
 from netwatch.backends.model.records import NO_EXTENSIONS, Process, Socket, SocketKey, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 
@@ -26,7 +26,8 @@ class Event:
     at: float
     """Wall-clock time of the snapshot that showed the change."""
     kind: str
-    """``"opened"``, ``"closed"`` or ``"state"``."""
+    """``"opened"``, ``"closed"``, ``"state"`` or ``"short-lived"`` (opened and closed between two snapshots: seen
+    only by its close event)."""
     socket: Socket
     """The socket's record (for ``"closed"``: its last record) without its kernel details (``tcp_info``, memory,
     timer, extensions: a log of minutes must not keep them)."""
@@ -36,6 +37,32 @@ class Event:
     """The socket's owning processes as they were (a closed socket's may be gone since)."""
     monotonic: float
     """Monotonic time of the snapshot (the log's age limit is measured with it)."""
+    moved: tuple[int, int] | None = None
+    """A ``"short-lived"`` connection's bytes (acknowledged by the peer, received) over its whole life."""
+    within: float | None = None
+    """A ``"short-lived"`` connection lived less than this many seconds (the time between the two snapshots)."""
+
+
+@dataclass(slots=True)
+class ProcessTotal:
+    """What one process moved since netwatch started, its closed and short-lived connections included."""
+
+    sent: float = 0.0
+    """Bytes acknowledged by the peers."""
+    received: float = 0.0
+    retransmitted: float = 0.0
+    """Segments."""
+    opened: int = 0
+    """TCP connections (not listeners) opened..."""
+    closed: int = 0
+    """...and closed..."""
+    short_lived: int = 0
+    """...and of those, opened and closed between two snapshots."""
+
+
+def _moved(sock: Socket) -> tuple[int, int] | None:
+    info = sock.tcp_info
+    return None if info is None else (info.bytes_acked, info.bytes_received)
 
 
 def _event_record(sock: Socket) -> Socket:
@@ -246,6 +273,9 @@ class History:
         self._closed: dict[SocketKey, _Closed] = {}
         """Lingering closed sockets, oldest first."""
         self._series = _SeriesStore(samples)
+        self._totals: dict[int, ProcessTotal] = {}
+        """Per pid, what it moved since netwatch started (a process gone for ``event_seconds`` is forgotten)."""
+        self._totals_seen: dict[int, float] = {}
 
     def update(self, snapshot: Snapshot) -> SnapshotDiff:
         """Diff ``snapshot`` against the previous one and record what changed.
@@ -264,6 +294,7 @@ class History:
         else:
             self._record_changes(change, snapshot.taken_at, now, previous.processes)
             self._count_changes(change)
+            self._add_totals(change)
         if self._expire(now) or previous is None or change.opened or change.closed:
             self._first_seen_times = None
         self._series.record(change)
@@ -319,6 +350,44 @@ class History:
             Event(at, kind, _event_record(sock), old, _owning(sock, owners), now)
             for kind, sock, old, owners in islice(changes, skipped, None)
         )
+        self._events.extend(
+            Event(short.closed_at, "short-lived", _event_record(short.socket), None,
+                  {pid: processes[pid] for pid in short.owners if pid in processes}, now,
+                  _moved(short.socket), change.elapsed)
+            for short in change.short_lived[-(self._events.maxlen or 0):]
+        )  # fmt: skip
+
+    def _add_totals(self, change: SnapshotDiff) -> None:
+        """Add what moved between the two snapshots to the processes' totals."""
+        totals, elapsed, sockets = self._totals, change.elapsed, change.current.sockets
+        for pid, rate in change.process_rates.items():
+            if rate is not ZERO_RATES:
+                total = totals.get(pid) or totals.setdefault(pid, ProcessTotal())
+                total.sent += rate.send_bps * elapsed
+                total.received += rate.recv_bps * elapsed
+                total.retransmitted += rate.retrans_ps * elapsed
+        counted = ((sockets[key], "opened") for key in change.opened)
+        for sock, what in chain(counted, ((sock, "closed") for sock in change.closed.values())):
+            if sock.proto == "tcp" and sock.state != "LISTEN":
+                for pid in owner_pids(sock):
+                    total = totals.get(pid) or totals.setdefault(pid, ProcessTotal())
+                    setattr(total, what, getattr(total, what) + 1)
+        for short in change.short_lived:
+            for pid in short.owners:
+                total = totals.get(pid) or totals.setdefault(pid, ProcessTotal())
+                total.opened += 1
+                total.closed += 1
+                total.short_lived += 1
+        now, seen = change.current.monotonic, self._totals_seen
+        for pid in change.current.processes:
+            seen[pid] = now
+        for pid in [pid for pid, at in seen.items() if now - at > self.event_seconds]:
+            del seen[pid]
+            totals.pop(pid, None)
+
+    def process_totals(self) -> dict[int, ProcessTotal]:
+        """Per pid, what it moved since netwatch started (its closed sockets included): copies, as of now."""
+        return {pid: replace(total) for pid, total in self._totals.items()}
 
     def _expire(self, now: float) -> bool:
         """Forget what is older than the linger and highlight times and the event log's span; returns whether a

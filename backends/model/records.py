@@ -69,6 +69,17 @@ class Process:
     """The container or systemd unit it runs in (from its cgroup), if any."""
 
 
+@dataclass(frozen=True, slots=True)
+class CloseEvent:
+    """A socket the kernel destroyed, as its close event told (its final ``tcp_info``; no inode, no owners)."""
+
+    socket: Socket
+    at: float
+    """time.monotonic() when the event was read."""
+    wall: float
+    """time.time() when the event was read."""
+
+
 NO_EXTENSIONS: Extensions = share({})
 """The ``Socket.extensions`` of a socket without any."""
 

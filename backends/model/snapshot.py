@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from netwatch.backends.model.containers import Container
 from netwatch.backends.model.namespaces import Namespace
-from netwatch.backends.model.records import Process, Socket, SocketKey
+from netwatch.backends.model.records import CloseEvent, Process, Socket, SocketKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,10 @@ class Snapshot:
     visibility: OwnerVisibility = OwnerVisibility()
     duration: float = 0.0
     """Seconds the snapshot took to collect."""
+    closes: tuple[CloseEvent, ...] = ()
+    """The close events read since the previous snapshot (a live collector's, with the netlink backend)."""
+    closes_lost: int | None = None
+    """Close events lost so far (the kernel's buffer overflowed); None: no close events are read."""
     namespaces: Mapping[int, Namespace] = field(default_factory=dict)
     """The network namespaces whose sockets are listed, by inode (empty: the backend cannot tell them apart)."""
 

@@ -288,6 +288,14 @@ def process_summary(pid: int, frame: Frame) -> Text:
     ]
     if facts.shares_with:
         fields.append(("shared with", _labels(facts.shares_with, processes)))
+    moved = frame.process_totals.get(pid)
+    if moved is not None:
+        short = f" ({moved.short_lived} short-lived)" if moved.short_lived else ""
+        fields += [
+            ("since start", f"{fmt.size(moved.sent)} sent, {fmt.size(moved.received)} received"),
+            ("connections", f"{moved.opened} opened, {moved.closed} closed{short}, "
+                            f"{int(moved.retransmitted)} segments retransmitted"),
+        ]  # fmt: skip
     return Text("\n").join([title, _grid(fields)])
 
 

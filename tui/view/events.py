@@ -17,7 +17,9 @@ from netwatch.tui.view.safe_text import plain
 Endpoint = Callable[[str, int, str, str], str]
 """``endpoint(address, port, family, proto)``: an endpoint as the tables show it (see ``RowBuilder.endpoint``)."""
 
-_KIND_STYLE = {"opened": "green", "closed": "red", "state": "yellow"}
+_KIND_STYLE = {"opened": "green", "closed": "red", "state": "yellow", "short-lived": "magenta"}
+_KIND_LABEL = {"short-lived": "short"}
+"""How an event's kind is shown where it does not fit the column."""
 
 
 def accepted_events(events: Iterable[Event], socket_filter: SocketFilter | None) -> list[Event]:
@@ -39,13 +41,19 @@ def event_text(event: Event, endpoint: Endpoint) -> Text:
     """``12:00:01 opened  tcp 127.0.0.1:80 → 10.0.0.2:5000  1234/nginx`` (untrusted text shown literally)."""
     sock = event.socket
     text = Text(fmt.clock_time(event.at), style="dim")
-    text.append(f" {event.kind:<6} ", style=_KIND_STYLE.get(event.kind, ""))
+    text.append(f" {_KIND_LABEL.get(event.kind, event.kind):<6} ", style=_KIND_STYLE.get(event.kind, ""))
     text.append(f"{sock.proto:<4} ")
     text.append_text(endpoints_text(sock, endpoint))
     if event.kind == "state" and event.old_state:
         text.append(f"  {short_state(event.old_state)} → {short_state(sock.state)}", style="yellow")
+    if event.kind == "short-lived":
+        sent, received = event.moved or (0, 0)
+        within = f", under {fmt.duration_ms(event.within * 1000)}" if event.within else ""
+        text.append(f"  short-lived: {fmt.size(sent)} sent, {fmt.size(received)} received{within}", style="magenta")
     label = process_label(sock, event.processes)
     if label:
         text.append("  ")
         text.append_text(plain(label, "bold"))
+    elif event.kind == "short-lived":
+        text.append("  owner unknown", style="dim")
     return text

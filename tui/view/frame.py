@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netwatch.backends.history.diff import ZERO_RATES, Rates, SnapshotDiff
-from netwatch.backends.history.tracker import Event, History
+from netwatch.backends.history.tracker import Event, History, ProcessTotal
 from netwatch.backends.model.records import Socket, SocketKey, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 
@@ -37,6 +37,8 @@ class Frame:
     """Current sockets per protocol."""
     tcp_state_counts: Mapping[str, int]
     """Current TCP sockets per state."""
+    process_totals: Mapping[int, ProcessTotal] = field(default_factory=dict)
+    """Per pid, what it moved since netwatch started, closed and short-lived connections included."""
     _by_pid: dict[int, list[Socket]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -76,6 +78,7 @@ def frame_from(history: History, snapshot: Snapshot) -> Frame:
         new_events=_events_after(history.events, last_event),
         proto_counts=dict(history.proto_counts),
         tcp_state_counts=dict(history.tcp_state_counts),
+        process_totals=history.process_totals(),
     )
 
 

@@ -100,9 +100,12 @@ PROCESS_COLUMNS = (
     Column("send", "send", 6, align="right"),
     Column("recv", "recv", 6, align="right"),
     Column("ports", "listening", 12, flex=True),
+    Column("sent", "sent", 7, align="right", hide_order=0),
+    Column("received", "rcvd", 7, align="right", hide_order=0),
     _NETNS,
     _CONTAINER,
 )
+"""``sent`` and ``rcvd``: bytes since netwatch started, closed and short-lived connections included."""
 
 REMOTE_COLUMNS = (
     Column("remote", "remote host", 18, flex=True, cut="middle"),
@@ -496,6 +499,8 @@ class RowBuilder:
             ports = total.ports_text()
             netns = ",".join(sorted(total.namespaces))
             container = process.container.name if process is not None and process.container is not None else ""
+            moved = frame.process_totals.get(pid)
+            sent_total, received_total = (moved.sent, moved.received) if moved is not None else (0.0, 0.0)
             rows.append(
                 Row(
                     key=pid,
@@ -511,6 +516,8 @@ class RowBuilder:
                         fmt.rate_cell(send),
                         fmt.rate_cell(recv),
                         ports,
+                        fmt.compact_size(sent_total) if sent_total >= 1 else "",
+                        fmt.compact_size(received_total) if received_total >= 1 else "",
                         netns,
                         container,
                     ),
@@ -526,6 +533,8 @@ class RowBuilder:
                         send,
                         recv,
                         ports,
+                        sent_total,
+                        received_total,
                         netns,
                         container,
                     ),

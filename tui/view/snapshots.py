@@ -60,6 +60,8 @@ class LiveSource:
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
+        if self._collector is not None:  # its close-event reader (thread-safe to stop)
+            self._collector.close()
 
 
 class ReplaySource:

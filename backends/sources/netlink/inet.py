@@ -176,7 +176,7 @@ class InetDecoder:
         self._previous = self._snapshot_previous = previous if previous is not None else {}
         self._observed_at = now
 
-    def start_namespace(self, inode: int, name: str, keep: bool = True) -> None:
+    def start_namespace(self, inode: int | None, name: str | None, keep: bool = True) -> None:
         """Decode the next messages as those of network namespace ``inode`` called ``name``; ``keep``: its sockets
         may keep their records (not after the namespace was renamed: the records hold its name)."""
         self.netns, self.netns_name = inode, name
