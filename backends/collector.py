@@ -15,9 +15,9 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
-from netwatch.backends.model.records import CloseEvent, Owner, Process, Socket, SocketKey, attach_owners
+from netwatch.backends.model.records import Owner, Process, Socket, SocketKey, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
-from netwatch.backends.model.source_result import BackendUnavailable, SocketSource, SourceResult
+from netwatch.backends.model.source_result import BackendUnavailable, CloseEventFeed, SocketSource, SourceResult
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
@@ -25,7 +25,6 @@ from netwatch.backends.sources.netns import NamespaceUnavailable
 
 if TYPE_CHECKING:
     from netwatch.backends.model.namespaces import Selection
-    from netwatch.backends.sources.netlink.close_events import CloseEvents
     from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
@@ -88,9 +87,6 @@ class Collector:
         self._owners_found: dict[int, tuple[Owner, ...]] | None = None
         """The owners looked up while the source checked its Unix sockets (:meth:`_verify_unix`), if it did."""
         self._unix_sockets = UnixSockets()
-        self._close_events: CloseEvents | None = None
-        """A live netlink collector's subscription to the kernel's close events (of netwatch's own namespace)."""
-        self._no_close_events = False
 
     @property
     def backend_name(self) -> str:
@@ -105,13 +101,8 @@ class Collector:
         result = self._collect()
         sockets, processes, visibility = self._attach_owners(result)
         by_key = dict(zip(map(_KEY, sockets), sockets, strict=True))
-        closes: tuple[CloseEvent, ...] = ()
-        lost = None
         if self._live:
             self._last = by_key
-            events = self._subscribe(result)
-            if events is not None:
-                closes, lost = tuple(events.take()), events.lost
         return Snapshot(
             taken_at=taken_at,
             monotonic=started,
@@ -119,40 +110,23 @@ class Collector:
             backend_reason=self._reason,
             sockets=by_key,
             processes=processes,
-            warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility), _lost(lost)])),
+            warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
             visibility=visibility,
             duration=time.monotonic() - started,
             namespaces={namespace.inode: namespace for namespace in result.namespaces},
-            closes=closes,
-            closes_lost=lost,
+            closes=result.closes,
+            closes_lost=result.closes_lost,
         )
 
     @property
-    def close_events(self) -> CloseEvents | None:
-        """The live subscription to close events, once the first snapshot made it (netlink only)."""
-        return self._close_events
-
-    def _subscribe(self, result: SourceResult) -> CloseEvents | None:
-        """The subscription to close events, made at the first netlink snapshot (the next one has the events since
-        this one); None with another backend or where it cannot be made."""
-        if self._close_events is None and self.backend_name == "netlink" and not self._no_close_events:
-            from netwatch.backends.sources.netlink.close_events import CloseEvents
-
-            own = next((namespace for namespace in result.namespaces if namespace.own), None)
-            try:
-                self._close_events = CloseEvents(
-                    netns=own.inode if own else None, netns_name=own.name if own else None
-                )
-            except OSError as error:
-                self._no_close_events = True
-                self._notes.append(f"close events unavailable ({error.strerror or error}): short-lived "
-                                   "connections are not seen")  # fmt: skip
-        return self._close_events
+    def close_events(self) -> CloseEventFeed | None:
+        """The live netlink source's subscription to close events, once its first snapshot made it."""
+        return self._source.close_events if self._source is not None else None
 
     def close(self) -> None:
-        """Stop reading close events (from any thread)."""
-        if self._close_events is not None:
-            self._close_events.close()
+        """Stop reading close events and let go of the source's sockets (from any thread)."""
+        if self._source is not None:
+            self._source.close()
 
     def _collect(self) -> SourceResult:
         while True:
@@ -239,14 +213,6 @@ def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:
     if found is None:
         raise NamespaceUnavailable(f"network namespace {inode} is gone", gone=True)
     return open_inside(found, make)
-
-
-def _lost(lost: int | None) -> str | None:
-    """The warning for close events the kernel dropped, if any were."""
-    if not lost:
-        return None
-    return (f"{lost} close event{'s' if lost != 1 else ''} lost (the kernel's buffer overflowed): short-lived "
-            "connections among them are not counted")  # fmt: skip
 
 
 def implementation() -> str:

@@ -19,6 +19,7 @@ import pytest
 from netwatch.backends.actions.destroy import CLOSED, destroy_all
 from netwatch.backends.collector import Collector
 from netwatch.backends.filter import compile_filter
+from netwatch.backends.history.tracker import History
 from netwatch.backends.model.containers import Container, cgroup_path, container_of
 from netwatch.backends.model.namespaces import HOST, INIT_NET_INODE, Namespace, Selection, default_name
 from netwatch.backends.model.records import Owner, Process
@@ -380,12 +381,19 @@ for line in sys.stdin:
     if line.strip() == "send":
         client.sendall(b"x" * 100_000)
         accepted.recv(100_000, socket.MSG_WAITALL)
+    elif line.strip() == "burst":
+        with socket.create_connection(server.getsockname()) as short:
+            peer = server.accept()[0]
+            short.sendall(b"x" * 100_000)
+            peer.recv(100_000, socket.MSG_WAITALL)
+            peer.close()
     else:
         held.append(socket.create_connection(server.getsockname()))
         held.append(server.accept()[0])
     print("done", flush=True)
 """
-"""A listener and a connection to it in the namespace; ``send`` moves 100 KB over it, another line opens one more."""
+"""A listener and a connection to it in the namespace; ``send`` moves 100 KB over it, ``burst`` opens a connection,
+moves 100 KB and closes it, another line opens one more."""
 
 
 def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_sockets_come() -> None:
@@ -436,3 +444,30 @@ def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
     assert os.stat("/proc/self/ns/net").st_ino in listeners
     only = Collector("procfs", netns=Selection(name)).snapshot()
     assert set(_listeners(only, port)) == {child.inode} and list(only.namespaces) == [child.inode]
+
+
+def test_close_events_of_another_namespace_show_its_short_lived_connections() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    collector = Collector("netlink", live=True)
+    history = History()
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+        history.update(collector.snapshot())
+        history.update(collector.snapshot())  # subscribed to its close events since the first
+        process.stdin.write("burst\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "done"
+        time.sleep(0.3)
+        change = history.update(collector.snapshot())
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+        collector.close()
+    short = [item for item in change.short_lived if item.socket.netns_inode == inode]
+    assert len(short) == 2 and max(item.socket.tcp_info.bytes_acked for item in short) >= 100_000
+    (accepted,) = [item for item in short if item.owners]
+    assert accepted.owners == (process.pid,)  # accepted on its listener

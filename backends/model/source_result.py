@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from netwatch.backends.model.namespaces import Namespace
-from netwatch.backends.model.records import Owner, Process, Socket, SocketKey
+from netwatch.backends.model.records import CloseEvent, Owner, Process, Socket, SocketKey
 from netwatch.backends.model.snapshot import OwnerVisibility
 
 
@@ -35,11 +35,27 @@ class SourceResult:
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from
     /proc/net instead)."""
+    closes: tuple[CloseEvent, ...] = ()
+    """The close events read since the previous collection (a live netlink source)."""
+    closes_lost: int | None = None
+    """Close events lost so far; None: close events are not read."""
     namespaces: tuple[Namespace, ...] = ()
     """The network namespaces whose sockets are listed (none: the source cannot tell namespaces apart)."""
     known_owners: KnownOwners | None = None
     """The owners, from a source that reports them itself (:attr:`SocketSource.reports_owners`); None: the
     collector finds them from the sockets' inodes."""
+
+
+class CloseEventFeed(Protocol):
+    """Close events as they arrive (the netlink source's subscription)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event; whether there is one."""
+        ...
+
+    def take(self) -> list[CloseEvent]:
+        """The events read since the last call, oldest first."""
+        ...
 
 
 class SocketSource(Protocol):
@@ -50,9 +66,16 @@ class SocketSource(Protocol):
     """Whether :meth:`collect` reports the owners itself (``SourceResult.known_owners``); if not, the collector
     finds them in /proc from the sockets' inodes, and starts reading /proc before the dump."""
 
+    close_events: CloseEventFeed | None
+    """Its subscription to the kernel's close events, if it reads them."""
+
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump all sockets, as records without owners; a source may keep the ``previous`` snapshot's record (with
         its owners) of a socket that did not change."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the source holds open (sockets, threads)."""
         ...
 
 

@@ -46,6 +46,7 @@ class ProcfsSource:
 
     name = "procfs"
     reports_owners = False
+    close_events = None
 
     def __init__(
         self,
@@ -67,6 +68,9 @@ class ProcfsSource:
         self.verify_unix = verify_unix
         self._selection = namespaces
         self._namespaces = Namespaces() if namespaces is not None else None
+
+    def close(self) -> None:
+        """Nothing is held open between collections."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Read every selected table (of every selected namespace)."""

@@ -75,10 +75,14 @@ class PsutilSource:
 
     name = "psutil"
     reports_owners = True
+    close_events = None
 
     def __init__(self) -> None:
         self._unreadable = 0
         self._vanished = 0
+
+    def close(self) -> None:
+        """Nothing is held open between collections."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump every TCP/UDP/Unix (not on Linux) connection psutil sees, with its owner and the owning processes."""

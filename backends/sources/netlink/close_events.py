@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from netwatch.backends.model.records import CloseEvent
 from netwatch.backends.sources.netlink import inet
@@ -36,38 +37,73 @@ POLL = 0.25
 """Seconds the reader thread waits for an event before it checks whether to stop."""
 
 
+@dataclass
+class _Subscription:
+    """The subscription sockets of one network namespace, and how its events are decoded."""
+
+    sockets: dict[str, socket.socket]
+    decoder: inet.InetDecoder
+    proc_net: str
+    """Its /proc/<pid>/net (where the sockets' drop counters are)."""
+
+
 class CloseEvents:
-    """Subscribes to the destroy groups of one network namespace and buffers the events for :meth:`take`.
+    """Subscribes to the destroy groups of network namespaces (netwatch's own at once, others with
+    :meth:`subscribe`) and buffers their events for :meth:`take`; one reader thread for all of them.
 
-    ``make_socket`` makes a NETLINK_SOCK_DIAG socket (in another namespace: one made inside it); ``netns`` and
-    ``netns_name`` are the namespace's, ``proc_net`` its /proc/<pid>/net (for the drop counter)."""
+    ``netns`` and ``netns_name``: netwatch's own namespace's inode and name (part of each event's key)."""
 
-    def __init__(
-        self,
-        make_socket: Callable[[], socket.socket] | None = None,
-        netns: int | None = None,
-        netns_name: str | None = None,
-        proc_net: str = "/proc/self/net",
-        receive_buffer: int = RECEIVE_BUFFER,
-    ) -> None:
-        make = make_socket or _diag_socket
-        self._sockets = {"tcp": _subscribed(make(), TCP_GROUPS, receive_buffer),
-                         "udp": _subscribed(make(), UDP_GROUPS, receive_buffer)}  # fmt: skip
-        self._decoder = inet.InetDecoder(lambda _cgroup_id: None)
-        self._decoder.start_namespace(netns, netns_name)
-        self._proc_net = proc_net
+    def __init__(self, netns: int | None = None, netns_name: str | None = None,
+                 receive_buffer: int = RECEIVE_BUFFER) -> None:  # fmt: skip
+        self._receive_buffer = receive_buffer
+        self._subscriptions: dict[int | None, _Subscription] = {}
+        self._selector = selectors.DefaultSelector()
         self._events: deque[CloseEvent] = deque()
         self._arrived = threading.Condition()
         self._stop = threading.Event()
         self.overflowed = 0
         """Events dropped because the reader's buffer was full."""
+        self._lost_before = 0
+        """Events the kernel dropped for subscriptions since ended."""
+        self.subscribe(netns, netns_name, diag_socket, "/proc/self/net")
         self._thread = threading.Thread(target=self._read, name="netwatch-close-events", daemon=True)
         self._thread.start()
+
+    def subscribe(self, netns: int | None, netns_name: str | None, make_socket: Callable[[], socket.socket],
+                  proc_net: str) -> None:  # fmt: skip
+        """Read the close events of namespace ``netns`` too: ``make_socket`` makes a NETLINK_SOCK_DIAG socket
+        bound to it, ``proc_net`` is its /proc/<pid>/net. Raises OSError if the sockets cannot be made."""
+        sockets = {"tcp": _subscribed(make_socket(), TCP_GROUPS, self._receive_buffer)}
+        try:
+            sockets["udp"] = _subscribed(make_socket(), UDP_GROUPS, self._receive_buffer)
+        except BaseException:
+            sockets["tcp"].close()
+            raise
+        decoder = inet.InetDecoder(lambda _cgroup_id: None)
+        decoder.start_namespace(netns, netns_name)
+        subscription = self._subscriptions[netns] = _Subscription(sockets, decoder, proc_net)
+        for proto, sock in sockets.items():
+            self._selector.register(sock, selectors.EVENT_READ, (subscription, proto))
+
+    def subscribed(self) -> set[int | None]:
+        """The namespaces whose close events are read."""
+        return set(self._subscriptions)
+
+    def unsubscribe(self, netns: int | None) -> None:
+        """Stop reading namespace ``netns``'s events (it is gone: its sockets would keep it alive)."""
+        subscription = self._subscriptions.pop(netns, None)
+        if subscription is None:
+            return
+        self._lost_before += self._kernel_drops(subscription)
+        for sock in subscription.sockets.values():
+            self._selector.unregister(sock)
+            sock.close()
 
     @property
     def lost(self) -> int:
         """Close events lost so far: dropped by the kernel (receive buffer full) or by the reader's buffer."""
-        return self._kernel_drops() + self.overflowed
+        drops = sum(map(self._kernel_drops, list(self._subscriptions.values())))
+        return self._lost_before + drops + self.overflowed
 
     def take(self) -> list[CloseEvent]:
         """The events read since the last call, oldest first."""
@@ -85,8 +121,9 @@ class CloseEvents:
         """Stop reading (within :data:`POLL` seconds) and close the sockets."""
         self._stop.set()
         self._thread.join(timeout=2 * POLL + 1)
-        for sock in self._sockets.values():
-            sock.close()
+        for netns in list(self._subscriptions):
+            self.unsubscribe(netns)
+        self._selector.close()
 
     def __enter__(self) -> CloseEvents:
         return self
@@ -96,14 +133,16 @@ class CloseEvents:
 
     def _read(self) -> None:
         buffer = bytearray(1 << 20)
-        with selectors.DefaultSelector() as selector:
-            for proto, sock in self._sockets.items():
-                selector.register(sock, selectors.EVENT_READ, proto)
-            while not self._stop.is_set():
-                for key, _mask in selector.select(POLL):
-                    self._drain(key.fileobj, key.data, buffer)
+        while not self._stop.is_set():
+            try:
+                ready = self._selector.select(POLL)
+            except (OSError, ValueError):  # closed under it at shutdown
+                return
+            for key, _mask in ready:
+                subscription, proto = key.data
+                self._drain(key.fileobj, proto, subscription.decoder, buffer)
 
-    def _drain(self, sock: socket.socket, proto: str, buffer: bytearray) -> None:
+    def _drain(self, sock: socket.socket, proto: str, decoder: inet.InetDecoder, buffer: bytearray) -> None:
         """Read every datagram waiting on ``sock`` (bounded by what is there) and decode its events."""
         for _ in range(10_000):
             try:
@@ -119,7 +158,7 @@ class CloseEvents:
             if not messages:
                 continue
             decoded: dict = {}
-            self._decoder.decode(messages, proto, decoded)
+            decoder.decode(messages, proto, decoded)
             now, wall = time.monotonic(), time.time()
             events = [CloseEvent(record, now, wall) for record in decoded.values() if record is not None]
             with self._arrived:
@@ -130,18 +169,20 @@ class CloseEvents:
                 self._events.extend(events)
                 self._arrived.notify_all()
 
-    def _kernel_drops(self) -> int:
-        """The subscription sockets' drop counters (the Drops column of /proc/<pid>/net/netlink)."""
-        inodes = {str(os.fstat(sock.fileno()).st_ino) for sock in self._sockets.values() if sock.fileno() >= 0}
+    @staticmethod
+    def _kernel_drops(subscription: _Subscription) -> int:
+        """The subscription sockets' drop counters (the Drops column of its /proc/<pid>/net/netlink)."""
+        inodes = {str(os.fstat(sock.fileno()).st_ino) for sock in subscription.sockets.values() if sock.fileno() >= 0}
         try:
-            with open(f"{self._proc_net}/netlink", "rb") as table:
+            with open(f"{subscription.proc_net}/netlink", "rb") as table:
                 lines = table.read().decode("ascii", "replace").splitlines()[1:]
         except OSError:
             return 0
         return sum(int(fields[8]) for fields in map(str.split, lines) if len(fields) > 9 and fields[9] in inodes)
 
 
-def _diag_socket() -> socket.socket:
+def diag_socket() -> socket.socket:
+    """A NETLINK_SOCK_DIAG socket (of the calling thread's network namespace)."""
     return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
 
 

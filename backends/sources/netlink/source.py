@@ -17,6 +17,7 @@ from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
+from netwatch.backends.sources.netlink.close_events import CloseEvents, diag_socket
 from netwatch.backends.sources.netlink.transport import (
     SOCK_DIAG_BY_FAMILY,
     TCPDIAG_GETSOCK,
@@ -68,6 +69,9 @@ class NetlinkSource:
         """One sock_diag socket per namespace entered (netwatch's own included), closed when it is gone."""
         self._known_tcp: dict[int, _KnownTcp] = {}
         """Per namespace but netwatch's own, its TCP sockets as last read and the counters they were read at."""
+        self._close_events: CloseEvents | None = None
+        self._close_events_failed = ""
+        """Why close events cannot be read here, once they could not."""
         self._names: dict[int, str] = {}
         """What each namespace was called at the last snapshot."""
         self._refused: dict[tuple[str, str], str] = {}
@@ -80,11 +84,19 @@ class NetlinkSource:
         with _gc_paused(keep_frozen=self._reuse):
             return self._collect(previous)
 
+    @property
+    def close_events(self) -> CloseEvents | None:
+        """The subscription to close events of a live source (after its first collection), else None."""
+        return self._close_events
+
     def close(self) -> None:
-        """Close the sock_diag sockets (each one keeps its namespace alive)."""
+        """Close the sock_diag sockets (each one keeps its namespace alive) and stop reading close events."""
         for diag in self._diag.values():
             diag.close()
         self._diag.clear()
+        if self._close_events is not None:
+            self._close_events.close()
+            self._close_events = None
 
     def _collect(self, previous: Mapping[SocketKey, Socket] | None) -> SourceResult:
         self._cgroups.start_snapshot()
@@ -98,10 +110,11 @@ class NetlinkSource:
             del self._known_tcp[gone]
         by_key: dict = {}
         warnings: list[str] = []
-        observed_at = time.monotonic() if self._reuse else None
+        closes = tuple(self._close_events.take()) if self._close_events is not None else ()  # before the dump: they
+        observed_at = time.monotonic() if self._reuse else None  # are of sockets gone before it
         if observed_at is not None:
             self._inet.start_dump(observed_at, previous)
-        shown: list[Namespace] = []
+        shown: list[Found] = []
         own_unavailable: list[tuple[str, str]] = []
         refused = 0
         chosen.sort(key=lambda found: not found.namespace.own)  # netwatch's own first: its failure is fatal
@@ -127,7 +140,7 @@ class NetlinkSource:
                 own_unavailable = unavailable
             if unavailable:
                 self._read_procfs(found, unavailable, by_key, warnings)
-            shown.append(namespace)
+            shown.append(found)
         warnings.extend(_skipped(refused, enumeration.unreadable))
         if not chosen:
             warnings.append(f"no network namespace matches --netns {self._selection.text}")
@@ -136,8 +149,40 @@ class NetlinkSource:
             observed_at=observed_at,
             warnings=tuple(dict.fromkeys(warnings)),
             unavailable=tuple(own_unavailable),
-            namespaces=tuple(shown),
+            namespaces=tuple(found.namespace for found in shown),
+            closes=closes,
+            closes_lost=self._follow_close_events(shown, warnings) if self._reuse else None,
         )
+
+    def _follow_close_events(self, shown: list[Found], warnings: list[str]) -> int | None:
+        """Read the close events of the namespaces ``shown`` (from the next collection on): subscribe to new ones,
+        let go of those gone. Returns how many were lost so far (None: they cannot be read; ``warnings`` say why)."""
+        if self._close_events_failed:
+            warnings.append(self._close_events_failed)
+            return None
+        events = self._close_events
+        try:
+            if events is None:
+                own = next((found.namespace for found in shown if found.namespace.own), None)
+                events = self._close_events = CloseEvents(own.inode if own else None, own.name if own else None)
+            wanted = {found.namespace.inode: found for found in shown if not found.namespace.own}
+            for gone in events.subscribed() - wanted.keys() - {own_inode for own_inode in _own(shown)}:
+                events.unsubscribe(gone)
+            for inode in wanted.keys() - events.subscribed():
+                found = wanted[inode]
+                proc_net = f"/proc/{found.namespace.pids[0]}/net" if found.namespace.pids else ""
+                events.subscribe(inode, found.namespace.name, partial(open_inside, found, diag_socket), proc_net)
+        except (OSError, NamespaceUnavailable) as error:
+            if events is None:
+                self._close_events_failed = (f"close events unavailable ({error}): connections opened and closed "
+                                             "between two refreshes are not seen")  # fmt: skip
+                warnings.append(self._close_events_failed)
+                return None
+        lost = events.lost
+        if lost:
+            warnings.append(f"{lost} close event{'s' if lost != 1 else ''} lost (the kernel's buffer overflowed): "
+                            "short-lived connections among them are not counted")  # fmt: skip
+        return lost
 
     def _diag_socket(self, found: Found) -> DiagSocket:
         """The namespace's sock_diag socket (made inside it on first use)."""
@@ -343,6 +388,11 @@ def _counts(proc_net: str) -> _Counts | None:
     in_use = {what: int(fields[label][2]) for label, what in _IN_USE.items()
               if len(fields.get(label, ())) > 2 and fields[label][2].isdigit()}  # fmt: skip
     return _Counts(signature, in_use)
+
+
+def _own(shown: list[Found]) -> list[int | None]:
+    """The key netwatch's own namespace's close events are subscribed under."""
+    return [found.namespace.inode for found in shown if found.namespace.own] or [None]
 
 
 def _no_reuse(_into: dict) -> None:
