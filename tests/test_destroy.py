@@ -14,13 +14,14 @@ import pytest
 
 from netwatch.backends.actions.destroy import ALREADY_GONE, CLOSED, REFUSED, destroy, destroy_all, open_diag_socket
 from netwatch.backends.collector import Collector
+from netwatch.backends.model.namespaces import Selection
 from netwatch.backends.model.records import Socket
 from tests.as_nobody import run_as_nobody
 
 
 def _records(proto: str, port: int) -> list[Socket]:
     """``proto`` sockets with local port ``port``, as netwatch sees them."""
-    sockets = Collector("netlink").snapshot().sockets.values()
+    sockets = Collector("netlink", netns=Selection("self")).snapshot().sockets.values()  # ports are per namespace
     return [sock for sock in sockets if sock.proto == proto and sock.local_port == port]
 
 

@@ -15,11 +15,17 @@ import pytest
 
 from netwatch.backends.actions.ports import PortReport, ephemeral_info, inspect_port
 from netwatch.backends.collector import Collector
+from netwatch.backends.model.namespaces import Selection
 from tests.as_nobody import run_as_nobody
 
 
+def _own_sockets() -> list:
+    """Netwatch's own namespace's sockets (ports are per namespace)."""
+    return list(Collector("netlink", netns=Selection("self")).snapshot().sockets.values())
+
+
 def _report(proto: str, port: int, **options: object) -> PortReport:
-    return inspect_port(Collector("netlink").snapshot().sockets.values(), proto, port, **options)
+    return inspect_port(_own_sockets(), proto, port, **options)
 
 
 def _bind_error(kind: int, port: int, *, reuse: bool = False, family: int = socket.AF_INET) -> int:
@@ -57,7 +63,7 @@ def test_a_specific_listener_blocks_the_wildcard() -> None:
         assert "wildcard" in report.reason
         assert [sock.cookie for sock in report.holders] == [
             sock.cookie
-            for sock in Collector("netlink").snapshot().sockets.values()
+            for sock in _own_sockets()
             if sock.proto == "tcp" and sock.local_port == port
         ]
         assert report.holders[0].state == "LISTEN"
@@ -103,7 +109,7 @@ def test_udp_in_use_and_free() -> None:
 
 def _free_low_port() -> int:
     """A TCP port below 1024 that nothing holds."""
-    held = {sock.local_port for sock in Collector("netlink").snapshot().sockets.values() if sock.proto == "tcp"}
+    held = {sock.local_port for sock in _own_sockets() if sock.proto == "tcp"}
     return next(port for port in range(1023, 600, -1) if port not in held)
 
 
@@ -114,7 +120,9 @@ def test_privileged_for_a_user_without_cap_net_bind_service() -> None:
         "import errno, json, socket\n"
         "from netwatch.backends.actions.ports import inspect_port\n"
         "from netwatch.backends.collector import Collector\n"
-        f"report = inspect_port(Collector('netlink').snapshot().sockets.values(), 'tcp', {port})\n"
+        "from netwatch.backends.model.namespaces import Selection\n"
+        "sockets = Collector('netlink', netns=Selection('self')).snapshot().sockets.values()\n"
+        f"report = inspect_port(sockets, 'tcp', {port})\n"
         "sock = socket.socket()\n"
         "try:\n"
         f"    sock.bind(('0.0.0.0', {port})); error = 0\n"

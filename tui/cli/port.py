@@ -12,6 +12,7 @@ import orjson
 
 from netwatch.backends.actions.ports import PortReport, inspect_port
 from netwatch.backends.collector import Collector
+from netwatch.backends.model.namespaces import Selection
 from netwatch.backends.model.records import Process
 from netwatch.tui.cli.once import format_table
 from netwatch.tui.cli.serialize import socket_to_dict
@@ -31,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_port(args: argparse.Namespace, out: TextIO) -> int:
-    """Inspect the port and print the report; returns the exit status (0)."""
-    snapshot = Collector("auto").snapshot()
+    """Inspect the port and print the report; returns the exit status (0). "Can a new socket bind it" is asked of
+    netwatch's own network namespace (ports are per namespace): only its sockets hold or block the port."""
+    snapshot = Collector("auto", netns=Selection("self")).snapshot()
     report = inspect_port(snapshot.sockets.values(), "udp" if args.udp else "tcp", args.port)
     if args.format == "json":
         document = report_to_dict(report, snapshot.processes)
