@@ -35,6 +35,12 @@ BUFFERED = 200_000
 """Events held for the reader at most (the oldest make way, counted as lost)."""
 POLL = 0.25
 """Seconds the reader thread waits for an event before it checks whether to stop."""
+BATCH_DELAY = 0.01
+"""Seconds the reader lets events gather after a read (measured: at 1,000 closes/s, 11% of a core read one by one)."""
+BATCH_BUFFER = 4 << 20
+"""Bytes of events read before they are decoded together."""
+MAX_DATAGRAM = 1 << 16
+"""Room kept for the next datagram (an event is a few hundred bytes)."""
 
 
 @dataclass
@@ -132,7 +138,7 @@ class CloseEvents:
         self.close()
 
     def _read(self) -> None:
-        buffer = bytearray(1 << 20)
+        buffer = bytearray(BATCH_BUFFER)
         while not self._stop.is_set():
             try:
                 ready = self._selector.select(POLL)
@@ -140,34 +146,44 @@ class CloseEvents:
                 return
             for key, _mask in ready:
                 subscription, proto = key.data
-                self._drain(key.fileobj, proto, subscription.decoder, buffer)
+                while self._drain(key.fileobj, proto, subscription.decoder, buffer):
+                    pass
+            if ready:
+                self._stop.wait(BATCH_DELAY)  # let the next events gather: one wake-up and decode for many
 
-    def _drain(self, sock: socket.socket, proto: str, decoder: inet.InetDecoder, buffer: bytearray) -> None:
-        """Read every datagram waiting on ``sock`` (bounded by what is there) and decode its events."""
-        for _ in range(10_000):
+    def _drain(self, sock: socket.socket, proto: str, decoder: inet.InetDecoder, buffer: bytearray) -> bool:
+        """Read the datagrams waiting on ``sock`` into ``buffer`` (as many as it holds) and decode their events in
+        one go; returns whether more may be waiting (the buffer filled up)."""
+        view = memoryview(buffer)
+        messages: list = []
+        used, full = 0, True
+        while len(buffer) - used >= MAX_DATAGRAM:
             try:
-                size = sock.recv_into(buffer, len(buffer), socket.MSG_DONTWAIT)
+                size = sock.recv_into(view[used:], MAX_DATAGRAM, socket.MSG_DONTWAIT)
             except BlockingIOError:
-                return
+                full = False
+                break
             except OSError as error:
                 if error.errno == errno.ENOBUFS:  # the kernel dropped some: counted from its drop counter
                     continue
-                return
-            messages: list = []
-            parse_datagram(buffer, 0, size, 0, messages)
-            if not messages:
-                continue
-            decoded: dict = {}
-            decoder.decode(messages, proto, decoded)
-            now, wall = time.monotonic(), time.time()
-            events = [CloseEvent(record, now, wall) for record in decoded.values() if record is not None]
-            with self._arrived:
-                room = max(BUFFERED - len(self._events), 0)
-                if len(events) > room:
-                    self.overflowed += len(events) - room
-                    events = events[:room]
-                self._events.extend(events)
-                self._arrived.notify_all()
+                full = False
+                break
+            parse_datagram(buffer, used, used + size, 0, messages)
+            used = (used + size + 7) & ~7
+        if not messages:
+            return full
+        decoded: dict = {}
+        decoder.decode(messages, proto, decoded)
+        now, wall = time.monotonic(), time.time()
+        events = [CloseEvent(record, now, wall) for record in decoded.values() if record is not None]
+        with self._arrived:
+            room = max(BUFFERED - len(self._events), 0)
+            if len(events) > room:
+                self.overflowed += len(events) - room
+                events = events[:room]
+            self._events.extend(events)
+            self._arrived.notify_all()
+        return full
 
     @staticmethod
     def _kernel_drops(subscription: _Subscription) -> int:
