@@ -94,3 +94,11 @@ async def select_and_press(pilot: Pilot, keys: tuple[str, ...], select: object =
         await pilot.press(key)
         await settle(pilot)
     await settle(pilot, 0.1)
+
+
+def notifications(app: NetwatchApp) -> list[str]:
+    """The text of each notification on screen, read off the screen, its wrapped lines joined."""
+    lines = screen_text(app).splitlines()
+    regions = [toast.region for toast in app.screen.query("Toast")]
+    return [" ".join(" ".join(line[r.x:r.right] for line in lines[r.y:r.bottom]).replace("▌", " ").split())
+            for r in regions]

@@ -19,7 +19,7 @@ from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
-from tests.app_pilot import cells, refresh, screen_text, settle
+from tests.app_pilot import cells, notifications, refresh, screen_text, settle
 from tests.recorded import recorded_snapshot, recorded_snapshots
 from tests.socket_records import make_snapshot, make_socket
 
@@ -52,14 +52,6 @@ async def type_key_by_key(pilot: Pilot, text: str) -> list[float]:
 def filter_error(app: NetwatchApp) -> str:
     """The status beside the filter box: the error, "enter applies" or nothing."""
     return app.query_one("#filter-bar", FilterBar).status_text()
-
-
-def notifications(app: NetwatchApp) -> list[str]:
-    """The text of each notification on screen, read off the screen, its wrapped lines joined."""
-    lines = screen_text(app).splitlines()
-    regions = [toast.region for toast in app.screen.query("Toast")]
-    return [" ".join(" ".join(line[r.x:r.right] for line in lines[r.y:r.bottom]).replace("▌", " ").split())
-            for r in regions]
 
 
 async def test_a_long_filter_typed_key_by_key_keeps_up_and_the_whole_text_applies():

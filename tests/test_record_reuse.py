@@ -168,10 +168,13 @@ def test_compiled_split_reports_the_kernels_error() -> None:
 
 
 def _ours(snapshot, ports: set[int]) -> dict:
+    """The test's TCP sockets on ``ports``: held by this process (a TIME_WAIT left by an earlier test on a reused
+    port number, or a socket of another namespace, is not)."""
     return {
         key: sock
         for key, sock in snapshot.sockets.items()
         if sock.proto == "tcp" and (sock.local_port in ports or sock.remote_port in ports)
+        and any(owner.pid == os.getpid() for owner in sock.owners)
     }
 
 

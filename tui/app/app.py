@@ -29,6 +29,7 @@ from netwatch.backends.filter import FilterError, SocketFilter
 from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
+from netwatch.tui.app.actions import ActionKeys
 from netwatch.tui.app.detail import DetailPane, namespace_summary, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
@@ -79,7 +80,7 @@ EXTRA_KEYS: tuple[KeyHelp, ...] = (
 )
 
 
-class NetwatchApp(App[None]):
+class NetwatchApp(ActionKeys, App[None]):
     """``top`` for sockets."""
 
     CSS_PATH = "netwatch.tcss"
@@ -112,6 +113,12 @@ class NetwatchApp(App[None]):
         Binding("4", "view('unix')", "Unix", show=False),
         Binding("5", "view('remotes')", "Remote hosts", show=False),
         Binding("6", "view('namespaces')", "Namespaces", show=False),
+        Binding("K", "close_sockets", "Close socket", show=False),
+        Binding("k", "signal", "Signal process", show=False),
+        Binding("P", "port", "Port inspector", show=False),
+        Binding("c", "copy", "Copy row", show=False),
+        Binding("C", "copy_details", "Copy details", show=False),
+        Binding("s", "save", "Save view", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -138,6 +145,12 @@ class NetwatchApp(App[None]):
         "view('unix')": "Unix sockets view",
         "view('remotes')": "Remote hosts view: one row per remote address (enter: its sockets)",
         "view('namespaces')": "Namespaces view: one row per network namespace (enter: its sockets)",
+        "close_sockets": "close the selected TCP/UDP socket, or all matching the filter (asks first; not --read-only)",
+        "signal": "send a signal to the selected socket's owner or process (asks first; not --read-only)",
+        "port": "port inspector: who holds the selected socket's port (or one you type), can it be bound",
+        "copy": "copy the selected row's endpoints and owners (OSC 52)",
+        "copy_details": "copy the detail pane as text (OSC 52)",
+        "save": "save the sockets this view shows as CSV or JSON (the --once schema) in the current directory",
         "help": "this help",
     }
 
@@ -151,10 +164,12 @@ class NetwatchApp(App[None]):
         linger: float = 5.0,
         hostname: str | None = None,
         settings: SettingsFile | None = None,
+        read_only: bool = False,
     ) -> None:
         """``interval`` None: the saved one, else 2 s. ``settings``: where settings persist (None: nowhere, all
-        defaults, as in tests)."""
+        defaults, as in tests). ``read_only``: no action that changes the host (closing, signalling)."""
         super().__init__()
+        self.read_only = read_only
         self.refresher = Refresher(source, linger=linger)
         self._settings_file = settings
         self.settings, self._settings_error = settings.load() if settings is not None else (Settings(), None)
@@ -392,6 +407,7 @@ class NetwatchApp(App[None]):
     def _update_summary(self) -> None:
         status = Status(
             hostname=self.hostname,
+            read_only=self.read_only,
             backend=self.source.backend_name,
             interval=self.interval,
             paused=self.paused,
@@ -686,13 +702,14 @@ def run_app(
     pid: int | None = None,
     linger: float = 5.0,
     netns: Selection | None = None,
+    read_only: bool = False,
 ) -> int:
     """Run the TUI until the user quits; returns the exit status.
 
     ``source`` defaults to the live collector with ``backend`` over the ``netns`` namespaces. Raises
-    :class:`BackendUnavailable` when no
-    snapshot could ever be taken (so the command line reports it in one line). SIGTERM, SIGHUP and SIGINT
-    restore the terminal and exit with 128 + the signal's number (see :mod:`netwatch.tui.app.terminal`).
+    :class:`BackendUnavailable` when no snapshot could ever be taken (so the command line reports it in one line).
+    SIGTERM, SIGHUP and SIGINT restore the terminal and exit with 128 + the signal's number (see
+    :mod:`netwatch.tui.app.terminal`).
     """
     from netwatch.tui.app.terminal import SignalExit
 
@@ -703,6 +720,7 @@ def run_app(
         pid=pid,
         linger=linger,
         settings=SettingsFile.default(),
+        read_only=read_only,
     )
     with SignalExit(lambda status: app.exit(return_code=status)):
         app.run()

@@ -417,6 +417,10 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._spark("thru", [], "")
         self._show("#detail-body", body)
 
+    def text(self) -> str:
+        """What the pane shows, as plain text (``C`` copies it)."""
+        return "\n".join(self._shown[part].plain for part in ("#detail-title", "#detail-body") if part in self._shown)
+
     def show_message(self, message: str) -> None:
         self._show("#detail-title", Text(message, style="dim"))
         self._spark("rtt", [], "")

@@ -31,6 +31,7 @@ class Status:
     error: str | None = None
     shown: str | None = None
     """How many rows the filter lets through, e.g. ``0 of 40 connections shown`` (None: no filter)."""
+    read_only: bool = False
 
 
 def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
@@ -49,6 +50,9 @@ def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
         line.append(f"every {fmt.interval(status.interval)}")
     if status.resolving:
         line.append("  names", style="bold")
+    if status.read_only:
+        line.append("  ")
+        line.append(" READ-ONLY ", style="reverse bold")
     if status.pid is not None:
         line.append(f"  pid {status.pid}", style="bold")
     if frame is not None:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "own), a NAME (ip netns name, container, unit, net:[INODE]), an INODE, or pid:PID")
     parser.add_argument("--linger", type=_positive_seconds, default=5.0, metavar="S",
                         help="seconds a closed socket stays on screen (default: 5)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="the TUI never closes sockets or signals processes (its keys K and k refuse)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="with --once: no warnings on stderr about what is hidden (JSON still lists them)")
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and which decoder runs, and exit")
@@ -197,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pid=args.pid,
             linger=args.linger,
             netns=args.netns,
+            read_only=args.read_only,
         )
     except KeyboardInterrupt:
         return 130

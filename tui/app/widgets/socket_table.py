@@ -171,6 +171,11 @@ class SocketTable(ScrollView, can_focus=True):
         return self._rows.model
 
     @property
+    def shown_keys(self) -> tuple[Hashable, ...]:
+        """The keys of the rows shown (after the filter), in order."""
+        return tuple(self._keys)
+
+    @property
     def empty_columns(self) -> frozenset[str]:
         """The columns left out because the rows have nothing for them."""
         return self._rows.empty_columns

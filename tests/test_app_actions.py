@@ -1,0 +1,190 @@
+"""The TUI's actions driven with Pilot on the live backend: K closes a real connection (or cancels), k signals a
+real child, P inspects a real port, c and s copy and save, --read-only refuses."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.screens.dialogs import ConfirmScreen, ResultScreen, SignalChooser
+from netwatch.tui.view.snapshots import LiveSource
+from tests.app_pilot import notifications, refresh, screen_text, select_row, settle
+
+
+def live_app(**options) -> NetwatchApp:
+    return NetwatchApp(LiveSource("netlink"), interval=3600, hostname="testhost", **options)
+
+
+def _key_of(app: NetwatchApp, port: int, state: str = "ESTABLISHED") -> object:
+    """The key of the socket of the test's own namespace with local port ``port`` in ``state``."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    (key,) = [key for key, sock in app.frame.sockets.items()
+              if sock.local_port == port and sock.state == state and sock.netns_inode == own]  # fmt: skip
+    return key
+
+
+def _errno_of(call) -> int:
+    try:
+        call()
+    except OSError as error:
+        return error.errno
+    return 0
+
+
+@pytest.fixture
+def connection():
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    yield server, client, accepted
+    for sock in (server, client, accepted):
+        sock.close()
+
+
+async def test_K_asks_first_cancel_keeps_the_connection_and_confirm_closes_it(connection):
+    _server, client, accepted = connection
+    app = live_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await select_row(pilot, _key_of(app, client.getsockname()[1]))
+        await pilot.press("K")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.focused.id == "cancel"  # the default
+        assert "ECONNABORTED" in screen_text(app) and f":{client.getsockname()[1]}" in screen_text(app)
+        await pilot.press("enter")  # Cancel
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        client.send(b"still open")
+        assert accepted.recv(100) == b"still open"
+        await pilot.press("K")
+        await settle(pilot)
+        await pilot.click("#one")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen) and "1 closed" in screen_text(app)
+    assert _errno_of(lambda: client.recv(1)) == errno.ECONNABORTED
+    assert _errno_of(lambda: accepted.recv(1)) == errno.ECONNRESET
+
+
+async def test_K_with_a_filter_offers_every_matching_socket(connection):
+    server, client, accepted = connection
+    port = server.getsockname()[1]
+    app = live_app(filter_text=f"sport = :{port} or dport = :{port}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await pilot.press("K")
+        await settle(pilot)
+        assert "Close all 2 matching" in screen_text(app)
+        await pilot.click("#all")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        text = " ".join(screen_text(app).split())  # the second may be gone with the first's reset
+        assert "2 closed" in text or "1 closed, 1 already gone" in text
+    assert _errno_of(lambda: client.recv(1)) in (errno.ECONNABORTED, errno.ECONNRESET)
+
+
+async def test_read_only_refuses_and_says_so_in_the_header(connection):
+    _server, client, _accepted = connection
+    app = live_app(read_only=True)
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        assert "READ-ONLY" in screen_text(app).splitlines()[0]
+        await select_row(pilot, _key_of(app, client.getsockname()[1]))
+        for key in ("K", "k"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert not isinstance(app.screen, (ConfirmScreen, SignalChooser))
+        await pilot.pause(0.3)  # the notifications' toasts
+        assert any("Read-only" in text for text in notifications(app))
+    client.send(b"still open")
+
+
+async def test_k_sends_the_chosen_signal_to_a_real_child():
+    child = subprocess.Popen([sys.executable, "-c", "import socket, sys\ns = socket.create_server(('127.0.0.1', 0))\n"
+                              "print(s.getsockname()[1], flush=True)\nsys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    port = int(child.stdout.readline())
+    app = live_app()
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(pilot)
+            await refresh(pilot)
+            await pilot.press("2")
+            await settle(pilot)
+            await select_row(pilot, _key_of(app, port, "LISTEN"))
+            await pilot.press("k")
+            await settle(pilot)
+            assert isinstance(app.screen, SignalChooser) and f"{child.pid}" in screen_text(app)
+            await pilot.press("enter")  # SIGTERM, the first
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.click("#send")
+            await settle(pilot)
+        assert child.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+async def test_P_inspects_the_selected_sockets_port(connection):
+    server, _client, _accepted = connection
+    port = server.getsockname()[1]
+    app = live_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await select_row(pilot, _key_of(app, port, "LISTEN"))
+        await pilot.press("P")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        assert f"tcp port {port}: in_use" in " ".join(screen_text(app).split())
+
+
+async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path, monkeypatch):
+    server, client, _accepted = connection
+    monkeypatch.chdir(tmp_path)
+    port = server.getsockname()[1]
+    app = live_app(filter_text=f"dport = :{port}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await select_row(pilot, _key_of(app, client.getsockname()[1]))
+        await pilot.press("c")
+        assert f"127.0.0.1:{client.getsockname()[1]} → 127.0.0.1:{port}" in app.clipboard
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.click("#csv")
+        await settle(pilot)
+    (saved,) = tmp_path.glob("netwatch-connections-*.csv")
+    rows = list(csv.DictReader(saved.open()))
+    assert [(row["local_port"], row["remote_port"], row["pids"]) for row in rows] == [
+        (str(client.getsockname()[1]), str(port), str(os.getpid()))
+    ]
+
+
+async def test_s_into_a_directory_it_cannot_write_says_why(connection, monkeypatch):
+    monkeypatch.chdir("/proc")  # no file can be made there, not even by root
+    app = live_app()
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.click("#json")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        assert any(text.startswith("Not saved: /proc/netwatch-") for text in notifications(app))
