@@ -110,7 +110,8 @@ class Collector:
             backend_reason=self._reason,
             sockets=by_key,
             processes=processes,
-            warnings=(*self._notes, *result.warnings, *filter(None, [visibility_warning(visibility)])),
+            warnings=(*self._notes, *result.warnings,
+                      *filter(None, [visibility_warning(visibility), _pressure_warning(sockets)])),  # fmt: skip
             visibility=visibility,
             duration=time.monotonic() - started,
             namespaces={namespace.inode: namespace for namespace in result.namespaces},
@@ -213,6 +214,13 @@ def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:
     if found is None:
         raise NamespaceUnavailable(f"network namespace {inode} is gone", gone=True)
     return open_inside(found, make)
+
+
+def _pressure_warning(sockets: list[Socket]) -> str | None:
+    """A warning when one destination takes most of the ephemeral ports (see the port inspector)."""
+    from netwatch.backends.actions.ports import pressure_warning
+
+    return pressure_warning(sockets)
 
 
 def implementation() -> str:

@@ -47,6 +47,7 @@ SHOTS: dict[str, tuple[tuple[int, int], dict, Steps]] = {
     "filter": ((140, 36), {"filter_text": "process nginx and state estab"}, keys("slash")),
     "listeners": ((140, 36), {}, keys("2")),
     "namespaces": ((180, 36), {}, in_view("6", select=4026532401)),
+    "command-palette": ((140, 36), {}, keys("ctrl+p")),
     "small-terminal": ((80, 24), {}, keys()),
     "small-terminal-filter": ((80, 24), {"filter_text": "process nginx"}, keys()),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -160,7 +161,7 @@ def test_cli_port_json_and_table() -> None:
         result = _netwatch("port", str(port), "--format", "json")
         assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout)
-        assert list(document) == ["port", "proto", "verdict", "reason", "ephemeral", "holders"]
+        assert list(document) == ["port", "proto", "verdict", "reason", "ephemeral", "holders", "pressure"]
         assert (document["port"], document["proto"], document["verdict"]) == (port, "tcp", "in_use")
         assert document["ephemeral"]["in_local_range"] == ephemeral_info(port).in_local_range
         (holder,) = document["holders"]
@@ -175,3 +176,36 @@ def test_cli_port_bad_input(args: tuple[str, ...]) -> None:
     result = _netwatch(*args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("netwatch port: ")
+
+
+HOLD_SIX = """
+import socket, sys, time
+server = socket.create_server(("127.0.0.1", 5000))
+held = [socket.create_connection(("127.0.0.1", 5000)) for _ in range(6)]
+accepted = [server.accept()[0] for _ in range(6)]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_destination_taking_most_ephemeral_ports_is_warned_of_and_listed(tmp_path) -> None:
+    """In a namespace of its own with a 10-port local range, 6 connections to one destination take 60%."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare")
+    holder = tmp_path / "hold.py"
+    holder.write_text(HOLD_SIX)
+    script = (
+        "ip link set lo up && sysctl -qw net.ipv4.ip_local_port_range='40000 40009' && "
+        f"{{ sleep 30 | {sys.executable} {holder} > {tmp_path}/ready & }} && "
+        f"for i in $(seq 100); do [ -s {tmp_path}/ready ] && break; sleep 0.1; done && "
+        f"{sys.executable} -m netwatch.tui --once --format json --netns self > {tmp_path}/once.json && "
+        f"{sys.executable} -m netwatch.tui port 5000 --format json > {tmp_path}/port.json"
+    )
+    subprocess.run(["unshare", "-n", "sh", "-c", script], check=True, timeout=60)
+    warnings = json.loads((tmp_path / "once.json").read_text())["warnings"]
+    (warning,) = [warning for warning in warnings if warning.startswith("ephemeral ports")]
+    assert "127.0.0.1 -> 127.0.0.1:5000" in warning and "6 of 10" in warning and "EADDRNOTAVAIL" in warning
+    (busiest, *_rest) = json.loads((tmp_path / "port.json").read_text())["pressure"]
+    assert (busiest["destination"], busiest["port"], busiest["connections"], busiest["range_size"]) == (
+        "127.0.0.1", 5000, 6, 10
+    )

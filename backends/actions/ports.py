@@ -10,7 +10,8 @@ blocks only a bind without ``SO_REUSEADDR``. sock_diag does not report ``SO_REUS
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class PortReport:
     reason: str
     ephemeral: Ephemeral
     holders: tuple[Socket, ...]
+    pressure: tuple[PortPressure, ...] = ()
+    """The destinations using the most ephemeral ports (busiest first)."""
 
 
 def holders_of(sockets: Iterable[Socket], proto: str, port: int) -> tuple[Socket, ...]:
@@ -105,22 +108,89 @@ def inspect_port(
 ) -> PortReport:
     """The report for ``proto`` (tcp/udp) ``port`` over a snapshot's sockets; ``may_bind_privileged`` defaults to
     whether this process has CAP_NET_BIND_SERVICE."""
+    sockets = list(sockets)
     holders = holders_of(sockets, proto, port)
     if may_bind_privileged is None:
         may_bind_privileged = has_capability(CAP_NET_BIND_SERVICE)
     start = _read_int(proc_ipv4 / "ip_unprivileged_port_start", 1024)
     verdict, reason = decide(proto, port, holders, may_bind_privileged, start)
-    return PortReport(port, proto, verdict, reason, ephemeral_info(port, proc_ipv4), holders)
+    pressure = tuple(ephemeral_pressure(sockets, local_port_range(proc_ipv4)))
+    return PortReport(port, proto, verdict, reason, ephemeral_info(port, proc_ipv4), holders, pressure)
 
 
 def ephemeral_info(port: int, proc_ipv4: Path = PROC_IPV4) -> Ephemeral:
     """Whether ``port`` is inside ``ip_local_port_range`` (an outgoing connection may take it) or listed in
     ``ip_local_reserved_ports``."""
+    local_range = local_port_range(proc_ipv4)
+    if local_range is None:
+        return Ephemeral(False, _reserved(port, proc_ipv4), None)
+    low, high = local_range
+    return Ephemeral(low <= port <= high, _reserved(port, proc_ipv4), local_range)
+
+
+def local_port_range(proc_ipv4: Path = PROC_IPV4) -> tuple[int, int] | None:
+    """``net.ipv4.ip_local_port_range`` of netwatch's network namespace; None where unreadable."""
     try:
         low, high = map(int, (proc_ipv4 / "ip_local_port_range").read_text().split()[:2])
     except (OSError, ValueError):
-        return Ephemeral(False, _reserved(port, proc_ipv4), None)
-    return Ephemeral(low <= port <= high, _reserved(port, proc_ipv4), (low, high))
+        return None
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class PortPressure:
+    """TCP connections from one source address to one destination whose local port is an ephemeral one: at most
+    the size of the local range can exist at once (then connect() fails with EADDRNOTAVAIL)."""
+
+    source: str
+    destination: str
+    port: int
+    connections: int
+    range_size: int
+    netns: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.connections / self.range_size
+
+    def text(self) -> str:
+        where = f" in netns {self.netns}" if self.netns else ""
+        return (f"{self.source} -> {self.destination}:{self.port}{where} holds {self.connections} of "
+                f"{self.range_size} ephemeral ports ({self.ratio:.0%}): connect() fails with EADDRNOTAVAIL when they "
+                "run out")  # fmt: skip
+
+
+PRESSURE_WARNING = 0.5
+"""Share of the local port range one destination may take before the header warns."""
+
+
+def ephemeral_pressure(sockets: Iterable[Socket], local_range: tuple[int, int] | None,
+                       top: int = 5) -> list[PortPressure]:  # fmt: skip
+    """The ``top`` (source, destination, destination port) triples using the most ephemeral ports, busiest first.
+    Each network namespace has its own ports; ``local_range`` (netwatch's namespace's) is taken for all."""
+    if local_range is None:
+        return []
+    low, high = local_range
+    counts = Counter(
+        (sock.netns_inode, sock.netns, sock.local_address, sock.remote_address, sock.remote_port)
+        for sock in sockets
+        if sock.proto == "tcp" and sock.remote_port and low <= sock.local_port <= high and sock.state != "LISTEN"
+    )
+    size = high - low + 1
+    return [PortPressure(source, destination, port, count, size, netns)
+            for (_inode, netns, source, destination, port), count in counts.most_common(top)]  # fmt: skip
+
+
+def pressure_warning(sockets: Sequence[Socket], proc_ipv4: Path = PROC_IPV4) -> str | None:
+    """A warning when one destination uses more than :data:`PRESSURE_WARNING` of the ephemeral ports (the
+    sockets are counted only where there are that many at all)."""
+    local_range = local_port_range(proc_ipv4)
+    if local_range is None or len(sockets) < PRESSURE_WARNING * (local_range[1] - local_range[0] + 1):
+        return None
+    busiest = ephemeral_pressure(sockets, local_range, top=1)
+    if not busiest or busiest[0].ratio <= PRESSURE_WARNING:
+        return None
+    return "ephemeral ports: " + busiest[0].text()
 
 
 def _reserved(port: int, proc_ipv4: Path) -> bool:

@@ -53,6 +53,9 @@ def report_to_dict(report: PortReport, processes: Mapping[int, Process]) -> dict
         "reason": report.reason,
         "ephemeral": asdict(report.ephemeral),
         "holders": [socket_to_dict(sock, processes) for sock in report.holders],
+        "pressure": [{"source": item.source, "destination": item.destination, "port": item.port,
+                      "connections": item.connections, "range_size": item.range_size, "netns": item.netns}
+                     for item in report.pressure],
     }
 
 
@@ -72,6 +75,9 @@ def format_report(report: PortReport, processes: Mapping[int, Process]) -> list[
     if report.holders:
         lines.append("\n")
         lines.extend(format_table(report.holders, processes))
+    if report.pressure:
+        lines.append("\nbusiest destinations by ephemeral ports:\n")
+        lines.extend(f"  {visible(pressure.text())}\n" for pressure in report.pressure)
     return lines
 
 
