@@ -14,6 +14,14 @@ if ! command -v ss >/dev/null || ! command -v setpriv >/dev/null; then
     fi
 fi
 
+# The exporter's test has a real Prometheus server scrape it (Debian's package: ~10 s to install).
+if ! command -v prometheus >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+        || echo "tests/run.sh: could not install prometheus: its test will be skipped" >&2
+fi
+
 venv=${VENV:-.venv}
 "${PYTHON:-python3}" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
