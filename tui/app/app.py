@@ -703,6 +703,7 @@ def run_app(
     linger: float = 5.0,
     netns: Selection | None = None,
     read_only: bool = False,
+    hostname: str | None = None,
 ) -> int:
     """Run the TUI until the user quits; returns the exit status.
 
@@ -721,6 +722,7 @@ def run_app(
         linger=linger,
         settings=SettingsFile.default(),
         read_only=read_only,
+        hostname=hostname,
     )
     with SignalExit(lambda status: app.exit(return_code=status)):
         app.run()

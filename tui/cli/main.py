@@ -145,9 +145,9 @@ def _check(args: argparse.Namespace) -> SocketFilter | None:
     return socket_filter
 
 
-SUBCOMMANDS = ("port", "kill", "events", "export")
-"""``netwatch port ...``, ``kill ...``, ``events ...``, ``export ...``: commands with their own arguments, each in its
-``tui/cli`` module."""
+SUBCOMMANDS = ("port", "kill", "events", "export", "record", "replay")
+"""``netwatch port ...``, ``kill ...``, ``events ...``, ``export ...``, ``record ...``, ``replay ...``: commands with
+their own arguments, each in its ``tui/cli`` module."""
 
 
 def _run_subcommand(name: str, argv: list[str]) -> int:

@@ -58,6 +58,13 @@ def run_once(backend: str, socket_filter: SocketFilter | None, output_format: st
     if netns is not None and not snapshot.namespaces and snapshot.backend == "netlink":
         print(f"netwatch: --netns {visible(netns.text)}: no such network namespace", file=sys.stderr)
         return EXIT_USAGE
+    return print_snapshot(snapshot, socket_filter, output_format, out, quiet)
+
+
+def print_snapshot(snapshot: Snapshot, socket_filter: SocketFilter | None, output_format: str, out: TextIO,
+                   quiet: bool = False) -> int:
+    """Print ``snapshot``'s sockets matching ``socket_filter`` as ``--once`` does (a table, JSON or CSV), and what
+    is hidden on stderr unless ``quiet``; returns the exit status."""
     if not quiet:
         for warning in snapshot_warnings(snapshot):
             print(f"netwatch: warning: {visible(warning)}", file=sys.stderr)
