@@ -166,10 +166,11 @@ class Collector:
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
         as a Unix socket. Looks up the owners of every inode listed, as this snapshot needs anyway: they are kept
-        for :meth:`_attach_owners`."""
+        for :meth:`_attach_owners` (over every namespace the source reads, one call each)."""
         resolver = self._resolver()
-        self._owners_found = resolver.owners_of(inodes)
-        return self._unix_sockets.check(resolver.proc_root, self._owners_found)
+        found = resolver.owners_of(inodes)
+        self._owners_found = found if self._owners_found is None else {**self._owners_found, **found}
+        return self._unix_sockets.check(resolver.proc_root, found)
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":

@@ -179,12 +179,12 @@ def test_cli_port_bad_input(args: tuple[str, ...]) -> None:
 
 
 HOLD_SIX = """
-import socket, sys, time
+import socket, time
 server = socket.create_server(("127.0.0.1", 5000))
 held = [socket.create_connection(("127.0.0.1", 5000)) for _ in range(6)]
 accepted = [server.accept()[0] for _ in range(6)]
 print("ready", flush=True)
-sys.stdin.read()
+time.sleep(60)  # the script ends it
 """
 
 
@@ -196,10 +196,11 @@ def test_a_destination_taking_most_ephemeral_ports_is_warned_of_and_listed(tmp_p
     holder.write_text(HOLD_SIX)
     script = (
         "ip link set lo up && sysctl -qw net.ipv4.ip_local_port_range='40000 40009' && "
-        f"{{ sleep 30 | {sys.executable} {holder} > {tmp_path}/ready & }} && "
+        f"{{ {sys.executable} {holder} > {tmp_path}/ready & }} && holder=$! && "
         f"for i in $(seq 100); do [ -s {tmp_path}/ready ] && break; sleep 0.1; done && "
         f"{sys.executable} -m netwatch.tui --once --format json --netns self > {tmp_path}/once.json && "
-        f"{sys.executable} -m netwatch.tui port 5000 --format json > {tmp_path}/port.json"
+        f"{sys.executable} -m netwatch.tui port 5000 --format json > {tmp_path}/port.json; "
+        "status=$?; kill $holder; exit $status"
     )
     subprocess.run(["unshare", "-n", "sh", "-c", script], check=True, timeout=60)
     warnings = json.loads((tmp_path / "once.json").read_text())["warnings"]

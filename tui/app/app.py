@@ -113,13 +113,13 @@ class NetwatchApp(ActionKeys, App[None]):
         Binding("4", "view('unix')", "Unix", show=False),
         Binding("5", "view('remotes')", "Remote hosts", show=False),
         Binding("6", "view('namespaces')", "Namespaces", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("K", "close_sockets", "Close socket", show=False),
         Binding("k", "signal", "Signal process", show=False),
         Binding("P", "port", "Port inspector", show=False),
         Binding("c", "copy", "Copy row", show=False),
         Binding("C", "copy_details", "Copy details", show=False),
         Binding("s", "save", "Save view", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
     KEY_DESCRIPTIONS = {
