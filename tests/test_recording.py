@@ -98,3 +98,26 @@ async def test_the_tui_replays_a_recording(tmp_path: Path) -> None:
         await settle(pilot)
         await refresh(pilot)
         assert "1204/nginx +1" in cells(app, "process")
+
+
+async def test_replay_keys_step_a_frame_seek_a_minute_and_go_to_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "scene.nwrec"
+    _record(path, recorded_snapshots())
+    _header, snapshots = read(str(path))
+    source = ReplaySource(snapshots, backend_name="replay")
+    app = NetwatchApp(source, interval=3600, hostname="recorded", recording=True)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        assert app.frame.snapshot is snapshots[0]
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert app.frame.snapshot is snapshots[1]
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert app.frame.snapshot is snapshots[0]
+        await pilot.press("right_curly_bracket")  # a minute on: past the end, the last one
+        await settle(pilot)
+        assert app.frame.snapshot is snapshots[-1]
+        await pilot.press("g", *"2", "enter")
+        await settle(pilot)
+        assert app.frame.snapshot is snapshots[1]

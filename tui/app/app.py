@@ -33,6 +33,7 @@ from netwatch.tui.app.actions import ActionKeys
 from netwatch.tui.app.detail import DetailPane, namespace_summary, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
+from netwatch.tui.app.screens.dialogs import ConfirmScreen, PortPrompt, ResultScreen, SignalChooser, TimePrompt
 from netwatch.tui.app.screens.drill_down import DrillDownScreen
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
 from netwatch.tui.app.screens.namespace import NamespaceScreen
@@ -50,7 +51,7 @@ from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.settings import DETAIL_WIDTH_LIMITS, Settings, SettingsFile
-from netwatch.tui.view.snapshots import LiveSource, SnapshotSource
+from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ EXTRA_KEYS: tuple[KeyHelp, ...] = (
     ("filter examples", "state established and dport >= 1024 · sport = :22 or src 10.0.0.0/8 · "
                         "process nginx · not unix · pid 1234 · user postgres · a plain word searches"),
 )
+
+
+DIALOGS = (ConfirmScreen, ResultScreen, SignalChooser, PortPrompt, TimePrompt)
+"""The actions' modal dialogs: the app's keys wait while one is open."""
 
 
 class NetwatchApp(ActionKeys, App[None]):
@@ -114,6 +119,11 @@ class NetwatchApp(ActionKeys, App[None]):
         Binding("5", "view('remotes')", "Remote hosts", show=False),
         Binding("6", "view('namespaces')", "Namespaces", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("left_square_bracket", "replay_step(-1)", "Frame back", show=False, key_display="["),
+        Binding("right_square_bracket", "replay_step(1)", "Frame on", show=False, key_display="]"),
+        Binding("left_curly_bracket", "replay_seconds(-60)", "A minute back", show=False, key_display="{"),
+        Binding("right_curly_bracket", "replay_seconds(60)", "A minute on", show=False, key_display="}"),
+        Binding("g", "replay_goto", "Go to a time", show=False),
         Binding("K", "close_sockets", "Close socket", show=False),
         Binding("k", "signal", "Signal process", show=False),
         Binding("P", "port", "Port inspector", show=False),
@@ -151,6 +161,11 @@ class NetwatchApp(ActionKeys, App[None]):
         "copy": "copy the selected row's endpoints and owners (OSC 52)",
         "copy_details": "copy the detail pane as text (OSC 52)",
         "save": "save the sockets this view shows as CSV or JSON (the --once schema) in the current directory",
+        "replay_step(-1)": "netwatch replay: one snapshot back (the detail pane keeps its width)",
+        "replay_step(1)": "netwatch replay: one snapshot on",
+        "replay_seconds(-60)": "netwatch replay: a minute back",
+        "replay_seconds(60)": "netwatch replay: a minute on",
+        "replay_goto": "netwatch replay: go to a time (seconds from the start or MM:SS); space pauses and plays",
         "help": "this help",
     }
 
@@ -165,11 +180,14 @@ class NetwatchApp(ActionKeys, App[None]):
         hostname: str | None = None,
         settings: SettingsFile | None = None,
         read_only: bool = False,
+        recording: bool = False,
     ) -> None:
         """``interval`` None: the saved one, else 2 s. ``settings``: where settings persist (None: nowhere, all
         defaults, as in tests). ``read_only``: no action that changes the host (closing, signalling)."""
         super().__init__()
         self.read_only = read_only
+        self.recording = recording
+        """A recording is replayed (``netwatch replay``): ``[`` ``]`` ``{`` ``}`` ``g`` move in it."""
         self.refresher = Refresher(source, linger=linger)
         self._settings_file = settings
         self.settings, self._settings_error = settings.load() if settings is not None else (Settings(), None)
@@ -522,10 +540,15 @@ class NetwatchApp(ActionKeys, App[None]):
     # ----- actions ----------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """On the drill-down, chooser and help screens only the keys that make sense there stay active."""
+        """On the drill-down, chooser, dialog and help screens only the keys that make sense there stay active; in a
+        replay, ``[`` and ``]`` step through the recording instead of resizing the detail pane."""
+        if action.startswith("replay_"):
+            return self.recording and not isinstance(self.screen, DIALOGS)
+        if action == "detail_width" and self.recording:
+            return False
         if isinstance(self.screen, DrillDownScreen):
             return action in ("quit", "sort", "reverse", "pause", "interval", "names", "detail_width", "help")
-        if isinstance(self.screen, (HelpScreen, OwnerChooser)):
+        if isinstance(self.screen, (HelpScreen, OwnerChooser, *DIALOGS)):
             return action == "quit"
         return True
 
@@ -605,6 +628,28 @@ class NetwatchApp(ActionKeys, App[None]):
 
     def action_reverse(self) -> None:
         self.current_table().reverse_sort()
+
+    def action_replay_step(self, frames: int) -> None:
+        source = self.source
+        if isinstance(source, ReplaySource):
+            source.seek(source.shown + frames)
+            self.collect_now()
+
+    def action_replay_seconds(self, seconds: float) -> None:
+        source = self.source
+        if isinstance(source, ReplaySource) and self.frame is not None:
+            start = source.seek(0).taken_at
+            source.seek(source.index_at(self.frame.snapshot.taken_at - start + seconds))
+            self.collect_now()
+
+    def action_replay_goto(self) -> None:
+        self.push_screen(TimePrompt(), self._replay_goto)
+
+    def _replay_goto(self, seconds: float | None) -> None:
+        source = self.source
+        if seconds is not None and isinstance(source, ReplaySource):
+            source.seek(source.index_at(seconds))
+            self.collect_now()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -704,6 +749,7 @@ def run_app(
     netns: Selection | None = None,
     read_only: bool = False,
     hostname: str | None = None,
+    recording: bool = False,
 ) -> int:
     """Run the TUI until the user quits; returns the exit status.
 
@@ -723,6 +769,7 @@ def run_app(
         settings=SettingsFile.default(),
         read_only=read_only,
         hostname=hostname,
+        recording=recording,
     )
     with SignalExit(lambda status: app.exit(return_code=status)):
         app.run()

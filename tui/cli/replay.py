@@ -58,4 +58,4 @@ def main(argv: Sequence[str]) -> int:
     from netwatch.tui.view.snapshots import ReplaySource
 
     return run_app(ReplaySource(snapshots, backend_name="replay"), interval=header.interval,
-                   filter_text=args.filter, hostname=f"{header.host} (recorded)")  # fmt: skip
+                   filter_text=args.filter, hostname=f"{header.host} (recorded)", recording=True)  # fmt: skip

@@ -93,5 +93,21 @@ class ReplaySource:
             self._next = min(self._next + 1, len(self._snapshots))
             return self._snapshots[index]
 
+    def seek(self, index: int) -> Snapshot:
+        """Make snapshot ``index`` (clamped to the recording) the next one handed out; returns it."""
+        with self._lock:
+            self._next = max(0, min(index, len(self._snapshots) - 1))
+            return self._snapshots[self._next]
+
+    def index_at(self, seconds: float) -> int:
+        """The index of the last snapshot taken at most ``seconds`` after the first."""
+        start = self._snapshots[0].taken_at
+        return max(0, sum(1 for snapshot in self._snapshots if snapshot.taken_at - start <= seconds + 1e-6) - 1)
+
+    @property
+    def shown(self) -> int:
+        """The index of the snapshot handed out last."""
+        return max(0, self._next - 1)
+
     def close(self) -> None:
         """Nothing to release."""

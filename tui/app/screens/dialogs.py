@@ -97,6 +97,29 @@ class SignalChooser(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
+class TimePrompt(ModalScreen[float | None]):
+    """Asks for a time in a recording: seconds from its start (``90``) or ``MM:SS``; enter goes there."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", key_display="esc")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Go to: seconds from the start, or MM:SS", style="bold"), classes="dialog-title")
+            yield Input(placeholder="e.g. 90 or 1:30", id="time-input")
+            yield Static("", id="time-error", classes="dialog-error")
+
+    @on(Input.Submitted, "#time-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        minutes, _, seconds = text.rpartition(":")
+        try:
+            value = float(seconds) + 60 * int(minutes or 0)
+        except ValueError:
+            self.query_one("#time-error", Static).update(Text(f"not a time: {text!r}", style="red"))
+            return
+        self.dismiss(value)
+
+
 class PortPrompt(ModalScreen[tuple[str, int] | None]):
     """Asks for a port number (1-65535): enter takes it as (proto, port), escape goes back."""
 
