@@ -7,16 +7,14 @@ import csv
 import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
-
-import pytest
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, ResultScreen, SignalChooser
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import notifications, refresh, screen_text, select_row, settle
+from tests.test_destroy import _errno_of, connection  # noqa: F401 - the same loopback connection
 
 
 def live_app(**options) -> NetwatchApp:
@@ -29,24 +27,6 @@ def _key_of(app: NetwatchApp, port: int, state: str = "ESTABLISHED") -> object:
     (key,) = [key for key, sock in app.frame.sockets.items()
               if sock.local_port == port and sock.state == state and sock.netns_inode == own]  # fmt: skip
     return key
-
-
-def _errno_of(call) -> int:
-    try:
-        call()
-    except OSError as error:
-        return error.errno
-    return 0
-
-
-@pytest.fixture
-def connection():
-    server = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(server.getsockname())
-    accepted, _ = server.accept()
-    yield server, client, accepted
-    for sock in (server, client, accepted):
-        sock.close()
 
 
 async def test_K_asks_first_cancel_keeps_the_connection_and_confirm_closes_it(connection):

@@ -10,7 +10,6 @@ the dumps). Every line is flushed; Ctrl-C, SIGTERM and a reader that leaves (``|
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
@@ -21,14 +20,21 @@ from typing import TextIO
 import orjson
 
 from netwatch.backends.collector import Collector
-from netwatch.backends.filter import FilterError, SocketFilter, compile_filter
+from netwatch.backends.filter import SocketFilter
 from netwatch.backends.history.diff import diff
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import short_state
 from netwatch.backends.model.records import CloseEvent, Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
-from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _netns, _Parser, _positive_seconds
+from netwatch.tui.cli.main import UsageError, _Parser
 from netwatch.tui.cli.serialize import socket_to_dict
+from netwatch.tui.cli.subcommand import (
+    add_filter_argument,
+    add_live_arguments,
+    compiled_filter,
+    stop_on_sigterm,
+    usage_error,
+)
 from netwatch.tui.view.safe_text import visible
 
 EVENTS = ("opened", "closed", "changed")
@@ -36,11 +42,9 @@ EVENTS = ("opened", "closed", "changed")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="netwatch events", description="stream opened, closed and changed sockets until interrupted")
-    parser.add_argument("--filter", default="", metavar="EXPR", help="only sockets matching EXPR (the filter language)")
+    add_filter_argument(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table", help="json: JSON Lines")
-    parser.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
-                        help="seconds between two dumps, which show opened and changed sockets (default: 1)")
-    parser.add_argument("--netns", type=_netns, metavar="WHICH", help="network namespaces, as for netwatch")
+    add_live_arguments(parser, 1.0, "seconds between two dumps, which show opened and changed sockets (default: 1)")
     return parser
 
 
@@ -48,15 +52,10 @@ def main(argv: Sequence[str]) -> int:
     """Entry from :func:`netwatch.tui.cli.main.main` (argv after ``events``)."""
     try:
         args = build_parser().parse_args(argv)
-        try:
-            socket_filter = compile_filter(args.filter) if args.filter.strip() else None
-        except FilterError as error:
-            raise UsageError(str(error)) from None
+        socket_filter = compiled_filter(args.filter)
     except UsageError as error:
-        print(f"netwatch events: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+        return usage_error("netwatch events", error)
+    stop = stop_on_sigterm()
     collector = Collector("auto", live=True, netns=args.netns)
     try:
         Stream(socket_filter, args.format, sys.stdout).run(collector, args.interval, stop)

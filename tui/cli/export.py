@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import signal
 import sys
 import threading
 import time
@@ -24,7 +23,8 @@ from netwatch.backends.collector import Collector
 from netwatch.backends.history.diff import ZERO_RATES, SnapshotDiff, diff
 from netwatch.backends.model.records import owner_pids
 from netwatch.backends.model.snapshot import Snapshot
-from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _netns, _Parser, _positive_seconds
+from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _Parser
+from netwatch.tui.cli.subcommand import add_live_arguments, stop_on_sigterm, usage_error
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 RTT_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
@@ -197,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", type=listen_address, default=DEFAULT_LISTEN, metavar="ADDRESS:PORT",
                         help=f"where to serve /metrics (default: {DEFAULT_LISTEN}; anything but loopback only when "
                              "named here)")  # fmt: skip
-    parser.add_argument("--interval", type=_positive_seconds, default=5.0, metavar="S",
-                        help="seconds between two refreshes (default: 5); scrapes in between get the last one")
-    parser.add_argument("--netns", type=_netns, metavar="WHICH", help="network namespaces, as for netwatch")
+    add_live_arguments(parser, 5.0, "seconds between two refreshes (default: 5); scrapes in between get the last one")
     return parser
 
 
@@ -208,8 +206,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as error:
-        print(f"netwatch export: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("netwatch export", error)
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
@@ -225,8 +222,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"netwatch export: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
         collector.close()
         return EXIT_USAGE
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    stop = stop_on_sigterm()
     print(f"netwatch export: serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     try:
         while not stop.wait(args.interval):

@@ -4,24 +4,21 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 
 from netwatch.backends.collector import Collector
-from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _netns, _Parser, _positive_seconds
+from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _Parser, _positive_seconds
 from netwatch.tui.cli.recording import Recorder
+from netwatch.tui.cli.subcommand import add_live_arguments, stop_on_sigterm, usage_error
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="netwatch record", description="record this host's sockets to a file, for netwatch replay")
     parser.add_argument("file", help="the recording to write (a new file)")
-    parser.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
-                        help="seconds between two snapshots (default: 2)")
     parser.add_argument("--duration", type=_positive_seconds, metavar="D", help="stop after D seconds")
-    parser.add_argument("--netns", type=_netns, metavar="WHICH", help="network namespaces, as for netwatch")
+    add_live_arguments(parser, 2.0, "seconds between two snapshots (default: 2)")
     return parser
 
 
@@ -30,15 +27,13 @@ def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as error:
-        print(f"netwatch record: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("netwatch record", error)
     try:
         file = open(args.file, "xb")  # noqa: SIM115 - closed below, after the loop
     except OSError as error:
         print(f"netwatch record: {args.file}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    stop = stop_on_sigterm()
     collector = Collector("auto", live=True, netns=args.netns)
     deadline = time.monotonic() + args.duration if args.duration else None
     try:

@@ -7,9 +7,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from netwatch.backends.filter import FilterError, compile_filter
 from netwatch.tui.cli.main import EXIT_USAGE, FORMATS, UsageError, _Parser, has_terminal
 from netwatch.tui.cli.recording import RecordingError, at, read
+from netwatch.tui.cli.subcommand import add_filter_argument, compiled_filter, usage_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--at", default="0", metavar="TIME",
                         help="with --once: seconds from the start (2.5) or a clock time (HH:MM:SS); default 0")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
-    parser.add_argument("--filter", default="", metavar="EXPR", help="only sockets matching EXPR")
+    add_filter_argument(parser)
     return parser
 
 
@@ -27,10 +27,7 @@ def main(argv: Sequence[str]) -> int:
     """Entry from :func:`netwatch.tui.cli.main.main` (argv after ``replay``)."""
     try:
         args = build_parser().parse_args(argv)
-        try:
-            socket_filter = compile_filter(args.filter) if args.filter.strip() else None
-        except FilterError as error:
-            raise UsageError(str(error)) from None
+        socket_filter = compiled_filter(args.filter)
         try:
             header, snapshots = read(args.file)
         except OSError as error:
@@ -45,8 +42,7 @@ def main(argv: Sequence[str]) -> int:
             except ValueError as error:
                 raise UsageError(str(error)) from None
     except UsageError as error:
-        print(f"netwatch replay: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("netwatch replay", error)
     if args.once:
         from netwatch.tui.cli.once import print_snapshot
 

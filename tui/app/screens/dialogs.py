@@ -4,6 +4,7 @@ port to ask for."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from rich.text import Text
 from textual import on
@@ -13,6 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+T = TypeVar("T")
 
 SIGNALS = ("TERM", "INT", "HUP", "KILL", "STOP", "CONT", "USR1", "USR2")
 """The signals offered, TERM (the default) first, as htop lists the common ones."""
@@ -97,45 +100,55 @@ class SignalChooser(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
-class TimePrompt(ModalScreen[float | None]):
-    """Asks for a time in a recording: seconds from its start (``90``) or ``MM:SS``; enter goes there."""
+class Prompt(ModalScreen[T | None]):
+    """Asks for one value: enter takes it if :meth:`parse` does (else says why), escape goes back."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", key_display="esc")]
+    TITLE_TEXT = ""
+    PLACEHOLDER = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text("Go to: seconds from the start, or MM:SS", style="bold"), classes="dialog-title")
-            yield Input(placeholder="e.g. 90 or 1:30", id="time-input")
-            yield Static("", id="time-error", classes="dialog-error")
+            yield Static(Text(self.TITLE_TEXT, style="bold"), classes="dialog-title")
+            yield Input(placeholder=self.PLACEHOLDER, id="prompt-input")
+            yield Static("", id="prompt-error", classes="dialog-error")
 
-    @on(Input.Submitted, "#time-input")
+    def parse(self, text: str) -> T:
+        """The value of ``text``; ValueError saying why not."""
+        raise NotImplementedError
+
+    @on(Input.Submitted, "#prompt-input")
     def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        minutes, _, seconds = text.rpartition(":")
         try:
-            value = float(seconds) + 60 * int(minutes or 0)
-        except ValueError:
-            self.query_one("#time-error", Static).update(Text(f"not a time: {text!r}", style="red"))
+            value = self.parse(event.value.strip())
+        except ValueError as error:
+            self.query_one("#prompt-error", Static).update(Text(str(error), style="red"))
             return
         self.dismiss(value)
 
 
-class PortPrompt(ModalScreen[tuple[str, int] | None]):
-    """Asks for a port number (1-65535): enter takes it as (proto, port), escape goes back."""
+class TimePrompt(Prompt[float]):
+    """A time in a recording: seconds from its start (``90``) or ``MM:SS``."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", key_display="esc")]
+    TITLE_TEXT = "Go to: seconds from the start, or MM:SS"
+    PLACEHOLDER = "e.g. 90 or 1:30"
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Which port? (TCP; u before the number: UDP)", style="bold"), classes="dialog-title")
-            yield Input(placeholder="e.g. 8080 or u53", id="port-input")
-            yield Static("", id="port-error", classes="dialog-error")
+    def parse(self, text: str) -> float:
+        minutes, _, seconds = text.rpartition(":")
+        try:
+            return float(seconds) + 60 * int(minutes or 0)
+        except ValueError:
+            raise ValueError(f"not a time: {text!r}") from None
 
-    @on(Input.Submitted, "#port-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
+
+class PortPrompt(Prompt[tuple[str, int]]):
+    """A port number (1-65535), ``u`` before it for UDP: (proto, port)."""
+
+    TITLE_TEXT = "Which port? (TCP; u before the number: UDP)"
+    PLACEHOLDER = "e.g. 8080 or u53"
+
+    def parse(self, text: str) -> tuple[str, int]:
         digits = text[1:] if text[:1] in ("u", "U") else text
-        if digits.isascii() and digits.isdigit() and 1 <= int(digits) <= 65535:
-            self.dismiss(("udp" if digits != text else "tcp", int(digits)))
-        else:
-            self.query_one("#port-error", Static).update(Text(f"not a port (1-65535): {text!r}", style="red"))
+        if not (digits.isascii() and digits.isdigit() and 1 <= int(digits) <= 65535):
+            raise ValueError(f"not a port (1-65535): {text!r}")
+        return ("udp" if digits != text else "tcp", int(digits))
