@@ -7,7 +7,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -162,3 +162,12 @@ def named_sockets(unix_path: str, abstract_name: str) -> dict[str, socket.socket
     abstract.bind("\0" + abstract_name)
     opened.update({"unix_listen": unix_listener, "unix_abstract": abstract})
     return opened
+
+
+def errno_of(call: Callable[[], object]) -> int:
+    """The errno ``call()`` fails with (0: it did not)."""
+    try:
+        call()
+    except OSError as error:
+        return error.errno
+    return 0

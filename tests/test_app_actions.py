@@ -14,7 +14,7 @@ from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, ResultScreen, SignalChooser
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import notifications, refresh, screen_text, select_row, settle
-from tests.test_destroy import _errno_of, connection  # noqa: F401 - the same loopback connection
+from tests.socket_zoo import errno_of
 
 
 def live_app(**options) -> NetwatchApp:
@@ -51,8 +51,8 @@ async def test_K_asks_first_cancel_keeps_the_connection_and_confirm_closes_it(co
         await app.workers.wait_for_complete()
         await settle(pilot)
         assert isinstance(app.screen, ResultScreen) and "1 closed" in screen_text(app)
-    assert _errno_of(lambda: client.recv(1)) == errno.ECONNABORTED
-    assert _errno_of(lambda: accepted.recv(1)) == errno.ECONNRESET
+    assert errno_of(lambda: client.recv(1)) == errno.ECONNABORTED
+    assert errno_of(lambda: accepted.recv(1)) == errno.ECONNRESET
 
 
 async def test_K_with_a_filter_offers_every_matching_socket(connection):
@@ -70,7 +70,7 @@ async def test_K_with_a_filter_offers_every_matching_socket(connection):
         await settle(pilot)
         text = " ".join(screen_text(app).split())  # the second may be gone with the first's reset
         assert "2 closed" in text or "1 closed, 1 already gone" in text
-    assert _errno_of(lambda: client.recv(1)) in (errno.ECONNABORTED, errno.ECONNRESET)
+    assert errno_of(lambda: client.recv(1)) in (errno.ECONNABORTED, errno.ECONNRESET)
 
 
 async def test_read_only_refuses_and_says_so_in_the_header(connection):

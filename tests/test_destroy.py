@@ -17,6 +17,7 @@ from netwatch.backends.collector import Collector
 from netwatch.backends.model.namespaces import Selection
 from netwatch.backends.model.records import Socket
 from tests.as_nobody import run_as_nobody
+from tests.socket_zoo import errno_of
 
 
 def _records(proto: str, port: int) -> list[Socket]:
@@ -25,33 +26,14 @@ def _records(proto: str, port: int) -> list[Socket]:
     return [sock for sock in sockets if sock.proto == proto and sock.local_port == port]
 
 
-def _errno_of(call) -> int:
-    try:
-        call()
-    except OSError as error:
-        return error.errno
-    return 0
-
-
-@pytest.fixture
-def connection():
-    """(listener, client, served): a loopback TCP connection."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(("127.0.0.1", listener.getsockname()[1]))
-    served, _ = listener.accept()
-    yield listener, client, served
-    for sock in (listener, client, served):
-        sock.close()
-
-
 def test_closing_a_connection_by_cookie_aborts_the_owner_and_resets_the_peer(connection) -> None:
     _listener, client, served = connection
     (record,) = _records("tcp", client.getsockname()[1])
     assert record.state == "ESTABLISHED" and record.cookie
     (result,) = destroy_all([record])
     assert (result.outcome, result.reason) == (CLOSED, "closed")
-    assert _errno_of(lambda: client.recv(1)) == errno.ECONNABORTED
-    assert _errno_of(lambda: served.recv(1)) == errno.ECONNRESET
+    assert errno_of(lambda: client.recv(1)) == errno.ECONNABORTED
+    assert errno_of(lambda: served.recv(1)) == errno.ECONNRESET
 
 
 def test_a_stale_cookie_is_already_gone_and_never_hits_a_reused_tuple(connection) -> None:
@@ -72,7 +54,7 @@ def test_closing_a_listener_stops_accepting(connection) -> None:
     port = listener.getsockname()[1]
     (record,) = [sock for sock in _records("tcp", port) if sock.state == "LISTEN"]
     assert destroy_all([record])[0].outcome == CLOSED
-    assert _errno_of(lambda: socket.create_connection(("127.0.0.1", port), timeout=5).close()) == errno.ECONNREFUSED
+    assert errno_of(lambda: socket.create_connection(("127.0.0.1", port), timeout=5).close()) == errno.ECONNREFUSED
 
 
 def test_closing_a_udp_socket_fails_its_next_call_once() -> None:
@@ -80,7 +62,7 @@ def test_closing_a_udp_socket_fails_its_next_call_once() -> None:
         bound.bind(("127.0.0.1", 0))
         (record,) = _records("udp", bound.getsockname()[1])
         assert destroy_all([record])[0].outcome == CLOSED
-        assert _errno_of(lambda: bound.recv(1)) == errno.ECONNABORTED
+        assert errno_of(lambda: bound.recv(1)) == errno.ECONNABORTED
 
 
 def test_unix_sockets_are_refused_with_the_alternative() -> None:
@@ -138,7 +120,7 @@ def test_cli_kill_closes_with_yes_and_dry_run_closes_nothing(connection) -> None
     results = json.loads(done.stdout)["results"]
     assert sorted(item["socket"]["state"] for item in results) == ["ESTABLISHED", "LISTEN"]
     assert {item["outcome"] for item in results} == {CLOSED}
-    assert _errno_of(lambda: served.recv(1)) == errno.ECONNABORTED
+    assert errno_of(lambda: served.recv(1)) == errno.ECONNABORTED
 
 
 @pytest.mark.parametrize("text", ["", "   ", "sport >> 1"])
