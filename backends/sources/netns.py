@@ -12,7 +12,6 @@ pyroute2's ``netns`` helpers would do the entering, but importing them costs 317
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -199,6 +198,8 @@ def open_inside(found: Found, make: Callable[[], T]) -> T:
 
 def _libc_setns(fd: int, nstype: int) -> None:
     """``setns(2)`` where ``os.setns`` is missing (Python 3.11)."""
+    import ctypes  # only here: 3 ms of start-up for every run otherwise
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, nstype) != 0:
         code = ctypes.get_errno()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
 from netwatch.backends.model.namespaces import Namespace, Selection
@@ -17,7 +17,6 @@ from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
-from netwatch.backends.sources.netlink.close_events import CloseEvents, diag_socket
 from netwatch.backends.sources.netlink.transport import (
     SOCK_DIAG_BY_FAMILY,
     TCPDIAG_GETSOCK,
@@ -33,6 +32,9 @@ from netwatch.backends.sources.netns import (
     open_inside,
 )
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
+
+if TYPE_CHECKING:
+    from netwatch.backends.sources.netlink.close_events import CloseEvents
 
 
 class _Dump(NamedTuple):
@@ -160,6 +162,8 @@ class NetlinkSource:
         if self._close_events_failed:
             warnings.append(self._close_events_failed)
             return None
+        from netwatch.backends.sources.netlink.close_events import CloseEvents, diag_socket  # a live source's only
+
         events = self._close_events
         try:
             if events is None:
