@@ -168,3 +168,21 @@ async def test_s_into_a_directory_it_cannot_write_says_why(connection, monkeypat
         await settle(pilot)
         await pilot.pause(0.3)
         assert any(text.startswith("Not saved: /proc/netwatch-") for text in notifications(app))
+
+
+async def test_P_without_a_socket_asks_for_the_port_and_says_what_is_wrong(connection):
+    server, _client, _accepted = connection
+    port = server.getsockname()[1]
+    app = live_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        await pilot.press("3", "P")  # a process row: no port of its own
+        await settle(pilot)
+        await pilot.press(*"99999", "enter")
+        await settle(pilot)
+        assert "not a port (1-65535): '99999'" in screen_text(app)
+        await pilot.press(*["backspace"] * 5, *str(port), "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        assert f"tcp port {port}: in_use" in " ".join(screen_text(app).split())
