@@ -472,3 +472,9 @@ def test_close_events_of_another_namespace_show_its_short_lived_connections() ->
     assert len(short) == 2 and max(item.socket.tcp_info.bytes_acked for item in short) >= 100_000
     (accepted,) = [item for item in short if item.owners]
     assert accepted.owners == (process.pid,)  # accepted on its listener
+
+
+def test_without_namespace_files_in_proc_netwatch_lists_its_own_namespace_alone(tmp_path: Path) -> None:
+    enumeration = Namespaces(proc=str(tmp_path)).enumerate()
+    (only,) = enumeration.found.values()
+    assert only.namespace.own and only.namespace.name == "self"

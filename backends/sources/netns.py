@@ -76,8 +76,12 @@ class Namespaces:
         self._containers: dict[int, Container | None] = {}
 
     def enumerate(self) -> Enumeration:
-        """Every namespace now (names and containers cached by inode while the namespace lives)."""
-        own_stat = os.stat(f"{self._proc}/self/ns/net")
+        """Every namespace now (names and containers cached by inode while the namespace lives); where /proc shows
+        no namespace at all, netwatch's own alone (inode 0)."""
+        try:
+            own_stat = os.stat(f"{self._proc}/self/ns/net")
+        except OSError:
+            return Enumeration({0: Found(Namespace(0, "self", own=True), ())}, 0)
         own = own_stat.st_ino
         pids_of: dict[int, list[int]] = {own: []}
         unreadable = 0
