@@ -9,7 +9,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from netwatch.backends.actions.ports import inspect_port
 from netwatch.backends.actions.signals import send_signal, start_time
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import short_state
-from netwatch.backends.model.records import Socket, owner_pids
+from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, PortPrompt, ResultScreen, SignalChooser
 from netwatch.tui.app.screens.owner_chooser import OwnerChooser, owner_label
 from netwatch.tui.cli.port import format_report
@@ -40,7 +40,7 @@ CONSEQUENCES = {
 SOCKET_VIEWS = ("connections", "listeners", "unix")
 
 
-def socket_line(sock: Socket, processes: object) -> Text:
+def socket_line(sock: Socket, processes: Mapping[int, Process]) -> Text:
     """``tcp ESTAB 127.0.0.1:5000 → 10.0.0.2:443  1234/curl  netns host`` (untrusted text shown literally)."""
     if sock.proto == "unix":
         where = sock.path or f"inode {sock.inode}"
