@@ -167,6 +167,20 @@ def test_compiled_split_reports_the_kernels_error() -> None:
         compiled.scan.split(bytearray(error), 0, len(error) + 1, 7, [], None)
 
 
+@pytest.fixture
+def closing_collector():
+    """Makes live netlink collectors, closed after the test (each reads close events on a thread of its own)."""
+    made: list[Collector] = []
+
+    def make() -> Collector:
+        made.append(Collector("netlink", live=True))
+        return made[-1]
+
+    yield make
+    for collector in made:
+        collector.close()
+
+
 def _ours(snapshot, ports: set[int]) -> dict:
     """The test's TCP sockets on ``ports``: held by this process (a TIME_WAIT left by an earlier test on a reused
     port number, or a socket of another namespace, is not)."""
@@ -178,7 +192,7 @@ def _ours(snapshot, ports: set[int]) -> dict:
     }
 
 
-def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str) -> None:
+def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str, closing_collector) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -186,7 +200,7 @@ def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str)
         client = socket.create_connection(("127.0.0.1", port))
         server, _ = listener.accept()
         with client, server:
-            collector = Collector("netlink", live=True)
+            collector = closing_collector()
             first = _ours(collector.snapshot(), {port})
             assert len(first) == 3 and all(sock.owners[0].pid == os.getpid() for sock in first.values())
             time.sleep(0.05)
@@ -206,12 +220,12 @@ def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str)
             assert third[client_key].observed_at > first[client_key].observed_at
 
 
-def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str) -> None:
+def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str, closing_collector) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        collector = Collector("netlink", live=True)
+        collector = closing_collector()
         first = _ours(collector.snapshot(), {port})
         (key,) = first
         assert [owner.pid for owner in first[key].owners] == [os.getpid()]
