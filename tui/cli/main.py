@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="netwatch",
         description="top for sockets: every TCP, UDP and Unix socket on this machine, live, with its process.",
+        epilog="subcommands (each with --help): netwatch port | kill | events | export | record | replay",
     )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit (no TUI)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
