@@ -49,10 +49,6 @@ class Snapshot:
     namespaces: Mapping[int, Namespace] = field(default_factory=dict)
     """The network namespaces whose sockets are listed, by inode (empty: the backend cannot tell them apart)."""
 
-    def namespace_of(self, sock: Socket) -> Namespace | None:
-        """The namespace ``sock`` lives in, where known."""
-        return self.namespaces.get(sock.netns_inode) if sock.netns_inode is not None else None
-
     def container_of(self, sock: Socket) -> Container | None:
         """See :func:`socket_container`."""
         return socket_container(sock, self.processes, self.namespaces)

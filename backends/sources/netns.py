@@ -55,7 +55,6 @@ class Enumeration:
     namespaces not found)."""
 
     found: dict[int, Found]
-    own: int
     unreadable: int = 0
 
 
@@ -81,7 +80,7 @@ class Namespaces:
         try:
             own_stat = os.stat(f"{self._proc}/self/ns/net")
         except OSError:
-            return Enumeration({0: Found(Namespace(0, "self", own=True), ())}, 0)
+            return Enumeration({0: Found(Namespace(0, "self", own=True), ())})
         own = own_stat.st_ino
         pids_of: dict[int, list[int]] = {own: []}
         unreadable = 0
@@ -113,7 +112,7 @@ class Namespaces:
             found[inode] = Found(namespace, tuple(paths))
         for gone in self._containers.keys() - found.keys():
             del self._containers[gone]
-        return Enumeration(found, own, unreadable)
+        return Enumeration(found, unreadable)
 
     def _bind_mounts(self, nsfs_device: int) -> dict[int, list[tuple[str, str]]]:
         """inode -> [(path, name)] of the namespace files bind-mounted in the known directories."""
