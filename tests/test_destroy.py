@@ -20,15 +20,29 @@ from tests.as_nobody import run_as_nobody
 from tests.socket_zoo import errno_of
 
 
-def _records(proto: str, port: int) -> list[Socket]:
-    """``proto`` sockets with local port ``port``, as netwatch sees them."""
+def _records(proto: str, own: socket.socket) -> list[Socket]:
+    """``proto`` sockets with ``own``'s local and remote address, as netwatch sees them.
+
+    The whole tuple, not the port alone: another socket (a TIME_WAIT left by an earlier test) may hold the port.
+    """
+    local = own.getsockname()[:2]
+    try:
+        remote = own.getpeername()[:2]
+    except OSError:
+        remote = ("0.0.0.0", 0)
     sockets = Collector("netlink", netns=Selection("self")).snapshot().sockets.values()  # ports are per namespace
-    return [sock for sock in sockets if sock.proto == proto and sock.local_port == port]
+    return [
+        sock
+        for sock in sockets
+        if sock.proto == proto
+        and (sock.local_address, sock.local_port) == local
+        and (sock.remote_address, sock.remote_port) == remote
+    ]
 
 
 def test_closing_a_connection_by_cookie_aborts_the_owner_and_resets_the_peer(connection) -> None:
     _listener, client, served = connection
-    (record,) = _records("tcp", client.getsockname()[1])
+    (record,) = _records("tcp", client)
     assert record.state == "ESTABLISHED" and record.cookie
     (result,) = destroy_all([record])
     assert (result.outcome, result.reason) == (CLOSED, "closed")
@@ -38,7 +52,7 @@ def test_closing_a_connection_by_cookie_aborts_the_owner_and_resets_the_peer(con
 
 def test_a_stale_cookie_is_already_gone_and_never_hits_a_reused_tuple(connection) -> None:
     _listener, client, served = connection
-    (record,) = _records("tcp", client.getsockname()[1])
+    (record,) = _records("tcp", client)
     with open_diag_socket() as diag:  # the same 4-tuple under another cookie: a reused tuple, left alone
         result = destroy(diag, replace(record, cookie=record.cookie + 1))
         assert (result.outcome, result.reason) == (ALREADY_GONE, "already closed")
@@ -52,7 +66,7 @@ def test_a_stale_cookie_is_already_gone_and_never_hits_a_reused_tuple(connection
 def test_closing_a_listener_stops_accepting(connection) -> None:
     listener, _client, _served = connection
     port = listener.getsockname()[1]
-    (record,) = [sock for sock in _records("tcp", port) if sock.state == "LISTEN"]
+    (record,) = _records("tcp", listener)
     assert destroy_all([record])[0].outcome == CLOSED
     assert errno_of(lambda: socket.create_connection(("127.0.0.1", port), timeout=5).close()) == errno.ECONNREFUSED
 
@@ -60,7 +74,7 @@ def test_closing_a_listener_stops_accepting(connection) -> None:
 def test_closing_a_udp_socket_fails_its_next_call_once() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as bound:
         bound.bind(("127.0.0.1", 0))
-        (record,) = _records("udp", bound.getsockname()[1])
+        (record,) = _records("udp", bound)
         assert destroy_all([record])[0].outcome == CLOSED
         assert errno_of(lambda: bound.recv(1)) == errno.ECONNABORTED
 
