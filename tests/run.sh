@@ -22,6 +22,14 @@ if ! command -v prometheus >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-ge
         || echo "tests/run.sh: could not install prometheus: its test will be skipped" >&2
 fi
 
+# The `netwatch serve` test drives the TUI in Debian's headless chromium through its chromedriver (~20 s to install).
+if ! command -v chromedriver >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; } \
+        || echo "tests/run.sh: could not install chromium: the browser tests will be skipped" >&2
+fi
+
 venv=${VENV:-.venv}
 "${PYTHON:-python3}" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip

@@ -5,13 +5,14 @@ default), runs off the UI thread and says what became of each target; ``--read-o
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.text import Text
 
@@ -225,8 +226,9 @@ class ActionKeys:
         if frame is None:
             return
         sockets = self._shown_sockets()
+        where = "to this browser's downloads" if self.is_web else f"to a file in {os.getcwd()}"
         body = Text(f"{len(sockets)} sockets of the {self.view} view (after the filter, in its order), with the "
-                    f"--once schema, to a file in {os.getcwd()}.")  # fmt: skip
+                    f"--once schema, {where}.")  # fmt: skip
         self.push_screen(ConfirmScreen("Save what this view shows", body, [("csv", "CSV"), ("json", "JSON")]),
                          lambda choice: self._save(sockets, choice) if choice else None)  # fmt: skip
 
@@ -248,23 +250,35 @@ class ActionKeys:
         return [sock for sock in current.values() if sock.netns_inode in wanted]
 
     def _save(self: NetwatchApp, sockets: list[Socket], output_format: str) -> None:
-        snapshot = self.frame.snapshot
+        """Write ``sockets`` in ``output_format`` to a new file in the working directory, or, served in a browser
+        (``netwatch serve``), hand it to the browser as a download: nothing is written on the host."""
         path = Path(f"netwatch-{self.view}-{time.strftime('%Y%m%d-%H%M%S')}.{output_format}")
+        if self.is_web:
+            document = io.StringIO(newline="")
+            self._write_sockets(document, sockets, output_format)
+            data = document.getvalue().encode("utf-8", "backslashreplace")  # as the file's errors= below
+            self.deliver_binary(io.BytesIO(data), save_filename=path.name, mime_type=f"text/{output_format}")
+            self._say(f"Sent {len(sockets)} sockets to the browser as {path.name} (no download? allow pop-ups here)")
+            return
         try:
             with path.open("x", newline="", encoding="utf-8", errors="backslashreplace") as file:
-                if output_format == "csv":
-                    writer = csv.writer(file)
-                    writer.writerow(CSV_COLUMNS)
-                    writer.writerows(socket_to_csv_row(sock, snapshot.processes, snapshot.namespaces)
-                                     for sock in sockets)  # fmt: skip
-                else:
-                    documents = [socket_to_dict(sock, snapshot.processes, snapshot.monotonic, snapshot.namespaces)
-                                 for sock in sockets]  # fmt: skip
-                    json.dump({"taken_at": snapshot.taken_at, "sockets": documents}, file)  # undecodable bytes: \udcXX
+                self._write_sockets(file, sockets, output_format)
         except OSError as error:
             self._say(f"Not saved: {path.resolve()}: {error.strerror or error}", severity="error")
             return
         self._say(f"Saved {len(sockets)} sockets to {path.resolve()}")
+
+    def _write_sockets(self: NetwatchApp, file: TextIO, sockets: list[Socket], output_format: str) -> None:
+        """``sockets`` as CSV or JSON with the ``--once`` schema (undecodable bytes in JSON: ``\\udcXX``)."""
+        snapshot = self.frame.snapshot
+        if output_format == "csv":
+            writer = csv.writer(file)
+            writer.writerow(CSV_COLUMNS)
+            writer.writerows(socket_to_csv_row(sock, snapshot.processes, snapshot.namespaces) for sock in sockets)
+        else:
+            documents = [socket_to_dict(sock, snapshot.processes, snapshot.monotonic, snapshot.namespaces)
+                         for sock in sockets]  # fmt: skip
+            json.dump({"taken_at": snapshot.taken_at, "sockets": documents}, file)
 
     def _say(self: NetwatchApp, message: str, severity: str = "information") -> None:
         """A notification; its text (process names, paths) is never read as markup."""

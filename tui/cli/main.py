@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="netwatch",
         description="top for sockets: every TCP, UDP and Unix socket on this machine, live, with its process.",
-        epilog="subcommands (each with --help): netwatch port | kill | events | export | record | replay",
+        epilog="subcommands (each with --help): netwatch port | kill | events | export | record | replay | serve",
     )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit (no TUI)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output of --once (default: table)")
@@ -146,9 +146,9 @@ def _check(args: argparse.Namespace) -> SocketFilter | None:
     return socket_filter
 
 
-SUBCOMMANDS = ("port", "kill", "events", "export", "record", "replay")
-"""``netwatch port ...``, ``kill ...``, ``events ...``, ``export ...``, ``record ...``, ``replay ...``: commands with
-their own arguments, each in its ``tui/cli`` module."""
+SUBCOMMANDS = ("port", "kill", "events", "export", "record", "replay", "serve")
+"""``netwatch port ...``, ``kill ...``, ``events ...``, ``export ...``, ``record ...``, ``replay ...``, ``serve ...``:
+commands with their own arguments, each in its ``tui/cli`` module."""
 
 
 def _run_subcommand(name: str, argv: list[str]) -> int:
@@ -165,8 +165,9 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
 
 
 def has_terminal() -> bool:
-    """Whether stdin, stdout and stderr are terminals: Textual reads stdin and draws on stderr."""
-    return all(os.isatty(fd) for fd in (0, 1, 2))
+    """Whether stdin, stdout and stderr are terminals (Textual reads stdin and draws on stderr), or the TUI is
+    served to a browser (``netwatch serve``: textual-serve's web driver talks over pipes)."""
+    return all(os.isatty(fd) for fd in (0, 1, 2)) or os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
