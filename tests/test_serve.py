@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -244,3 +245,22 @@ def test_the_page_names_the_address_the_browser_used_ipv6_included() -> None:
         page = urllib.request.urlopen(url, timeout=TIMEOUT).read().decode()
     assert url.startswith("http://[::1]:")
     assert f'data-session-websocket-url="ws://{url.removeprefix("http://")}ws"' in page
+
+
+def _status(url: str, **headers: str) -> int:
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT).status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_other_sites_and_unknown_host_names_are_refused() -> None:
+    """DNS rebinding (a Host of the attacker's domain) and another site's page opening the websocket (its
+    Origin) get 403; the page of the server's own address, by IP or by this machine's name, is served."""
+    with served() as (_server, url):
+        port = url.rsplit(":", 1)[1].rstrip("/")
+        assert _status(url) == 200
+        assert _status(url, Host=f"localhost:{port}") == 200
+        assert _status(url, Host=f"{socket.gethostname()}:{port}") == 200
+        assert _status(url, Host=f"rebound.example:{port}") == 403
+        assert _status(f"{url}ws", Origin="http://evil.example") == 403  # the browser tests open it with ours

@@ -4,23 +4,29 @@ Served by the ``textual-serve`` library: each browser tab that opens the page st
 process (as the user running ``serve``), drawn in the browser by xterm.js over a websocket. Read-only unless
 ``--allow-actions``: the served TUIs get ``--read-only``, so K and k refuse, and ``s`` hands the file to the
 browser instead of writing it on the host. The server listens on loopback unless a host is named; the page and
-its websocket carry no authentication, so a named host is reachable by anyone who can reach it.
+its websocket carry no authentication, so a named host is reachable by anyone who can reach it. Requests that
+name an unknown host (DNS rebinding) or come from another site's page are refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 import shlex
 import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _Parser
 from netwatch.tui.cli.subcommand import add_filter_argument, add_live_arguments, compiled_filter, usage_error
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""A Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional port."""
 
 
 def _port(text: str) -> int:
@@ -76,19 +82,61 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def host_names(host: str, public_url: str | None) -> frozenset[str]:
+    """The names a request's Host header may give besides an IP address: this machine's, ``--host``'s and
+    ``--public-url``'s."""
+    names = {"localhost", host, socket.gethostname(), socket.getfqdn()}
+    if public_url is not None:
+        names.add(urlsplit(public_url).hostname or "")
+    return frozenset(name.lower() for name in names if name)
+
+
+def refusal(host_header: str, origin: str | None, names: frozenset[str], public_url: str | None) -> str | None:
+    """Why a request is refused, or None. The Host header must be an IP address or one of ``names`` (DNS
+    rebinding gives the attacker's domain), and a page's ``Origin`` (a browser sends it with every websocket)
+    must be this server's: another site's page may not open a session and read the host's sockets."""
+    if not _HOST_HEADER.fullmatch(host_header):  # it is written into the page
+        return "a malformed Host header"
+    hostname = urlsplit(f"//{host_header}").hostname or ""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        if hostname not in names:
+            return f"an unknown host name in the Host header: {hostname!r} (name it with --public-url)"
+    served_at = urlsplit(public_url).netloc if public_url else host_header
+    if origin is not None and urlsplit(origin).netloc.lower() != served_at.lower():
+        return f"a page of another site ({origin!r}) may not open netwatch"
+    return None
+
+
 def _make_server(command: str, host: str, port: int, public_url: str | None) -> Any:
-    """A textual-serve server that (1) points the page's websocket at the address the browser used (the Host
-    header) unless ``public_url`` says otherwise (``--host 0.0.0.0`` would send browsers to ``ws://0.0.0.0``),
-    and (2) ends its sessions when it stops: each session's TUI is told to quit, instead of aiohttp waiting
-    for the browsers to hang up."""
+    """A textual-serve server that (1) refuses requests :func:`refusal` refuses, (2) points the page's websocket
+    at the address the browser used (the Host header) unless ``public_url`` says otherwise (``--host 0.0.0.0``
+    would send browsers to ``ws://0.0.0.0``), and (3) ends its sessions when it stops: each session's TUI is
+    told to quit, instead of aiohttp waiting for the browsers to hang up."""
     import asyncio
 
+    from aiohttp import web
     from textual_serve.server import Server
+
+    names = host_names(host, public_url)
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        reason = refusal(request.host, request.headers.get("Origin"), names, public_url)
+        if reason is not None:
+            raise web.HTTPForbidden(text=f"netwatch serve refuses {reason}\n")
+        return await handler(request)
 
     class _Server(Server):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.sessions: set[asyncio.Task[Any]] = set()
+
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(guard)
+            return app
 
         async def handle_index(self, request: Any) -> Any:
             if public_url is None:  # no await between this and the page's rendering: one request at a time
@@ -119,7 +167,7 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         return usage_error("netwatch serve", error)
     public_url = args.public_url or f"http://{_url_host(args.host)}:{args.port}"
-    if args.allow_actions and not socket.getaddrinfo(args.host, None)[0][4][0].startswith(("127.", "::1")):
+    if args.allow_actions and not ipaddress.ip_address(socket.getaddrinfo(args.host, None)[0][4][0]).is_loopback:
         print(f"netwatch serve: warning: anyone who reaches {public_url} can close sockets and signal processes",
               file=sys.stderr)  # fmt: skip
     server = _make_server(tui_command(args), args.host, args.port, args.public_url)
