@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install netwatch with its test extras into ./.venv and run the whole test suite.
 # Usage: bash tests/run.sh [pytest args...]
-# PYTHON (default python3) picks the interpreter; VENV (default .venv) the environment it installs into.
+# PYTHON (default python3) picks the interpreter; VENV (default .venv) the environment it installs into;
+# JOBS (default 4) how many pytest-xdist workers run the tests (JOBS=0: one process, no workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,5 @@ venv=${VENV:-.venv}
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e '.[test]'
 "$venv/bin/ruff" check .
-exec "$venv/bin/python" -m pytest "$@"
+# Four test processes on any number of cores: the tests mostly wait (for subprocesses, refreshes, the kernel).
+exec "$venv/bin/python" -m pytest -n "${JOBS:-4}" "$@"
