@@ -84,8 +84,9 @@ class Collector:
         self._notes: list[str] = []
         self._failed: set[str] = set()
         self._owners: OwnerResolver | None = None
-        self._owners_found: dict[int, tuple[Owner, ...]] | None = None
-        """The owners looked up while the source checked its Unix sockets (:meth:`_verify_unix`), if it did."""
+        self._owners_found: tuple[dict[int, tuple[Owner, ...]], dict[int, Process]] | None = None
+        """The owners, and their processes, looked up while the source checked its Unix sockets
+        (:meth:`_verify_unix`, once per namespace), if it did."""
         self._unix_sockets = UnixSockets()
 
     @property
@@ -154,14 +155,15 @@ class Collector:
                 visibility = replace(visibility, hidepid=hiding_hidepid())
             return sockets, known.processes, visibility
         resolver = self._resolver()
-        owners, self._owners_found = self._owners_found, None
-        if owners is None:
+        looked_up, self._owners_found = self._owners_found, None
+        if looked_up is None:
             inodes = set(map(_INODE, sockets))
             inodes.discard(None)
             inodes.discard(0)
-            owners = resolver.owners_of(inodes)
+            looked_up = resolver.owners_of(inodes), resolver.processes()
+        owners, processes = looked_up
         ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
-        return sockets, resolver.processes(), resolver.visibility(ownerless)
+        return sockets, processes, resolver.visibility(ownerless)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
@@ -169,7 +171,11 @@ class Collector:
         for :meth:`_attach_owners` (over every namespace the source reads, one call each)."""
         resolver = self._resolver()
         found = resolver.owners_of(inodes)
-        self._owners_found = found if self._owners_found is None else {**self._owners_found, **found}
+        if self._owners_found is None:
+            self._owners_found = found, resolver.processes()
+        else:  # another namespace's: the processes of every call, not the last one's alone
+            owners, processes = self._owners_found
+            self._owners_found = {**owners, **found}, {**processes, **resolver.processes()}
         return self._unix_sockets.check(resolver.proc_root, found)
 
     def _select(self) -> SocketSource:

@@ -443,6 +443,7 @@ def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
     assert theirs.netns == name and [owner.pid for owner in theirs.owners] == [child.pid]
     (mine,) = listeners[os.stat("/proc/self/ns/net").st_ino]  # owners of every namespace read, not the last one's
     assert [owner.pid for owner in mine.owners] == [os.getpid()]
+    assert {os.getpid(), child.pid} <= snapshot.processes.keys()  # and the processes of every namespace
     only = Collector("procfs", netns=Selection(name)).snapshot()
     assert set(_listeners(only, port)) == {child.inode} and list(only.namespaces) == [child.inode]
 
