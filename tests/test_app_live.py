@@ -140,3 +140,23 @@ async def test_crafted_process_name_is_shown_literally(crafted_child):
         text = screen_text(app)
         assert f"pid {pid}  [red]x\\x1b[2J" in text  # the process screen's title
         assert "\x1b" not in text
+
+
+async def test_refreshes_of_a_busy_selected_connection_repaint_and_never_lay_the_screen_out(connection):
+    """Each refresh adds a sample to the detail pane's sparklines, one cell each: the pane is repainted, the
+    screen never laid out again (a layout re-renders every widget, the table's every line: up to 58 ms of the UI
+    thread at 20,000 sockets)."""
+    _listener, client, served = connection
+    app = live_app(filter_text=f"sport = :{client.getsockname()[1]}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        layouts = []
+        lay_out = app.screen._refresh_layout
+        app.screen._refresh_layout = lambda *args, **kwargs: layouts.append(args) or lay_out(*args, **kwargs)
+        for size in range(1, 9):
+            client.sendall(b"x" * size * 1000)
+            served.recv(size * 1000, socket.MSG_WAITALL)
+            await refresh(pilot)
+        assert layouts == []
+        bars = "".join(app.query_one("#thru-spark").render_line(0).text).strip()
+        assert 8 <= len(bars) <= 9 and set(bars) <= set("▁▂▃▄▅▆▇█")  # a cell per sample since the first
