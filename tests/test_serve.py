@@ -238,6 +238,8 @@ def test_bad_addresses_busy_ports_and_bad_filters_are_refused_in_one_line() -> N
     assert "not a port" in _refused("--port", "0")
     assert "not a port" in _refused("--port", "http")
     assert _refused("--filter", "sport >> 1").startswith("netwatch serve: ")
+    assert "not an http(s)" in _refused("--public-url", "javascript:alert(1)")
+    assert "not an http(s)" in _refused("--public-url", 'http://a"b/')
 
 
 def test_the_page_names_the_address_the_browser_used_ipv6_included() -> None:

@@ -35,6 +35,14 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _public_url(text: str) -> str:
+    """An http(s) URL with a host (``https://netwatch.example/``): where browsers reach this server."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _HOST_HEADER.fullmatch(parts.netloc):
+        raise argparse.ArgumentTypeError(f"not an http(s)://HOST[:PORT] URL: {text!r}")
+    return text.rstrip("/")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="netwatch serve", description=__doc__.split("\n\n")[1])
     parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDRESS",
@@ -42,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"the TCP port (default: {DEFAULT_PORT})")
     parser.add_argument("--allow-actions", action="store_true",
                         help="let the browser close sockets and signal processes (K, k), as this user")
-    parser.add_argument("--public-url", metavar="URL",
+    parser.add_argument("--public-url", type=_public_url, metavar="URL",
                         help="the address browsers use, when it is not http://HOST:PORT (a proxy in between)")
     add_live_arguments(parser, interval=None, interval_help="seconds between refreshes of each served TUI")
     add_filter_argument(parser)
