@@ -59,10 +59,10 @@ _FACTORIES: dict[str, Callable[[UnixVerifier, bool, Selection | None], SocketSou
 }
 _AUTO_ORDER = ("netlink", "procfs", "psutil")
 _KEY = attrgetter("key")
+_INODE = attrgetter("inode")
 PRESSURE_EVERY = 10.0
 """Seconds a live collector keeps its ephemeral-port warning: one destination's share of the port range moves
 slowly, and counting it walks every socket (~11 ms of a refresh at 20,000 sockets)."""
-_INODE = attrgetter("inode")
 
 
 class Collector:
