@@ -159,22 +159,23 @@ async def test_escape_clears_the_filter_wherever_the_filter_box_was_left_from(le
 
 
 @pytest.fixture
-def time_wait_port():
-    """The local port of a real TIME_WAIT socket on loopback (the client closed first; its end waits)."""
+def time_wait_filter():
+    """A filter of exactly one real TIME_WAIT socket on loopback (the client closed first; its end waits): both
+    its ports, as another socket (a parallel test's) may have the same local port with another peer."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         accepted, _ = server.accept()
-        port = client.getsockname()[1]
+        ports = client.getsockname()[1], server.getsockname()[1]
         client.close()
         assert accepted.recv(1) == b""  # the client's FIN
         accepted.close()
-    return port
+    return "sport = :{} and dport = :{}".format(*ports)
 
 
 @pytest.mark.parametrize("uid", [0, 1000])
-async def test_p_on_a_time_wait_socket_says_no_process_holds_it_whoever_asks(time_wait_port, monkeypatch, uid):
+async def test_p_on_a_time_wait_socket_says_no_process_holds_it_whoever_asks(time_wait_filter, monkeypatch, uid):
     monkeypatch.setattr(os, "geteuid", lambda: uid)
-    app = make_app(LiveSource("netlink"), filter_text=f"sport = :{time_wait_port}")
+    app = make_app(LiveSource("netlink"), filter_text=time_wait_filter)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await settle(pilot)
         assert cells(app, "state") == ["TIME_WAIT"]

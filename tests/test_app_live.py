@@ -146,8 +146,8 @@ async def test_refreshes_of_a_busy_selected_connection_repaint_and_never_lay_the
     """Each refresh adds a sample to the detail pane's sparklines, one cell each: the pane is repainted, the
     screen never laid out again (a layout re-renders every widget, the table's every line: up to 58 ms of the UI
     thread at 20,000 sockets)."""
-    _listener, client, served = connection
-    app = live_app(filter_text=f"sport = :{client.getsockname()[1]}")
+    listener, client, served = connection
+    app = live_app(filter_text=f"sport = :{client.getsockname()[1]} and dport = :{listener.getsockname()[1]}")
     async with app.run_test(size=(160, 40)) as pilot:
         await refresh(pilot)
         layouts = []

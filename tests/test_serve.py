@@ -181,9 +181,10 @@ def test_the_browser_shows_the_connections_table_with_the_tests_own_socket(brows
 def test_save_in_the_browser_downloads_there_and_writes_nothing_on_the_host(browser, connection, tmp_path) -> None:
     from selenium.webdriver.common.by import By
 
-    _listener, client, _served = connection
+    listener, client, _served = connection
     client_end = f"127.0.0.1:{client.getsockname()[1]}"
-    with served("--filter", f"sport = :{client.getsockname()[1]}", cwd=tmp_path) as (_server, url):
+    only_ours = f"sport = :{client.getsockname()[1]} and dport = :{listener.getsockname()[1]}"
+    with served("--filter", only_ours, cwd=tmp_path) as (_server, url):
         browser.get(url)
         _screen_until(browser, lambda lines: bool(_rows(lines, client_end)))
         browser.find_element(By.ID, "terminal").click()

@@ -151,10 +151,11 @@ class SummaryBar(Widget):
         text = summary_text(status, frame, self.content_size.width)
         if text == self._text:
             return
-        lines = len(self._strips)
+        # lines counted in the text: the strips are built at the next repaint, maybe after another show
+        lines = self._text.plain.count("\n")
         self._text = text
         self._strips = []
-        self.refresh(layout=text.plain.count("\n") + 1 != lines)
+        self.refresh(layout=text.plain.count("\n") != lines)
 
     @property
     def plain(self) -> str:
