@@ -44,7 +44,10 @@ def _public_url(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="netwatch serve", description=__doc__.split("\n\n")[1])
+    parser = _Parser(prog="netwatch serve", description=(
+        "Serve the TUI to web browsers (textual-serve): each tab runs its own netwatch, read-only unless "
+        "--allow-actions. No authentication: loopback only unless --host names an address; requests naming an "
+        "unknown host or coming from another site's page are refused."))
     parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDRESS",
                         help=f"the address to listen on (default: {DEFAULT_HOST}; 0.0.0.0 or :: for every one)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"the TCP port (default: {DEFAULT_PORT})")
