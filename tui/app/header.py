@@ -147,15 +147,14 @@ class SummaryBar(Widget):
         self._strips: list[Strip] = []
 
     def show(self, status: Status, frame: Frame | None) -> None:
-        """Show the bar; it is laid out again only when its height (its number of lines) changes."""
+        """Show the bar; it is laid out again only when its number of lines is not the height it has."""
         text = summary_text(status, frame, self.content_size.width)
         if text == self._text:
             return
-        # lines counted in the text: the strips are built at the next repaint, maybe after another show
-        lines = self._text.plain.count("\n")
         self._text = text
         self._strips = []
-        self.refresh(layout=text.plain.count("\n") != lines)
+        # against the height it was laid out at (not yet laid out, or a layout pending: 0 or stale, so once more)
+        self.refresh(layout=text.plain.count("\n") + 1 != self.content_size.height)
 
     @property
     def plain(self) -> str:
