@@ -689,7 +689,8 @@ class NetwatchApp(ActionKeys, App[None]):
     def _redraw_if_names_arrived(self) -> None:
         if self._names_arrived and self.refresher.resolving:
             self._names_arrived = False
-            self._rebuild()
+            with contextlib.suppress(NoMatches):  # the app is closing: its tables are gone, the timer not yet
+                self._rebuild()
 
     def action_events(self) -> None:
         log = self.query_one("#events", EventLog)
