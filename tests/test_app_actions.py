@@ -58,7 +58,7 @@ async def test_K_asks_first_cancel_keeps_the_connection_and_confirm_closes_it(co
 async def test_K_with_a_filter_offers_every_matching_socket(connection):
     server, client, accepted = connection
     port = server.getsockname()[1]
-    app = live_app(filter_text=f"sport = :{port} or dport = :{port}")
+    app = live_app(filter_text=f"(sport = :{port} or dport = :{port}) and state established")  # no old TIME_WAIT
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot)
         await refresh(pilot)

@@ -162,9 +162,10 @@ def test_the_browser_shows_the_connections_table_with_the_tests_own_socket(brows
         browser.find_element(By.ID, "terminal").click()
         _type(browser, "/")
         _screen_until(browser, lambda lines: any("enter applies" in line for line in lines))
-        _type(browser, f"dport = :{listener.getsockname()[1]}")
-        _screen_until(browser, lambda lines: any(f"dport = :{listener.getsockname()[1]}  " in line
-                                                 and "enter applies" in line for line in lines))  # fmt: skip
+        # both ports: an earlier test's TIME_WAIT may hold the listener's port number with another client port
+        typed = f"dport = :{listener.getsockname()[1]} and sport = :{client.getsockname()[1]}"
+        _type(browser, typed)
+        _screen_until(browser, lambda lines: any(f"{typed}  " in line and "enter applies" in line for line in lines))
         _type(browser, Keys.ENTER)
         lines = _screen_until(browser, lambda lines: len(_rows(lines, "")) == 1)
         (row,) = _rows(lines, "")
