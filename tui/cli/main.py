@@ -74,6 +74,13 @@ def _pid(text: str) -> int:
     return int(text)
 
 
+def port_number(text: str) -> int:
+    """A TCP/UDP port, 1 to 65535, in ASCII digits."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return int(text)
+
+
 def _netns(text: str) -> Selection:
     from netwatch.backends.model.namespaces import Selection
 

@@ -14,19 +14,14 @@ from netwatch.backends.actions.ports import PortReport, inspect_port
 from netwatch.backends.collector import Collector
 from netwatch.backends.model.namespaces import Selection
 from netwatch.backends.model.records import Process
+from netwatch.tui.cli.main import port_number
 from netwatch.tui.cli.once import format_table
 from netwatch.tui.cli.serialize import socket_to_dict
 from netwatch.tui.view.safe_text import visible
 
 
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
-    return int(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("port", type=_port, help="the port number")
+    parser.add_argument("port", type=port_number, help="the port number")
     parser.add_argument("--udp", action="store_true", help="a UDP port (default: TCP)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
 

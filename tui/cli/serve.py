@@ -20,19 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _Parser
+from netwatch.tui.cli.main import EXIT_USAGE, UsageError, _Parser, port_number
 from netwatch.tui.cli.subcommand import add_filter_argument, add_live_arguments, compiled_filter, usage_error
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _HOST_HEADER = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 """A Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional port."""
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
-    return int(text)
 
 
 def _public_url(text: str) -> str:
@@ -50,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "unknown host or coming from another site's page are refused."))
     parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDRESS",
                         help=f"the address to listen on (default: {DEFAULT_HOST}; 0.0.0.0 or :: for every one)")
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"the TCP port (default: {DEFAULT_PORT})")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"TCP port (default: {DEFAULT_PORT})")
     parser.add_argument("--allow-actions", action="store_true",
                         help="let the browser close sockets and signal processes (K, k), as this user")
     parser.add_argument("--public-url", type=_public_url, metavar="URL",
