@@ -68,7 +68,8 @@ slowly, and counting it walks every socket (~11 ms of a refresh at 20,000 socket
 class Collector:
     """Takes :class:`Snapshot`s from one backend; ``backend="auto"`` picks netlink, then procfs, then psutil.
 
-    Create and use a collector from one plain thread: the netlink backend must not run inside an asyncio loop.
+    Use a collector from one plain thread (it may be created on another): the netlink backend must not run inside
+    an asyncio loop.
     """
 
     def __init__(self, backend: str = "auto", *, live: bool = False, netns: Selection | None = None) -> None:
@@ -93,6 +94,12 @@ class Collector:
         self._unix_sockets = UnixSockets()
         self._pressure: str | None = None
         self._pressure_due = 0.0
+
+    def prefetch_owners(self) -> None:
+        """Start the owners' cold /proc scan now, unless the backend reports owners itself (psutil): it is forked
+        off, so call this while the process has no other thread (see :meth:`OwnerResolver.prefetch`)."""
+        if self.requested != "psutil":
+            self._resolver().prefetch()
 
     @property
     def backend_name(self) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.widgets import Static
 
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.screens.owner_chooser import OwnerChooser
 from netwatch.tui.app.screens.remote import RemoteScreen
+from netwatch.tui.app.widgets.text_lines import TextLines
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.rows import SOCKET_COLUMNS
 from netwatch.tui.view.snapshots import ReplaySource
@@ -56,7 +56,7 @@ async def test_one_row_per_remote_address_with_connections_states_rates_and_proc
         assert not {"0.0.0.0", "::", "", "*"} & hosts.keys()  # listeners talk to no one
         await select_row(pilot, "127.0.0.1")
         await settle(pilot, 0.1)
-        detail = " ".join(str(app.query_one("#detail-body", Static).render()).split())
+        detail = " ".join(str(app.query_one("#detail-body", TextLines).render()).split())
         assert detail.startswith("remote 127.0.0.1 connections 8: ESTAB 7 CLOSE_WAIT 1 send rate")
         assert detail.endswith("processes 903/postgres, 2310/python3")
         await pilot.press("r")  # sort as elsewhere

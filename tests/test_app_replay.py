@@ -6,7 +6,6 @@ import ipaddress
 import re
 
 import pytest
-from textual.widgets import Static
 
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.model.source_result import BackendUnavailable
@@ -15,6 +14,7 @@ from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
+from netwatch.tui.app.widgets.text_lines import TextLines
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.intervals import INTERVAL_RANGE
 from netwatch.tui.view.rows import PID_SOCKET_COLUMNS, SOCKET_COLUMNS
@@ -132,7 +132,7 @@ async def test_enter_focuses_details_with_grouped_tcp_info_and_owners():
         await settle(pilot, 0.1)
         detail = app.query_one("#detail", DetailPane)
         assert detail.has_focus
-        body = str(app.query_one("#detail-body", Static).render())
+        body = str(app.query_one("#detail-body", TextLines).render())
         for heading in ("State & timers", "RTT", "Windows & congestion", "Bytes & segments",
                         "Loss & retransmission", "Memory", "Kernel", "Owners", "Other tcp_info fields"):
             assert heading in body

@@ -761,8 +761,11 @@ def run_app(
     """
     from netwatch.tui.app.terminal import SignalExit
 
+    if source is None:
+        source = LiveSource(backend, netns)
+        source.begin()  # before any thread starts (see LiveSource.begin)
     app = NetwatchApp(
-        source if source is not None else LiveSource(backend, netns),
+        source,
         interval=interval,
         filter_text=filter_text or "",
         pid=pid,

@@ -18,6 +18,7 @@ from netwatch.backends.model.containers import Container
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
+from netwatch.tui.app.widgets.text_lines import TextLines
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.namespaces import NamespaceTotals
@@ -395,7 +396,7 @@ class DetailPane(VerticalScroll, can_focus=True):
                 yield Label(name, classes="spark-label")
                 yield Label("", id=f"{name}-now", classes="spark-value")
                 yield SampleSparkline([], id=f"{name}-spark", summary_function=max)
-        yield Static(id="detail-body")
+        yield TextLines(id="detail-body")
 
     def set_width(self, columns: int | None) -> None:
         """Take the width the user chose (``[`` and ``]``); None keeps the stylesheet's (30% of the screen, at
@@ -450,7 +451,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         may have changed: on a quiet socket only a few values (its timer, the ``last_*`` clocks) change."""
         if self._shown.get(selector) == content:
             return
-        widget = self.query_one(selector, Static)
+        widget = self.query_one(selector, Static | TextLines)
         shape = _shape(content, widget.content_size.width)
         self._shown[selector] = content
         widget.update(content, layout=shape is None or shape != self._shapes.get(selector))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from netwatch.backends.model.snapshot import Snapshot
 
 if TYPE_CHECKING:
+    from netwatch.backends.collector import Collector
     from netwatch.backends.model.namespaces import Selection
 
 
@@ -33,9 +34,9 @@ class SnapshotSource(Protocol):
 class LiveSource:
     """Snapshots of this machine from :class:`netwatch.backends.collector.Collector`.
 
-    The collector (and its netlink sockets) is created and used on ONE dedicated thread, whichever thread
-    calls :meth:`snapshot`: collection never runs inside the app's asyncio loop, and its state (netlink
-    socket, owner cache) never hops between threads.
+    The collector (and its netlink sockets) is used on ONE dedicated thread, whichever thread calls
+    :meth:`snapshot`: collection never runs inside the app's asyncio loop, and its state (netlink socket, owner
+    cache) never hops between threads.
     """
 
     def __init__(self, backend: str = "auto", netns: Selection | None = None) -> None:
@@ -43,19 +44,32 @@ class LiveSource:
         self._netns = netns
         self._collector = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-collector")
+        self._first: Future[Snapshot] | None = None
+
+    def begin(self) -> None:
+        """Take the first snapshot now, in the background, so that it overlaps with the app's start (the first
+        :meth:`snapshot` returns it). Call it before the process starts other threads: the owners' cold scan is then
+        forked off, which a threaded process cannot do (see ``OwnerResolver.prefetch``)."""
+        self._collector = self._new_collector()
+        self._collector.prefetch_owners()
+        self._first = self._thread.submit(self._collect)
 
     @property
     def backend_name(self) -> str:
         return self._collector.backend_name if self._collector is not None else self.requested
 
     def snapshot(self) -> Snapshot:
-        return self._thread.submit(self._collect).result()
+        first, self._first = self._first, None
+        return (first or self._thread.submit(self._collect)).result()
+
+    def _new_collector(self) -> Collector:
+        from netwatch.backends.collector import Collector
+
+        return Collector(self.requested, live=True, netns=self._netns)
 
     def _collect(self) -> Snapshot:
         if self._collector is None:
-            from netwatch.backends.collector import Collector
-
-            self._collector = Collector(self.requested, live=True, netns=self._netns)
+            self._collector = self._new_collector()
         return self._collector.snapshot()
 
     def close(self) -> None:

@@ -1,0 +1,84 @@
+"""TextLines (the detail pane's body): drawn exactly as a Static draws the same text, and an update paints again
+only the rows that changed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Offset, Region
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.widgets import Static
+
+from netwatch.tui.app.widgets.text_lines import TextLines
+
+WIDTH = 30
+
+
+class CountingLines(TextLines):
+    """Records the rows it is asked to draw."""
+
+    def __init__(self, **options: str) -> None:
+        super().__init__(**options)
+        self.drawn: list[int] = []
+
+    def render_line(self, y: int) -> Strip:
+        self.drawn.append(y)
+        return super().render_line(y)
+
+
+class SideBySide(App[None]):
+    CSS = f"Static, TextLines {{ width: {WIDTH}; }}"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="static")
+        yield CountingLines(id="lines")
+
+
+def detail(clock: int) -> Text:
+    """Headings, blank lines, styled values, a line that wraps, control-free untrusted text, and a changing clock."""
+    text = Text()
+    text.append("tcp ESTAB", style="bold")
+    text.append("\n\nrtt   ")
+    text.append("1.2 ms", style="green")
+    text.append(f"\nlast recv  {clock} ms ago\n")
+    text.append("cmdline  /usr/bin/python3 -m some.module --with a --long list of arguments that wraps")
+    text.append("\n\nshutdown  none\n")
+    return text
+
+
+def drawn(widget: Static | TextLines) -> list[Strip]:
+    return widget.render_lines(Region(0, 0, WIDTH, widget.size.height))
+
+
+async def test_draws_as_static_does_and_repaints_only_changed_rows():
+    app = SideBySide()
+    async with app.run_test(size=(80, 24)) as pilot:
+        static, lines = app.query_one("#static", Static), app.query_one("#lines", CountingLines)
+        for clock in (100, 2100):
+            static.update(detail(clock))
+            lines.update(detail(clock), layout=clock == 100)
+            await pilot.pause()
+            assert lines.size == static.size and lines.size.height > detail(clock).plain.count("\n")  # it wrapped
+            assert drawn(lines) == drawn(static)
+
+        clock_row = [strip.text.startswith("last recv") for strip in drawn(lines)].index(True)
+        lines.drawn = []
+        lines.update(detail(4100), layout=False)
+        await pilot.pause()
+        assert set(lines.drawn) == {clock_row}
+        static.update(detail(4100))
+        await pilot.pause()
+        assert drawn(lines) == drawn(static)
+        assert "4100 ms ago" in lines.render().plain
+
+        unselected = drawn(lines)
+        selection = Selection.from_offsets(Offset(2, 2), Offset(8, 5))  # from "rtt" into the wrapped cmdline
+        app.screen.selections = {static: selection, lines: selection}
+        await pilot.pause()
+        assert drawn(lines) == drawn(static) != unselected
+        assert lines.get_selection(selection) == static.get_selection(selection)
+        app.screen.selections = {}
+        await pilot.pause()
+        assert drawn(lines) == drawn(static) == unselected
+
