@@ -160,3 +160,21 @@ async def test_refreshes_of_a_busy_selected_connection_repaint_and_never_lay_the
         assert layouts == []
         bars = "".join(app.query_one("#thru-spark").render_line(0).text).strip()
         assert 8 <= len(bars) <= 9 and set(bars) <= set("▁▂▃▄▅▆▇█")  # a cell per sample since the first
+
+
+def test_live_source_begins_its_first_snapshot_before_the_app_asks():
+    """``LiveSource.begin`` (what ``netwatch`` calls before Textual starts): the first snapshot is taken at once,
+    in the background, and handed out by the first ``snapshot()``; later calls take new ones."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        source = LiveSource("netlink")
+        try:
+            source.begin()
+            first = source.snapshot()
+            listener = ("127.0.0.1", port, "LISTEN")
+            mine = [s for s in first.sockets.values() if (s.local_address, s.local_port, s.state) == listener]
+            assert [owner.pid for sock in mine for owner in sock.owners] == [os.getpid()]
+            second = source.snapshot()
+            assert second.monotonic > first.monotonic
+        finally:
+            source.close()
