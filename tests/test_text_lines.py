@@ -10,7 +10,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import Static
 
-from netwatch.tui.app.widgets.text_lines import TextLines
+from netwatch.tui.app.widgets.text_lines import TextLines, split_lines
 
 WIDTH = 30
 
@@ -36,14 +36,15 @@ class SideBySide(App[None]):
 
 
 def detail(clock: int) -> Text:
-    """Headings, blank lines, styled values, a line that wraps, control-free untrusted text, and a changing clock."""
-    text = Text()
+    """Headings, blank lines, styled values, a style across lines, a line that wraps, and a changing clock."""
+    text = Text(style="italic")
     text.append("tcp ESTAB", style="bold")
     text.append("\n\nrtt   ")
     text.append("1.2 ms", style="green")
     text.append(f"\nlast recv  {clock} ms ago\n")
     text.append("cmdline  /usr/bin/python3 -m some.module --with a --long list of arguments that wraps")
     text.append("\n\nshutdown  none\n")
+    text.stylize("underline", 5, 30)  # across lines
     return text
 
 
@@ -82,3 +83,14 @@ async def test_draws_as_static_does_and_repaints_only_changed_rows():
         await pilot.pause()
         assert drawn(lines) == drawn(static) == unselected
 
+
+
+def test_lines_divide_as_rich_splits():
+    texts = [Text(""), Text("one line", style="bold"), Text("\n"), Text("\n\nx\n"), detail(7)]
+    edges = Text("ab\ncd\n\nef")
+    for start, end in ((0, 2), (1, 4), (2, 3), (3, 9), (6, 7), (0, 9)):
+        edges.stylize(f"color({start})", start, end)  # spans ending at, starting at and covering only a newline
+    texts.append(edges)
+    for text in texts:
+        ours = [(line, list(spans)) for _, line, spans in split_lines(text)]
+        assert ours == [(line.plain, line.spans) for line in text.split("\n", allow_blank=True)]
