@@ -206,6 +206,25 @@ async def test_a_row_model_is_asked_only_for_the_rows_on_screen() -> None:
         assert set(model.cells_asked) <= set(range(99_999 - 3 * SIZE[1], 100_000))
 
 
+async def test_rows_sorted_as_the_table_is_are_taken_as_they_come() -> None:
+    """Rows the refresher sorted by the table's own column and direction are not sorted again on the UI thread;
+    rows sorted otherwise (or not known to be sorted) are."""
+    model = CountingModel()
+    app = TableApp(sort_column="rate")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(SocketTable)
+        asked: list[int] = []
+        rate = model.sort_value(3)
+        model.sort_value = lambda column: lambda key: asked.append(key) or rate(key)
+        table.set_rows(TableRows(model, [5, 3, 9], sorted_by=(table.sort_index, table.sort_reverse)))
+        await pilot.pause()
+        shown = [row["local"] for row in row_cells(table, COLUMNS)]
+        assert asked == [] and shown == [f"127.0.0.1:{n}" for n in (5, 3, 9)]
+        table.set_rows(TableRows(model, [5, 3, 9], sorted_by=(table.sort_index, not table.sort_reverse)))
+        await pilot.pause()
+        assert sorted(asked) == [3, 5, 9] and [row["local"] for row in row_cells(table, COLUMNS)][0] == "127.0.0.1:9"
+
+
 async def test_cells_are_truncated_with_ellipsis_on_a_narrow_terminal() -> None:
     rows = [Row(1, ("tcp", "a-very-long-local-address-that-overflows:1", "p", "1"), ("tcp", 1, "p", 1))]
     app = TableApp(rows)

@@ -400,7 +400,7 @@ class SocketTable(ScrollView, can_focus=True):
             key, screen_line = self._released_cursor
             if self._rows.keys:
                 self._released_cursor = None
-        if self._sorted_by_owner:
+        if self._sorted_by_owner or self._rows.sorted_by == (self._sort_index, self._sort_reverse):
             self._keys = list(self._rows.keys)
         else:
             self._keys = sort_keys(self._rows.keys, self._rows.model.sort_value(self._sort_index), self._sort_reverse)
