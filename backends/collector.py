@@ -10,7 +10,7 @@ from sockets: that looks the owners up during the dump, once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Set
+from collections.abc import Callable, Collection, Set
 from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
@@ -112,11 +112,10 @@ class Collector:
         taken_at = time.time()
         self._owners_found = None
         result = self._collect()
-        sockets, processes, visibility = self._attach_owners(result)
-        by_key = dict(zip(map(_KEY, sockets), sockets, strict=True))
+        by_key, processes, visibility = self._attach_owners(result)
         if self._live:
             self._last = by_key
-        warnings = filter(None, [visibility_warning(visibility), self._pressure_warning(sockets, started)])
+        warnings = filter(None, [visibility_warning(visibility), self._pressure_warning(by_key.values(), started)])
         return Snapshot(
             taken_at=taken_at,
             monotonic=started,
@@ -142,7 +141,7 @@ class Collector:
         if self._source is not None:
             self._source.close()
 
-    def _pressure_warning(self, sockets: list[Socket], now: float) -> str | None:
+    def _pressure_warning(self, sockets: Collection[Socket], now: float) -> str | None:
         """The ephemeral-port warning (see the port inspector); a live collector counts at most every
         :data:`PRESSURE_EVERY` seconds."""
         if not self._live or now >= self._pressure_due:
@@ -164,7 +163,9 @@ class Collector:
                     raise
                 self._fall_back(source.name, str(error))
 
-    def _attach_owners(self, result: SourceResult) -> tuple[list[Socket], dict[int, Process], OwnerVisibility]:
+    def _attach_owners(
+        self, result: SourceResult
+    ) -> tuple[dict[SocketKey, Socket], dict[int, Process], OwnerVisibility]:
         """Attach the owners to the result's records (the last step of building them; kept records are replaced by
         copies where their owners changed), from the source where it reports them, else from /proc by inode; returns
         the records, the owning processes and what could not be seen."""
@@ -179,7 +180,7 @@ class Collector:
         resolver = self._resolver()
         looked_up, self._owners_found = self._owners_found, None
         if looked_up is None:
-            inodes = set(map(_INODE, sockets))
+            inodes = set(map(_INODE, sockets.values()))
             inodes.discard(None)
             inodes.discard(0)
             looked_up = resolver.owners_of(inodes), resolver.processes()

@@ -185,13 +185,14 @@ def test_a_namespace_made_by_unshare_is_found_through_proc_and_dropped_when_it_i
     source = NetlinkSource(reuse_records=True)
     try:
         result = source.collect()
-        (theirs,) = [sock for sock in result.sockets if sock.netns_inode == child.inode and sock.state == "LISTEN"]
+        sockets = result.sockets.values()
+        (theirs,) = [sock for sock in sockets if sock.netns_inode == child.inode and sock.state == "LISTEN"]
         assert theirs.netns == f"net:[{child.inode}]" and theirs.local_port == port
         assert child.inode in source._diag  # one sock_diag socket inside it...
         child.stop()
-        previous = {sock.key: sock for sock in result.sockets}
+        previous = {sock.key: sock for sock in result.sockets.values()}
         after = source.collect(previous)
-        assert not [sock for sock in after.sockets if sock.netns_inode == child.inode]  # no stale socket kept
+        assert not [sock for sock in after.sockets.values() if sock.netns_inode == child.inode]  # no stale socket kept
         assert child.inode not in source._diag  # ...closed once the namespace is gone (it kept it alive)
         assert child.inode not in {namespace.inode for namespace in after.namespaces}
     finally:
@@ -216,7 +217,7 @@ def test_a_namespace_gone_between_enumeration_and_dump_is_skipped_without_a_trac
     finally:
         source.close()
     assert child.inode not in {namespace.inode for namespace in result.namespaces}
-    assert not [sock for sock in result.sockets if sock.netns_inode == child.inode]
+    assert not [sock for sock in result.sockets.values() if sock.netns_inode == child.inode]
     assert any(namespace.own for namespace in result.namespaces)
 
 
@@ -407,7 +408,7 @@ def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_socket
         inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
 
         def collect(previous: dict) -> dict:
-            return {sock.key: sock for sock in source.collect(previous).sockets if sock.netns_inode == inode}
+            return {sock.key: sock for sock in source.collect(previous).sockets.values() if sock.netns_inode == inode}
 
         def tell(command: str) -> None:
             process.stdin.write(command + "\n")

@@ -72,7 +72,7 @@ class World:
         worker.start()
         worker.join(timeout=60)
         (self.result,) = results
-        self.found = {sock.inode: sock for sock in self.result.sockets if sock.inode}
+        self.found = {sock.inode: sock for sock in self.result.sockets.values() if sock.inode}
 
     def sockets(self) -> list[socket.socket]:
         return [value for value in vars(self).values() if isinstance(value, socket.socket)]
@@ -99,7 +99,7 @@ def _endpoints(sock: Socket, expected_remote: str | None = None) -> tuple:
 
 def test_every_zoo_socket_is_reported_with_state_addresses_and_inode(world: World) -> None:
     by_endpoints: dict[tuple, list[Socket]] = {}
-    for sock in world.result.sockets:
+    for sock in world.result.sockets.values():
         if sock.local_port in world.zoo.ports:
             by_endpoints.setdefault(_endpoints(sock), []).append(sock)
     for expected in world.zoo.expected:
@@ -116,14 +116,14 @@ def test_every_zoo_socket_is_reported_with_state_addresses_and_inode(world: Worl
 
 
 def test_keys_are_unique_cookies_and_records_come_without_owners(world: World) -> None:
-    keys = [sock.key for sock in world.result.sockets]
-    assert len(keys) == len(set(keys))
-    from_netlink = [sock for sock in world.result.sockets if (sock.proto, sock.family) not in world.result.unavailable]
+    assert all(key == sock.key for key, sock in world.result.sockets.items())
+    sockets, unavailable = world.result.sockets.values(), world.result.unavailable
+    from_netlink = [sock for sock in sockets if (sock.proto, sock.family) not in unavailable]
     own = os.stat("/proc/self/ns/net").st_ino
     # other namespaces' sockets may be there too (a parallel test's): each keyed by its own namespace
     assert all(sock.key == (sock.proto, sock.cookie, sock.netns_inode) for sock in from_netlink)
     assert any(sock.netns_inode == own for sock in from_netlink)
-    assert all(sock.owners == () for sock in world.result.sockets)  # the collector attaches them
+    assert all(sock.owners == () for sock in world.result.sockets.values())  # the collector attaches them
 
 
 def test_unix_pairs_path_abstract_and_socketpair(world: World) -> None:
@@ -232,6 +232,6 @@ def test_tcp_of_both_families_comes_in_one_dump_or_per_family_where_refused(monk
         for request in (inet.build_tcp_request(), b"\0"):
             monkeypatch.setattr(inet, "build_tcp_request", lambda request=request: request)
             result = NetlinkSource().collect()
-            found = {sock.inode: sock.family for sock in result.sockets if sock.inode in inodes}
+            found = {sock.inode: sock.family for sock in result.sockets.values() if sock.inode in inodes}
             assert sorted(found.values()) == ["ipv4", "ipv6"], request
             assert not [warning for warning in result.warnings if "tcp" in warning], result.warnings

@@ -35,9 +35,9 @@ def live_sockets(tmp_path: Path) -> Iterator[dict[str, socket.socket]]:
 def own_by_fd(result: SourceResult) -> dict[int, Socket]:
     """This process's sockets by fd, as the result's owners say (its records have none: the collector attaches
     them)."""
-    assert result.known_owners is not None and all(sock.owners == () for sock in result.sockets)
+    assert result.known_owners is not None and all(sock.owners == () for sock in result.sockets.values())
     by_key = result.known_owners.by_key
-    owned = ((owners[0], sock) for sock in result.sockets if (owners := by_key.get(sock.key)))
+    owned = ((owners[0], sock) for sock in result.sockets.values() if (owners := by_key.get(sock.key)))
     return {owner.fd: sock for owner, sock in owned if owner.pid == PID}
 
 
@@ -68,8 +68,9 @@ def test_live_sockets_with_states_addresses_and_owner(live_sockets: dict[str, so
     result = source.collect()
     assert result.warnings == (UNSEEN,)
     check_live_sockets(own_by_fd(result), live_sockets, tmp_path)
-    assert {(sock.recv_q, sock.send_q, sock.inode) for sock in result.sockets} == {(None, None, None)}  # unknown
-    assert len({s.key for s in result.sockets}) == len(result.sockets)
+    sockets = result.sockets
+    assert {(sock.recv_q, sock.send_q, sock.inode) for sock in sockets.values()} == {(None, None, None)}  # unknown
+    assert all(key == sock.key for key, sock in sockets.items())
     known = result.known_owners
     assert known is not None
     assert known.by_key[own_by_fd(result)[live_sockets["listen4"].fileno()].key] == (
@@ -78,7 +79,7 @@ def test_live_sockets_with_states_addresses_and_owner(live_sockets: dict[str, so
     process = known.processes[PID]
     assert (process.name, process.uid) == (psutil.Process().name(), os.getuid())
     assert process.cmdline == tuple(psutil.Process().cmdline())
-    ownerless = [s for s in result.sockets if s.key not in known.by_key and s.state != "TIME_WAIT"]
+    ownerless = [s for s in result.sockets.values() if s.key not in known.by_key and s.state != "TIME_WAIT"]
     assert known.visibility.hidden_sockets == len(ownerless)
 
 
@@ -102,7 +103,7 @@ def test_no_unix_sockets_on_linux_where_names_can_forge_lines() -> None:
     """psutil splits /proc/net/unix at whitespace: a name with a newline would forge a socket, so none is shown."""
     with forged_names():
         result = PsutilSource().collect()
-    assert not [sock for sock in result.sockets if sock.family == "unix"]
+    assert not [sock for sock in result.sockets.values() if sock.family == "unix"]
     (warning,) = result.warnings
     assert "no Unix sockets: psutil splits /proc/net/unix at whitespace" in warning and "newline" in warning
 

@@ -11,7 +11,7 @@ blocks only a bind without ``SO_REUSEADDR``. sock_diag does not report ``SO_REUS
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +181,7 @@ def ephemeral_pressure(sockets: Iterable[Socket], local_range: tuple[int, int] |
             for (_inode, netns, source, destination, port), count in counts.most_common(top)]  # fmt: skip
 
 
-def pressure_warning(sockets: Sequence[Socket], proc_ipv4: Path = PROC_IPV4) -> str | None:
+def pressure_warning(sockets: Collection[Socket], proc_ipv4: Path = PROC_IPV4) -> str | None:
     """A warning when one destination uses more than :data:`PRESSURE_WARNING` of the ephemeral ports (the
     sockets are counted only where there are that many at all)."""
     local_range = local_port_range(proc_ipv4)

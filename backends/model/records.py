@@ -179,7 +179,7 @@ _set_owners = Socket.owners.__set__  # type: ignore[attr-defined]
 
 
 def attach_owners(
-    sockets: list[Socket],
+    sockets: dict[SocketKey, Socket],
     owners: Mapping[Hashable, tuple[Owner, ...]],
     key: Callable[[Socket], Hashable],
     observed_at: float | None = None,
@@ -196,7 +196,7 @@ def attach_owners(
     """
     get = owners.get
     ownerless = 0
-    for index, sock in enumerate(sockets):
+    for place, sock in sockets.items():
         looked_up = key(sock)
         found = get(looked_up, ())
         have = sock.owners
@@ -208,7 +208,7 @@ def attach_owners(
             ownerless += 1
         if observed_at is not None and sock.observed_at is not None and sock.observed_at != observed_at:
             if found != have:
-                sockets[index] = replace(sock, owners=found)
+                sockets[place] = replace(sock, owners=found)
         elif found:
             if have:
                 raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")

@@ -26,9 +26,10 @@ class KnownOwners:
 class SourceResult:
     """What one backend's collection produced."""
 
-    sockets: list[Socket]
-    """Records without owners (the collector attaches them: :func:`netwatch.backends.model.records.attach_owners`),
-    but for the records of the previous snapshot a source kept for sockets whose kernel values did not change."""
+    sockets: dict[SocketKey, Socket]
+    """Records by key (the snapshot's own mapping, once their owners are attached), without owners (the collector
+    attaches them: :func:`netwatch.backends.model.records.attach_owners`), but for the records of the previous
+    snapshot a source kept for sockets whose kernel values did not change."""
     observed_at: float | None = None
     """Monotonic time of this collection, where the source keeps records: a kept one was observed before."""
     warnings: tuple[str, ...] = ()

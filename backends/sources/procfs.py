@@ -78,7 +78,7 @@ class ProcfsSource:
             rows, warnings = self.read_rows()
             namespaces = () if self.netns is None else (self.netns,)
             return SourceResult(
-                sockets=sockets_from_rows(rows.values()), warnings=(UNSEEN, *warnings), namespaces=namespaces
+                sockets=_by_key(rows), warnings=(UNSEEN, *warnings), namespaces=namespaces
             )
         rows, warnings, shown = {}, [UNSEEN], []
         for found in self._namespaces.enumerate().found.values():
@@ -97,7 +97,7 @@ class ProcfsSource:
             rows.update(found_rows)
             warnings.extend(found_warnings)
             shown.append(namespace)
-        return SourceResult(sockets=sockets_from_rows(rows.values()), warnings=tuple(warnings),
+        return SourceResult(sockets=_by_key(rows), warnings=tuple(warnings),
                             namespaces=tuple(shown))  # fmt: skip
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
@@ -163,3 +163,7 @@ def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:
                 key = (*row["key"], number)
             row["key"] = key
         rows[key] = row
+
+
+def _by_key(rows: dict[SocketKey, Row]) -> dict[SocketKey, Socket]:
+    return {sock.key: sock for sock in sockets_from_rows(rows.values())}

@@ -111,7 +111,7 @@ class PsutilSource:
             self._unreadable = _unreadable_fd_tables()
         visibility = OwnerVisibility(hidden, self._unreadable, self._vanished, as_root=os.geteuid() == 0)
         return SourceResult(
-            sockets=list(sockets.values()), warnings=warnings, known_owners=KnownOwners(owners, processes, visibility)
+            sockets=sockets, warnings=warnings, known_owners=KnownOwners(owners, processes, visibility)
         )
 
     def _per_process_connections(self) -> list[_Connection]:

@@ -78,6 +78,8 @@ class NetlinkSource:
         """What each namespace was called at the last snapshot."""
         self._refused: dict[tuple[str, str], str] = {}
         """(proto, family) dumps the kernel refused (e.g. RAW without raw_diag): read from /proc/net at once."""
+        self._malformed = 0
+        """Messages the decoder skipped as malformed in the collection under way."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump every socket of the selected namespaces (the families sock_diag cannot dump are read from
@@ -102,6 +104,7 @@ class NetlinkSource:
 
     def _collect(self, previous: Mapping[SocketKey, Socket] | None) -> SourceResult:
         self._cgroups.start_snapshot()
+        self._malformed = 0
         enumeration = self._namespaces.enumerate()
         chosen = [found for found in enumeration.found.values() if self._selection.matches(found.namespace)]
         for gone in self._diag.keys() - enumeration.found.keys():
@@ -147,7 +150,8 @@ class NetlinkSource:
         if not chosen:
             warnings.append(f"no network namespace matches --netns {self._selection.text}")
         return SourceResult(
-            sockets=list(filter(None, by_key.values())),  # None: the place of a message the decoder found malformed
+            # None: the place of a message the decoder found malformed
+            sockets={key: sock for key, sock in by_key.items() if sock} if self._malformed else by_key,
             observed_at=observed_at,
             warnings=tuple(dict.fromkeys(warnings)),
             unavailable=tuple(own_unavailable),
@@ -341,6 +345,7 @@ class NetlinkSource:
             return
         into.update(decoded)
         if skipped:
+            self._malformed += skipped
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
 
 
