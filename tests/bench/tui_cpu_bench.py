@@ -2,13 +2,13 @@
 
 Run as root, nothing else heavy running::
 
-    python tests/bench/tui_cpu_bench.py [--connections 0 10000 50000] [--seconds 60] [--interval 2]
+    python tests/bench/tui_cpu_bench.py [--connections 0 10000 50000] [--seconds 60] [--interval 2] [--settle 10]
 
 For each N it holds N loopback connections (2N sockets, see ``connections.py``; 0 = the idle host as it is),
 then starts, each in a real pseudo-terminal of 160x50 and at the same time: ``netwatch --interval S``,
-``htop -d 10*S`` and ``top -d S``. After a settling time it reads each process's CPU time (utime + stime from
-``/proc/PID/stat``) at the start and the end of the window and reports the share of one core, the RSS at the
-end and, for netwatch, the time from its start until its first full table is on screen (the pty shows the
+``htop -d 10*S`` and ``top -d S``. After a settling time (``--settle``) it reads each process's CPU time (utime
++ stime from ``/proc/PID/stat``) at the start and the end of the window and reports the share of one core, the RSS
+at the end and, for netwatch, the time from its start until its first full table is on screen (the pty shows the
 socket count in the header). Ratios are against htop. Every process it starts is ended on exit.
 """
 
@@ -37,6 +37,9 @@ from connections import ConnectionPool  # noqa: E402
 
 ROWS, COLUMNS = 50, 160
 SETTLE_SECONDS = 10.0
+"""Default time after the first table before the measured window. With ``--settle 70`` the window starts after
+netwatch's first minute, in which its ``seen`` column counts seconds (every row repaints at every refresh); from
+then on it changes once a minute: the steady state of a TUI left open."""
 FIRST_TABLE_TIMEOUT = 120.0
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -120,7 +123,7 @@ def _pump(tools: list[Watched], seconds: float) -> None:
                     tool.first_table = time.monotonic() - tool.started
 
 
-def measure(connections: int, seconds: float, interval: float) -> list[dict[str, object]]:
+def measure(connections: int, seconds: float, interval: float, settle: float) -> list[dict[str, object]]:
     with contextlib.ExitStack() as stack:
         if connections:
             stack.enter_context(ConnectionPool(connections))
@@ -128,7 +131,7 @@ def measure(connections: int, seconds: float, interval: float) -> list[dict[str,
         deadline = time.monotonic() + FIRST_TABLE_TIMEOUT
         while tools[0].first_table is None and time.monotonic() < deadline:
             _pump(tools, 0.5)
-        _pump(tools, SETTLE_SECONDS)
+        _pump(tools, settle)
         before = {tool.name: tool.cpu_seconds() for tool in tools}
         started = time.monotonic()
         _pump(tools, seconds)
@@ -160,12 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[0, 10_000, 50_000])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds after the first table before "
+                        f"the window (default {SETTLE_SECONDS:g}; 70: after netwatch's first minute)")
     options = parser.parse_args(argv)
     compile_netwatch()
     print("| sockets | tool | CPU (% of one core) | vs htop | RSS | first table |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for connections in options.connections:
-        rows = measure(connections, options.seconds, options.interval)
+        rows = measure(connections, options.seconds, options.interval, options.settle)
         htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
         for row in rows:
             ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
