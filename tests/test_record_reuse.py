@@ -206,6 +206,8 @@ def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str,
             time.sleep(0.05)
             second = _ours(collector.snapshot(), {port})
             assert all(second[key] is first[key] for key in first)
+            # the snapshot keeps its sources' mapping: a kept record is there under its own key object, not a copy
+            assert all(key is sock.key for key, sock in second.items())
 
             client.sendall(b"x" * 5000)
             server.settimeout(10)

@@ -7,7 +7,8 @@
  * With `reuse` = (proto, netns, previous, into, fingerprints) the messages are inet_diag replies and each one is
  * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
  * last_* clocks). Where previous[key], key = (proto, cookie, netns), is a record whose `digest` is that
- * fingerprint, the socket did not change: the record goes to into[key] and the message is not listed; otherwise
+ * fingerprint, the socket did not change: the record goes to `into` (under its own key object) and the message is
+ * not listed; otherwise
  * the message is listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest)
  * and into[key] set to None, a place the decoder fills: `into` keeps the kernel's order.
  */
@@ -86,7 +87,7 @@ static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
 }
 
 /* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
-static PyObject *digest_name;
+static PyObject *digest_name, *key_name;
 
 static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *netns, PyObject *previous,
                      PyObject *into,
@@ -116,7 +117,15 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
             if (PyErr_Occurred()) {
                 PyErr_Clear();
             } else if (is_number && known == hash) {
-                int failed = PyDict_SetItem(into, key, last) < 0;
+                /* under the record's own key object: the snapshot keeps `into`, so a new key tuple per socket
+                   would be kept too (~100 bytes a socket) */
+                PyObject *own = PyObject_GetAttr(last, key_name);
+                if (own == NULL) {
+                    PyErr_Clear();
+                    own = Py_NewRef(key);
+                }
+                int failed = PyDict_SetItem(into, own, last) < 0;
+                Py_DECREF(own);
                 Py_DECREF(key);
                 return failed ? -1 : 1;
             }
@@ -220,7 +229,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "The compile
 
 PyMODINIT_FUNC PyInit__scan(void) {
     digest_name = PyUnicode_InternFromString("digest");
-    if (digest_name == NULL)
+    key_name = PyUnicode_InternFromString("key");
+    if (digest_name == NULL || key_name == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -257,7 +257,7 @@ class InetDecoder:
                     key = (proto, cookie_hi << 32 | cookie_lo, netns)
                     last = previous(key)
                     if last is not None and last.digest == fingerprint:
-                        into[key] = last
+                        into[last.key] = last  # its own key object: the snapshot keeps ``into``
                         continue
             layout = by_size.get(size)
             if layout is not None:
