@@ -8,7 +8,7 @@ tcp_info/meminfo/congestion, no Unix peers or queues, and a LISTEN socket's Send
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 
 from netwatch.backends.model.namespaces import Namespace, Selection, default_name
 from netwatch.backends.model.records import Socket, SocketKey
@@ -78,7 +78,7 @@ class ProcfsSource:
             rows, warnings = self.read_rows()
             namespaces = () if self.netns is None else (self.netns,)
             return SourceResult(
-                sockets=_by_key(rows), warnings=(UNSEEN, *warnings), namespaces=namespaces
+                sockets=sockets_from_rows(rows), warnings=(UNSEEN, *warnings), namespaces=namespaces
             )
         rows, warnings, shown = {}, [UNSEEN], []
         for found in self._namespaces.enumerate().found.values():
@@ -97,7 +97,7 @@ class ProcfsSource:
             rows.update(found_rows)
             warnings.extend(found_warnings)
             shown.append(namespace)
-        return SourceResult(sockets=_by_key(rows), warnings=tuple(warnings),
+        return SourceResult(sockets=sockets_from_rows(rows), warnings=tuple(warnings),
                             namespaces=tuple(shown))  # fmt: skip
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
@@ -146,9 +146,9 @@ def _name_warnings(unix: UnixTable) -> list[str]:
     return warnings
 
 
-def sockets_from_rows(rows: Iterable[Row]) -> list[Socket]:
-    """Socket records (without owners) for procfs field rows."""
-    return [Socket(**row) for row in rows]
+def sockets_from_rows(rows: Mapping[SocketKey, Row]) -> dict[SocketKey, Socket]:
+    """Socket records (without owners) for procfs field rows, by key (a row's own)."""
+    return {key: Socket(**row) for key, row in rows.items()}
 
 
 def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:
@@ -163,7 +163,3 @@ def _add_unique(rows: dict[SocketKey, Row], parsed: list[Row]) -> None:
                 key = (*row["key"], number)
             row["key"] = key
         rows[key] = row
-
-
-def _by_key(rows: dict[SocketKey, Row]) -> dict[SocketKey, Socket]:
-    return {sock.key: sock for sock in sockets_from_rows(rows.values())}

@@ -78,8 +78,6 @@ class NetlinkSource:
         """What each namespace was called at the last snapshot."""
         self._refused: dict[tuple[str, str], str] = {}
         """(proto, family) dumps the kernel refused (e.g. RAW without raw_diag): read from /proc/net at once."""
-        self._malformed = 0
-        """Messages the decoder skipped as malformed in the collection under way."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump every socket of the selected namespaces (the families sock_diag cannot dump are read from
@@ -104,7 +102,6 @@ class NetlinkSource:
 
     def _collect(self, previous: Mapping[SocketKey, Socket] | None) -> SourceResult:
         self._cgroups.start_snapshot()
-        self._malformed = 0
         enumeration = self._namespaces.enumerate()
         chosen = [found for found in enumeration.found.values() if self._selection.matches(found.namespace)]
         for gone in self._diag.keys() - enumeration.found.keys():
@@ -150,8 +147,7 @@ class NetlinkSource:
         if not chosen:
             warnings.append(f"no network namespace matches --netns {self._selection.text}")
         return SourceResult(
-            # None: the place of a message the decoder found malformed
-            sockets={key: sock for key, sock in by_key.items() if sock} if self._malformed else by_key,
+            sockets=by_key,
             observed_at=observed_at,
             warnings=tuple(dict.fromkeys(warnings)),
             unavailable=tuple(own_unavailable),
@@ -272,7 +268,7 @@ class NetlinkSource:
             warnings.append(str(error))
             return
         warnings.extend(procfs_warnings)
-        into.update((sock.key, sock) for sock in sockets_from_rows(rows.values()))
+        into.update(sockets_from_rows(rows))
 
     def _inet_decoder(self, proto: str) -> _Dump:
         decoder = self._inet
@@ -343,10 +339,10 @@ class NetlinkSource:
             warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
                             "read from /proc/net instead")  # fmt: skip
             return
-        into.update(decoded)
-        if skipped:
-            self._malformed += skipped
+        if skipped:  # the places the compiled splitter kept for them hold None
+            decoded = {key: sock for key, sock in decoded.items() if sock is not None}
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
+        into.update(decoded)
 
 
 FULL_DUMP_EVERY = 30
