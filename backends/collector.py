@@ -247,10 +247,10 @@ def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:
 
 
 def implementation() -> str:
-    """Which path the netlink source runs: its compiled splitter or pure Python (``netwatch --version``)."""
-    from netwatch.backends.sources.netlink.compiled import DESCRIPTION
+    """Which path runs, compiled parts or pure Python (``netwatch --version``)."""
+    from netwatch.backends.compiled import description
 
-    return DESCRIPTION
+    return description()
 
 
 def visibility_warning(visibility: OwnerVisibility) -> str | None:

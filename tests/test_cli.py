@@ -209,15 +209,19 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
 
     recorded = recorded_snapshot(1)
     first = next(iter(recorded.sockets.values()))
-    layered = dataclasses.replace(
-        first, extensions=BbrExtensions(share({"sockopt": sockopt_flags(3)}), BBR_LAYOUT.pack(5, 1, 100, 739, 512))
-    )
+    raw_bbr = BBR_LAYOUT.pack(5, 1, 100, 739, 512)
+    # the same own values over other shared mappings, and again (the encoder caches each distinct layering)
+    layered = [
+        dataclasses.replace(first, extensions=BbrExtensions(shared, raw))
+        for shared in (share({"sockopt": sockopt_flags(3)}), share({}), share({"sockopt": sockopt_flags(1)}))
+        for raw in (raw_bbr, raw_bbr, BBR_LAYOUT.pack(6, 1, 100, 739, 512))
+    ]
     odd = dataclasses.replace(
         first, path="/tmp/\udcff\n\"q", cgroup=EVIL_NAME, timer=Timer("on", 5, 1),
         extensions={"bbr": bbr_info(1, 2, 3, 4, 5), "sockopt": sockopt_flags(3), "ulp": {"name": "tls"}},
     )  # fmt: skip
     encoder = SocketJsonEncoder(recorded.processes)
-    for sock in [*recorded.sockets.values(), layered]:
+    for sock in [*recorded.sockets.values(), *layered]:
         encoded = encoder.encode(sock)
         assert encoded == orjson.dumps(socket_to_dict(sock, recorded.processes))
         assert list(json.loads(encoded)) == list(DOCUMENT_FIELDS)

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from netwatch.backends import compiled
 from netwatch.backends.collector import Collector
 from netwatch.backends.model.records import Socket, Timer, clocks_moved, tcp_info_at, timer_at
 from netwatch.backends.model.tcp_info import TcpInfo
-from netwatch.backends.sources.netlink import compiled, inet, transport
+from netwatch.backends.sources.netlink import inet, transport
 from netwatch.backends.sources.netlink.inet_layout import CLOCKS_OFFSET, EXPIRES_OFFSET, INET_DIAG_INFO
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER, NLMSG_HEADER_LEN, SOCK_DIAG_BY_FAMILY
 from tests.fixtures.recorded_dumps import KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
@@ -29,7 +30,7 @@ BYTES_ACKED = 120
 """Offset of tcpi_bytes_acked in struct tcp_info."""
 
 PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
-    compiled.scan is None, reason="the compiled splitter is not built here (no compiler at install)"))]  # fmt: skip
+    transport.scan is None, reason="the compiled splitter is not built here (no compiler at install)"))]  # fmt: skip
 
 
 @pytest.fixture(params=PATHS)
@@ -51,7 +52,7 @@ def _dump(
     if path == "compiled":
         messages: list = []
         fingerprints: list[int] = []
-        done, interrupted, error = compiled.scan.split(
+        done, interrupted, error = transport.scan.split(
             data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", into), fingerprints)
         )
         assert (done, interrupted, error) == (True, False, 0)
@@ -146,25 +147,25 @@ def test_a_record_is_kept_only_from_the_snapshot_given(path: str) -> None:
 
 
 def test_compiled_and_pure_python_splits_agree_on_recorded_dumps() -> None:
-    if compiled.scan is None:
+    if transport.scan is None:
         pytest.skip("the compiled splitter is not built here (no compiler at install)")
     for name in ("netlink_tcp_dump.bin", "netlink_unix_dump.bin"):
         data, seq = load(name)
         messages: list = []
-        assert compiled.scan.split(data, 0, len(data), seq, messages, None) == (True, False, 0)
+        assert transport.scan.split(data, 0, len(data), seq, messages, None) == (True, False, 0)
         assert messages == split(data, seq)
         other: list = []  # another dump's sequence number: nothing of it is ours, and it has not ended
-        assert compiled.scan.split(data, 0, len(data), seq + 1, other, None) == (False, False, 0)
+        assert transport.scan.split(data, 0, len(data), seq + 1, other, None) == (False, False, 0)
         assert other == []
 
 
 def test_compiled_split_reports_the_kernels_error() -> None:
-    if compiled.scan is None:
+    if transport.scan is None:
         pytest.skip("the compiled splitter is not built here (no compiler at install)")
     error = NLMSG_HEADER.pack(NLMSG_HEADER_LEN + 4, transport.NLMSG_ERROR, 0, 7, 0) + struct.pack("=i", -13)
-    assert compiled.scan.split(bytearray(error), 0, len(error), 7, [], None) == (True, False, 13)
+    assert transport.scan.split(bytearray(error), 0, len(error), 7, [], None) == (True, False, 13)
     with pytest.raises(ValueError):
-        compiled.scan.split(bytearray(error), 0, len(error) + 1, 7, [], None)
+        transport.scan.split(bytearray(error), 0, len(error) + 1, 7, [], None)
 
 
 @pytest.fixture
@@ -281,7 +282,7 @@ def test_a_one_off_collector_keeps_nothing() -> None:
 def test_version_says_which_path_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "netwatch.tui", "--version"], capture_output=True, text=True)
     assert result.returncode == 0
-    assert compiled.DESCRIPTION in result.stdout
+    assert compiled.description() in result.stdout
     env = {**os.environ, "NETWATCH_PURE_PYTHON": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "netwatch.tui", "--version"], capture_output=True, text=True, env=env

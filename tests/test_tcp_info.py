@@ -1,12 +1,27 @@
-"""struct tcp_info decoding: bitfields, length checks, and a live socket."""
+"""struct tcp_info decoding: bitfields, length checks, a live socket, and its JSON (compiled and pure Python)."""
 
 from __future__ import annotations
 
+import random
 import socket
+from collections.abc import Iterator
 
+import orjson
 import pytest
 
-from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo
+from netwatch.backends.model import tcp_info
+from netwatch.backends.model.tcp_info import CLOCKS, TCP_INFO_SIZE, TcpInfo
+
+PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
+    tcp_info.COMPILED_JSON is None, reason="the compiled encoder is not built here (no compiler at install)"))]  # fmt: skip
+
+
+@pytest.fixture(params=PATHS)
+def json_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Encode through the compiled encoder or the pure-Python path."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(tcp_info, "COMPILED_JSON", None)
+    yield request.param
 
 
 def _live_tcp_info() -> bytes:
@@ -60,3 +75,41 @@ def test_built_from_values_round_trips_and_is_immutable() -> None:
     assert TcpInfo(info.raw) == info
     with pytest.raises(AttributeError):
         info.rtt = 1  # type: ignore[misc]
+
+
+def _expected_json(info: TcpInfo, moved: int) -> bytes:
+    fields = info._asdict()
+    for name in CLOCKS:
+        fields[name] += moved
+    return orjson.dumps(fields)
+
+
+def test_json_is_the_fields_as_orjson_writes_them(json_path: str) -> None:
+    """Live sockets' tcp_info, random bytes, all-ones (each field at its largest) and zeros, clocks moved or not."""
+    rng = random.Random(9)
+    raws = [_live_tcp_info(), _live_tcp_info()[:104], b"\xff" * TCP_INFO_SIZE, b""]
+    raws += [rng.randbytes(TCP_INFO_SIZE) for _ in range(200)]
+    for raw in raws:
+        info = TcpInfo(raw)
+        for moved in (0, 1, 86_400_000, 2**40):
+            assert info.json(moved) == _expected_json(info, moved)
+    assert list(orjson.loads(TcpInfo(raws[0]).json())) == list(TcpInfo._fields)
+
+
+@pytest.mark.skipif(tcp_info.COMPILED_JSON is None, reason="the compiled encoder is not built here")
+def test_compiled_encoder_refuses_bad_layouts_and_short_structs() -> None:
+    from netwatch.backends.model import _struct_json
+
+    layout = _struct_json.layout([(b'"a":', 0, 4, 0, 0, False), (b'"b":', 4, 1, 4, 0xF, True)])
+    assert _struct_json.encode(layout, bytes([1, 0, 0, 0, 0xA5]), 3) == b'{"a":1,"b":13}'
+    for bad in ([(b'"a":', 0, 3, 0, 0, False)], [(b'"a":', -1, 4, 0, 0, False)], [(b"x" * 64, 0, 1, 0, 0, False)]):
+        with pytest.raises(ValueError):
+            _struct_json.layout(bad)
+    with pytest.raises(TypeError):
+        _struct_json.layout([("a", 0, 1, 0, 0, False)])
+    with pytest.raises(ValueError):
+        _struct_json.encode(layout, bytes(4), 0)
+    with pytest.raises(ValueError):
+        _struct_json.encode(layout, bytes(5), -1)
+    with pytest.raises(ValueError):
+        _struct_json.encode(object(), bytes(5), 0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 
+from netwatch.backends.compiled import STRUCT_JSON, load
+
 # (name, struct code) in kernel order. Bytes 6 and 7 are bitfields: snd_wscale:4 (low nibble) and
 # rcv_wscale:4 (high nibble); delivery_rate_app_limited:1 and fastopen_client_fail:2.
 _LAYOUT = (
@@ -39,11 +41,18 @@ TCP_INFO_LAYOUT = struct.Struct("=" + "".join(code for _name, code in _LAYOUT))
 TCP_INFO_SIZE = TCP_INFO_LAYOUT.size
 """Bytes of struct tcp_info in linux 6.18 (280)."""
 
-FIELDS: tuple[str, ...] = tuple(
-    bit_name
-    for name, _code in _LAYOUT
-    for bit_name in ([bit[0] for bit in _BITFIELDS[name]] if name in _BITFIELDS else [name])
-)
+
+
+def _placed_fields() -> Iterator[tuple[str, int, str, int, int]]:
+    """(name, offset, struct code, bit shift, bit mask (0: the whole value)) of every field, in kernel order."""
+    offset = 0
+    for name, code in _LAYOUT:
+        for field, shift, mask in _BITFIELDS.get(name, ((name, 0, 0),)):
+            yield field, offset, code, shift, mask
+        offset += struct.calcsize("=" + code)
+
+
+FIELDS: tuple[str, ...] = tuple(name for name, *_place in _placed_fields())
 """Every field name, without the ``tcpi_`` prefix, in kernel order (70)."""
 
 CLOCKS = ("last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv")
@@ -52,6 +61,15 @@ _CLOCKS_INDEX = [name for name, _code in _LAYOUT].index(CLOCKS[0])
 CLOCKS_OFFSET = struct.calcsize("=" + "".join(code for _name, code in _LAYOUT[:_CLOCKS_INDEX]))
 """Offset of the first of :data:`CLOCKS` in struct tcp_info (44)."""
 CLOCKS_SIZE = 4 * len(CLOCKS)
+
+_CLOCK_FIELDS = slice(FIELDS.index(CLOCKS[0]), FIELDS.index(CLOCKS[0]) + len(CLOCKS))
+_JSON_TEMPLATE = ("{" + ",".join(f'"{name}":%d' for name in FIELDS) + "}").encode()
+_struct_json = load(STRUCT_JSON)
+COMPILED_JSON = _struct_json and _struct_json.layout(
+    [(f'"{name}":'.encode(), offset, struct.calcsize("=" + code), shift, mask, name in CLOCKS)
+     for name, offset, code, shift, mask in _placed_fields()]
+)  # fmt: skip
+"""The layout :meth:`TcpInfo.json` hands the compiled encoder (``_struct_json.c``), or None: the pure-Python path."""
 
 _WSCALE = tuple((byte & 0xF, byte >> 4) for byte in range(256))
 _RATE_FLAGS = tuple((byte & 1, (byte >> 1) & 3) for byte in range(256))
@@ -82,6 +100,17 @@ class TcpInfo:
         """All field values in :data:`FIELDS` order."""
         raw = TCP_INFO_LAYOUT.unpack(self.raw)
         return raw[:6] + _WSCALE[raw[6]] + _RATE_FLAGS[raw[7]] + raw[8:]
+
+    def json(self, moved: int = 0) -> bytes:
+        """The JSON object of every field (``orjson.dumps(self._asdict())``), the clocks read ``moved`` (>= 0) ms
+        later (as :func:`netwatch.backends.model.records.tcp_info_at` does)."""
+        if COMPILED_JSON is not None:
+            return _struct_json.encode(COMPILED_JSON, self.raw, moved)
+        values = self.values()
+        if moved:
+            clocks = _CLOCK_FIELDS
+            values = values[: clocks.start] + tuple(value + moved for value in values[clocks]) + values[clocks.stop :]
+        return _JSON_TEMPLATE % values
 
     def _asdict(self) -> dict[str, int]:
         return dict(zip(FIELDS, self.values(), strict=True))
@@ -114,14 +143,9 @@ def _pack(values: dict[str, int]) -> bytes:
 
 
 def _install_field_properties() -> None:
-    offset = 0
-    for name, code in _LAYOUT:
-        if name in _BITFIELDS:
-            for bit_name, shift, mask in _BITFIELDS[name]:
-                setattr(TcpInfo, bit_name, property(_bit_getter(offset, shift, mask), doc=f"tcpi_{bit_name}"))
-        else:
-            setattr(TcpInfo, name, property(_field_getter(offset, code), doc=f"tcpi_{name}"))
-        offset += struct.calcsize("=" + code)
+    for name, offset, code, shift, mask in _placed_fields():
+        getter = _bit_getter(offset, shift, mask) if mask else _field_getter(offset, code)
+        setattr(TcpInfo, name, property(getter, doc=f"tcpi_{name}"))
 
 
 def _field_getter(offset: int, code: str) -> Callable[[TcpInfo], int]:

@@ -27,12 +27,12 @@ from netwatch.backends.model.records import (
     SkMemInfo,
     Socket,
     Timer,
+    clocks_moved,  # noqa: F401 (used by the compiled SocketJsonEncoder.encode)
     owner_pids,
     tcp_info_at,
     timer_at,
 )
 from netwatch.backends.model.snapshot import Snapshot, socket_container
-from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.tui.view.safe_text import visible
 
 NO_NAMESPACES: Mapping[int, Namespace] = {}
@@ -160,11 +160,12 @@ def _object_template(names: Iterable[str], code: str = "%d") -> bytes:
 
 
 _SOCKET_TEMPLATE = _object_template(DOCUMENT_FIELDS, "%s")
-_TCP_INFO_TEMPLATE = _object_template(TcpInfo._fields)
 _TIMER_TEMPLATE = _object_template(Timer._fields, "%s")
 _MEMINFO_TEMPLATE = _object_template(MemInfo._fields)
 _SKMEM_TEMPLATE = _object_template(SkMemInfo._fields)
 _OWNER_TEMPLATE = b'{"pid":%d,"fd":%d,"name":%s}'
+MAX_LAYERED = 4096
+"""Encoded layered extensions an encoder keeps for reuse (a busy host's may all differ: the cache stays small)."""
 
 
 _FIELD_ENCODINGS = {
@@ -172,8 +173,7 @@ _FIELD_ENCODINGS = {
     "cookie": 'b"null" if {0} is None else b"%d" % {0}',
     "peer_inode": 'b"null" if {0} is None else b"%d" % {0}',
     "owners": 'self._owners({0}) if {0} else b"[]"',
-    "tcp_info": 'b"null" if {0} is None else _TCP_INFO_TEMPLATE % ({0}.values() if self._now is None or '
-    'sock.observed_at is None else tuple(tcp_info_at(sock, self._now).values()))',
+    "tcp_info": 'b"null" if {0} is None else {0}.json(0 if self._now is None else clocks_moved(sock, self._now))',
     "timer": 'b"null" if {0} is None else self._timer({0} if self._now is None else timer_at(sock, self._now))',
     "meminfo": 'b"null" if {0} is None else _MEMINFO_TEMPLATE % {0}',
     "skmem": 'b"null" if {0} is None else _SKMEM_TEMPLATE % {0}',
@@ -212,9 +212,9 @@ class _Encoded(dict):
 
 class SocketJsonEncoder:
     """Encodes sockets as JSON objects equal to ``orjson.dumps(socket_to_dict(sock, processes))``, several times
-    faster: precompiled byte templates (``tcp_info`` straight from its values), and caches for repeated
-    strings, small numbers and the extensions the model shares between sockets. Use one encoder per document;
-    ``now`` as for :func:`socket_to_dict`."""
+    faster: precompiled byte templates (``tcp_info`` straight from its raw bytes, see ``TcpInfo.json``), and
+    caches for repeated strings, small numbers and the extensions the model shares between sockets. Use one
+    encoder per document; ``now`` as for :func:`socket_to_dict`."""
 
     def __init__(
         self,
@@ -230,6 +230,7 @@ class SocketJsonEncoder:
         self._shared: dict[int, tuple[Mapping[str, object], bytes]] = {}
         self._templates: dict[tuple[str, ...], bytes] = {}
         self._records: dict[tuple[str, ...], tuple[Callable[[object], tuple], bytes]] = {}
+        self._layered: dict[tuple[int, type, bytes], bytes] = {}
 
     encode = _compile_encode()
 
@@ -257,9 +258,17 @@ class SocketJsonEncoder:
         if is_shared(extensions):
             return self._cached(extensions, self._encode_extensions)
         if isinstance(extensions, LayeredExtensions):  # a shared mapping (encoded once), then the socket's own
-            shared = self._cached(extensions.shared, self._encode_extensions)
-            own = b"%s:%s" % (self._encoded[extensions.name], self._extension(extensions.own()))
-            return (b"{" if shared == b"{}" else shared[:-1] + b",") + own + b"}"
+            # Idle sockets repeat their own raw values (e.g. BBR's): each distinct layering is encoded once. The
+            # shared mapping's id is safe in the key: _cached keeps the mapping alive as long as the encoder.
+            key = (id(extensions.shared), type(extensions), extensions.raw)
+            encoded = self._layered.get(key)
+            if encoded is None:
+                shared = self._cached(extensions.shared, self._encode_extensions)
+                own = b"%s:%s" % (self._encoded[extensions.name], self._extension(extensions.own()))
+                encoded = (b"{" if shared == b"{}" else shared[:-1] + b",") + own + b"}"
+                if len(self._layered) < MAX_LAYERED:
+                    self._layered[key] = encoded
+            return encoded
         return self._encode_extensions(extensions)
 
     def _encode_extensions(self, extensions: Extensions) -> bytes:

@@ -15,7 +15,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-from netwatch.backends.sources.netlink.compiled import scan
+from netwatch.backends.compiled import SPLITTER, load
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -41,6 +41,8 @@ MIN_FREE = 1 << 16
 """A new chunk is started when less than this is left (a netlink datagram never exceeds it here)."""
 TIMEOUT = 10.0
 """Seconds to wait for the kernel's next reply datagram before giving up."""
+scan = load(SPLITTER)
+"""The compiled splitter (``_scan.c``), or None: the pure-Python path."""
 
 Message = tuple[bytearray, int, int]
 """One reply message: (buffer, offset of its payload, offset of its end)."""
