@@ -14,10 +14,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from netwatch.backends.actions.ports import PortReport, ephemeral_info, inspect_port
+from netwatch.backends.actions.ports import PortReport, ephemeral_info, inspect_port, pressure_warning
 from netwatch.backends.collector import Collector
 from netwatch.backends.model.namespaces import Selection
 from tests.as_nobody import run_as_nobody
+from tests.socket_records import make_socket
 
 
 def _own_sockets() -> list:
@@ -148,6 +149,22 @@ def test_ephemeral_range_and_reserved_ports(tmp_path) -> None:
     assert ephemeral_info(9005, tmp_path).reserved and ephemeral_info(8080, tmp_path).reserved
     assert not ephemeral_info(8081, tmp_path).reserved
     assert ephemeral_info(40000, tmp_path).local_range == (32768, 60999)
+
+
+def test_pressure_warning_needs_one_destination_over_half_the_range(tmp_path) -> None:
+    """A 10-port range: 6 connections to one destination warn; 6 to one port over two addresses, or 5 of them
+    and listeners and unconnected sockets (remote port 0), do not."""
+    (tmp_path / "ip_local_port_range").write_text("40000\t40009\n")
+
+    def connections(*remotes: tuple[str, int]) -> list:
+        return [make_socket(("tcp", index), local_port=40000 + index, remote_address=address, remote_port=port)
+                for index, (address, port) in enumerate(remotes)]  # fmt: skip
+
+    idle = [make_socket(("udp", index), proto="udp", state="UNCONN", remote_port=0) for index in range(10)]
+    warning = pressure_warning(connections(*[("10.0.0.1", 443)] * 6), tmp_path)
+    assert warning is not None and "127.0.0.1 -> 10.0.0.1:443 holds 6 of 10" in warning
+    assert pressure_warning(connections(*[("10.0.0.1", 443)] * 3, *[("10.0.0.2", 443)] * 3), tmp_path) is None
+    assert pressure_warning(connections(*[("10.0.0.1", 443)] * 5) + idle, tmp_path) is None
 
 
 def _netwatch(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from netwatch.backends.model import tcp_info
 from netwatch.backends.model.tcp_info import CLOCKS, TCP_INFO_SIZE, TcpInfo
 
 PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
-    tcp_info.COMPILED_JSON is None, reason="the compiled encoder is not built here (no compiler at install)"))]  # fmt: skip
+    tcp_info.COMPILED_JSON is None, reason="the compiled encoder is not built here (no compiler)"))]  # fmt: skip
 
 
 @pytest.fixture(params=PATHS)
