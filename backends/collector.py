@@ -10,7 +10,7 @@ from sockets: that looks the owners up during the dump, once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Set
+from collections.abc import Callable, Collection, Sequence, Set
 from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
@@ -33,26 +33,27 @@ __all__ = ["BACKEND_NAMES", "Collector", "NamespaceUnavailable", "implementation
            "visibility_warning"]
 
 
-def _netlink(_verify_unix: UnixVerifier, reuse_records: bool, netns: Selection | None) -> SocketSource:
-    from netwatch.backends.sources.netlink import NetlinkSource
+def _netlink(_verify_unix: UnixVerifier, live: bool, light: bool, netns: Selection | None) -> SocketSource:
+    from netwatch.backends.sources.netlink import NetlinkSource, inet
 
-    return NetlinkSource(reuse_records=reuse_records, netns=netns)
+    extensions = inet.TABLE_EXTENSIONS if light else inet.ALL_EXTENSIONS
+    return NetlinkSource(reuse_records=live, netns=netns, extensions=extensions)
 
 
-def _procfs(verify_unix: UnixVerifier, _reuse_records: bool, netns: Selection | None) -> SocketSource:
+def _procfs(verify_unix: UnixVerifier, _live: bool, _light: bool, netns: Selection | None) -> SocketSource:
     from netwatch.backends.model.namespaces import Selection
     from netwatch.backends.sources.procfs import ProcfsSource
 
     return ProcfsSource(verify_unix=verify_unix, namespaces=netns or Selection())
 
 
-def _psutil(_verify_unix: UnixVerifier, _reuse_records: bool, _netns: Selection | None) -> SocketSource:
+def _psutil(_verify_unix: UnixVerifier, _live: bool, _light: bool, _netns: Selection | None) -> SocketSource:
     from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
 
-_FACTORIES: dict[str, Callable[[UnixVerifier, bool, Selection | None], SocketSource]] = {
+_FACTORIES: dict[str, Callable[[UnixVerifier, bool, bool, Selection | None], SocketSource]] = {
     "netlink": _netlink,
     "procfs": _procfs,
     "psutil": _psutil,
@@ -72,14 +73,20 @@ class Collector:
     an asyncio loop.
     """
 
-    def __init__(self, backend: str = "auto", *, live: bool = False, netns: Selection | None = None) -> None:
+    def __init__(
+        self, backend: str = "auto", *, live: bool = False, light: bool = False, netns: Selection | None = None
+    ) -> None:
         """``live``: snapshots follow each other (a live view), so the source may keep the records of sockets that
-        did not change from one snapshot to the next; a one-off snapshot decodes everything once. ``netns``: the
-        network namespaces to list (default: every one; only netlink lists others than netwatch's own)."""
+        did not change from one snapshot to the next; a one-off snapshot decodes everything once. ``light``: the
+        snapshots are for tables, which show tcp_info but not the other sock_diag extensions (memory,
+        congestion, BBR...): netlink leaves those out of its dumps, and :meth:`details` reads them for the few
+        sockets that need them. ``netns``: the network namespaces to list (default: every one; only netlink
+        lists others than netwatch's own)."""
         if backend not in BACKEND_NAMES:
             raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKEND_NAMES)})")
         self.requested = backend
         self._live = live
+        self._light = light
         self._netns = netns
         self._last: dict[SocketKey, Socket] | None = None
         """The last snapshot's sockets, for a live collector's source to keep the unchanged ones' records."""
@@ -130,6 +137,17 @@ class Collector:
             closes=result.closes,
             closes_lost=result.closes_lost,
         )
+
+    def details(self, sockets: Sequence[Socket]) -> list[Socket]:
+        """``sockets`` (records of this collector's snapshots) with every sock_diag extension, in order: a light
+        collector's netlink sockets looked up again (with the same owners); any other socket as it is (also one
+        gone meanwhile)."""
+        from netwatch.backends.sources.netlink import NetlinkSource
+
+        if not self._light or not isinstance(self._source, NetlinkSource):
+            return list(sockets)
+        found = self._source.details(sockets)
+        return [replace(found[sock.key], owners=sock.owners) if sock.key in found else sock for sock in sockets]
 
     @property
     def close_events(self) -> CloseEventFeed | None:
@@ -203,14 +221,14 @@ class Collector:
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
-            self._source = _FACTORIES[self.requested](self._verify_unix, self._live, self._netns)
+            self._source = _FACTORIES[self.requested](self._verify_unix, self._live, self._light, self._netns)
             self._reason = "chosen with --backend"
             return self._source
         for name in _AUTO_ORDER:
             if name in self._failed:
                 continue
             try:
-                self._source = _FACTORIES[name](self._verify_unix, self._live, self._netns)
+                self._source = _FACTORIES[name](self._verify_unix, self._live, self._light, self._netns)
             except BackendUnavailable as error:
                 self._fall_back(name, str(error))
                 continue

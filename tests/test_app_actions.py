@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
 import signal
 import subprocess
 import sys
 
 from netwatch.tui.app.app import NetwatchApp
+from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, ResultScreen, SignalChooser
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import notifications, refresh, screen_text, select_row, settle
@@ -154,6 +156,39 @@ async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path
     assert [(row["local_port"], row["remote_port"], row["pids"]) for row in rows] == [
         (str(client.getsockname()[1]), str(port), str(os.getpid()))
     ]
+
+
+async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots_leave_out(
+    connection, tmp_path, monkeypatch
+):
+    """The live tables' snapshots carry tcp_info but not memory, congestion or BBR info (the kernel's dump is
+    cheaper without): the detail pane of the selected socket and a saved JSON document look them up."""
+    server, client, _accepted = connection
+    monkeypatch.chdir(tmp_path)
+    port = server.getsockname()[1]
+    app = live_app(filter_text=f"dport = :{port}")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await refresh(pilot)
+        key = _key_of(app, client.getsockname()[1])
+        light = app.frame.sockets[key]
+        assert light.tcp_info is not None and (light.meminfo, light.skmem, light.congestion) == (None, None, None)
+        await select_row(pilot, key)
+        await settle(pilot, 0.1)
+        detail = app.query_one("#detail", DetailPane).text()
+        assert "skmem rcvbuf" in detail and "meminfo rmem" in detail and "congestion" in detail
+        await refresh(pilot)  # a later frame: its record is looked up again, and the pane keeps every section
+        await settle(pilot, 0.1)
+        assert "skmem rcvbuf" in app.query_one("#detail", DetailPane).text()
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.click("#json")
+        await settle(pilot, 0.1)
+    (saved,) = tmp_path.glob("netwatch-connections-*.json")
+    (document,) = json.loads(saved.read_text())["sockets"]
+    assert document["local_port"] == client.getsockname()[1] and document["congestion"]
+    assert document["meminfo"] is not None and document["skmem"]["rcvbuf"] > 0
+    assert [owner["pid"] for owner in document["owners"]] == [os.getpid()]
 
 
 async def test_s_into_a_directory_it_cannot_write_says_why(connection, monkeypatch):

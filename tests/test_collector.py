@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from operator import attrgetter
 
 import orjson
@@ -72,6 +73,35 @@ def test_netlink_reports_every_zoo_socket_exactly(zoo: Zoo) -> None:
         else:
             assert [(o.pid, o.fd) for o in sock.owners] == [(os.getpid(), expected.fd)], expected
     assert snapshot.processes[os.getpid()].cmdline
+
+
+def test_a_light_collector_leaves_extensions_out_and_looks_them_up_for_the_sockets_asked(zoo: Zoo) -> None:
+    """What a live table's collector (``light``) leaves out of its dumps, ``details`` reads for the sockets given:
+    every zoo TCP/UDP socket (IPv4 and IPv6, listening, connected, unconnected) gets what a full snapshot has,
+    with its owners; a Unix socket and one gone meanwhile come back as they were."""
+    gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    gone.bind(("127.0.0.1", 0))
+    light = Collector("netlink", live=True, light=True)
+    snapshot = light.snapshot()
+    full = {_endpoints(sock): sock for sock in _ours(Collector("netlink").snapshot(), zoo) if sock.owners}
+    (closed,) = [sock for sock in snapshot.sockets.values() if sock.inode == os.fstat(gone.fileno()).st_ino]
+    gone.close()
+    ours = [sock for sock in _ours(snapshot, zoo) if sock.owners and sock is not closed]
+    inet = [sock for sock in ours if sock.proto in ("tcp", "udp")]
+    assert {sock.proto for sock in inet} == {"tcp", "udp"} and {sock.family for sock in inet} == {"ipv4", "ipv6"}
+    assert all((sock.meminfo, sock.skmem, sock.congestion) == (None, None, None) for sock in inet)
+    detailed = light.details([*ours, closed])
+    assert [sock.key for sock in detailed] == [sock.key for sock in [*ours, closed]]
+    assert detailed[-1] is closed
+    for before, after in zip(ours, detailed, strict=False):
+        if before.proto not in ("tcp", "udp"):
+            assert after is before
+            continue
+        expected = full[_endpoints(before)]
+        assert (after.state, after.owners, after.inode) == (before.state, before.owners, before.inode)
+        assert after.skmem is not None and after.meminfo is not None, after
+        assert (after.congestion, set(after.extensions)) == (expected.congestion, set(expected.extensions))
+    assert Collector("netlink").details(ours) == ours
 
 
 def test_keys_are_stable_across_snapshots(zoo: Zoo) -> None:

@@ -230,7 +230,7 @@ def test_tcp_of_both_families_comes_in_one_dump_or_per_family_where_refused(monk
     with socket.create_server(("127.0.0.1", 0)) as v4, socket.create_server(("::1", 0), family=socket.AF_INET6) as v6:
         inodes = {os.fstat(sock.fileno()).st_ino for sock in (v4, v6)}
         for request in (inet.build_tcp_request(), b"\0"):
-            monkeypatch.setattr(inet, "build_tcp_request", lambda request=request: request)
+            monkeypatch.setattr(inet, "build_tcp_request", lambda _extensions, request=request: request)
             result = NetlinkSource().collect()
             found = {sock.inode: sock.family for sock in result.sockets.values() if sock.inode in inodes}
             assert sorted(found.values()) == ["ipv4", "ipv6"], request

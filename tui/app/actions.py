@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rich.text import Text
+from textual import work
 
 from netwatch.backends.actions.destroy import ALREADY_GONE, CLOSED, REFUSED, closable, destroy_all
 from netwatch.backends.actions.ports import inspect_port
@@ -230,7 +231,17 @@ class ActionKeys:
         body = Text(f"{len(sockets)} sockets of the {self.view} view (after the filter, in its order), with the "
                     f"--once schema, {where}.")  # fmt: skip
         self.push_screen(ConfirmScreen("Save what this view shows", body, [("csv", "CSV"), ("json", "JSON")]),
-                         lambda choice: self._save(sockets, choice) if choice else None)  # fmt: skip
+                         lambda choice: self._save_details(sockets, choice) if choice else None)  # fmt: skip
+
+    @work(thread=True, group="save", exit_on_error=False, description="look up the sockets to save")
+    def _save_details(self: NetwatchApp, sockets: list[Socket], output_format: str) -> None:
+        """Save ``sockets`` with everything known about them: a light source's looked up again first (off the UI
+        thread: ~10 us each), those gone meanwhile as the table had them."""
+        try:
+            found = self.source.details(sockets)
+        except Exception:  # saved as the table has them
+            found = sockets
+        self._post(self._save, found, output_format)
 
     def _shown_sockets(self: NetwatchApp) -> list[Socket]:
         """The current sockets of the rows the view shows (a process, host or namespace row: its sockets)."""

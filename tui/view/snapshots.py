@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
+from netwatch.backends.model.records import Socket
 from netwatch.backends.model.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -22,8 +23,18 @@ class SnapshotSource(Protocol):
         """The backend in use (or requested), for the header."""
         ...
 
+    @property
+    def light(self) -> bool:
+        """Whether snapshots leave out sock_diag extensions the tables do not show (memory, congestion, BBR...),
+        which :meth:`details` then reads."""
+        ...
+
     def snapshot(self) -> Snapshot:
         """Take the next snapshot (may block for as long as collection takes)."""
+        ...
+
+    def details(self, sockets: Sequence[Socket]) -> list[Socket]:
+        """``sockets`` (of the snapshots handed out) with everything known about them, in order (may block)."""
         ...
 
     def close(self) -> None:
@@ -38,6 +49,9 @@ class LiveSource:
     :meth:`snapshot`: collection never runs inside the app's asyncio loop, and its state (netlink socket, owner
     cache) never hops between threads.
     """
+
+    light = True
+    """The tables' snapshots are light (see ``Collector``): the detail pane and a save ask for the rest."""
 
     def __init__(self, backend: str = "auto", netns: Selection | None = None) -> None:
         self.requested = backend
@@ -65,7 +79,14 @@ class LiveSource:
     def _new_collector(self) -> Collector:
         from netwatch.backends.collector import Collector
 
-        return Collector(self.requested, live=True, netns=self._netns)
+        return Collector(self.requested, live=True, light=True, netns=self._netns)
+
+    def details(self, sockets: Sequence[Socket]) -> list[Socket]:
+        """On the collector's thread, like a snapshot (after the one in progress, if any)."""
+        return self._thread.submit(self._details, sockets).result()
+
+    def _details(self, sockets: Sequence[Socket]) -> list[Socket]:
+        return self._collector.details(sockets) if self._collector is not None else list(sockets)
 
     def _collect(self) -> Snapshot:
         if self._collector is None:
@@ -95,6 +116,12 @@ class ReplaySource:
     @property
     def backend_name(self) -> str:
         return self._backend_name
+
+    light = False
+    """A recording holds what it recorded."""
+
+    def details(self, sockets: Sequence[Socket]) -> list[Socket]:
+        return list(sockets)
 
     @property
     def position(self) -> int:

@@ -6,7 +6,7 @@ import errno
 import gc
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
@@ -44,6 +44,10 @@ class _Dump(NamedTuple):
     decode: Callable[[list[Message], dict, list[int] | None], int]
     splitter_reuse: Callable[[dict], tuple | None]
 
+LOOKUP_PROTOS = frozenset(("tcp", "udp"))
+"""The protocols :meth:`NetlinkSource.details` looks sockets up in (RAW ones are found by protocol number)."""
+LOOKUP_BATCH = 1000
+"""Lookups sent at once: their replies must fit the socket's receive buffer (~1 KB each, 4 MiB)."""
 DUMP_ATTEMPTS = 3
 """Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
 
@@ -57,11 +61,15 @@ class NetlinkSource:
     name = "netlink"
     reports_owners = False
 
-    def __init__(self, reuse_records: bool = False, netns: Selection | None = None) -> None:
+    def __init__(
+        self, reuse_records: bool = False, netns: Selection | None = None, extensions: int = inet.ALL_EXTENSIONS
+    ) -> None:
         """``reuse_records``: a TCP/UDP/RAW socket whose kernel values did not change since the previous snapshot
         (but for an idle socket's clocks) keeps that snapshot's record, undecoded: a live view's refresh then
         costs what changed, not what exists. ``netns``: the network namespaces to dump (default: every one
-        netwatch can enter)."""
+        netwatch can enter). ``extensions``: the sock_diag extensions the TCP/UDP/RAW dumps ask for (idiag_ext,
+        e.g. ``inet.TABLE_EXTENSIONS``); :meth:`details` reads the others for a few sockets."""
+        self._extensions = extensions
         self._cgroups = CgroupPaths()
         self._inet = inet.InetDecoder(self._cgroups.path_of)
         self._reuse = reuse_records
@@ -85,6 +93,26 @@ class NetlinkSource:
         made to reuse records."""
         with _gc_paused(keep_frozen=self._reuse):
             return self._collect(previous)
+
+    def details(self, sockets: Iterable[Socket]) -> dict[SocketKey, Socket]:
+        """Every extension of those of ``sockets`` that are TCP or UDP records of this source's snapshots, read
+        again (one lookup each: the kernel's hash tables, not a dump), as new records without owners, by key; the
+        others, and sockets gone meanwhile, are left out."""
+        wanted: dict[tuple[int | None, str, str | None], list[Socket]] = {}
+        for sock in sockets:
+            if sock.proto in LOOKUP_PROTOS and sock.cookie is not None and sock.netns_inode in self._diag:
+                wanted.setdefault((sock.netns_inode, sock.proto, sock.netns), []).append(sock)
+        found: dict[SocketKey, Socket] = {}
+        for (netns, proto, name), batch in wanted.items():
+            diag = self._diag[netns]
+            for start in range(0, len(batch), LOOKUP_BATCH):
+                requests = [inet.build_lookup(sock) for sock in batch[start : start + LOOKUP_BATCH]]
+                try:
+                    messages, _gone = diag.query(requests)
+                except OSError:
+                    break
+                found.update(self._inet.decode_detached(messages, proto, netns, name))
+        return found
 
     @property
     def close_events(self) -> CloseEvents | None:
@@ -212,7 +240,7 @@ class NetlinkSource:
             self._tcp_of_namespace(diag, netns, counts.tcp, into, warnings, unavailable)
         for proto, family in INET_DUMPS:  # a table the namespace has no socket in is not walked (nor read from /proc)
             if proto != "tcp" and (counts is None or counts.in_use.get((proto, family), 1)):
-                request = inet.build_request(proto, family)
+                request = inet.build_request(proto, family, self._extensions)
                 self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), into, warnings,
                                 unavailable)  # fmt: skip
         unix_dump = _Dump(lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), _no_reuse)
@@ -234,7 +262,7 @@ class NetlinkSource:
         known = self._known_tcp.get(inode)  # (the counters were read before the sockets: a change during the dump
         if known is not None and known.signature == signature and known.age < FULL_DUMP_EVERY:  # shows next time)
             try:
-                found, missing = diag.query([inet.build_lookup(sock) for sock in known.sockets])
+                found, missing = diag.query([inet.build_lookup(sock, self._extensions) for sock in known.sockets])
             except OSError:
                 missing = 1
             if not missing:
@@ -282,12 +310,12 @@ class NetlinkSource:
         :func:`inet.build_tcp_request`); one dump per family where the kernel refuses that request."""
         decoder = self._inet_decoder("tcp")
         try:
-            self._dump_into(diag, inet.build_tcp_request(), decoder, ("tcp", "tcp"), into, warnings, unavailable,
-                            request_type=TCPDIAG_GETSOCK, strict=True)  # fmt: skip
+            self._dump_into(diag, inet.build_tcp_request(self._extensions), decoder, ("tcp", "tcp"), into, warnings,
+                            unavailable, request_type=TCPDIAG_GETSOCK, strict=True)  # fmt: skip
         except OSError:
             for family in INET_FAMILIES:
-                self._dump_into(diag, inet.build_request("tcp", family), decoder, ("tcp", family), into, warnings,
-                                unavailable)  # fmt: skip
+                self._dump_into(diag, inet.build_request("tcp", family, self._extensions), decoder, ("tcp", family),
+                                into, warnings, unavailable)  # fmt: skip
 
     def _dump_into(
         self,
