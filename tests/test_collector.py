@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from operator import attrgetter
@@ -81,16 +82,17 @@ def test_a_light_collector_leaves_extensions_out_and_looks_them_up_for_the_socke
     with its owners; a Unix socket and one gone meanwhile come back as they were."""
     gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     gone.bind(("127.0.0.1", 0))
-    light = Collector("netlink", live=True, light=True)
-    snapshot = light.snapshot()
     full = {_endpoints(sock): sock for sock in _ours(Collector("netlink").snapshot(), zoo) if sock.owners}
-    (closed,) = [sock for sock in snapshot.sockets.values() if sock.inode == os.fstat(gone.fileno()).st_ino]
-    gone.close()
-    ours = [sock for sock in _ours(snapshot, zoo) if sock.owners and sock is not closed]
+    # closed at the end: its close-event reader is a thread, and a threaded process cannot fork (other tests do)
+    with contextlib.closing(Collector("netlink", live=True, light=True)) as light:
+        snapshot = light.snapshot()
+        (closed,) = [sock for sock in snapshot.sockets.values() if sock.inode == os.fstat(gone.fileno()).st_ino]
+        gone.close()
+        ours = [sock for sock in _ours(snapshot, zoo) if sock.owners and sock is not closed]
+        detailed = light.details([*ours, closed])
     inet = [sock for sock in ours if sock.proto in ("tcp", "udp")]
     assert {sock.proto for sock in inet} == {"tcp", "udp"} and {sock.family for sock in inet} == {"ipv4", "ipv6"}
     assert all((sock.meminfo, sock.skmem, sock.congestion) == (None, None, None) for sock in inet)
-    detailed = light.details([*ours, closed])
     assert [sock.key for sock in detailed] == [sock.key for sock in [*ours, closed]]
     assert detailed[-1] is closed
     for before, after in zip(ours, detailed, strict=False):
