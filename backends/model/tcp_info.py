@@ -42,7 +42,6 @@ TCP_INFO_SIZE = TCP_INFO_LAYOUT.size
 """Bytes of struct tcp_info in linux 6.18 (280)."""
 
 
-
 def _placed_fields() -> Iterator[tuple[str, int, str, int, int]]:
     """(name, offset, struct code, bit shift, bit mask (0: the whole value)) of every field, in kernel order."""
     offset = 0
