@@ -184,6 +184,11 @@ async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots
         await settle(pilot)
         await pilot.click("#json")
         await settle(pilot, 0.1)
+        await pilot.press("p")  # the process's drill-down has a detail pane of its own
+        await settle(pilot)
+        await select_row(pilot, key)
+        await settle(pilot, 0.1)
+        assert "skmem rcvbuf" in app.screen.query_one("#drill-detail", DetailPane).text()
     (saved,) = tmp_path.glob("netwatch-connections-*.json")
     (document,) = json.loads(saved.read_text())["sockets"]
     assert document["local_port"] == client.getsockname()[1] and document["congestion"]

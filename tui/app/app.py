@@ -14,7 +14,7 @@ import math
 import os
 import socket
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -83,15 +83,6 @@ EXTRA_KEYS: tuple[KeyHelp, ...] = (
 
 DIALOGS = (ConfirmScreen, ResultScreen, SignalChooser, PortPrompt, TimePrompt)
 """The actions' modal dialogs: the app's keys wait while one is open."""
-
-
-class _LookedUp(NamedTuple):
-    """A socket looked up again for the detail pane: its key, the monotonic time of the frame it was asked for, and
-    the record found (the frame's own one when it is gone)."""
-
-    key: Hashable
-    taken: float
-    sock: Socket
 
 
 class NetwatchApp(ActionKeys, App[None]):
@@ -221,8 +212,6 @@ class NetwatchApp(ActionKeys, App[None]):
         self._timer: Timer | None = None
         self._detail_timer: Timer | None = None
         self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
-        self._looked_up: _LookedUp | None = None
-        """The detail pane's socket with everything known about it (see :meth:`_show_socket`)."""
         self.unavailable: BackendUnavailable | None = None
         """Set when the app quit because no backend can read sockets here."""
 
@@ -464,42 +453,10 @@ class NetwatchApp(ActionKeys, App[None]):
         elif self.view == "namespaces":
             detail.show_summary("network namespace", namespace_summary(key, self._namespace_totals(key), frame))
         elif key in frame.sockets:
-            self._show_socket(detail, frame, key)
+            rtt, throughput = self._series_of(key)
+            detail.show_socket(frame.sockets[key], frame, rtt, throughput, self.source)
         else:
             detail.show_message("socket is gone")
-
-    def _show_socket(self, detail: DetailPane, frame: Frame, key: Hashable) -> None:
-        """The socket's details. A light source's record (see ``SnapshotSource.light``) is looked up again with
-        everything the tables leave out: shown at once for a newly selected socket, then again complete; one
-        shown already waits for its lookup (a few ms) instead of losing those sections for a moment."""
-        rtt, throughput = self._series_of(key)
-        sock = frame.sockets[key]
-        looked_up = self._looked_up
-        if looked_up is not None and looked_up.key == key and looked_up.taken == frame.snapshot.monotonic:
-            detail.show_socket(looked_up.sock, frame, rtt, throughput)
-            return
-        if not self.source.light:
-            detail.show_socket(sock, frame, rtt, throughput)
-            return
-        if looked_up is None or looked_up.key != key:
-            detail.show_socket(sock, frame, rtt, throughput)
-        self._look_up(sock, frame.snapshot.monotonic)
-
-    @work(thread=True, group="details", exit_on_error=False, description="look up a socket's details")
-    def _look_up(self, sock: Socket, taken: float) -> None:
-        try:
-            (found,) = self.source.details([sock])
-        except Exception:  # the record as the table has it stays shown
-            found = sock
-        self._post(self._looked_up_one, _LookedUp(sock.key, taken, found))
-
-    def _looked_up_one(self, looked_up: _LookedUp) -> None:
-        """Show a lookup's result if its socket is still the one selected, in the frame it was asked for."""
-        frame = self.frame
-        if frame is None or frame.snapshot.monotonic != looked_up.taken or self.table().cursor_key != looked_up.key:
-            return
-        self._looked_up = looked_up
-        self._show_detail()
 
     def _remote_totals(self, address: str) -> RemoteTotals:
         """The Remote hosts view's totals of ``address``, as its rows were built (off the UI thread)."""

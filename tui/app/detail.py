@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+import contextlib
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.renderables.sparkline import Sparkline as SparklineRenderable
@@ -25,6 +27,9 @@ from netwatch.tui.view.namespaces import NamespaceTotals
 from netwatch.tui.view.remotes import RemoteTotals
 from netwatch.tui.view.rows import NO_COUNTERS, UNKNOWN, process_facts, seen_text
 from netwatch.tui.view.safe_text import plain, visible
+
+if TYPE_CHECKING:
+    from netwatch.tui.view.snapshots import SnapshotSource
 
 Field = tuple[str, Text | str]
 
@@ -380,6 +385,15 @@ class SampleSparkline(Sparkline):
                                    max_color=high.rich_color, summary_function=self.summary_function)  # fmt: skip
 
 
+class _LookedUp(NamedTuple):
+    """A socket looked up again for the pane: its key, the monotonic time of the frame it was asked for, and the
+    record found (the frame's own one when it is gone)."""
+
+    key: Hashable
+    taken: float
+    sock: Socket
+
+
 class DetailPane(VerticalScroll, can_focus=True):
     """The selected socket in full, with rtt and throughput sparklines."""
 
@@ -387,6 +401,10 @@ class DetailPane(VerticalScroll, can_focus=True):
         super().__init__(*children, **options)
         self._shown: dict[str, Text] = {}
         self._shapes: dict[str, tuple[int, ...] | None] = {}
+        self._showing: tuple[Hashable, float] | None = None
+        """The key of the socket shown, and the monotonic time of its frame."""
+        self._looked_up: _LookedUp | None = None
+        """The socket shown (or shown last), looked up again with everything known about it."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -406,9 +424,50 @@ class DetailPane(VerticalScroll, can_focus=True):
             self.styles.min_width = columns
 
     def show_socket(
-        self, sock: Socket, frame: Frame, rtt_ms: Sequence[float], throughput: Sequence[float]
+        self,
+        sock: Socket,
+        frame: Frame,
+        rtt_ms: Sequence[float],
+        throughput: Sequence[float],
+        source: SnapshotSource | None = None,
     ) -> None:
-        """Show ``sock`` as of ``frame``; the series are oldest-first samples from the history."""
+        """Show ``sock`` as of ``frame``; the series are oldest-first samples from the history. A light ``source``'s
+        record (see ``SnapshotSource.light``) is looked up again there for what the tables leave out: a newly
+        shown socket is drawn at once, then again complete; one shown already waits for its lookup (a few ms)
+        rather than lose those sections for a moment."""
+        taken = frame.snapshot.monotonic
+        self._showing = (sock.key, taken)
+        if source is not None and source.light:
+            looked_up = self._looked_up
+            if looked_up is not None and (looked_up.key, looked_up.taken) == self._showing:
+                sock = looked_up.sock
+            else:
+                self._look_up(source, sock, frame, list(rtt_ms), list(throughput))
+                if looked_up is not None and looked_up.key == sock.key:
+                    return
+        self._draw_socket(sock, frame, rtt_ms, throughput)
+
+    @work(thread=True, group="details", exit_on_error=False, description="look up a socket's details")
+    def _look_up(
+        self, source: SnapshotSource, sock: Socket, frame: Frame, rtt_ms: list[float], throughput: list[float]
+    ) -> None:
+        try:
+            (found,) = source.details([sock])
+        except Exception:  # the record as the table has it is shown
+            found = sock
+        with contextlib.suppress(RuntimeError):  # the app is shutting down
+            self.app.call_from_thread(self._looked_up_one, _LookedUp(sock.key, frame.snapshot.monotonic, found),
+                                      frame, rtt_ms, throughput)  # fmt: skip
+
+    def _looked_up_one(
+        self, looked_up: _LookedUp, frame: Frame, rtt_ms: list[float], throughput: list[float]
+    ) -> None:
+        """Draw a lookup's result if the pane still shows that socket of that frame."""
+        if (looked_up.key, looked_up.taken) == self._showing and self.is_attached:
+            self._looked_up = looked_up
+            self._draw_socket(looked_up.sock, frame, rtt_ms, throughput)
+
+    def _draw_socket(self, sock: Socket, frame: Frame, rtt_ms: Sequence[float], throughput: Sequence[float]) -> None:
         title = Text.assemble((f"{sock.proto} {sock.state}  ", "bold"))
         if sock.proto == "unix":
             title.append_text(plain(sock.path or f"inode {sock.inode}"))
@@ -427,6 +486,7 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def show_summary(self, title: str, body: Text) -> None:
         """Show the summary of a row that is no socket (a process, a remote host), without sparklines."""
+        self._showing = None
         self._show("#detail-title", Text(title, style="bold"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
@@ -437,6 +497,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         return "\n".join(self._shown[part].plain for part in ("#detail-title", "#detail-body") if part in self._shown)
 
     def show_message(self, message: str) -> None:
+        self._showing = None
         self._show("#detail-title", Text(message, style="dim"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")

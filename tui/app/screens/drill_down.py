@@ -141,7 +141,7 @@ class DrillDownScreen(Screen[None]):
             detail.show_message("no socket selected")
         elif key in frame.sockets:
             rtt, throughput = self._series_of(key)
-            detail.show_socket(frame.sockets[key], frame, rtt, throughput)
+            detail.show_socket(frame.sockets[key], frame, rtt, throughput, self._refresher.source)
         else:
             detail.show_message("socket is gone")
 
