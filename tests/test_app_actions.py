@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import gc
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, ResultScreen, SignalChooser
+from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.snapshots import LiveSource
 from tests.app_pilot import notifications, refresh, screen_text, select_row, settle
 from tests.socket_zoo import errno_of
@@ -158,6 +160,13 @@ async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path
     ]
 
 
+def _frames() -> int:
+    """Frames in memory, garbage not yet collected included (the app's GcPolicy freezes what it keeps: thawed
+    first, or gc.get_objects() would not see it)."""
+    gc.unfreeze()
+    return sum(1 for thing in gc.get_objects() if type(thing) is Frame)
+
+
 async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots_leave_out(
     connection, tmp_path, monkeypatch
 ):
@@ -177,9 +186,17 @@ async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots
         await settle(pilot, 0.1)
         detail = app.query_one("#detail", DetailPane).text()
         assert "skmem rcvbuf" in detail and "meminfo rmem" in detail and "congestion" in detail
-        await refresh(pilot)  # a later frame: its record is looked up again, and the pane keeps every section
-        await settle(pilot, 0.1)
-        assert "skmem rcvbuf" in app.query_one("#detail", DetailPane).text()
+        gc.collect()
+        gc.disable()  # a finished lookup worker is cyclic garbage: it must not hold a frame (a whole snapshot)
+        try:
+            frames = _frames()
+            for _ in range(4):  # later frames: the record is looked up again, and the pane keeps every section
+                await refresh(pilot)
+                await settle(pilot, 0.1)
+                assert "skmem rcvbuf" in app.query_one("#detail", DetailPane).text()
+            assert _frames() <= frames + 1
+        finally:
+            gc.enable()
         await pilot.press("s")
         await settle(pilot)
         await pilot.click("#json")
