@@ -240,7 +240,8 @@ class ActionKeys:
         try:
             found = self.source.details(sockets)
         except Exception:  # saved as the table has them
-            found = sockets
+            found = list(sockets)
+        sockets.clear()  # a finished worker is garbage in a reference cycle, its arguments with it
         self._post(self._save, found, output_format)
 
     def _shown_sockets(self: NetwatchApp) -> list[Socket]:
