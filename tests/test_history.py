@@ -170,6 +170,22 @@ def test_series_are_dropped_when_a_socket_leaves_and_not_inherited_by_the_next()
     assert history.rtt_series(B) == pytest.approx([1.0, 1.0])
 
 
+def test_new_sockets_of_one_update_take_freed_rows_then_new_ones():
+    """Three sockets arriving together after one left: one gets the freed row, two grow the store; each series is
+    its own, and the one that stayed keeps its samples."""
+    c, d, e = ("tcp", 3), ("tcp", 4), ("tcp", 5)
+    history = History()
+    history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=9000)),
+                                  make_socket(B, tcp_info=TcpInfo(rtt=2000))], at=0.0))  # fmt: skip
+    history.update(make_snapshot([make_socket(B, tcp_info=TcpInfo(rtt=2000))], at=1.0))
+    history.update(make_snapshot([make_socket(B, tcp_info=TcpInfo(rtt=4000)),
+                                  *(make_socket(key, tcp_info=TcpInfo(rtt=rtt))
+                                    for key, rtt in ((c, 1000), (d, 5000), (e, 7000)))], at=2.0))  # fmt: skip
+    assert [history.rtt_series(key) for key in (c, d, e)] == [pytest.approx([1.0]), pytest.approx([5.0]),
+                                                              pytest.approx([7.0])]  # fmt: skip
+    assert history.rtt_series(A) == [] and history.rtt_series(B) == pytest.approx([2.0, 2.0, 4.0])
+
+
 def test_sockets_without_tcp_info_have_no_series():
     history = History()
     history.update(make_snapshot([make_socket(A, proto="udp", state="UNCONN")], at=0.0))

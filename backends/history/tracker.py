@@ -11,7 +11,7 @@ from array import array
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from types import MappingProxyType
 
 from netwatch.backends.history.diff import ZERO_RATES, SnapshotDiff, diff
@@ -138,18 +138,23 @@ class _SeriesStore:
                 self._free_rows.append(freed)
         if self._row_count >= _COMPACT_ABOVE_ROWS and len(self._free_rows) * 4 > self._row_count * 3:
             self._compact()
-        rows, since, rtt_now = self._rows, self._since, self._rtt_now
+        rows, rtt_now = self._rows, self._rtt_now
         rtt_changes: dict[int, float] = {}
         sockets = change.current.sockets
+        new_keys: list[SocketKey] = []
+        new_rtts: list[float] = []
         for key in change.renewed:
             info = sockets[key].tcp_info
             if info is None:
                 continue
             row = rows.get(key)
             if row is None:
-                row = rows[key] = self._take_row()
-                since[row] = update
-            rtt_changes[row] = rtt_now[row] = info.rtt / 1000.0
+                new_keys.append(key)
+                new_rtts.append(info.rtt / 1000.0)
+            else:
+                rtt_changes[row] = rtt_now[row] = info.rtt / 1000.0
+        if new_keys:
+            rtt_changes.update(zip(self._take_rows(new_keys, new_rtts, update), new_rtts, strict=True))
         moved: dict[int, float] = {}
         for key, rate in change.rates.items():
             row = rows.get(key)
@@ -178,13 +183,21 @@ class _SeriesStore:
             base[row] = value
         self._columns[0] = (update, base, throughput)
 
-    def _take_row(self) -> int:
-        if self._free_rows:
-            return self._free_rows.pop()
-        self._rtt_now.append(math.nan)
-        self._since.append(0)
-        self._row_count += 1
-        return self._row_count - 1
+    def _take_rows(self, keys: list[SocketKey], rtts: list[float], update: int) -> list[int]:
+        """Rows for ``keys``, sockets new to the store, their latest rtt ``rtts``, from update ``update`` on: freed
+        rows first, then new ones, the arrays grown at once (the first update gives every socket one)."""
+        free = self._free_rows
+        reused = [free.pop() for _ in range(min(len(keys), len(free)))]
+        for row, rtt in zip(reused, rtts, strict=False):
+            self._rtt_now[row] = rtt
+            self._since[row] = update
+        grown = len(keys) - len(reused)
+        self._rtt_now.extend(rtts[len(reused) :])
+        self._since.extend(repeat(update, grown))
+        rows = reused + list(range(self._row_count, self._row_count + grown))
+        self._row_count += grown
+        self._rows.update(zip(keys, rows, strict=True))
+        return rows
 
     def _compact(self) -> None:
         """Renumber the rows of present sockets 0..n-1 and shrink the columns (after many sockets left)."""
