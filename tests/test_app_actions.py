@@ -138,17 +138,23 @@ async def test_P_inspects_the_selected_sockets_port(connection):
         assert f"tcp port {port}: in_use" in " ".join(screen_text(app).split())
 
 
-async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path, monkeypatch):
+def _client_end_app(connection, tmp_path, monkeypatch) -> tuple[NetwatchApp, int, int]:
+    """A live app whose filter shows the client end of ``connection`` alone, saving into ``tmp_path``; and the
+    listener's and the client's ports."""
     server, client, _accepted = connection
     monkeypatch.chdir(tmp_path)
     port = server.getsockname()[1]
-    app = live_app(filter_text=f"dport = :{port}")
+    return live_app(filter_text=f"dport = :{port}"), port, client.getsockname()[1]
+
+
+async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path, monkeypatch):
+    app, port, client_port = _client_end_app(connection, tmp_path, monkeypatch)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot)
         await refresh(pilot)
-        await select_row(pilot, _key_of(app, client.getsockname()[1]))
+        await select_row(pilot, _key_of(app, client_port))
         await pilot.press("c")
-        assert f"127.0.0.1:{client.getsockname()[1]} → 127.0.0.1:{port}" in app.clipboard
+        assert f"127.0.0.1:{client_port} → 127.0.0.1:{port}" in app.clipboard
         await pilot.press("s")
         await settle(pilot)
         await pilot.click("#csv")
@@ -156,7 +162,7 @@ async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path
     (saved,) = tmp_path.glob("netwatch-connections-*.csv")
     rows = list(csv.DictReader(saved.open()))
     assert [(row["local_port"], row["remote_port"], row["pids"]) for row in rows] == [
-        (str(client.getsockname()[1]), str(port), str(os.getpid()))
+        (str(client_port), str(port), str(os.getpid()))
     ]
 
 
@@ -172,14 +178,11 @@ async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots
 ):
     """The live tables' snapshots carry tcp_info but not memory, congestion or BBR info (the kernel's dump is
     cheaper without): the detail pane of the selected socket and a saved JSON document look them up."""
-    server, client, _accepted = connection
-    monkeypatch.chdir(tmp_path)
-    port = server.getsockname()[1]
-    app = live_app(filter_text=f"dport = :{port}")
+    app, _port, client_port = _client_end_app(connection, tmp_path, monkeypatch)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
         await refresh(pilot)
-        key = _key_of(app, client.getsockname()[1])
+        key = _key_of(app, client_port)
         light = app.frame.sockets[key]
         assert light.tcp_info is not None and (light.meminfo, light.skmem, light.congestion) == (None, None, None)
         await select_row(pilot, key)
@@ -208,7 +211,7 @@ async def test_details_and_a_saved_document_hold_what_the_tables_light_snapshots
         assert "skmem rcvbuf" in app.screen.query_one("#drill-detail", DetailPane).text()
     (saved,) = tmp_path.glob("netwatch-connections-*.json")
     (document,) = json.loads(saved.read_text())["sockets"]
-    assert document["local_port"] == client.getsockname()[1] and document["congestion"]
+    assert document["local_port"] == client_port and document["congestion"]
     assert document["meminfo"] is not None and document["skmem"]["rcvbuf"] > 0
     assert [owner["pid"] for owner in document["owners"]] == [os.getpid()]
 

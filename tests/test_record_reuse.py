@@ -21,6 +21,7 @@ from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.backends.sources.netlink import inet, transport
 from netwatch.backends.sources.netlink.inet_layout import CLOCKS_OFFSET, EXPIRES_OFFSET, INET_DIAG_INFO
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER, NLMSG_HEADER_LEN, SOCK_DIAG_BY_FAMILY
+from tests.compiled_paths import compiled_or_pure
 from tests.fixtures.recorded_dumps import KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
 
 NLA = struct.Struct("=HH")
@@ -29,16 +30,8 @@ U64 = struct.Struct("=Q")
 BYTES_ACKED = 120
 """Offset of tcpi_bytes_acked in struct tcp_info."""
 
-PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
-    transport.scan is None, reason="the compiled splitter is not built here (no compiler at install)"))]  # fmt: skip
-
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run the test through the compiled splitter or the pure-Python path."""
-    if request.param == "pure-python":
-        monkeypatch.setattr(transport, "scan", None)
-    yield request.param
+path = compiled_or_pure(transport, "scan", "splitter")
+"""Runs a test through the compiled splitter or the pure-Python path."""
 
 
 def _dump(

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
 from netwatch.backends.model import tcp_info
 from netwatch.backends.model.tcp_info import CLOCKS, TCP_INFO_SIZE, TcpInfo
+from tests.compiled_paths import compiled_or_pure
 
-PATHS = ["pure-python", pytest.param("compiled", marks=pytest.mark.skipif(
-    tcp_info.COMPILED_JSON is None, reason="the compiled encoder is not built here (no compiler)"))]  # fmt: skip
-
-
-@pytest.fixture(params=PATHS)
-def json_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Encode through the compiled encoder or the pure-Python path."""
-    if request.param == "pure-python":
-        monkeypatch.setattr(tcp_info, "COMPILED_JSON", None)
-    yield request.param
+json_path = compiled_or_pure(tcp_info, "COMPILED_JSON", "tcp_info JSON encoder")
+"""Encodes through the compiled encoder or the pure-Python path."""
 
 
 def _live_tcp_info() -> bytes:
