@@ -210,7 +210,7 @@ def main(argv: Sequence[str]) -> int:
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
-    collector = Collector("auto", live=True, netns=args.netns)
+    collector = Collector("auto", live=True, light=True, netns=args.netns)  # the metrics need no extension
     exporter = Exporter(collector)
     exporter.refresh()  # the first scrape has data
     registry = CollectorRegistry(auto_describe=False)
