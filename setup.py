@@ -1,15 +1,19 @@
 """The optional C extensions (everything else is in pyproject.toml): built where a compiler and the Python headers
-are found; without them the install goes on, and netwatch runs its pure-Python path (see backends/compiled.py)."""
+are found; without them the install goes on, and netwatch runs its pure-Python path. Which extensions there are
+comes from the one table of them, ``PARTS`` in backends/compiled.py (module ``netwatch.backends.x._y`` is built
+from ``backends/x/_y.c``)."""
+
+import runpy
+from pathlib import Path
 
 from setuptools import Extension, setup
 
-EXTENSIONS = {
-    "netwatch.backends.sources.netlink._scan": "backends/sources/netlink/_scan.c",
-    "netwatch.backends.model._struct_json": "backends/model/_struct_json.c",
-}
+PARTS = runpy.run_path(str(Path(__file__).parent / "backends" / "compiled.py"))["PARTS"]
 
 setup(
     ext_modules=[
-        Extension(name, [source], optional=True, extra_compile_args=["-O2"]) for name, source in EXTENSIONS.items()
+        Extension(module, [module.removeprefix("netwatch.").replace(".", "/") + ".c"], optional=True,
+                  extra_compile_args=["-O2"])
+        for module in PARTS
     ]
 )

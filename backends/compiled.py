@@ -17,7 +17,8 @@ SPLITTER = "netwatch.backends.sources.netlink._scan"
 STRUCT_JSON = "netwatch.backends.model._struct_json"
 """The JSON encoder of ``struct tcp_info`` (``model/_struct_json.c``): see ``TcpInfo.json``."""
 PARTS = {SPLITTER: "sock_diag splitter", STRUCT_JSON: "tcp_info JSON encoder"}
-"""Each compiled module, and what ``--version`` calls it."""
+"""Each compiled module, and what ``--version`` calls it; setup.py builds each from its ``.c`` file (so this module
+imports the standard library alone)."""
 
 
 def load(module: str) -> ModuleType | None:
