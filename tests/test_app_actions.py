@@ -144,7 +144,9 @@ def _client_end_app(connection, tmp_path, monkeypatch) -> tuple[NetwatchApp, int
     server, client, _accepted = connection
     monkeypatch.chdir(tmp_path)
     port = server.getsockname()[1]
-    return live_app(filter_text=f"dport = :{port}"), port, client.getsockname()[1]
+    client_port = client.getsockname()[1]
+    # both ports: an earlier test's TIME_WAIT may have gone to the same port as this listener
+    return live_app(filter_text=f"sport = :{client_port} and dport = :{port}"), port, client_port
 
 
 async def test_c_copies_the_row_and_s_saves_the_view_as_csv(connection, tmp_path, monkeypatch):

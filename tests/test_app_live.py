@@ -92,7 +92,8 @@ async def test_live_sockets_appear_new_close_linger_filter_sort_and_process_view
             loopback = [int(end.rpartition(":")[2]) for end in local if end.startswith("127.0.0.1:")]
             assert len(loopback) >= 2 and loopback == sorted(loopback)  # ours among them, whatever else the host has
 
-            await pilot.press("slash", *f"sport = :{port}", "enter")  # the accepted connection: the only row
+            accepted_filter = f"sport = :{port} and dport = :{client.getsockname()[1]}"  # not an old TIME_WAIT
+            await pilot.press("slash", *accepted_filter, "enter")  # the accepted connection: the only row
             await settle(pilot)
             assert [row["local"] for row in row_cells(table, SOCKET_COLUMNS)] == [f"127.0.0.1:{port}"]
             await pilot.press("p")
