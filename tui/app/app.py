@@ -14,7 +14,6 @@ import math
 import os
 import socket
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -51,11 +50,8 @@ from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.settings import DETAIL_WIDTH_LIMITS, Settings, SettingsFile
-from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
+from netwatch.tui.view.snapshots import ReplaySource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
-
-if TYPE_CHECKING:
-    from netwatch.backends.model.namespaces import Selection
 
 DEFAULT_INTERVAL = 2.0
 SORT_KEYS = Binding.Group("Sort", compact=True)
@@ -740,30 +736,26 @@ def _no_owner_reason(sock: Socket) -> str:
 
 
 def run_app(
-    source: SnapshotSource | None = None,
+    source: SnapshotSource,
     *,
-    backend: str = "auto",
     interval: float | None = None,
     filter_text: str | None = "",
     pid: int | None = None,
     linger: float = 5.0,
-    netns: Selection | None = None,
     read_only: bool = False,
     hostname: str | None = None,
     recording: bool = False,
 ) -> int:
     """Run the TUI until the user quits; returns the exit status.
 
-    ``source`` defaults to the live collector with ``backend`` over the ``netns`` namespaces. Raises
-    :class:`BackendUnavailable` when no snapshot could ever be taken (so the command line reports it in one line).
+    ``source``: what is shown (the command line begins a :class:`LiveSource`'s first snapshot before it imports
+    Textual, see :meth:`LiveSource.begin`). Raises :class:`BackendUnavailable` when no snapshot could ever be taken (so the command line reports
+    it in one line).
     SIGTERM, SIGHUP and SIGINT restore the terminal and exit with 128 + the signal's number (see
     :mod:`netwatch.tui.app.terminal`).
     """
     from netwatch.tui.app.terminal import SignalExit
 
-    if source is None:
-        source = LiveSource(backend, netns)
-        source.begin()  # before any thread starts (see LiveSource.begin)
     app = NetwatchApp(
         source,
         interval=interval,

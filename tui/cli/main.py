@@ -199,15 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netwatch.tui.cli.once import run_once
 
             return run_once(args.backend, socket_filter, args.format, sys.stdout, quiet=args.quiet, netns=args.netns)
+        from netwatch.tui.view.snapshots import LiveSource
+
+        source = LiveSource(args.backend, args.netns)
+        source.begin()  # the first snapshot overlaps with importing Textual (~0.3 s)
         from netwatch.tui.app.app import run_app
 
         return run_app(
-            backend=args.backend,
+            source,
             interval=args.interval,
             filter_text=args.filter,
             pid=args.pid,
             linger=args.linger,
-            netns=args.netns,
             read_only=args.read_only,
         )
     except KeyboardInterrupt:
