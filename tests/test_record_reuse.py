@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -150,6 +151,23 @@ def test_compiled_and_pure_python_splits_agree_on_recorded_dumps() -> None:
         other: list = []  # another dump's sequence number: nothing of it is ours, and it has not ended
         assert transport.scan.split(data, 0, len(data), seq + 1, other, None) == (False, False, 0)
         assert other == []
+
+
+def test_compiled_split_keeps_records_of_any_class_alike() -> None:
+    """The compiled splitter reads a Socket's digest and key from their slots, and another record's by getattr."""
+    if transport.scan is None:
+        pytest.skip("the compiled splitter is not built here (no compiler at install)")
+    data, seq = load("netlink_tcp_dump.bin")
+    decoder = inet.InetDecoder(lambda cgroup_id: None)
+    first, _, _ = _dump(decoder, data, seq, "compiled", None)
+    stand_ins = {key: SimpleNamespace(digest=record.digest, key=record.key) for key, record in first.items()}
+    for previous in (first, stand_ins, {**first, **dict(list(stand_ins.items())[::2])}):
+        into: dict = {}
+        messages: list = []
+        reuse = ("tcp", decoder.netns, previous, into, [])
+        assert transport.scan.split(data, 0, len(data), seq, messages, reuse) == (True, False, 0)
+        assert not messages and list(into) == list(first)
+        assert all(into[key] is previous[key] for key in first)
 
 
 def test_compiled_split_reports_the_kernels_error() -> None:
