@@ -196,6 +196,23 @@ def test_socket_shared_with_forked_child_has_both_owners(
         assert resolver.processes()[forked.pid].ppid == PID
 
 
+def test_changed_names_the_inodes_whose_owners_moved_since_the_previous_call() -> None:
+    with socket.socket() as sock:
+        inode = os.fstat(sock.fileno()).st_ino
+        resolver = OwnerResolver()
+        resolver.owners_of({inode})
+        assert resolver.changed is None  # a first call: everything is new
+        assert resolver.owners_of({inode})[inode] == (Owner(os.getpid(), sock.fileno()),)
+        assert inode not in resolver.changed
+        copy = os.dup2(sock.fileno(), max(map(int, os.listdir("/proc/self/fd"))) + 100)  # a number never cached
+        try:
+            assert len(resolver.owners_of({inode})[inode]) == 2 and inode in resolver.changed
+            assert len(resolver.owners_of({inode})[inode]) == 2 and inode not in resolver.changed
+        finally:
+            os.close(copy)
+        assert len(resolver.owners_of({inode})[inode]) == 1 and inode in resolver.changed
+
+
 def test_process_gone_between_listing_and_reading() -> None:
     gone = exited_pid()
 

@@ -264,6 +264,34 @@ def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str, c
         assert [owner.pid for owner in third[key].owners] == [os.getpid()]
 
 
+def test_kept_records_follow_their_owners_fd_by_fd(path: str, closing_collector) -> None:
+    """A live collector attaches owners to the records it built and to the kept ones whose owners changed alone:
+    a dup of a kept socket's fd, and its close, show at the next snapshot; an untouched socket keeps its record."""
+    with socket.socket() as listener, socket.socket() as bystander:
+        for sock in (listener, bystander):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        port, other = listener.getsockname()[1], bystander.getsockname()[1]
+        collector = closing_collector()
+        first = _ours(collector.snapshot(), {port, other})
+        (key,) = (key for key, sock in first.items() if sock.local_port == port)
+        (other_key,) = first.keys() - {key}
+        fds = [listener.fileno()]
+        for step in range(3):
+            if step == 1:  # a number this process never had: the one its own fd listing held may be cached
+                fds.append(os.dup2(listener.fileno(), _unused_fd()))
+            elif step == 2:
+                os.close(fds.pop())
+            snapshot = _ours(collector.snapshot(), {port, other})
+            assert [(owner.pid, owner.fd) for owner in snapshot[key].owners] == [(os.getpid(), fd) for fd in fds]
+            assert snapshot[other_key] is first[other_key]
+
+
+def _unused_fd() -> int:
+    """An fd number above every one this process has open."""
+    return max(map(int, os.listdir("/proc/self/fd"))) + 100
+
+
 def _with_owners(sock: Socket, owners: tuple) -> Socket:
     import dataclasses
 

@@ -32,6 +32,10 @@ class SourceResult:
     snapshot a source kept for sockets whose kernel values did not change."""
     observed_at: float | None = None
     """Monotonic time of this collection, where the source keeps records: a kept one was observed before."""
+    built: list[SocketKey] | None = None
+    """Where the source keeps records: the keys of those it built in this collection (the others are kept; a key
+    may be listed twice, or be of a record dropped since), so that owners are attached to these alone. None: every
+    record is to be looked at."""
     warnings: tuple[str, ...] = ()
     unavailable: tuple[tuple[str, str], ...] = ()
     """(proto, family) pairs this source could not dump itself, e.g. ``("raw", "ipv4")`` (netlink reads them from

@@ -51,8 +51,9 @@ class FdTable:
                 by_inode[inode] = (new_owner(pid, fd),) if owners is None else (*owners, new_owner(pid, fd))
         return cls(*stat, dict(zip(fds, inodes, strict=True)), by_inode)
 
-    def set_fd(self, pid: int, fd: int, inode: int | None) -> None:
-        """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step."""
+    def set_fd(self, pid: int, fd: int, inode: int | None) -> int:
+        """Record what ``fd`` refers to now (None: the fd is closed), keeping ``by_inode`` in step; returns what it
+        referred to before (NOT_SOCKET also for an fd new to the table)."""
         old = self.fd_inodes.pop(fd, NOT_SOCKET)
         if old:
             kept = tuple(owner for owner in self.by_inode[old] if owner.fd != fd)
@@ -61,9 +62,10 @@ class FdTable:
             else:
                 del self.by_inode[old]
         if inode is None:
-            return
+            return old
         self.fd_inodes[fd] = inode
         if inode:
             owner = new_owner(pid, fd)
             owners = self.by_inode.get(inode)
             self.by_inode[inode] = (owner,) if owners is None else tuple(sorted((*owners, owner), key=owner_order))
+        return old

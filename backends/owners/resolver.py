@@ -111,6 +111,12 @@ class OwnerResolver:
         """The pid the rolling re-listing stopped after."""
         self._cold_scan: ColdScan | None = None
         self._hidepid = hiding_hidepid(proc_root)
+        self._changing: set[int] = set()
+        """Inodes whose owners a change of a cached table during this call touched."""
+        self.changed: frozenset[int] | None = None
+        """After a call: every inode asked for in both this call and the previous one whose owners may differ
+        between the two (a superset; inodes outside them may be in it too); None after a first call, or one that
+        adopted a cold scan (every owner is new)."""
 
     def prefetch(self) -> None:
         """Start the cold scan in a forked child if nothing is cached yet (see the module docstring); the next
@@ -120,10 +126,13 @@ class OwnerResolver:
             self._cold_scan = ColdScan.start(self.proc_root)
 
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
-        """Every owner of each of ``inodes`` that has one, sorted by (pid, fd)."""
+        """Every owner of each of ``inodes`` that has one, sorted by (pid, fd); :attr:`changed` says which of
+        them may differ from the previous call's."""
+        first = self._last_call is None or self._cold_scan is not None
         if self._cold_scan is not None:
             self._pids = self._cold_scan.tables()
             self._cold_scan = None
+        self._changing = set()
         started = time.monotonic()
         elapsed = 0.0 if self._last_call is None else started - self._last_call
         self._last_call = started
@@ -138,15 +147,18 @@ class OwnerResolver:
         parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)
         relist = self._due_for_listing(previous, elapsed)
         unlisted: list[int] = []  # pids whose cached fd table stood on an unchanged fd count
+        own_pid = os.getpid()  # its listing holds the descriptor that reads it: its count is no check
         for pid in self._list_pids():
             cached = previous.get(pid)
-            table = self._scan_pid(pid, cached, closed, trust_count=pid not in relist)
+            table = self._scan_pid(pid, cached, closed, trust_count=pid not in relist and pid != own_pid)
             if table is not None and table.unlisted:
                 table.unlisted = False
                 unlisted.append(pid)
             if table is not None:
                 self._pids[pid] = table
                 _merge(found, table.by_inode, wanted)
+                if table is not cached:
+                    self._changing.update(table.by_inode)
                 if table is not cached and previous:
                     new_pids.add(pid)
                     if not asked_before.issuperset(table.by_inode.keys() & wanted):
@@ -166,6 +178,10 @@ class OwnerResolver:
             orphans = _orphans(wanted, found, self._investigated_orphans)
         self._investigated_orphans = orphans
         self._processes = self._processes_of(found)
+        for pid, table in previous.items():  # tables gone or replaced: their owners went
+            if self._pids.get(pid) is not table:
+                self._changing.update(table.by_inode)
+        self.changed = None if first else frozenset(self._changing)
         return found
 
     def processes(self) -> dict[int, Process]:
@@ -225,16 +241,24 @@ class OwnerResolver:
             if known == fds and cached.by_inode.keys().isdisjoint(closed):
                 return cached
             for fd in known - fds:
-                cached.set_fd(pid, fd, None)
+                self._set_fd(cached, pid, fd, None)
             for inode in cached.by_inode.keys() & closed:
                 for owner in cached.by_inode.get(inode, ()):
-                    cached.set_fd(pid, owner.fd, fd_socket_inode(f"{base}/fd/{owner.fd}"))
+                    self._set_fd(cached, pid, owner.fd, fd_socket_inode(f"{base}/fd/{owner.fd}"))
             for fd in fds - known:
-                cached.set_fd(pid, fd, fd_socket_inode(f"{base}/fd/{fd}"))
+                self._set_fd(cached, pid, fd, fd_socket_inode(f"{base}/fd/{fd}"))
         except ProcessSkipped as skipped:
             self._skipped[skipped.outcome] += 1
             return None
         return cached
+
+    def _set_fd(self, table: FdTable, pid: int, fd: int, inode: int | None) -> None:
+        """:meth:`FdTable.set_fd`, noting the inodes whose owners it changes."""
+        old = table.set_fd(pid, fd, inode)
+        if old:
+            self._changing.add(old)
+        if inode:
+            self._changing.add(inode)
 
     def _list_unlisted(self, unlisted: list[int], closed: Set[int], wanted: Set[int]) -> dict[int, tuple[Owner, ...]]:
         """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring),
@@ -286,7 +310,7 @@ class OwnerResolver:
             old = table.fd_inodes[fd]
             if inode == old:
                 continue
-            table.set_fd(pid, fd, inode)
+            self._set_fd(table, pid, fd, inode)
             if old in found:
                 kept = tuple(owner for owner in found[old] if owner.fd != fd or owner.pid != pid)
                 if kept:

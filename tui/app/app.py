@@ -749,10 +749,9 @@ def run_app(
     """Run the TUI until the user quits; returns the exit status.
 
     ``source``: what is shown (the command line begins a :class:`LiveSource`'s first snapshot before it imports
-    Textual, see :meth:`LiveSource.begin`). Raises :class:`BackendUnavailable` when no snapshot could ever be taken (so the command line reports
-    it in one line).
-    SIGTERM, SIGHUP and SIGINT restore the terminal and exit with 128 + the signal's number (see
-    :mod:`netwatch.tui.app.terminal`).
+    Textual, see :meth:`LiveSource.begin`). Raises :class:`BackendUnavailable` when no snapshot could ever be
+    taken (so the command line reports it in one line). SIGTERM, SIGHUP and SIGINT restore the terminal and exit
+    with 128 + the signal's number (see :mod:`netwatch.tui.app.terminal`).
     """
     from netwatch.tui.app.terminal import SignalExit
 

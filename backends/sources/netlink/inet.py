@@ -177,12 +177,15 @@ class InetDecoder:
         """The inode of the network namespace whose dump is decoded next (part of each key)..."""
         self.netns_name: str | None = None
         """...and its name."""
+        self.decoded: list[SocketKey] = []
+        """The keys of the records decoded (not kept) since :meth:`start_dump`, in a live dump."""
 
     def start_dump(self, now: float, previous: Mapping[SocketKey, Socket] | None) -> None:
         """Begin the messages of one snapshot, read at monotonic time ``now``: records get a digest, and a socket
         may keep its record in ``previous`` (the last snapshot's sockets; None: nothing to keep yet)."""
         self._previous = self._snapshot_previous = previous if previous is not None else {}
         self._observed_at = now
+        self.decoded = []
 
     def start_namespace(self, inode: int | None, name: str | None, keep: bool = True) -> None:
         """Decode the next messages as those of network namespace ``inode`` called ``name``; ``keep``: its sockets
@@ -246,6 +249,7 @@ class InetDecoder:
         observed_at = self._observed_at
         next_fingerprint = iter(fingerprints).__next__ if fingerprints is not None else None
         live = self._previous is not None
+        decoded = self.decoded.append if live else None
         previous = self._previous.get if live and next_fingerprint is None else None
         layout_of_size = self._layout_of_size.setdefault(proto, {})
         unpack_cookie = COOKIE.unpack_from
@@ -324,6 +328,8 @@ class InetDecoder:
                     layout_of_size[size] = layout
                 if fingerprint is None or known is not layout:
                     fingerprint = _fingerprint(buffer, offset, end, layout.clocks)
+            if decoded is not None:
+                decoded(key)
             into[key] = new_inet_socket(
                 key,
                 proto,

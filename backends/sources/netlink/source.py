@@ -43,6 +43,8 @@ class _Dump(NamedTuple):
 
     decode: Callable[[list[Message], dict, list[int] | None], int]
     splitter_reuse: Callable[[dict], tuple | None]
+    keeps: bool = True
+    """Whether a record may be kept (False: every record is decoded anew)."""
 
 LOOKUP_PROTOS = frozenset(("tcp", "udp"))
 """The protocols :meth:`NetlinkSource.details` looks sockets up in (RAW ones are found by protocol number)."""
@@ -86,6 +88,9 @@ class NetlinkSource:
         """What each namespace was called at the last snapshot."""
         self._refused: dict[tuple[str, str], str] = {}
         """(proto, family) dumps the kernel refused (e.g. RAW without raw_diag): read from /proc/net at once."""
+        self._built: list[SocketKey] = []
+        """Keys of the records the collection in progress built apart from the inet decoder (which notes its own):
+        Unix sockets and those read from /proc/net."""
 
     def collect(self, previous: Mapping[SocketKey, Socket] | None = None) -> SourceResult:
         """Dump every socket of the selected namespaces (the families sock_diag cannot dump are read from
@@ -144,6 +149,7 @@ class NetlinkSource:
         observed_at = time.monotonic() if self._reuse else None  # are of sockets gone before it
         if observed_at is not None:
             self._inet.start_dump(observed_at, previous)
+        self._built = []
         shown: list[Found] = []
         own_unavailable: list[tuple[str, str]] = []
         refused = 0
@@ -177,6 +183,7 @@ class NetlinkSource:
         return SourceResult(
             sockets=by_key,
             observed_at=observed_at,
+            built=None if observed_at is None else [*self._inet.decoded, *self._built],
             warnings=tuple(dict.fromkeys(warnings)),
             unavailable=tuple(own_unavailable),
             namespaces=tuple(found.namespace for found in shown),
@@ -243,7 +250,9 @@ class NetlinkSource:
                 request = inet.build_request(proto, family, self._extensions)
                 self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), into, warnings,
                                 unavailable)  # fmt: skip
-        unix_dump = _Dump(lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), _no_reuse)
+        unix_dump = _Dump(
+            lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), _no_reuse, keeps=False
+        )
         self._dump_into(diag, unix.build_request(), unix_dump, UNIX_DUMP, into, warnings, unavailable)
 
     def _tcp_of_namespace(
@@ -296,7 +305,9 @@ class NetlinkSource:
             warnings.append(str(error))
             return
         warnings.extend(procfs_warnings)
-        into.update(sockets_from_rows(rows))
+        read = sockets_from_rows(rows)
+        self._built.extend(read)
+        into.update(read)
 
     def _inet_decoder(self, proto: str) -> _Dump:
         decoder = self._inet
@@ -370,6 +381,8 @@ class NetlinkSource:
         if skipped:  # the places the compiled splitter kept for them hold None
             decoded = {key: sock for key, sock in decoded.items() if sock is not None}
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
+        if not dump.keeps:
+            self._built.extend(decoded)
         into.update(decoded)
 
 
