@@ -61,8 +61,6 @@ _FACTORIES: dict[str, Callable[[UnixVerifier, bool, bool, Selection | None], Soc
 _AUTO_ORDER = ("netlink", "procfs", "psutil")
 _KEY = attrgetter("key")
 _INODE = attrgetter("inode")
-INDEX_SLACK = 1024
-"""Entries of sockets gone a live collector's index of records may hold beyond twice the sockets it indexes."""
 PRESSURE_EVERY = 10.0
 """Seconds a live collector keeps its ephemeral-port warning: one destination's share of the port range moves
 slowly, and counting it walks every socket (~11 ms of a refresh at 20,000 sockets)."""
@@ -100,9 +98,6 @@ class Collector:
         self._owners_found: tuple[dict[int, tuple[Owner, ...]], dict[int, Process]] | None = None
         """The owners, and their processes, looked up while the source checked its Unix sockets
         (:meth:`_verify_unix`, once per namespace), if it did."""
-        self._keys_by_inode: dict[int | None, SocketKey] | None = None
-        """A live collector's index of its records (for the kept ones whose owners changed); it may also hold
-        sockets gone since, until it is rebuilt."""
         self._unix_sockets = UnixSockets()
         self._pressure: str | None = None
         self._pressure_due = 0.0
@@ -203,7 +198,6 @@ class Collector:
         resolver = self._resolver()
         looked_up, self._owners_found = self._owners_found, None
         if looked_up is not None:  # by the Unix check: every record is looked at
-            self._keys_by_inode = None
             owners, processes = looked_up
             ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
             return sockets, processes, resolver.visibility(ownerless)
@@ -211,37 +205,8 @@ class Collector:
         inodes.discard(None)
         inodes.discard(0)
         owners = resolver.owners_of(inodes)
-        self._attach_found(result, owners, resolver.changed)
+        _attach_found(result, inodes, owners, resolver.changed)
         return sockets, resolver.processes(), resolver.visibility(len(inodes) - len(owners))
-
-    def _attach_found(
-        self, result: SourceResult, owners: dict[int, tuple[Owner, ...]], changed: Set[int] | None
-    ) -> None:
-        """Attach the resolver's ``owners`` (of every inode of the result's records) to the records the source
-        built and to the kept ones whose inode is ``changed`` (see ``OwnerResolver.changed``); to every record
-        where either is unknown. Most records of a refresh are kept, with the owners they had: at 100,000 sockets
-        a pass over every record took ~30 ms of each refresh."""
-        sockets = result.sockets
-        index = self._keys_by_inode
-        if result.built is None or changed is None or index is None:
-            attach_owners(sockets, owners, _INODE, result.observed_at)
-            self._keys_by_inode = None if result.built is None else _index(sockets)
-            return
-        looked_at: dict[SocketKey, Socket] = {}
-        for key in result.built:
-            sock = sockets.get(key)
-            if sock is not None:
-                looked_at[key] = sock
-                index[sock.inode] = key
-        for inode in changed:
-            key = index.get(inode)
-            sock = sockets.get(key) if key is not None else None
-            if sock is not None and sock.inode == inode:
-                looked_at[key] = sock
-        attach_owners(looked_at, owners, _INODE, result.observed_at)
-        sockets.update(looked_at)  # copies of the kept records whose owners changed
-        if len(index) > 2 * len(sockets) + INDEX_SLACK:  # sockets gone since it was built
-            self._keys_by_inode = _index(sockets)
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
@@ -288,9 +253,23 @@ class Collector:
         return self._owners
 
 
-def _index(sockets: dict[SocketKey, Socket]) -> dict[int | None, SocketKey]:
-    """The key of each record by inode (the last one's, for the records without)."""
-    return dict(zip(map(_INODE, sockets.values()), sockets, strict=True))
+def _attach_found(
+    result: SourceResult, inodes: Set[int], owners: dict[int, tuple[Owner, ...]], changed: Set[int] | None
+) -> None:
+    """Attach the resolver's ``owners`` of ``inodes`` (those of the result's records) to the records the source
+    built, when no kept record's owners may have changed (no inode of one is ``changed``, see
+    ``OwnerResolver.changed``: the common case, as new sockets are built records); else, or where either is
+    unknown, to every record. Most records of a refresh are kept, with the owners they had: a pass over every
+    record took ~30 ms of each refresh at 100,000 sockets."""
+    sockets = result.sockets
+    if result.built is not None and changed is not None:
+        built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
+        moved = changed & inodes
+        if not moved or moved.issubset(map(_INODE, built.values())):
+            attach_owners(built, owners, _INODE, result.observed_at)
+            sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
+            return
+    attach_owners(sockets, owners, _INODE, result.observed_at)
 
 
 def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:

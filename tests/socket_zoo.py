@@ -171,3 +171,9 @@ def errno_of(call: Callable[[], object]) -> int:
     except OSError as error:
         return error.errno
     return 0
+
+
+def dup_to_new_number(fd: int) -> int:
+    """A copy of ``fd`` on a number above every one this process has open: never one an owner cache may hold as
+    "not a socket" (e.g. the descriptor that listed this process's own fd directory)."""
+    return os.dup2(fd, max(map(int, os.listdir("/proc/self/fd"))) + 100)

@@ -27,6 +27,7 @@ from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
 from netwatch.tui.view.snapshots import LiveSource
 from tests.as_nobody import run_as_nobody
+from tests.socket_zoo import dup_to_new_number
 
 PID = os.getpid()
 
@@ -204,7 +205,7 @@ def test_changed_names_the_inodes_whose_owners_moved_since_the_previous_call() -
         assert resolver.changed is None  # a first call: everything is new
         assert resolver.owners_of({inode})[inode] == (Owner(os.getpid(), sock.fileno()),)
         assert inode not in resolver.changed
-        copy = os.dup2(sock.fileno(), max(map(int, os.listdir("/proc/self/fd"))) + 100)  # a number never cached
+        copy = dup_to_new_number(sock.fileno())
         try:
             assert len(resolver.owners_of({inode})[inode]) == 2 and inode in resolver.changed
             assert len(resolver.owners_of({inode})[inode]) == 2 and inode not in resolver.changed

@@ -24,6 +24,7 @@ from netwatch.backends.sources.netlink.inet_layout import CLOCKS_OFFSET, EXPIRES
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER, NLMSG_HEADER_LEN, SOCK_DIAG_BY_FAMILY
 from tests.compiled_paths import compiled_or_pure
 from tests.fixtures.recorded_dumps import KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
+from tests.socket_zoo import dup_to_new_number
 
 NLA = struct.Struct("=HH")
 U32 = struct.Struct("=I")
@@ -278,18 +279,13 @@ def test_kept_records_follow_their_owners_fd_by_fd(path: str, closing_collector)
         (other_key,) = first.keys() - {key}
         fds = [listener.fileno()]
         for step in range(3):
-            if step == 1:  # a number this process never had: the one its own fd listing held may be cached
-                fds.append(os.dup2(listener.fileno(), _unused_fd()))
+            if step == 1:
+                fds.append(dup_to_new_number(listener.fileno()))
             elif step == 2:
                 os.close(fds.pop())
             snapshot = _ours(collector.snapshot(), {port, other})
             assert [(owner.pid, owner.fd) for owner in snapshot[key].owners] == [(os.getpid(), fd) for fd in fds]
             assert snapshot[other_key] is first[other_key]
-
-
-def _unused_fd() -> int:
-    """An fd number above every one this process has open."""
-    return max(map(int, os.listdir("/proc/self/fd"))) + 100
 
 
 def _with_owners(sock: Socket, owners: tuple) -> Socket:
