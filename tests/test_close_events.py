@@ -57,6 +57,9 @@ def test_connections_born_and_gone_between_two_refreshes_are_short_lived_with_th
             serving = _serve(server, 200)
             _transfers(port, 200)
             serving.join(timeout=30)
+            # the last close events may be in flight: one that reaches the reader after the dump that shows its
+            # TIME_WAIT remnant (same cookie) counts as that socket's close (README, Limits)
+            time.sleep(0.5)
             first = change = history.update(collector.snapshot())
             short_lived = list(change.short_lived)
             deadline = time.monotonic() + 15  # on a loaded machine the last events reach the reader late
