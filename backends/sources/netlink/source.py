@@ -39,12 +39,11 @@ if TYPE_CHECKING:
 
 class _Dump(NamedTuple):
     """How one dump's replies are read: ``decode(messages, into, fingerprints) -> malformed messages skipped``, and
-    ``splitter_reuse(into)``, what the compiled splitter needs to keep unchanged records into ``into`` (or None)."""
+    ``splitter_reuse(into)``, what the compiled splitter needs to keep unchanged records into ``into`` (or None);
+    None where no record is ever kept (every one is decoded anew)."""
 
     decode: Callable[[list[Message], dict, list[int] | None], int]
-    splitter_reuse: Callable[[dict], tuple | None]
-    keeps: bool = True
-    """Whether a record may be kept (False: every record is decoded anew)."""
+    splitter_reuse: Callable[[dict], tuple | None] | None
 
 LOOKUP_PROTOS = frozenset(("tcp", "udp"))
 """The protocols :meth:`NetlinkSource.details` looks sockets up in (RAW ones are found by protocol number)."""
@@ -250,9 +249,7 @@ class NetlinkSource:
                 request = inet.build_request(proto, family, self._extensions)
                 self._dump_into(diag, request, self._inet_decoder(proto), (proto, family), into, warnings,
                                 unavailable)  # fmt: skip
-        unix_dump = _Dump(
-            lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), _no_reuse, keeps=False
-        )
+        unix_dump = _Dump(lambda messages, into, _prints: unix.decode_unix(messages, into, netns, name), None)
         self._dump_into(diag, unix.build_request(), unix_dump, UNIX_DUMP, into, warnings, unavailable)
 
     def _tcp_of_namespace(
@@ -357,7 +354,8 @@ class NetlinkSource:
             for _attempt in range(DUMP_ATTEMPTS):
                 decoded: dict = {}
                 skipped = 0
-                if not diag.stream(request, consume, dump.splitter_reuse(decoded), request_type):
+                reuse = dump.splitter_reuse(decoded) if dump.splitter_reuse is not None else None
+                if not diag.stream(request, consume, reuse, request_type):
                     break
             else:
                 warnings.append(f"{label} dump interrupted {DUMP_ATTEMPTS} times (sockets changing fast): "
@@ -381,7 +379,7 @@ class NetlinkSource:
         if skipped:  # the places the compiled splitter kept for them hold None
             decoded = {key: sock for key, sock in decoded.items() if sock is not None}
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
-        if not dump.keeps:
+        if dump.splitter_reuse is None:
             self._built.extend(decoded)
         into.update(decoded)
 
@@ -439,10 +437,6 @@ def _counts(proc_net: str) -> _Counts | None:
 def _own(shown: list[Found]) -> list[int | None]:
     """The key netwatch's own namespace's close events are subscribed under."""
     return [found.namespace.inode for found in shown if found.namespace.own] or [None]
-
-
-def _no_reuse(_into: dict) -> None:
-    """Unix dumps: no record is kept by the compiled splitter."""
 
 
 def _skipped(refused: int, unreadable: int) -> list[str]:
