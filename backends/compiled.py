@@ -14,9 +14,11 @@ from types import ModuleType
 
 SPLITTER = "netwatch.backends.sources.netlink._scan"
 """The sock_diag splitter (``sources/netlink/_scan.c``): see ``transport.DiagSocket.stream``."""
+DECODER = "netwatch.backends.sources.netlink._decode"
+"""The inet_diag decoder (``sources/netlink/_decode.c``): see ``inet.InetDecoder.decode``."""
 STRUCT_JSON = "netwatch.backends.model._struct_json"
 """The JSON encoder of ``struct tcp_info`` (``model/_struct_json.c``): see ``TcpInfo.json``."""
-PARTS = {SPLITTER: "sock_diag splitter", STRUCT_JSON: "tcp_info JSON encoder"}
+PARTS = {SPLITTER: "sock_diag splitter", DECODER: "inet_diag decoder", STRUCT_JSON: "tcp_info JSON encoder"}
 """Each compiled module, and what ``--version`` calls it; setup.py builds each from its ``.c`` file (so this module
 imports the standard library alone)."""
 

@@ -18,6 +18,7 @@ from netwatch.backends.model.tcp_info import TCP_INFO_SIZE, TcpInfo
 from netwatch.backends.sources.netlink import attributes, inet, inet_layout, unix
 from netwatch.backends.sources.netlink.records import SOCKET_FIELDS, socket_builder
 from netwatch.backends.sources.netlink.transport import DumpFailed, parse_datagram
+from tests.compiled_paths import decoded_by
 from tests.fixtures.recorded_dumps import FIXTURES, KERNEL_TCP_INFO_SIZES, load, split, with_tcp_info_size
 
 EXPECTED = json.loads((FIXTURES / "netlink_dumps.json").read_text())
@@ -251,10 +252,28 @@ def _read_only(extensions: object) -> bool:
     return is_shared(extensions)
 
 
-@pytest.mark.parametrize(("family", "local", "remote"), [("ipv4", "10.1.2.3", "10.4.5.6"),
-                                                         ("ipv6", "2001:db8::1", "2001:db8::2")])  # fmt: skip
+FAMILY_ADDRESSES = [("ipv4", "10.1.2.3", "10.4.5.6"), ("ipv6", "2001:db8::1", "2001:db8::2")]
+
+
+@pytest.mark.parametrize(("family", "local", "remote"), FAMILY_ADDRESSES)
 def test_every_inet_field_is_decoded_into_its_place(family: str, local: str, remote: str) -> None:
     """A message whose every field and attribute holds a distinct value (Socket fields are set by name)."""
+    message, expected = _every_field_message(family, local, remote)
+    into: dict = {}
+    decoder = inet.InetDecoder(lambda cgroup_id: f"/cgroup-{cgroup_id}")
+    decoder.start_namespace(NETNS, "ns-name")
+    assert decoder.decode([(bytearray(message), 0, len(message))], "tcp", into) == 0
+    (record,) = into.values()
+    _assert_fields(record, expected, inet.new_inet_socket)
+    extensions = record.extensions
+    assert type(extensions) is attributes.DctcpExtensions and type(extensions.shared) is MappingProxyType
+    assert all(type(extensions.shared[name]) is MappingProxyType for name in ("sockopt", "inet", "ulp"))
+
+
+def _every_field_message(family: str, local: str, remote: str, ulp: bool = True) -> tuple[bytes, Socket]:
+    """An inet_diag message whose every field and attribute holds a distinct value (with an INET_DIAG_ULP_INFO
+    unless not ``ulp``), and the record it stands for (decoded in namespace NETNS called "ns-name", with cgroup
+    paths "/cgroup-<id>")."""
     address_family = inet.FAMILIES[family]
     header = struct.pack(
         "=" + inet_layout.HEADER_FORMAT, address_family, 1, 2, 7, socket.htons(1111), socket.htons(2222),
@@ -277,13 +296,8 @@ def test_every_inet_field_is_decoded_into_its_place(family: str, local: str, rem
         (inet_layout.INET_DIAG_CGROUP_ID, struct.pack("=Q", 31)),
         (inet_layout.INET_DIAG_SOCKOPT, struct.pack("=H", 3)),
         (inet_layout.INET_DIAG_PROTOCOL, b"\x06"),
-        (inet_layout.INET_DIAG_ULP_INFO, _attributes((attributes.INET_ULP_INFO_NAME, b"tls\0"))),
+        *([(inet_layout.INET_DIAG_ULP_INFO, _attributes((attributes.INET_ULP_INFO_NAME, b"tls\0")))] if ulp else []),
     )
-    into: dict = {}
-    decoder = inet.InetDecoder(lambda cgroup_id: f"/cgroup-{cgroup_id}")
-    decoder.start_namespace(NETNS, "ns-name")
-    assert decoder.decode([(bytearray(message), 0, len(message))], "tcp", into) == 0
-    (record,) = into.values()
     cookie = 77 << 32 | 8888
     expected = Socket(
         key=("tcp", cookie, NETNS), proto="tcp", family=family, state="ESTABLISHED", local_address=local,
@@ -295,14 +309,11 @@ def test_every_inet_field_is_decoded_into_its_place(family: str, local: str, rem
         netns="ns-name", netns_inode=NETNS, extensions={
             "sockopt": attributes.sockopt_flags(3),
             "inet": {"protocol": 6, **({"v6only": True} if v6 else {}), "class_id": 43},
-            "ulp": {"name": "tls"},
+            **({"ulp": {"name": "tls"}} if ulp else {}),
             "dctcp": {"enabled": 1, "ce_state": 2, "alpha": 300, "ab_ecn": 400, "ab_tot": 500},
         },
     )  # fmt: skip
-    _assert_fields(record, expected, inet.new_inet_socket)
-    extensions = record.extensions
-    assert type(extensions) is attributes.DctcpExtensions and type(extensions.shared) is MappingProxyType
-    assert all(type(extensions.shared[name]) is MappingProxyType for name in ("sockopt", "inet", "ulp"))
+    return message, expected
 
 
 def test_every_unix_field_is_decoded_into_its_place() -> None:
@@ -360,3 +371,64 @@ def test_attributes_of_other_sizes_are_padded_or_cut() -> None:
     assert record.mark == 41 and record.tos is None and record.tcp_info is None
     assert dict(record.extensions) == {"bbr": attributes.bbr_info(5, 1, 100, 739, 512)}
     assert _read_only(record.extensions)
+
+
+def _odd_messages() -> list[bytes]:
+    """Messages the compiled decoder leaves to the Python loop (an unknown state, an unknown timer, a rare
+    extension) and messages every decoder skips (too short, of another family), with recorded ones between them."""
+    data, seq = load("netlink_tcp_dump.bin")
+    recorded = [bytes(buffer[start:end]) for buffer, start, end in split(data, seq)]
+    unknown_state, unknown_timer, other_family = (bytearray(recorded[0]) for _ in range(3))
+    unknown_state[1] = 99
+    unknown_timer[2] = 9
+    other_family[0] = socket.AF_UNIX
+    for number, message in enumerate((unknown_state, unknown_timer, other_family)):
+        struct.pack_into("=I", message, 44, 1_000_000 + number)  # a cookie of its own
+    with_ulp, _ = _every_field_message("ipv4", "10.1.2.3", "10.4.5.6")
+    return [bytes(unknown_state), recorded[1], bytes(unknown_timer), recorded[0][:40], with_ulp, bytes(other_family)]
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["one-off", "live"])
+def test_compiled_decoder_builds_the_records_of_the_python_loop(live: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recorded message at every kernel's tcp_info size, synthetic ones with every field, of both families,
+    and odd ones between them: the same records, in the same order, of the same types, with the same digests."""
+    if inet._decode is None:
+        pytest.skip("the compiled inet_diag decoder is not built here (no compiler at install)")
+    data, seq = load("netlink_tcp_dump.bin")
+    messages = []
+    for number, size in enumerate((*KERNEL_TCP_INFO_SIZES, TCP_INFO_SIZE + 40)):
+        for buffer, start, end in split(with_tcp_info_size(data, size), seq):
+            message = bytearray(buffer[start:end])
+            struct.pack_into("=I", message, 48, number)  # the cookie's high half: one socket per size
+            messages.append(bytes(message))
+    for number, (family, local, remote) in enumerate(FAMILY_ADDRESSES):
+        message = bytearray(_every_field_message(family, local, remote, ulp=False)[0])
+        struct.pack_into("=I", message, 44, 2_000_000 + number)
+        messages.append(bytes(message))
+    messages += _odd_messages()
+    ours, python_decoded = decoded_by("compiled", messages, live, monkeypatch)
+    theirs, _ = decoded_by("pure-python", messages, live, monkeypatch)
+    assert python_decoded == 3  # the unknown state, the unknown timer, the ULP info: nothing else
+    assert list(ours) == list(theirs) and len(ours) == len(messages) - 3  # 2 skipped; 1 socket twice: later wins
+    for key, record in ours.items():
+        other = theirs[key]
+        assert type(record) is Socket and record == other, key
+        assert (record.digest, record.observed_at) == (other.digest, other.observed_at)
+        assert [type(getattr(record, name)) for name in SOCKET_FIELDS] == [
+            type(getattr(other, name)) for name in SOCKET_FIELDS
+        ]
+        assert dict(record.extensions) == dict(other.extensions) and _read_only(record.extensions)
+
+
+def test_compiled_decoder_refuses_bad_plans_and_messages() -> None:
+    if inet._decode is None:
+        pytest.skip("the compiled inet_diag decoder is not built here (no compiler at install)")
+    layout = inet_layout.compile_layout(socket.AF_INET, ())
+    with pytest.raises(ValueError):  # a value beyond the message
+        inet._decode.plan(layout, 72, socket.AF_INET, (), {"info": (72, 8)}, (), None)
+    with pytest.raises(ValueError):  # shorter than struct inet_diag_msg
+        inet._decode.plan(layout, 40, socket.AF_INET, (), {}, (), None)
+    decoder = inet.InetDecoder(lambda cgroup_id: None)
+    message = bytearray(_odd_messages()[1])
+    with pytest.raises(ValueError):  # a message beyond its buffer
+        decoder.decode([(message, 0, len(message) + 1)], "tcp", {})

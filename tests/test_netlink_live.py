@@ -21,6 +21,7 @@ from netwatch.backends.model.records import Socket
 from netwatch.backends.model.source_result import SourceResult
 from netwatch.backends.sources.netlink import NetlinkSource, inet
 from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN
+from tests.compiled_paths import decoded_by
 from tests.fixtures.recorded_dumps import dump_messages
 from tests.socket_zoo import Zoo, socket_zoo
 
@@ -194,6 +195,29 @@ def test_tcp_info_agrees_with_pyroute2_decoder(world: World) -> None:
     collected = world.found[_inode(world.client)].tcp_info  # and the collection saw the same connection
     for field in STABLE_FIELDS:
         assert getattr(collected, field) == getattr(ours.tcp_info, field), field
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["one-off", "live"])
+def test_compiled_decoder_builds_the_records_of_the_python_loop(
+    world: World, live: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's messages (every extension asked for) of the world's TCP and UDP sockets, both families."""
+    if inet._decode is None:
+        pytest.skip("the compiled inet_diag decoder is not built here (no compiler at install)")
+    inodes = {_inode(sock) for sock in world.sockets()}
+    for proto in ("tcp", "udp"):
+        messages = [
+            message[NLMSG_HEADER_LEN:]
+            for family in inet.FAMILIES
+            for message in dump_messages(inet.build_request(proto, family), inodes, INODE_OFFSET)
+        ]
+        ours, python_decoded = decoded_by("compiled", messages, live, monkeypatch, proto)
+        theirs, _ = decoded_by("pure-python", messages, live, monkeypatch, proto)
+        assert python_decoded == 0 and len(ours) == len(messages) >= 3
+        assert list(ours) == list(theirs)
+        for key, record in ours.items():
+            assert record == theirs[key] and record.digest == theirs[key].digest
+            assert type(record.extensions) is type(theirs[key].extensions)
 
 
 def test_tcp_info_agrees_with_ss(world: World) -> None:

@@ -4,6 +4,8 @@ The hot path: one precompiled struct per message shape (inet_layout), ``unpack_f
 the receive buffers, one Socket built directly per message, small caches for repeated strings
 (addresses, congestion names), memory figures and the ``extensions`` mappings that few distinct values make up
 (a BBR socket's wraps the shared one and its raw tcp_bbr_info), and a table for the ports (one shared int each).
+Where it is built, the compiled decoder (``_decode.c``) builds the records of the shapes it has a plan for, with
+the same caches, and leaves the others to the Python loop.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from sys import intern
-from typing import Any
+from typing import Any, NamedTuple
 
+from netwatch.backends.compiled import DECODER, load
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.names import state_names
 from netwatch.backends.model.records import NO_EXTENSIONS, Socket, SocketKey, Timer
-from netwatch.backends.model.tcp_info import CLOCKS_SIZE, tcp_info_from_exact
+from netwatch.backends.model.tcp_info import CLOCKS_SIZE, TCP_INFO_SIZE, TcpInfo, tcp_info_from_exact
 from netwatch.backends.sources.netlink.attributes import (
     decode_cstring,
     decode_meminfo,
@@ -62,6 +65,7 @@ MAX_ADDRESSES = 1 << 17
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "raw": socket.IPPROTO_RAW}
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+FAMILY_NAMES = {number: name for name, number in FAMILIES.items()}
 
 
 class _Ports(dict):
@@ -79,13 +83,22 @@ PORTS = _Ports()
 TIMER_NAMES = ("off", "on", "keepalive", "timewait", "persist")
 TIMER_OFF = Timer("off", 0, 0)
 
-new_inet_socket = socket_builder(
+INET_FIELDS = (
     "key", "proto", "family", "state", "local_address", "local_port", "remote_address", "remote_port", "recv_q",
     "send_q", "inode", "uid", "cookie", "tcp_info", "timer", "meminfo", "skmem", "congestion", "cgroup",
     "shutdown", "tos", "tclass", "mark", "interface", "netns", "netns_inode", "extensions", "observed_at", "digest",
-    path=None, peer_inode=None, sock_type=None, owners=(),
 )  # fmt: skip
-"""A Socket from the values of an inet_diag message, in this order (owners are attached after the dump)."""
+"""The Socket fields an inet_diag message gives, in the order the decoders take them..."""
+INET_CONSTANTS = {"path": None, "peer_inode": None, "sock_type": None, "owners": ()}
+"""...and the others (owners are attached after the dump)."""
+new_inet_socket = socket_builder(*INET_FIELDS, **INET_CONSTANTS)
+"""A Socket from the values of an inet_diag message, in :data:`INET_FIELDS` order."""
+
+_decode = load(DECODER)
+"""The compiled decoder (``_decode.c``), or None: the Python loop decodes every message."""
+if _decode is not None:
+    _decode.configure(Socket, INET_FIELDS, INET_CONSTANTS, TcpInfo, TCP_INFO_SIZE, Timer,
+                      (FAMILY_NAMES[socket.AF_INET], FAMILY_NAMES[socket.AF_INET6]))
 
 
 def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
@@ -164,8 +177,10 @@ class InetDecoder:
     def __init__(self, cgroup_path: Callable[[int], str | None]) -> None:
         self._cgroup_path = cgroup_path
         self._addresses = {family: _AddressTexts(family) for family in (socket.AF_INET, socket.AF_INET6)}
-        self._congestion: dict[bytes, str] = {}
+        self._congestion = _Memo(_congestion_name)
         self._layouts: dict[tuple[int, Shape], Layout] = {}
+        self._plans: dict[int, list[object]] = {}
+        """Message size -> the compiled decoder's plans of the layouts of that size (see ``_decode.c``)."""
         self._shared_extensions: dict[tuple[Layout, object], Extensions] = {}
         self._layout_of_size: dict[str, dict[int, Layout | None]] = {}
         """Per protocol, message size -> the one layout seen at that size (None once two were): where the clocks
@@ -215,7 +230,13 @@ class InetDecoder:
                 self._layouts.clear()
                 self._shared_extensions.clear()
                 self._layout_of_size.clear()
+                self._plans.clear()
             layout = self._layouts[(family, shape)] = compile_layout(family, shape)
+            if _decode is not None and not layout.rare:
+                shared = tuple(layout.places[name] for _index, name in layout.shared)
+                plan = _decode.plan(layout, layout.size, family, layout.checks, layout.places, shared,
+                                    layout.own_extensions)  # fmt: skip
+                self._plans.setdefault(layout.size, []).append(plan)
         return layout
 
     def _extensions_for(self, layout: Layout, values: tuple) -> Extensions:
@@ -243,6 +264,30 @@ class InetDecoder:
 
         Returns the number of malformed messages skipped (too short, or of another address family).
         """
+        live = self._previous is not None
+        # Idle sockets share their memory figures: one record per distinct value saves ~300 bytes per socket.
+        memos = _Memos({}, _Memo(self._cgroup_path), _Memo(_payload(decode_meminfo)), _Memo(_payload(decode_skmeminfo)))
+        skipped = 0
+        if _decode is not None and (fingerprints is not None or not live) and type(messages) is list:
+            left: list[Message] = []
+            left_fingerprints: list[int] | None = [] if fingerprints is not None else None
+            addresses = self._addresses
+            context = (
+                proto, self.netns, self.netns_name, self._observed_at, state_names(proto), proto == "tcp",
+                addresses[socket.AF_INET], addresses[socket.AF_INET6], memos.uids, memos.meminfos, memos.skmems,
+                self._congestion, memos.cgroup_paths, self._shared_extensions, TIMER_NAMES, TIMER_OFF,
+            )  # fmt: skip
+            skipped = _decode.decode(messages, fingerprints, into, self.decoded if live else None, left,
+                                     left_fingerprints, self._plans, context)  # fmt: skip
+            if not left:
+                return skipped
+            messages, fingerprints = left, left_fingerprints
+        return skipped + self._decode_each(messages, proto, into, fingerprints, memos)
+
+    def _decode_each(
+        self, messages: Iterable[Message], proto: str, into: dict, fingerprints: list[int] | None, memos: _Memos
+    ) -> int:
+        """:meth:`decode` in Python, message by message."""
         states = state_names(proto)
         netns = self.netns
         netns_name = self.netns_name
@@ -256,15 +301,12 @@ class InetDecoder:
         state_count = len(states)
         wants_tcp_info = proto == "tcp"
         addresses = self._addresses
-        cgroup_paths = _Memo(self._cgroup_path)
-        # Idle sockets share their memory figures: one record per distinct value saves ~300 bytes per socket.
-        meminfos = _Memo(_payload(decode_meminfo))
-        skmems = _Memo(_payload(decode_skmeminfo))
+        uids, cgroup_paths, meminfos, skmems = memos
         congestion_names = self._congestion
+        family_names = FAMILY_NAMES
         shared_extensions = self._shared_extensions
         extensions_for = self._extensions_for
         ports = PORTS
-        uids: dict[int, int] = {}  # one int per distinct uid (those above 256 are not preallocated ints)
         new_tuple = tuple.__new__
         skipped = 0
         by_size: dict[int, Layout] = {}
@@ -307,13 +349,7 @@ class InetDecoder:
             if index:
                 extensions = layout.own_extensions(extensions, values[index])
             index = layout.cong
-            if index:
-                raw = values[index]
-                congestion = congestion_names.get(raw)
-                if congestion is None:
-                    congestion = congestion_names[raw] = intern(decode_cstring(raw, 0, len(raw)))
-            else:
-                congestion = None
+            congestion = congestion_names[values[index]] if index else None
             index_info = layout.info if wants_tcp_info else 0
             index_meminfo = layout.meminfo
             index_skmem = layout.skmem
@@ -333,7 +369,7 @@ class InetDecoder:
             into[key] = new_inet_socket(
                 key,
                 proto,
-                "ipv4" if family == socket.AF_INET else "ipv6",
+                family_names[family],
                 states[state] if state < state_count else "UNKNOWN",
                 text[src],
                 ports[sport],
@@ -362,6 +398,21 @@ class InetDecoder:
                 fingerprint,  # digest
             )
         return skipped
+
+
+class _Memos(NamedTuple):
+    """What one :meth:`InetDecoder.decode` call shares between its records: one int per distinct uid (those above
+    256 are not preallocated ints), cgroup paths by id, and memory figures by their raw bytes."""
+
+    uids: dict[int, int]
+    cgroup_paths: _Memo
+    meminfos: _Memo
+    skmems: _Memo
+
+
+def _congestion_name(raw: bytes) -> str:
+    """The name of a congestion control from INET_DIAG_CONG's payload."""
+    return intern(decode_cstring(raw, 0, len(raw)))
 
 
 def _fingerprint(buffer: bytearray, offset: int, end: int, clocks: int) -> int:

@@ -15,8 +15,8 @@ struct longer than the one known here is cut to it there; a shorter one is zero-
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from operator import itemgetter
 
 from netwatch.backends.model.extensions import LayeredExtensions
@@ -139,6 +139,12 @@ class Layout:
     """(raw payload index, extension name, decoder) of the RARE_EXTENSIONS present."""
     clocks: int = 0
     """Offset in the message of tcp_info's four ``last_*`` clocks (:data:`CLOCKS_SIZE` bytes), 0 without them."""
+    size: int = HEADER_SIZE
+    """Bytes of a message of this shape."""
+    checks: tuple[tuple[int, int, int], ...] = ()
+    """(offset, length, type) of each attribute header: what the compiled decoder checks (see ``_decode.c``)..."""
+    places: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """...and (offset, bytes) of each slot's value in the message, by slot name (``info``, ``sockopt``...)."""
 
 
 Shape = tuple[tuple[int, int, int], ...]
@@ -173,6 +179,8 @@ def compile_layout(family: int, shape: Shape) -> Layout:
     expected: list[int] = [family]
     slots: dict[str, object] = {}
     rare: list[tuple[int, str, Decoder]] = []
+    checks: list[tuple[int, int, int]] = []
+    places: dict[str, tuple[int, int]] = {}
     position = HEADER_SIZE
     for atype, length, padding in shape:
         start, position = position, position + length + padding
@@ -183,6 +191,7 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         formats.append("HH")
         check += [count, count + 1]
         expected += [length, atype]
+        checks.append((start, length, atype))
         count += 2
         kind = atype & NLA_TYPE_MASK
         slot, read = _payload_format(kind, payload)
@@ -191,6 +200,7 @@ def compile_layout(family: int, shape: Shape) -> Layout:
             slots[slot] = count
             count += 1
             size = struct.calcsize("=" + read)
+            places[slot] = (start + NLA_HEADER_LEN, size)
             payload -= size
             if kind == INET_DIAG_INFO:
                 slots["info_padding"] = bytes(TCP_INFO_SIZE - size)
@@ -217,6 +227,9 @@ def compile_layout(family: int, shape: Shape) -> Layout:
         shared=shared,
         pick_shared=itemgetter(*(index for index, _name in shared)) if shared else None,
         rare=tuple(rare),
+        size=position,
+        checks=tuple(checks),
+        places=places,
         **slots,
     )
 
