@@ -21,7 +21,14 @@ from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import unix_sockets
-from netwatch.backends.owners.proc_files import NOT_SOCKET, Outcome, fd_socket_inode, outcome_of
+from netwatch.backends.owners.proc_files import (
+    NOT_SOCKET,
+    Outcome,
+    ProcessSkipped,
+    fd_socket_inode,
+    outcome_of,
+    read_fd_inodes,
+)
 from netwatch.backends.owners.proc_mount import super_options
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
@@ -166,6 +173,19 @@ def test_an_fd_whose_target_cannot_be_named_is_skipped_alone(tmp_path: Path) -> 
                 resolver.prefetch()
             assert resolver.owners_of({inode_of(sock)}) == {inode_of(sock): (Owner(PID, sock.fileno()),)}
             assert PID in resolver.processes()
+
+
+def test_a_whole_fd_table_is_read_relative_to_its_directory(tmp_path: Path) -> None:
+    """read_fd_inodes (the cold scan's reader) gives what fd_socket_inode gives fd by fd, an unnameable fd included."""
+    with fd_beyond_path_max(tmp_path) as long_fd, socket.socket() as sock, open(__file__, "rb") as file:
+        fds, inodes = read_fd_inodes(f"/proc/{PID}")
+        read = dict(zip(map(int, fds), inodes, strict=True))
+        assert read[sock.fileno()] == inode_of(sock) and read[file.fileno()] == read[long_fd] == NOT_SOCKET
+        stable = [fd for fd in read if fd in (sock.fileno(), file.fileno(), long_fd, 0, 1, 2)]
+        assert {fd: read[fd] for fd in stable} == {fd: fd_socket_inode(f"/proc/{PID}/fd/{fd}") for fd in stable}
+    with pytest.raises(ProcessSkipped) as skipped:
+        read_fd_inodes(f"/proc/{exited_pid()}")
+    assert skipped.value.outcome is Outcome.VANISHED
 
 
 def test_own_tcp_sockets_and_process_record(

@@ -8,7 +8,7 @@ import os
 
 from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.owners.fd_tables import FdTable
-from netwatch.backends.owners.proc_files import ProcessSkipped, ProcStat, fd_socket_inode, list_fds, read_stat
+from netwatch.backends.owners.proc_files import ProcessSkipped, ProcStat, read_fd_inodes, read_stat
 
 PREFETCH_TIMEOUT = 30.0
 """Seconds the adopting call waits for the prefetching child before scanning by itself."""
@@ -49,9 +49,8 @@ def read_fd_tables(proc_root: str) -> list[ScannedTable]:
             continue
         base = f"{proc_root}/{name}"
         try:
-            fds = list_fds(base)
             stat = read_stat(base)
-            inodes = [fd_socket_inode(f"{base}/fd/{fd}") for fd in fds]
+            fds, inodes = read_fd_inodes(base)
         except ProcessSkipped:
             continue
         tables.append((int(name), tuple(stat), list(map(int, fds)), inodes))

