@@ -18,7 +18,14 @@ DECODER = "netwatch.backends.sources.netlink._decode"
 """The inet_diag decoder (``sources/netlink/_decode.c``): see ``inet.InetDecoder.decode``."""
 STRUCT_JSON = "netwatch.backends.model._struct_json"
 """The JSON encoder of ``struct tcp_info`` (``model/_struct_json.c``): see ``TcpInfo.json``."""
-PARTS = {SPLITTER: "sock_diag splitter", DECODER: "inet_diag decoder", STRUCT_JSON: "tcp_info JSON encoder"}
+SOCKET_JSON = "netwatch.tui.cli._socket_json"
+"""The JSON encoder of a socket's document (``tui/cli/_socket_json.c``): see ``SocketJsonEncoder.encode_function``."""
+PARTS = {
+    SPLITTER: "sock_diag splitter",
+    DECODER: "inet_diag decoder",
+    STRUCT_JSON: "tcp_info JSON encoder",
+    SOCKET_JSON: "socket JSON encoder",
+}
 """Each compiled module, and what ``--version`` calls it; setup.py builds each from its ``.c`` file (so this module
 imports the standard library alone)."""
 

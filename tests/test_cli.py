@@ -193,10 +193,19 @@ def assert_probe_passes(code: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
+@pytest.mark.parametrize("path", ["pure-python", "compiled"])
+def test_json_encoder_writes_what_socket_to_dict_holds(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Byte for byte on recorded sockets; on the live host as parsed documents (its process names and paths may be
-    undecodable bytes, kept as lone surrogates, which orjson refuses to encode on the reference side)."""
+    undecodable bytes, kept as lone surrogates, which orjson refuses to encode on the reference side). Through
+    ``encode`` and through the compiled encoder (``encode_function``, with records moved in time, a kept one)."""
     import dataclasses
+
+    from netwatch.tui.cli import serialize
+
+    if path == "pure-python":
+        monkeypatch.setattr(serialize, "_COMPILED_PLAN", None)
+    elif serialize._COMPILED_PLAN is None:
+        pytest.skip("the compiled socket JSON encoder is not built here (no compiler at install)")
 
     import orjson
 
@@ -205,7 +214,7 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
     from netwatch.backends.model.records import Timer
     from netwatch.backends.sources.netlink.attributes import BBR_LAYOUT, BbrExtensions, bbr_info, sockopt_flags
     from netwatch.tui.cli.serialize import DOCUMENT_FIELDS, SocketJsonEncoder, socket_to_dict
-    from tests.recorded import EVIL_NAME, recorded_snapshot
+    from tests.recorded import EVIL_NAME, recorded_snapshot, with_namespaces
 
     recorded = recorded_snapshot(1)
     first = next(iter(recorded.sockets.values()))
@@ -220,18 +229,34 @@ def test_json_encoder_writes_what_socket_to_dict_holds() -> None:
         first, path="/tmp/\udcff\n\"q", cgroup=EVIL_NAME, timer=Timer("on", 5, 1),
         extensions={"bbr": bbr_info(1, 2, 3, 4, 5), "sockopt": sockopt_flags(3), "ulp": {"name": "tls"}},
     )  # fmt: skip
-    encoder = SocketJsonEncoder(recorded.processes)
-    for sock in [*recorded.sockets.values(), *layered]:
-        encoded = encoder.encode(sock)
-        assert encoded == orjson.dumps(socket_to_dict(sock, recorded.processes))
-        assert list(json.loads(encoded)) == list(DOCUMENT_FIELDS)
+    # read 1.5 s after it was decoded, a kept record's clocks move on and its timer runs down
+    kept = dataclasses.replace(first, observed_at=100.0, timer=Timer("keepalive", 1000, 0))
+    for now in (None, 101.5):
+        encoder = SocketJsonEncoder(recorded.processes, now)
+        encode = encoder.encode_function()
+        assert (encode == encoder.encode) == (path == "pure-python")
+        for sock in [*recorded.sockets.values(), *layered, kept]:
+            encoded = encode(sock)
+            assert encoded == orjson.dumps(socket_to_dict(sock, recorded.processes, now))
+            assert list(json.loads(encoded)) == list(DOCUMENT_FIELDS)
+    contained = with_namespaces(recorded)  # containers of processes, and of a namespace (an ownerless socket's)
+    encode = SocketJsonEncoder(contained.processes, namespaces=contained.namespaces).encode_function()
+    documents = {}
+    for sock in contained.sockets.values():
+        documents[sock.key] = encode(sock)
+        assert documents[sock.key] == orjson.dumps(
+            socket_to_dict(sock, contained.processes, namespaces=contained.namespaces)
+        )
+    assert any(not sock.owners and json.loads(documents[sock.key])["container"] for sock in contained.sockets.values())
+    moved = json.loads(SocketJsonEncoder(recorded.processes, 101.5).encode_function()(kept))
+    assert moved["timer"]["expires_ms"] == 0 and moved["tcp_info"]["last_data_recv"] >= 1500
     live = Collector().snapshot()
     for snapshot, sockets in ((recorded, [odd]), (live, [*live.sockets.values(), odd])):
-        encoder = SocketJsonEncoder(snapshot.processes, namespaces=snapshot.namespaces)
+        encode = SocketJsonEncoder(snapshot.processes, namespaces=snapshot.namespaces).encode_function()
         for sock in sockets:
             expected = json.loads(json.dumps(socket_to_dict(sock, snapshot.processes, namespaces=snapshot.namespaces)))
-            assert json.loads(encoder.encode(sock)) == expected
-    assert json.loads(SocketJsonEncoder({}).encode(odd))["path"] == "/tmp/\udcff\n\"q"
+            assert json.loads(encode(sock)) == expected
+    assert json.loads(SocketJsonEncoder({}).encode_function()(odd))["path"] == "/tmp/\udcff\n\"q"
 
 
 def test_csv_rows_hold_the_documents_plain_values() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from netwatch.backends.compiled import STRUCT_JSON, load
 
@@ -168,6 +169,14 @@ _install_field_properties()
 
 _new_object = object.__new__
 _set_raw = TcpInfo.raw.__set__  # type: ignore[attr-defined]
+
+
+def raw_json() -> Callable[[bytes, int], bytes]:
+    """:meth:`TcpInfo.json` as a function of a TcpInfo's ``raw`` bytes and ``moved``: the compiled encoder itself
+    where it runs (for the compiled socket encoder, which reads ``raw`` from its slot)."""
+    if COMPILED_JSON is not None:
+        return partial(_struct_json.encode, COMPILED_JSON)
+    return lambda raw, moved: TcpInfo(raw).json(moved)
 
 
 def tcp_info_from_exact(raw: bytes) -> TcpInfo:

@@ -87,7 +87,7 @@ def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None
     """The JSON document of ``sockets``, streamed in batches; a large list is encoded by two processes (the
     second half by a forked child, see :func:`_encode_in_child`)."""
     out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
-    encode = SocketJsonEncoder(snapshot.processes, snapshot.monotonic, snapshot.namespaces).encode
+    encode = SocketJsonEncoder(snapshot.processes, snapshot.monotonic, snapshot.namespaces).encode_function()
     half = len(sockets) // 2 if len(sockets) >= PARALLEL_JSON_MIN else len(sockets)
     out.flush()  # nothing buffered may be inherited by the child
     child = _encode_in_child(sockets[half:], encode)

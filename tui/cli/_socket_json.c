@@ -1,0 +1,531 @@
+/* The compiled fast path of serialize.SocketJsonEncoder.encode (optional: the pure-Python one gives the same bytes).
+ *
+ * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, processes, namespaces, now, tcp_info_json,
+ * extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one socket record, its
+ * keys in `plan` order. `plan` holds
+ * (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
+ * as `kind` says:
+ *   PLAIN      encoded[value] (`encoded` computes and keeps each distinct value's JSON)
+ *   NUMBER     null, or the integer
+ *   OWNERS     [{"pid":..,"fd":..,"name":encoded[processes[pid].name or None]}, ...] (Owner records of owner_class;
+ *              `extra` names the three keys)
+ *   TCP_INFO   null, or tcp_info_json(value.raw, moved) (value of tcp_info_class): moved the clocks' milliseconds
+ *              (see records.clocks_moved)
+ *   TIMER      null, or {"name":encoded[name],"expires_ms":..,"retrans":..} (`extra` names the keys), its countdown
+ *              run down by moved unless its name is "off" (see records.timer_at)
+ *   RECORD     null, or {"<extra[0]>":..,...}: a tuple of integers named by the tuple of names `extra`
+ *   EXTENSIONS extensions_json(value); a shared mapping's (a mappingproxy) is kept by identity: the snapshot's
+ *              records hold each of them while it is encoded
+ *   CONTAINER  container_json(container): the container of its first owner's process (`processes[pid].container`)
+ *              that has one, else that of its network namespace (`namespaces[sock.netns_inode].container`), each
+ *              distinct one encoded once (see snapshot.socket_container)
+ * A record of another class than socket_class is encoded by calling fallback(sock) instead. `now` is the
+ * snapshot's monotonic time, or None (no clocks moved).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CAPSULE_NAME "netwatch.socket_json.encoder"
+enum { PLAIN, NUMBER, OWNERS, TCP_INFO, TIMER, RECORD, EXTENSIONS, CONTAINER, KINDS };
+
+typedef struct {
+    char *key; /* "name": */
+    Py_ssize_t key_len, offset;
+    int kind;
+    PyObject *names; /* OWNERS, TIMER, RECORD: the keys of their values ("name": each), a tuple of bytes */
+    PyObject *last, *last_json; /* PLAIN: the value seen last and its JSON (consecutive sockets repeat many) */
+} Field;
+
+typedef struct {
+    Py_ssize_t count;
+    Field *fields;
+    PyTypeObject *socket_type;
+    Py_ssize_t observed_offset, pid_offset, fd_offset, raw_offset, owners_offset, netns_offset;
+    PyObject *owner_type, *tcp_info_type, *shared, *containers, *encoded, *processes, *namespaces;
+    PyObject *container_attribute, *tcp_info_json, *extensions_json, *container_json, *fallback;
+    PyObject *name_attribute;
+    double now;
+    int has_now;
+    char *buffer;
+    Py_ssize_t size, used;
+} Encoder;
+
+static void free_encoder(PyObject *capsule) {
+    Encoder *e = PyCapsule_GetPointer(capsule, CAPSULE_NAME);
+    if (e == NULL)
+        return;
+    for (Py_ssize_t i = 0; i < e->count; i++) {
+        PyMem_Free(e->fields[i].key);
+        Py_XDECREF(e->fields[i].names);
+        Py_XDECREF(e->fields[i].last);
+        Py_XDECREF(e->fields[i].last_json);
+    }
+    PyMem_Free(e->fields);
+    Py_XDECREF(e->socket_type);
+    Py_XDECREF(e->owner_type);
+    Py_XDECREF(e->tcp_info_type);
+    Py_XDECREF(e->shared);
+    Py_XDECREF(e->containers);
+    Py_XDECREF(e->namespaces);
+    Py_XDECREF(e->container_attribute);
+    Py_XDECREF(e->encoded);
+    Py_XDECREF(e->processes);
+    Py_XDECREF(e->tcp_info_json);
+    Py_XDECREF(e->extensions_json);
+    Py_XDECREF(e->container_json);
+    Py_XDECREF(e->fallback);
+    Py_XDECREF(e->name_attribute);
+    PyMem_Free(e->buffer);
+    PyMem_Free(e);
+}
+
+/* ---- output ---- */
+
+static int reserve(Encoder *e, Py_ssize_t more) {
+    if (e->used + more <= e->size)
+        return 0;
+    Py_ssize_t size = e->size ? e->size : 4096;
+    while (size < e->used + more)
+        size *= 2;
+    char *grown = PyMem_Realloc(e->buffer, (size_t)size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    e->buffer = grown;
+    e->size = size;
+    return 0;
+}
+
+static int put(Encoder *e, const char *text, Py_ssize_t length) {
+    if (reserve(e, length) < 0)
+        return -1;
+    memcpy(e->buffer + e->used, text, (size_t)length);
+    e->used += length;
+    return 0;
+}
+
+#define PUT_LITERAL(e, text) put(e, text, (Py_ssize_t)sizeof(text) - 1)
+
+/* bytes (or anything with the buffer protocol) as they are */
+static int put_bytes(Encoder *e, PyObject *value) {
+    if (PyBytes_Check(value))
+        return put(e, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+    PyErr_Format(PyExc_TypeError, "a JSON encoding must be bytes, not %.100s", Py_TYPE(value)->tp_name);
+    return -1;
+}
+
+/* An integer in decimal, as b"%d" % value writes it. */
+static int put_integer(Encoder *e, PyObject *value) {
+    char digits[32];
+    int overflow = 0;
+    long long number = PyLong_Check(value) ? PyLong_AsLongLongAndOverflow(value, &overflow) : -1;
+    if (PyLong_Check(value) && !overflow && !(number == -1 && PyErr_Occurred())) {
+        unsigned long long magnitude = number < 0 ? 0ULL - (unsigned long long)number : (unsigned long long)number;
+        char *end = digits + sizeof digits, *start = end;
+        do {
+            *--start = (char)('0' + magnitude % 10);
+            magnitude /= 10;
+        } while (magnitude);
+        if (number < 0)
+            *--start = '-';
+        return put(e, start, end - start);
+    }
+    PyErr_Clear();
+    PyObject *index = PyNumber_Index(value); /* b"%d" accepts what has __index__ */
+    if (index == NULL)
+        return -1;
+    PyObject *text = PyObject_Str(index);
+    Py_DECREF(index);
+    if (text == NULL)
+        return -1;
+    Py_ssize_t length;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &length);
+    int result = utf8 == NULL ? -1 : put(e, utf8, length);
+    Py_DECREF(text);
+    return result;
+}
+
+static int put_encoded(Encoder *e, PyObject *value) {
+    PyObject *json = PyObject_GetItem(e->encoded, value);
+    if (json == NULL)
+        return -1;
+    int result = put_bytes(e, json);
+    Py_DECREF(json);
+    return result;
+}
+
+static int put_called(Encoder *e, PyObject *function, PyObject *argument, PyObject *second) {
+    PyObject *json = second == NULL ? PyObject_CallOneArg(function, argument)
+                                    : PyObject_CallFunctionObjArgs(function, argument, second, NULL);
+    if (json == NULL)
+        return -1;
+    int result = put_bytes(e, json);
+    Py_DECREF(json);
+    return result;
+}
+
+/* ---- fields ---- */
+
+static inline PyObject *slot(PyObject *object, Py_ssize_t offset) { return *(PyObject **)((char *)object + offset); }
+
+static long long clocks_moved(Encoder *e, PyObject *sock) {
+    PyObject *observed = slot(sock, e->observed_offset);
+    if (!e->has_now || observed == NULL || observed == Py_None)
+        return 0;
+    double at = PyFloat_AsDouble(observed);
+    if (at == -1.0 && PyErr_Occurred())
+        return -1;
+    return e->now <= at ? 0 : (long long)((e->now - at) * 1000);
+}
+
+static int put_owners(Encoder *e, PyObject *owners, PyObject *keys) {
+    if (!PyTuple_Check(owners)) {
+        PyErr_SetString(PyExc_TypeError, "owners must be a tuple");
+        return -1;
+    }
+    if (PUT_LITERAL(e, "[") < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(owners); i++) {
+        PyObject *owner = PyTuple_GET_ITEM(owners, i);
+        if ((PyObject *)Py_TYPE(owner) != e->owner_type) {
+            PyErr_SetString(PyExc_TypeError, "an owner must be an Owner record");
+            return -1;
+        }
+        PyObject *pid = slot(owner, e->pid_offset), *fd = slot(owner, e->fd_offset);
+        if (pid == NULL || fd == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "an owner without its pid or fd");
+            return -1;
+        }
+        PyObject *process = PyDict_GetItemWithError(e->processes, pid); /* borrowed */
+        if (process == NULL && PyErr_Occurred())
+            return -1;
+        PyObject *name = process == NULL ? Py_NewRef(Py_None) : PyObject_GetAttr(process, e->name_attribute);
+        if (name == NULL)
+            return -1;
+        int failed = (i && PUT_LITERAL(e, ",") < 0) || PUT_LITERAL(e, "{") < 0 ||
+                     put_bytes(e, PyTuple_GET_ITEM(keys, 0)) < 0 || put_integer(e, pid) < 0 ||
+                     PUT_LITERAL(e, ",") < 0 || put_bytes(e, PyTuple_GET_ITEM(keys, 1)) < 0 ||
+                     put_integer(e, fd) < 0 || PUT_LITERAL(e, ",") < 0 || put_bytes(e, PyTuple_GET_ITEM(keys, 2)) < 0 ||
+                     put_encoded(e, name) < 0 || PUT_LITERAL(e, "}") < 0;
+        Py_DECREF(name);
+        if (failed)
+            return -1;
+    }
+    return PUT_LITERAL(e, "]");
+}
+
+static int put_timer(Encoder *e, PyObject *timer, PyObject *keys, long long moved) {
+    if (!PyTuple_Check(timer) || PyTuple_GET_SIZE(timer) != 3) {
+        PyErr_SetString(PyExc_TypeError, "a timer must be (name, expires_ms, retrans)");
+        return -1;
+    }
+    PyObject *name = PyTuple_GET_ITEM(timer, 0), *expires = PyTuple_GET_ITEM(timer, 1);
+    PyObject *left = NULL;
+    if (moved && PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "off") != 0) {
+        long long value = PyLong_AsLongLong(expires);
+        if (value == -1 && PyErr_Occurred())
+            return -1;
+        left = PyLong_FromLongLong(value > moved ? value - moved : 0);
+        if (left == NULL)
+            return -1;
+        expires = left;
+    }
+    int failed = PUT_LITERAL(e, "{") < 0 || put_bytes(e, PyTuple_GET_ITEM(keys, 0)) < 0 || put_encoded(e, name) < 0 ||
+                 PUT_LITERAL(e, ",") < 0 || put_bytes(e, PyTuple_GET_ITEM(keys, 1)) < 0 ||
+                 put_integer(e, expires) < 0 || PUT_LITERAL(e, ",") < 0 ||
+                 put_bytes(e, PyTuple_GET_ITEM(keys, 2)) < 0 || put_integer(e, PyTuple_GET_ITEM(timer, 2)) < 0 ||
+                 PUT_LITERAL(e, "}") < 0;
+    Py_XDECREF(left);
+    return failed ? -1 : 0;
+}
+
+static int put_record(Encoder *e, PyObject *record, PyObject *names) {
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) != count) {
+        PyErr_SetString(PyExc_TypeError, "a record must be a tuple of its fields");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (put(e, i ? "," : "{", 1) < 0 || put_bytes(e, PyTuple_GET_ITEM(names, i)) < 0 ||
+            put_integer(e, PyTuple_GET_ITEM(record, i)) < 0)
+            return -1;
+    return PUT_LITERAL(e, "}");
+}
+
+/* JSON kept by the identity of the object it encodes (`cache`: id -> (object, JSON)), else json_of(object). */
+static int put_by_identity(Encoder *e, PyObject *cache, PyObject *object, PyObject *json_of) {
+    PyObject *id = PyLong_FromVoidPtr(object);
+    if (id == NULL)
+        return -1;
+    PyObject *known = PyDict_GetItemWithError(cache, id); /* borrowed */
+    if (known != NULL && PyTuple_GET_ITEM(known, 0) == object) {
+        Py_DECREF(id);
+        return put_bytes(e, PyTuple_GET_ITEM(known, 1));
+    }
+    PyObject *json = PyErr_Occurred() ? NULL : PyObject_CallOneArg(json_of, object);
+    PyObject *entry = json == NULL ? NULL : PyTuple_Pack(2, object, json);
+    int result = entry == NULL || PyDict_SetItem(cache, id, entry) < 0 ? -1 : put_bytes(e, json);
+    Py_XDECREF(entry);
+    Py_XDECREF(json);
+    Py_DECREF(id);
+    return result;
+}
+
+/* The container of `holder` (a Process or a Namespace, NULL: none), a new reference (None: none), or NULL. */
+static PyObject *container_of(Encoder *e, PyObject *holder) {
+    return holder == NULL ? Py_NewRef(Py_None) : PyObject_GetAttr(holder, e->container_attribute);
+}
+
+static int put_container(Encoder *e, PyObject *sock) {
+    PyObject *owners = slot(sock, e->owners_offset), *container = NULL;
+    for (Py_ssize_t i = 0; owners != NULL && PyTuple_Check(owners) && i < PyTuple_GET_SIZE(owners); i++) {
+        PyObject *owner = PyTuple_GET_ITEM(owners, i);
+        PyObject *pid = (PyObject *)Py_TYPE(owner) == e->owner_type ? slot(owner, e->pid_offset) : NULL;
+        PyObject *process = pid == NULL ? NULL : PyDict_GetItemWithError(e->processes, pid);
+        if ((container = container_of(e, process)) == NULL)
+            return -1;
+        if (container != Py_None)
+            break;
+        Py_CLEAR(container);
+    }
+    if (container == NULL) {
+        PyObject *netns = slot(sock, e->netns_offset);
+        PyObject *namespace = netns == NULL || netns == Py_None ? NULL : PyObject_GetItem(e->namespaces, netns);
+        if (namespace == NULL && netns != NULL && netns != Py_None) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                return -1;
+            PyErr_Clear();
+        }
+        container = container_of(e, namespace);
+        Py_XDECREF(namespace);
+        if (container == NULL)
+            return -1;
+    }
+    int result = container == Py_None ? PUT_LITERAL(e, "null") : put_by_identity(e, e->containers, container,
+                                                                                  e->container_json);
+    Py_DECREF(container);
+    return result;
+}
+
+static int put_plain(Encoder *e, Field *field, PyObject *value) {
+    if (value != field->last) {
+        PyObject *json = PyObject_GetItem(e->encoded, value);
+        if (json == NULL)
+            return -1;
+        Py_XSETREF(field->last_json, json);
+        Py_XSETREF(field->last, Py_NewRef(value));
+    }
+    return put_bytes(e, field->last_json);
+}
+
+static int put_extensions(Encoder *e, PyObject *extensions) {
+    if (!Py_IS_TYPE(extensions, &PyDictProxy_Type))
+        return put_called(e, e->extensions_json, extensions, NULL);
+    return put_by_identity(e, e->shared, extensions, e->extensions_json);
+}
+
+static int put_field(Encoder *e, Field *field, PyObject *sock, long long moved) {
+    if (field->kind == CONTAINER)
+        return put_container(e, sock);
+    PyObject *value = slot(sock, field->offset);
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a socket record without one of its fields");
+        return -1;
+    }
+    if (value == Py_None && field->kind != PLAIN && field->kind != EXTENSIONS)
+        return PUT_LITERAL(e, "null");
+    switch (field->kind) {
+    case PLAIN:
+        return put_plain(e, field, value);
+    case NUMBER:
+        return put_integer(e, value);
+    case OWNERS:
+        return put_owners(e, value, field->names);
+    case TCP_INFO: {
+        PyObject *raw = (PyObject *)Py_TYPE(value) == e->tcp_info_type ? slot(value, e->raw_offset) : NULL;
+        if (raw == NULL) {
+            PyErr_SetString(PyExc_TypeError, "tcp_info must be a TcpInfo record");
+            return -1;
+        }
+        PyObject *number = PyLong_FromLongLong(moved);
+        if (number == NULL)
+            return -1;
+        int result = put_called(e, e->tcp_info_json, raw, number);
+        Py_DECREF(number);
+        return result;
+    }
+    case TIMER:
+        return put_timer(e, value, field->names, moved);
+    case RECORD:
+        return put_record(e, value, field->names);
+    default: /* EXTENSIONS */
+        return put_extensions(e, value);
+    }
+}
+
+static PyObject *encode(PyObject *capsule, PyObject *sock) {
+    Encoder *e = PyCapsule_GetPointer(capsule, CAPSULE_NAME);
+    if (e == NULL)
+        return NULL;
+    if (Py_TYPE(sock) != e->socket_type)
+        return PyObject_CallOneArg(e->fallback, sock);
+    long long moved = clocks_moved(e, sock);
+    if (moved < 0)
+        return NULL;
+    e->used = 0;
+    for (Py_ssize_t i = 0; i < e->count; i++) {
+        Field *field = &e->fields[i];
+        if (put(e, i ? "," : "{", 1) < 0 || put(e, field->key, field->key_len) < 0 ||
+            put_field(e, field, sock, moved) < 0)
+            return NULL;
+    }
+    if (PUT_LITERAL(e, "}") < 0)
+        return NULL;
+    return PyBytes_FromStringAndSize(e->buffer, e->used);
+}
+
+static PyMethodDef encode_method = {"encode", (PyCFunction)encode, METH_O, "encode(sock) -> its JSON object"};
+
+/* ---- making an encoder ---- */
+
+static Py_ssize_t slot_offset(PyObject *type, const char *name) {
+    PyObject *descriptor = PyObject_GetAttrString(type, name);
+    if (descriptor == NULL)
+        return -1;
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
+        if (member->type == T_OBJECT_EX || member->type == T_OBJECT)
+            offset = member->offset;
+    }
+    Py_DECREF(descriptor);
+    if (offset < 0)
+        PyErr_Format(PyExc_TypeError, "%s is not a slot", name);
+    return offset;
+}
+
+static int make_field(Field *field, PyObject *item, PyObject *socket_class) {
+    const char *name;
+    PyObject *extra;
+    if (!PyArg_ParseTuple(item, "siO", &name, &field->kind, &extra))
+        return -1;
+    if (field->kind < 0 || field->kind >= KINDS) {
+        PyErr_Format(PyExc_ValueError, "unknown kind %d", field->kind);
+        return -1;
+    }
+    size_t length = strlen(name);
+    field->key = PyMem_Malloc(length + 3);
+    if (field->key == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    field->key[0] = '"';
+    memcpy(field->key + 1, name, length);
+    memcpy(field->key + 1 + length, "\":", 2);
+    field->key_len = (Py_ssize_t)length + 3;
+    if (field->kind == OWNERS || field->kind == TIMER || field->kind == RECORD) {
+        if (!PyTuple_Check(extra) || (field->kind != RECORD && PyTuple_GET_SIZE(extra) != 3)) {
+            PyErr_SetString(PyExc_TypeError, "an OWNERS, TIMER or RECORD field needs the tuple of its keys");
+            return -1;
+        }
+        field->names = PyTuple_New(PyTuple_GET_SIZE(extra));
+        if (field->names == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(extra); i++) {
+            PyObject *name = PyTuple_GET_ITEM(extra, i);
+            const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+            PyObject *key = text == NULL ? NULL : PyBytes_FromFormat("\"%s\":", text);
+            if (key == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "keys must be text");
+                return -1;
+            }
+            PyTuple_SET_ITEM(field->names, i, key);
+        }
+    }
+    if (field->kind != CONTAINER && (field->offset = slot_offset(socket_class, name)) < 0)
+        return -1;
+    return 0;
+}
+
+static PyObject *encoder(PyObject *self, PyObject *args) {
+    PyObject *socket_class, *plan, *owner_class, *tcp_info_class, *encoded, *processes, *namespaces, *now,
+        *tcp_info_json, *extensions_json, *container_json, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!OOOOOO", &PyType_Type, &socket_class, &PyTuple_Type, &plan, &PyType_Type,
+                          &owner_class, &PyType_Type, &tcp_info_class, &encoded, &PyDict_Type, &processes,
+                          &namespaces, &now, &tcp_info_json, &extensions_json, &container_json, &fallback))
+        return NULL;
+    Encoder *e = PyMem_Calloc(1, sizeof(Encoder));
+    if (e == NULL)
+        return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(e, CAPSULE_NAME, free_encoder);
+    if (capsule == NULL) {
+        PyMem_Free(e);
+        return NULL;
+    }
+    e->fields = PyMem_Calloc((size_t)PyTuple_GET_SIZE(plan) + 1, sizeof(Field));
+    if (e->fields == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan); i++) {
+        e->count = i + 1;
+        if (make_field(&e->fields[i], PyTuple_GET_ITEM(plan, i), socket_class) < 0)
+            goto fail;
+    }
+    e->socket_type = (PyTypeObject *)Py_NewRef(socket_class);
+    e->owner_type = Py_NewRef(owner_class);
+    e->tcp_info_type = Py_NewRef(tcp_info_class);
+    e->encoded = Py_NewRef(encoded);
+    e->processes = Py_NewRef(processes);
+    e->namespaces = Py_NewRef(namespaces);
+    e->tcp_info_json = Py_NewRef(tcp_info_json);
+    e->extensions_json = Py_NewRef(extensions_json);
+    e->container_json = Py_NewRef(container_json);
+    e->fallback = Py_NewRef(fallback);
+    if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL || (e->shared = PyDict_New()) == NULL ||
+        (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
+        (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset(socket_class, "owners")) < 0 ||
+        (e->netns_offset = slot_offset(socket_class, "netns_inode")) < 0 ||
+        (e->raw_offset = slot_offset(tcp_info_class, "raw")) < 0 ||
+        (e->observed_offset = slot_offset(socket_class, "observed_at")) < 0 ||
+        (e->pid_offset = slot_offset(owner_class, "pid")) < 0 || (e->fd_offset = slot_offset(owner_class, "fd")) < 0)
+        goto fail;
+    e->has_now = now != Py_None;
+    if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())
+        goto fail;
+    PyObject *function = PyCFunction_New(&encode_method, capsule);
+    Py_DECREF(capsule);
+    return function;
+fail:
+    Py_DECREF(capsule);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"encoder", encoder, METH_VARARGS,
+     "encoder(socket_class, plan, owner_class, tcp_info_class, encoded, processes, namespaces, now, tcp_info_json, "
+     "extensions_json, container_json, fallback) -> encode(sock) -> bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_socket_json", "The compiled socket JSON encoder.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__socket_json(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    static const char *names[KINDS] = {"PLAIN", "NUMBER", "OWNERS", "TCP_INFO", "TIMER", "RECORD", "EXTENSIONS",
+                                       "CONTAINER"};
+    for (int kind = 0; kind < KINDS; kind++)
+        if (PyModule_AddIntConstant(m, names[kind], kind) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
+    return m;
+}
