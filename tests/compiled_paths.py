@@ -28,9 +28,10 @@ def compiled_or_pure(module: object, attribute: str, what: str) -> Callable[...,
 def decoded_by(
     path: str, messages: list[bytes], live: bool, monkeypatch: pytest.MonkeyPatch, proto: str = "tcp"
 ) -> tuple[dict, int]:
-    """(records in order, messages the Python loop decoded) of the second of two decodes of inet_diag ``messages``
-    (of ``proto``, payloads alone) by one decoder (the first teaches it their shapes), through the compiled decoder
-    (``path`` "compiled") or the Python loop alone; ``live``: as a live collection's dump, fingerprinted."""
+    """(records in order, messages the Python loop decoded in all) of the second of two decodes of inet_diag
+    ``messages`` (of ``proto``, payloads alone) by one decoder (the first with nothing cached yet), through the
+    compiled decoder (``path`` "compiled") or the Python loop alone; ``live``: as a live collection's dump,
+    fingerprinted."""
     left: list[int] = []
     decode_each = inet.InetDecoder._decode_each
     with monkeypatch.context() as patch:
@@ -42,7 +43,6 @@ def decoded_by(
         decoder.start_namespace(4026532999, "ns-name")
         into: dict = {}
         for _ in range(2):
-            left.clear()
             if live:
                 decoder.start_dump(1234.5, {})
             fingerprints = list(range(7, 7 + len(messages))) if live else None  # as the compiled splitter gives them

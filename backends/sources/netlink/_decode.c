@@ -1,9 +1,10 @@
 /* The compiled fast path of inet.InetDecoder.decode (optional: the pure-Python decoder builds the same records).
  *
- * configure(socket_class, fields, constants, tcp_info_class, tcp_info_size, timer_class, families), once: the
- * records' class, the names of the fields set from each message (exactly FIELDS below, in that order), the others'
- * constant values ({name: value}), the class of `tcp_info` (its bytes in the slot `raw`, zero-padded to
- * tcp_info_size), the timer's (a tuple subclass: name, expires, retrans) and the `family` of IPv4 and IPv6 sockets.
+ * configure(socket_class, fields, constants, tcp_info_class, tcp_info_size, timer_class, families, ports), once:
+ * the records' class, the names of the fields set from each message (exactly FIELDS below, in that order), the
+ * others' constant values ({name: value}), the class of `tcp_info` (its bytes in the slot `raw`, zero-padded to
+ * tcp_info_size), the timer's (a tuple subclass: name, expires, retrans), the `family` of IPv4 and IPv6 sockets and
+ * the table of ports (inet.PORTS: its ints are the records' ports).
  *
  * plan(layout, size, family, checks, places, shared, own_class) -> where the values of one message shape are:
  * the size and address family of its messages, checks ((offset, length, type) of each attribute header), places
@@ -13,13 +14,15 @@
  *
  * decode(messages, fingerprints, into, decoded, left, left_fingerprints, plans, context) -> malformed messages
  * skipped. Each message whose shape has a plan in plans[size] (a list) becomes a record, into[key]; its key is
- * appended to `decoded` (unless None), its fingerprint (if `fingerprints` is not None) is the record's digest. A
- * message this module does not decode (a new shape, shared extensions not cached yet, an unknown state or timer)
- * goes to `left` (its fingerprint to `left_fingerprints`) for the pure-Python decoder, into[key] set to None: a
- * place it fills, so that `into` keeps the kernel's order. context = (proto, netns, netns_name, observed_at,
- * states, wants_tcp_info, addresses_ipv4, addresses_ipv6, uids, meminfos, skmems, congestion_names, cgroup_paths,
- * shared_extensions, timer_names, timer_off): the decoder's caches and memos, looked up with PyObject_GetItem
- * (their __missing__ fills them).
+ * appended to `decoded` (unless None), its fingerprint (if `fingerprints` is not None) is the record's digest. For
+ * a message of a shape without a plan, learn(buffer, offset, end) is called first (the decoder compiles the
+ * layout of a new shape, and its plan), and share(layout, buffer, offset) gives the shared extensions mapping of
+ * values not cached yet. A message this module does not decode (a shape without a plan: a rare extension; an
+ * unknown state or timer) goes to `left` (its fingerprint to `left_fingerprints`) for the pure-Python decoder,
+ * into[key] set to None: a place it fills, so that `into` keeps the kernel's order. context = (proto, netns,
+ * netns_name, observed_at, states, wants_tcp_info, addresses_ipv4, addresses_ipv6, uids, meminfos, skmems,
+ * congestion_names, cgroup_paths, shared_extensions, timer_names, timer_off, learn, share): the decoder's caches and
+ * memos, looked up with PyObject_GetItem (their __missing__ fills them), and its callbacks.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -77,7 +80,8 @@ static Py_ssize_t field_offset[N_FIELDS], constant_offset[MAX_CONSTANTS], tcp_in
 static PyObject *constant_value[MAX_CONSTANTS];
 static int constants;
 static PyObject *family_names[2]; /* of AF_INET, AF_INET6 */
-static PyObject *ports[65536];     /* one shared int per port, made as ports are seen */
+static PyObject *port_table;       /* inet.PORTS: idiag_sport/dport as unpacked -> port (fills itself) */
+static PyObject *ports[65536];     /* its ints by port, as they are met */
 
 /* The offset of the slot `name` of `type` (an object slot from __slots__), or -1 with an error set. */
 static Py_ssize_t slot_offset(PyTypeObject *type, PyObject *name) {
@@ -106,11 +110,11 @@ static Py_ssize_t named_slot_offset(PyTypeObject *type, const char *name) {
 }
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *socket_class, *fields, *constant_map, *info_class, *timer_class, *ipv4, *ipv6;
+    PyObject *socket_class, *fields, *constant_map, *info_class, *timer_class, *ipv4, *ipv6, *port_map;
     Py_ssize_t info_size;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!nO!(UU)", &PyType_Type, &socket_class, &PyTuple_Type, &fields, &PyDict_Type,
-                          &constant_map, &PyType_Type, &info_class, &info_size, &PyType_Type, &timer_class, &ipv4,
-                          &ipv6))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!nO!(UU)O!", &PyType_Type, &socket_class, &PyTuple_Type, &fields,
+                          &PyDict_Type, &constant_map, &PyType_Type, &info_class, &info_size, &PyType_Type,
+                          &timer_class, &ipv4, &ipv6, &PyDict_Type, &port_map))
         return NULL;
     if (PyTuple_GET_SIZE(fields) != N_FIELDS || PyDict_GET_SIZE(constant_map) > MAX_CONSTANTS || info_size <= 0 ||
         !PyType_IsSubtype((PyTypeObject *)timer_class, &PyTuple_Type)) {
@@ -141,6 +145,11 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_XSETREF(socket_type, (PyTypeObject *)Py_NewRef(socket_class));
     Py_XSETREF(tcp_info_type, (PyTypeObject *)Py_NewRef(info_class));
     Py_XSETREF(timer_type, (PyTypeObject *)Py_NewRef(timer_class));
+    if (port_map != port_table) {
+        for (int i = 0; i < 65536; i++)
+            Py_CLEAR(ports[i]);
+        Py_XSETREF(port_table, Py_NewRef(port_map));
+    }
     Py_XSETREF(family_names[0], Py_NewRef(ipv4));
     Py_XSETREF(family_names[1], Py_NewRef(ipv6));
     tcp_info_size = info_size;
@@ -272,7 +281,7 @@ static int fits(const Plan *plan, const unsigned char *p, Py_ssize_t n) {
 
 typedef struct {
     PyObject *proto, *netns, *netns_name, *observed_at, *states, *addresses[2], *uids, *meminfos, *skmems,
-        *congestion_names, *cgroup_paths, *shared_extensions, *timer_names, *timer_off;
+        *congestion_names, *cgroup_paths, *shared_extensions, *timer_names, *timer_off, *learn, *share;
     int wants_tcp_info;
 } Context;
 
@@ -280,8 +289,11 @@ static PyObject *unsigned_number(uint64_t value) { return PyLong_FromUnsignedLon
 
 static PyObject *port(const unsigned char *p) {
     unsigned number = (unsigned)p[0] << 8 | p[1]; /* network order */
-    if (ports[number] == NULL)
-        ports[number] = PyLong_FromLong((long)number);
+    if (ports[number] == NULL) {
+        PyObject *raw = PyLong_FromUnsignedLong((unsigned long)read_unsigned(p, 2));
+        ports[number] = raw == NULL ? NULL : PyObject_GetItem(port_table, raw);
+        Py_XDECREF(raw);
+    }
     return Py_XNewRef(ports[number]);
 }
 
@@ -308,8 +320,9 @@ static PyObject *make_key(const Context *c, const unsigned char *p) {
     return key;
 }
 
-/* The shared extensions mapping of the message (borrowed; NULL without an error: not cached yet). */
-static PyObject *shared_extensions(const Context *c, const Plan *plan, const unsigned char *p) {
+/* The shared extensions mapping of the message at `offset` of `buffer` (a new reference), or NULL. */
+static PyObject *shared_extensions(const Context *c, const Plan *plan, const unsigned char *p, PyObject *buffer,
+                                   Py_ssize_t offset) {
     PyObject *picked;
     if (plan->shared == 0) {
         picked = Py_NewRef(Py_None);
@@ -333,7 +346,9 @@ static PyObject *shared_extensions(const Context *c, const Plan *plan, const uns
         return NULL;
     PyObject *found = PyDict_GetItemWithError(c->shared_extensions, key);
     Py_DECREF(key);
-    return found;
+    if (found != NULL)
+        return Py_NewRef(found);
+    return PyErr_Occurred() ? NULL : PyObject_CallFunction(c->share, "OOn", plan->layout, buffer, offset);
 }
 
 static PyObject *new_tcp_info(const unsigned char *p, const Place *place) {
@@ -384,15 +399,16 @@ static PyObject *own_extensions(const Plan *plan, PyObject *shared, const unsign
     return layered;
 }
 
-/* Build the record of message p[0:n] with `plan` into c's `into`: 1 done, 0 left to Python, -1 error. */
-static int build(const Context *c, const Plan *plan, const unsigned char *p, PyObject *fingerprint, PyObject *into,
-                 PyObject *decoded) {
+/* Build the record of message p[0:n] (at `offset` of `buffer`) with `plan` into `into`: 1 done, 0 left to Python,
+   -1 error. */
+static int build(const Context *c, const Plan *plan, const unsigned char *p, PyObject *buffer, Py_ssize_t offset,
+                 PyObject *fingerprint, PyObject *into, PyObject *decoded) {
     unsigned state = p[1], timer = p[2];
     if (state >= (unsigned)PyTuple_GET_SIZE(c->states) || timer >= (unsigned)PyTuple_GET_SIZE(c->timer_names))
         return 0;
-    PyObject *extensions = shared_extensions(c, plan, p);
+    PyObject *extensions = shared_extensions(c, plan, p, buffer, offset);
     if (extensions == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+        return -1;
     int v6 = p[0] == AF_INET6_;
     PyObject *value[N_FIELDS] = {NULL};
     int result = -1;
@@ -463,6 +479,7 @@ static int build(const Context *c, const Plan *plan, const unsigned char *p, PyO
 done:
     for (int i = 0; i < N_FIELDS; i++)
         Py_XDECREF(value[i]);
+    Py_DECREF(extensions);
     return result;
 }
 
@@ -507,10 +524,11 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         return NULL;
     }
     Context c;
-    if (!PyArg_ParseTuple(context, "OOOOO!pOOO!OOOOO!O!O", &c.proto, &c.netns, &c.netns_name, &c.observed_at,
+    if (!PyArg_ParseTuple(context, "OOOOO!pOOO!OOOOO!O!OOO", &c.proto, &c.netns, &c.netns_name, &c.observed_at,
                           &PyTuple_Type, &c.states, &c.wants_tcp_info, &c.addresses[0], &c.addresses[1],
                           &PyDict_Type, &c.uids, &c.meminfos, &c.skmems, &c.congestion_names, &c.cgroup_paths,
-                          &PyDict_Type, &c.shared_extensions, &PyTuple_Type, &c.timer_names, &c.timer_off))
+                          &PyDict_Type, &c.shared_extensions, &PyTuple_Type, &c.timer_names, &c.timer_off, &c.learn,
+                          &c.share))
         return NULL;
     Py_ssize_t count = PyList_GET_SIZE(messages);
     if ((fingerprints != Py_None && (!PyList_Check(fingerprints) || PyList_GET_SIZE(fingerprints) != count)) ||
@@ -555,9 +573,16 @@ static PyObject *decode(PyObject *self, PyObject *args) {
             continue;
         }
         const Plan *plan = last != NULL && fits(last, p, n) ? last : plan_for(plans, p, n);
+        if (plan == NULL && !PyErr_Occurred()) { /* a new shape: learn it */
+            PyObject *learnt = PyObject_CallFunction(c.learn, "Onn", buffer, offset, end);
+            Py_XDECREF(learnt);
+            last = NULL; /* learning may drop every plan (see inet.MAX_LAYOUTS) */
+            if (learnt != NULL)
+                plan = plan_for(plans, p, n);
+        }
         if (plan == NULL && PyErr_Occurred())
             goto fail;
-        int built = plan == NULL ? 0 : build(&c, plan, p, fingerprint, into, decoded);
+        int built = plan == NULL ? 0 : build(&c, plan, p, buffer, offset, fingerprint, into, decoded);
         if (built < 0)
             goto fail;
         if (built) {
@@ -577,7 +602,7 @@ fail:
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(socket_class, fields, constants, tcp_info_class, tcp_info_size, timer_class, families)"},
+     "configure(socket_class, fields, constants, tcp_info_class, tcp_info_size, timer_class, families, ports)"},
     {"plan", make_plan, METH_VARARGS, "plan(layout, size, family, checks, places, shared, own_class) -> plan"},
     {"decode", decode, METH_VARARGS,
      "decode(messages, fingerprints, into, decoded, left, left_fingerprints, plans, context) -> skipped"},

@@ -98,7 +98,7 @@ _decode = load(DECODER)
 """The compiled decoder (``_decode.c``), or None: the Python loop decodes every message."""
 if _decode is not None:
     _decode.configure(Socket, INET_FIELDS, INET_CONSTANTS, TcpInfo, TCP_INFO_SIZE, Timer,
-                      (FAMILY_NAMES[socket.AF_INET], FAMILY_NAMES[socket.AF_INET6]))
+                      (FAMILY_NAMES[socket.AF_INET], FAMILY_NAMES[socket.AF_INET6]), PORTS)
 
 
 def build_request(proto: str, family: str, extensions: int = ALL_EXTENSIONS, states: int = ALL_STATES) -> bytes:
@@ -249,6 +249,15 @@ class InetDecoder:
             extensions = self._shared_extensions[key] = _shared_extensions(layout, values)
         return extensions
 
+    def _learn(self, buffer: bytes, offset: int, end: int) -> None:
+        """The compiled decoder met a message of a shape it has no plan for: learn its layout (and plan)."""
+        if end - offset >= HEADER_SIZE and buffer[offset] in self._addresses:
+            self._layout_for(buffer[offset], buffer, offset, end)
+
+    def _share(self, layout: Layout, buffer: bytes, offset: int) -> Extensions:
+        """The compiled decoder met shared extensions values not cached yet: their mapping (cached)."""
+        return self._extensions_for(layout, layout.unpack(buffer, offset))
+
     def splitter_reuse(self, proto: str, into: dict) -> tuple | None:
         """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``into`` (see
         ``DiagSocket.stream``), or None outside a live dump."""
@@ -275,7 +284,8 @@ class InetDecoder:
             context = (
                 proto, self.netns, self.netns_name, self._observed_at, state_names(proto), proto == "tcp",
                 addresses[socket.AF_INET], addresses[socket.AF_INET6], memos.uids, memos.meminfos, memos.skmems,
-                self._congestion, memos.cgroup_paths, self._shared_extensions, TIMER_NAMES, TIMER_OFF,
+                self._congestion, memos.cgroup_paths, self._shared_extensions, TIMER_NAMES, TIMER_OFF, self._learn,
+                self._share,
             )  # fmt: skip
             skipped = _decode.decode(messages, fingerprints, into, self.decoded if live else None, left,
                                      left_fingerprints, self._plans, context)  # fmt: skip
