@@ -188,6 +188,55 @@ def test_a_whole_fd_table_is_read_relative_to_its_directory(tmp_path: Path) -> N
     assert skipped.value.outcome is Outcome.VANISHED
 
 
+@pytest.mark.parametrize("update", ["from-what-changed", "whole-merge"])
+def test_each_call_finds_what_a_fresh_resolver_finds(update: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call updates the previous call's owners from what changed (or, where that is larger, merges every table
+    again): sockets opened, dup-ed, closed, shared with a child, asked for no more and again."""
+    from netwatch.backends.owners import resolver as resolver_module
+
+    monkeypatch.setattr(resolver_module, "WHOLE_MERGE_ABOVE", float("inf") if update == "from-what-changed" else 0)
+    resolver = OwnerResolver()
+    held: list[socket.socket] = []
+
+    def opened() -> socket.socket:
+        held.append(socket.socket())
+        return held[-1]
+
+    def check(wanted: set[int]) -> None:
+        assert resolver.owners_of(wanted) == OwnerResolver().owners_of(wanted)
+
+    a, b, c = opened(), opened(), opened()
+    wanted = {inode_of(a), inode_of(b), inode_of(c)}
+    check(wanted)
+    d = opened()
+    wanted.add(inode_of(d))
+    check(wanted)
+    dup = dup_to_new_number(a.fileno())
+    check(wanted)
+    wanted.discard(inode_of(b))
+    b.close()
+    check(wanted)
+    ready, release = os.pipe()
+    child = os.fork()
+    if child == 0:  # holds every socket (and the dup) until the test lets it go
+        os.read(ready, 1)
+        os._exit(0)
+    try:
+        check(wanted)
+        check({inode_of(c), inode_of(d)})
+        os.close(dup)
+        check(wanted)
+        assert len(resolver.owners_of(wanted)[inode_of(a)]) == 3  # this process's fd, the child's and its dup
+    finally:
+        os.write(release, b"x")
+        os.waitpid(child, 0)
+        os.close(ready)
+        os.close(release)
+    check(wanted)
+    for sock in held:
+        sock.close()
+
+
 def test_own_tcp_sockets_and_process_record(
     tcp_pair: tuple[socket.socket, ...], shared_resolver: OwnerResolver
 ) -> None:

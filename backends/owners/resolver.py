@@ -60,7 +60,7 @@ import bisect
 import os
 import time
 from collections.abc import Collection, Iterable, Set
-from itertools import compress
+from itertools import chain, compress
 
 from netwatch.backends.model.records import Owner, Process
 from netwatch.backends.model.snapshot import OwnerVisibility
@@ -78,6 +78,9 @@ from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.processes import read_process
 
 _ONE = 1
+WHOLE_MERGE_ABOVE = 1.0
+"""A call merges every table's owners again, instead of updating the previous call's, where the lookups the update
+takes (inodes to merge again, times tables) exceed this many per inode asked for or dropped."""
 
 REVALIDATE_EVERY = 60.0
 """Seconds within which the rolling re-validation re-reads every cached fd (see the module docstring)."""
@@ -99,6 +102,8 @@ class OwnerResolver:
         self._investigated_orphans: frozenset[int] = frozenset()
         """Inodes without owner since (at least) the last second pass."""
         self._last_wanted: Set[int] = frozenset()
+        self._found: dict[int, tuple[Owner, ...]] | None = None
+        """What the previous call returned (never changed after: the next call starts from a copy)."""
         self._last_call: float | None = None
         """time.monotonic() when the previous call started."""
         self._revalidation_credit = 0.0
@@ -142,7 +147,8 @@ class OwnerResolver:
         self._last_wanted = wanted
         self._skipped = dict.fromkeys(self._skipped, 0)
         previous, self._pids = self._pids, {}
-        found: dict[int, tuple[Owner, ...]] = {}
+        last_found = None if first else self._found
+        found: dict[int, tuple[Owner, ...]] = {} if last_found is None else dict(last_found)
         new_pids: set[int] = set()
         parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)
         relist = self._due_for_listing(previous, elapsed)
@@ -156,13 +162,19 @@ class OwnerResolver:
                 unlisted.append(pid)
             if table is not None:
                 self._pids[pid] = table
-                _merge(found, table.by_inode, wanted)
+                if last_found is None:
+                    _merge(found, table.by_inode, wanted)
                 if table is not cached:
                     self._changing.update(table.by_inode)
                 if table is not cached and previous:
                     new_pids.add(pid)
                     if not asked_before.issuperset(table.by_inode.keys() & wanted):
                         parents.add(table.ppid)
+        for pid, table in previous.items():  # tables gone or replaced: their owners went
+            if self._pids.get(pid) is not table:
+                self._changing.update(table.by_inode)
+        if last_found is not None:
+            self._update_found(found, wanted, asked_before, closed)
         # the owners of shared sockets (more than one owner fd), filtered at C speed: most sockets have one owner
         shared = compress(found.values(), map(_ONE.__lt__, map(len, found.values())))
         recheck = {(owner.pid, owner.fd) for owners in shared for owner in owners}
@@ -178,11 +190,40 @@ class OwnerResolver:
             orphans = _orphans(wanted, found, self._investigated_orphans)
         self._investigated_orphans = orphans
         self._processes = self._processes_of(found)
-        for pid, table in previous.items():  # tables gone or replaced: their owners went
-            if self._pids.get(pid) is not table:
-                self._changing.update(table.by_inode)
         self.changed = None if first else frozenset(self._changing)
+        self._found = found
         return found
+
+    def _update_found(
+        self, found: dict[int, tuple[Owner, ...]], wanted: frozenset[int], asked_before: Set[int], closed: Set[int]
+    ) -> None:
+        """Turn ``found``, the previous call's owners, into this call's from the tables scanned: the owners of the
+        inodes no longer asked for go, those of the inodes newly asked for and of the inodes a change of a table
+        touched are merged again, in pid order (at 100,000 sockets, merging every table's owners cost ~30 ms of
+        each call; an idle host's changes, a few). Where that would look at more than the whole merge does, it is
+        the whole merge."""
+        added_count = len(wanted) - (len(asked_before) - len(closed))
+        tables = list(self._pids.values())  # in pid order
+        if (added_count + len(self._changing)) * len(tables) > WHOLE_MERGE_ABOVE * (len(wanted) + len(closed)):
+            found.clear()
+            for table in tables:
+                _merge(found, table.by_inode, wanted)
+            return
+        for inode in closed:
+            found.pop(inode, None)
+        added = wanted.difference(asked_before) if added_count else ()
+        for inode in chain(added, self._changing):
+            if inode not in wanted:
+                continue
+            owners: tuple[Owner, ...] = ()
+            for table in tables:
+                held = table.by_inode.get(inode)
+                if held:
+                    owners += held
+            if owners:
+                found[inode] = owners
+            else:
+                found.pop(inode, None)
 
     def processes(self) -> dict[int, Process]:
         """The processes owning at least one socket found by the last :meth:`owners_of` call."""
