@@ -509,7 +509,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(child peak RSS is ru_maxrss, which includes the launching process's high-water mark: "
             f"{_own_peak_rss_mib():.0f} MiB here, a floor for every RSS figure above)"
         )
+        print(_install_note())
     return 0
+
+
+def _install_note() -> str:
+    """Which netwatch the runs measured: an editable install (``pip install -e``) pays ~40 ms of start-up for
+    setuptools' import finder on every run, which ``pip install .`` (the README's) does not."""
+    import netwatch.tui
+    from netwatch.backends.compiled import description
+
+    where = os.path.dirname(netwatch.tui.__file__)
+    if "site-packages" in where:
+        return f"(netwatch from {where}, {description()})"
+    return (f"(netwatch from {where}, {description()}: an editable install, which pays ~40 ms of start-up a run "
+            "for setuptools' import finder; run this from a `pip install .` venv for the figures users see)")
 
 
 if __name__ == "__main__":
