@@ -9,11 +9,13 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 PARTS = runpy.run_path(str(Path(__file__).parent / "backends" / "compiled.py"))["PARTS"]
+SHARED_HEADER = "backends/slot_offset.h"
+"""Included by every extension."""
 
 setup(
     ext_modules=[
         Extension(module, [module.removeprefix("netwatch.").replace(".", "/") + ".c"], optional=True,
-                  extra_compile_args=["-O2"])
+                  extra_compile_args=["-O2"], depends=[SHARED_HEADER])
         for module in PARTS
     ]
 )

@@ -24,7 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
+#include "../../backends/slot_offset.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -392,22 +392,6 @@ static PyMethodDef encode_method = {"encode", (PyCFunction)encode, METH_O, "enco
 
 /* ---- making an encoder ---- */
 
-static Py_ssize_t slot_offset(PyObject *type, const char *name) {
-    PyObject *descriptor = PyObject_GetAttrString(type, name);
-    if (descriptor == NULL)
-        return -1;
-    Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
-        if (member->type == T_OBJECT_EX || member->type == T_OBJECT)
-            offset = member->offset;
-    }
-    Py_DECREF(descriptor);
-    if (offset < 0)
-        PyErr_Format(PyExc_TypeError, "%s is not a slot", name);
-    return offset;
-}
-
 static int make_field(Field *field, PyObject *item, PyObject *socket_class) {
     const char *name;
     PyObject *extra;
@@ -447,7 +431,7 @@ static int make_field(Field *field, PyObject *item, PyObject *socket_class) {
             PyTuple_SET_ITEM(field->names, i, key);
         }
     }
-    if (field->kind != CONTAINER && (field->offset = slot_offset(socket_class, name)) < 0)
+    if (field->kind != CONTAINER && (field->offset = slot_offset((PyTypeObject *)socket_class, name)) < 0)
         return -1;
     return 0;
 }
@@ -489,11 +473,11 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->fallback = Py_NewRef(fallback);
     if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL || (e->shared = PyDict_New()) == NULL ||
         (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
-        (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset(socket_class, "owners")) < 0 ||
-        (e->netns_offset = slot_offset(socket_class, "netns_inode")) < 0 ||
-        (e->raw_offset = slot_offset(tcp_info_class, "raw")) < 0 ||
-        (e->observed_offset = slot_offset(socket_class, "observed_at")) < 0 ||
-        (e->pid_offset = slot_offset(owner_class, "pid")) < 0 || (e->fd_offset = slot_offset(owner_class, "fd")) < 0)
+        (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset((PyTypeObject *)socket_class, "owners")) < 0 ||
+        (e->netns_offset = slot_offset((PyTypeObject *)socket_class, "netns_inode")) < 0 ||
+        (e->raw_offset = slot_offset((PyTypeObject *)tcp_info_class, "raw")) < 0 ||
+        (e->observed_offset = slot_offset((PyTypeObject *)socket_class, "observed_at")) < 0 ||
+        (e->pid_offset = slot_offset((PyTypeObject *)owner_class, "pid")) < 0 || (e->fd_offset = slot_offset((PyTypeObject *)owner_class, "fd")) < 0)
         goto fail;
     e->has_now = now != Py_None;
     if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())

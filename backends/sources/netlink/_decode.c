@@ -26,7 +26,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
+#include "../../slot_offset.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -83,32 +83,6 @@ static PyObject *family_names[2]; /* of AF_INET, AF_INET6 */
 static PyObject *port_table;       /* inet.PORTS: idiag_sport/dport as unpacked -> port (fills itself) */
 static PyObject *ports[65536];     /* its ints by port, as they are met */
 
-/* The offset of the slot `name` of `type` (an object slot from __slots__), or -1 with an error set. */
-static Py_ssize_t slot_offset(PyTypeObject *type, PyObject *name) {
-    PyObject *descriptor = PyObject_GetAttr((PyObject *)type, name);
-    if (descriptor == NULL)
-        return -1;
-    Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
-        if (member->type == T_OBJECT_EX)
-            offset = member->offset;
-    }
-    Py_DECREF(descriptor);
-    if (offset < 0)
-        PyErr_Format(PyExc_TypeError, "%s.%U is not a slot", type->tp_name, name);
-    return offset;
-}
-
-static Py_ssize_t named_slot_offset(PyTypeObject *type, const char *name) {
-    PyObject *text = PyUnicode_FromString(name);
-    if (text == NULL)
-        return -1;
-    Py_ssize_t offset = slot_offset(type, text);
-    Py_DECREF(text);
-    return offset;
-}
-
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *socket_class, *fields, *constant_map, *info_class, *timer_class, *ipv4, *ipv6, *port_map;
     Py_ssize_t info_size;
@@ -127,7 +101,7 @@ static PyObject *configure(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_TypeError, "configure(): field %d must be %s", i, FIELDS[i]);
             return NULL;
         }
-        if ((field_offset[i] = slot_offset((PyTypeObject *)socket_class, name)) < 0)
+        if ((field_offset[i] = slot_offset((PyTypeObject *)socket_class, FIELDS[i])) < 0)
             return NULL;
     }
     for (int i = 0; i < constants; i++)
@@ -136,11 +110,17 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_ssize_t position = 0;
     PyObject *name, *value;
     while (PyDict_Next(constant_map, &position, &name, &value)) {
-        if ((constant_offset[constants] = slot_offset((PyTypeObject *)socket_class, name)) < 0)
+        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (text == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "configure(): constants must be named by text");
+            return NULL;
+        }
+        if ((constant_offset[constants] = slot_offset((PyTypeObject *)socket_class, text)) < 0)
             return NULL;
         constant_value[constants++] = Py_NewRef(value);
     }
-    if ((tcp_info_raw_offset = named_slot_offset((PyTypeObject *)info_class, "raw")) < 0)
+    if ((tcp_info_raw_offset = slot_offset((PyTypeObject *)info_class, "raw")) < 0)
         return NULL;
     Py_XSETREF(socket_type, (PyTypeObject *)Py_NewRef(socket_class));
     Py_XSETREF(tcp_info_type, (PyTypeObject *)Py_NewRef(info_class));
@@ -252,8 +232,8 @@ static PyObject *make_plan(PyObject *self, PyObject *args) {
             goto fail;
         }
         plan->own = (PyTypeObject *)Py_NewRef(own);
-        if ((plan->own_shared_offset = named_slot_offset(plan->own, "shared")) < 0 ||
-            (plan->own_raw_offset = named_slot_offset(plan->own, "raw")) < 0)
+        if ((plan->own_shared_offset = slot_offset(plan->own, "shared")) < 0 ||
+            (plan->own_raw_offset = slot_offset(plan->own, "raw")) < 0)
             goto fail;
     }
     if (plan->place[P_OWN].size == 0 && plan->own != NULL) {

@@ -14,7 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
+#include "../../slot_offset.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -96,22 +96,6 @@ static PyObject *digest_name, *key_name;
 static PyTypeObject *slotted_type;
 static Py_ssize_t digest_offset, key_offset;
 
-static Py_ssize_t slot_offset(PyTypeObject *type, PyObject *name) {
-    PyObject *descriptor = PyObject_GetAttr((PyObject *)type, name);
-    Py_ssize_t offset = -1;
-    if (descriptor == NULL) {
-        PyErr_Clear();
-    } else {
-        if (Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
-            PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
-            if (member->type == T_OBJECT_EX)
-                offset = member->offset;
-        }
-        Py_DECREF(descriptor);
-    }
-    return offset;
-}
-
 /* The record's attribute `name` at `offset` of the slotted class (a new reference), or NULL without an error
    set where it is unset. */
 static PyObject *record_attribute(PyObject *record, PyObject *name, Py_ssize_t offset) {
@@ -128,9 +112,11 @@ static PyObject *record_attribute(PyObject *record, PyObject *name, Py_ssize_t o
 static void learn_slots(PyTypeObject *type) {
     if (type == slotted_type)
         return;
-    Py_ssize_t digest = slot_offset(type, digest_name), key = slot_offset(type, key_name);
-    if (digest < 0 || key < 0)
+    Py_ssize_t digest = slot_offset(type, "digest"), key = digest < 0 ? -1 : slot_offset(type, "key");
+    if (digest < 0 || key < 0) {
+        PyErr_Clear(); /* not slotted: records of this class are read through getattr */
         return;
+    }
     Py_XSETREF(slotted_type, (PyTypeObject *)Py_NewRef(type));
     digest_offset = digest;
     key_offset = key;
