@@ -20,6 +20,10 @@ Caching (so that a refresh does not redo work that did not change):
   below. So a new socket never goes without owner for an unchanged count; only a socket that was already
   without owner (see the blind spots) and lands on a new fd number of such a process waits for the rolling
   re-listing.
+- the owners of the inodes asked for: a call starts from the previous call's, drops the inodes no longer asked
+  for and merges again (from every cached table, in pid order) those newly asked for and those a change of a
+  table touched; where that is more work than merging every table's owners (a first call, heavy churn, another
+  set of inodes), it merges every table's.
 - a rolling re-listing lists the fd directory of every cached pid at least once per ``revalidate_every``
   seconds, whatever its count, a slice of the pids per call in proportion to the time since the previous call.
 - the fds of every asked-for socket with more than one owner fd are re-read on every call. An fd number closed
@@ -148,6 +152,7 @@ class OwnerResolver:
         self._skipped = dict.fromkeys(self._skipped, 0)
         previous, self._pids = self._pids, {}
         last_found = None if first else self._found
+        self._found = None  # until this call completes: one cut short leaves the next call the whole merge
         found: dict[int, tuple[Owner, ...]] = {} if last_found is None else dict(last_found)
         new_pids: set[int] = set()
         parents: set[int] = set()  # of new processes holding a new socket (see the module docstring)

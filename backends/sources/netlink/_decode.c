@@ -271,10 +271,16 @@ static PyObject *port(const unsigned char *p) {
     unsigned number = (unsigned)p[0] << 8 | p[1]; /* network order */
     if (ports[number] == NULL) {
         PyObject *raw = PyLong_FromUnsignedLong((unsigned long)read_unsigned(p, 2));
-        ports[number] = raw == NULL ? NULL : PyObject_GetItem(port_table, raw);
+        PyObject *value = raw == NULL ? NULL : PyObject_GetItem(port_table, raw); /* may run Python code */
         Py_XDECREF(raw);
+        if (value == NULL)
+            return NULL;
+        if (ports[number] == NULL) /* another thread's decoder may have filled it meanwhile */
+            ports[number] = value;
+        else
+            Py_DECREF(value);
     }
-    return Py_XNewRef(ports[number]);
+    return Py_NewRef(ports[number]);
 }
 
 /* memo[bytes p[0:size]] (a new reference, or NULL with an error set). */
