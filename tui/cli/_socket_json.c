@@ -1,7 +1,7 @@
 /* The compiled fast path of serialize.SocketJsonEncoder.encode (optional: the pure-Python one gives the same bytes).
  *
- * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, processes, namespaces, now, tcp_info_json,
- * extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one socket record, its
+ * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now,
+ * tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one socket record, its
  * keys in `plan` order. `plan` holds
  * (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
  * as `kind` says:
@@ -14,8 +14,8 @@
  *   TIMER      null, or {"name":encoded[name],"expires_ms":..,"retrans":..} (`extra` names the keys), its countdown
  *              run down by moved unless its name is "off" (see records.timer_at)
  *   RECORD     null, or {"<extra[0]>":..,...}: a tuple of integers named by the tuple of names `extra`
- *   EXTENSIONS extensions_json(value); a shared mapping's (a mappingproxy) is kept by identity: the snapshot's
- *              records hold each of them while it is encoded
+ *   EXTENSIONS extensions_json(value); a shared mapping's (a mappingproxy) is looked up first in `shared`, the
+ *              Python encoder's own cache of them by identity (id -> (mapping, JSON)), which extensions_json fills
  *   CONTAINER  container_json(container): the container of its first owner's process (`processes[pid].container`)
  *              that has one, else that of its network namespace (`namespaces[sock.netns_inode].container`), each
  *              distinct one encoded once (see snapshot.socket_container)
@@ -437,11 +437,12 @@ static int make_field(Field *field, PyObject *item, PyObject *socket_class) {
 }
 
 static PyObject *encoder(PyObject *self, PyObject *args) {
-    PyObject *socket_class, *plan, *owner_class, *tcp_info_class, *encoded, *processes, *namespaces, *now,
+    PyObject *socket_class, *plan, *owner_class, *tcp_info_class, *encoded, *shared, *processes, *namespaces, *now,
         *tcp_info_json, *extensions_json, *container_json, *fallback;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!OOOOOO", &PyType_Type, &socket_class, &PyTuple_Type, &plan, &PyType_Type,
-                          &owner_class, &PyType_Type, &tcp_info_class, &encoded, &PyDict_Type, &processes,
-                          &namespaces, &now, &tcp_info_json, &extensions_json, &container_json, &fallback))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!OOOOOO", &PyType_Type, &socket_class, &PyTuple_Type, &plan,
+                          &PyType_Type, &owner_class, &PyType_Type, &tcp_info_class, &encoded, &PyDict_Type, &shared,
+                          &PyDict_Type, &processes, &namespaces, &now, &tcp_info_json, &extensions_json,
+                          &container_json, &fallback))
         return NULL;
     Encoder *e = PyMem_Calloc(1, sizeof(Encoder));
     if (e == NULL)
@@ -465,13 +466,14 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->owner_type = Py_NewRef(owner_class);
     e->tcp_info_type = Py_NewRef(tcp_info_class);
     e->encoded = Py_NewRef(encoded);
+    e->shared = Py_NewRef(shared);
     e->processes = Py_NewRef(processes);
     e->namespaces = Py_NewRef(namespaces);
     e->tcp_info_json = Py_NewRef(tcp_info_json);
     e->extensions_json = Py_NewRef(extensions_json);
     e->container_json = Py_NewRef(container_json);
     e->fallback = Py_NewRef(fallback);
-    if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL || (e->shared = PyDict_New()) == NULL ||
+    if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL ||
         (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
         (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset((PyTypeObject *)socket_class, "owners")) < 0 ||
         (e->netns_offset = slot_offset((PyTypeObject *)socket_class, "netns_inode")) < 0 ||
@@ -492,8 +494,8 @@ fail:
 
 static PyMethodDef methods[] = {
     {"encoder", encoder, METH_VARARGS,
-     "encoder(socket_class, plan, owner_class, tcp_info_class, encoded, processes, namespaces, now, tcp_info_json, "
-     "extensions_json, container_json, fallback) -> encode(sock) -> bytes"},
+     "encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now, "
+     "tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes"},
     {NULL, NULL, 0, NULL},
 };
 

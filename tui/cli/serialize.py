@@ -254,8 +254,8 @@ class SocketJsonEncoder:
         if _COMPILED_PLAN is None or type(self._processes) is not dict:
             return self.encode
         return _socket_json.encoder(
-            Socket, _COMPILED_PLAN, Owner, TcpInfo, self._encoded, self._processes, self._namespaces, self._now,
-            raw_json(), self._extensions, self._container_json, self.encode,
+            Socket, _COMPILED_PLAN, Owner, TcpInfo, self._encoded, self._shared, self._processes, self._namespaces,
+            self._now, raw_json(), self._extensions, self._container_json, self.encode,
         )  # fmt: skip
 
     def _owners(self, owners: tuple[Owner, ...]) -> bytes:

@@ -250,9 +250,9 @@ class InetDecoder:
         return extensions
 
     def _learn(self, buffer: bytes, offset: int, end: int) -> None:
-        """The compiled decoder met a message of a shape it has no plan for: learn its layout (and plan)."""
-        if end - offset >= HEADER_SIZE and buffer[offset] in self._addresses:
-            self._layout_for(buffer[offset], buffer, offset, end)
+        """The compiled decoder met a message (of an address family known here) of a shape it has no plan for:
+        learn its layout (and plan)."""
+        self._layout_for(buffer[offset], buffer, offset, end)
 
     def _share(self, layout: Layout, buffer: bytes, offset: int) -> Extensions:
         """The compiled decoder met shared extensions values not cached yet: their mapping (cached)."""
