@@ -90,6 +90,8 @@ class Collector:
         self._netns = netns
         self._last: dict[SocketKey, Socket] | None = None
         """The last snapshot's sockets, for a live collector's source to keep the unchanged ones' records."""
+        self._last_monotonic: float | None = None
+        """The last snapshot's ``monotonic`` (its id for the next one's ``Snapshot.base``)."""
         self._source: SocketSource | None = None
         self._reason = ""
         self._notes: list[str] = []
@@ -119,9 +121,11 @@ class Collector:
         taken_at = time.time()
         self._owners_found = None
         result = self._collect()
-        by_key, processes, visibility = self._attach_owners(result)
+        by_key, processes, visibility, renewed = self._attach_owners(result)
+        base = self._last_monotonic if self._last is not None else None
         if self._live:
             self._last = by_key
+            self._last_monotonic = started
         warnings = filter(None, [visibility_warning(visibility), self._pressure_warning(by_key.values(), started)])
         return Snapshot(
             taken_at=taken_at,
@@ -136,6 +140,8 @@ class Collector:
             namespaces={namespace.inode: namespace for namespace in result.namespaces},
             closes=result.closes,
             closes_lost=result.closes_lost,
+            base=base if renewed is not None else None,
+            renewed=renewed,
         )
 
     def details(self, sockets: Sequence[Socket]) -> list[Socket]:
@@ -183,10 +189,11 @@ class Collector:
 
     def _attach_owners(
         self, result: SourceResult
-    ) -> tuple[dict[SocketKey, Socket], dict[int, Process], OwnerVisibility]:
+    ) -> tuple[dict[SocketKey, Socket], dict[int, Process], OwnerVisibility, frozenset[SocketKey] | None]:
         """Attach the owners to the result's records (the last step of building them; kept records are replaced by
         copies where their owners changed), from the source where it reports them, else from /proc by inode; returns
-        the records, the owning processes and what could not be seen."""
+        the records, the owning processes, what could not be seen, and the keys of the records that are not the
+        previous snapshot's (``Snapshot.renewed``; None: unknown)."""
         known = result.known_owners
         sockets = result.sockets
         if known is not None:
@@ -194,19 +201,19 @@ class Collector:
             visibility = known.visibility
             if visibility.hidden_sockets:  # psutil reads /proc too, where there is one
                 visibility = replace(visibility, hidepid=hiding_hidepid())
-            return sockets, known.processes, visibility
+            return sockets, known.processes, visibility, None
         resolver = self._resolver()
         looked_up, self._owners_found = self._owners_found, None
         if looked_up is not None:  # by the Unix check: every record is looked at
             owners, processes = looked_up
             ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
-            return sockets, processes, resolver.visibility(ownerless)
+            return sockets, processes, resolver.visibility(ownerless), None
         inodes = set(map(_INODE, sockets.values()))
         inodes.discard(None)
         inodes.discard(0)
         owners = resolver.owners_of(inodes)
-        _attach_found(result, inodes, owners, resolver.changed)
-        return sockets, resolver.processes(), resolver.visibility(len(inodes) - len(owners))
+        renewed = _attach_found(result, inodes, owners, resolver.changed)
+        return sockets, resolver.processes(), resolver.visibility(len(inodes) - len(owners)), renewed
 
     def _verify_unix(self, inodes: Set[int]) -> UnixCheck:
         """The procfs source's check of the Unix socket lines that may be forged: whether a process holds an inode
@@ -255,12 +262,13 @@ class Collector:
 
 def _attach_found(
     result: SourceResult, inodes: Set[int], owners: dict[int, tuple[Owner, ...]], changed: Set[int] | None
-) -> None:
+) -> frozenset[SocketKey] | None:
     """Attach the resolver's ``owners`` of ``inodes`` (those of the result's records) to the records the source
     built, when no kept record's owners may have changed (no inode of one is ``changed``, see
-    ``OwnerResolver.changed``: the common case, as new sockets are built records); else, or where either is
-    unknown, to every record. Most records of a refresh are kept, with the owners they had: a pass over every
-    record took ~30 ms of each refresh at 100,000 sockets."""
+    ``OwnerResolver.changed``: the common case, as new sockets are built records), and return their keys: every
+    other record is the previous snapshot's. Else, or where either is unknown, attach them to every record
+    (returns None: any record may be new). Most records of a refresh are kept, with the owners they had: a pass
+    over every record took ~30 ms of each refresh at 100,000 sockets."""
     sockets = result.sockets
     if result.built is not None and changed is not None:
         built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
@@ -268,8 +276,9 @@ def _attach_found(
         if not moved or moved.issubset(map(_INODE, built.values())):
             attach_owners(built, owners, _INODE, result.observed_at)
             sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
-            return
+            return frozenset(built)
     attach_owners(sockets, owners, _INODE, result.observed_at)
+    return None
 
 
 def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:

@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
 from netwatch.backends import compiled
 from netwatch.backends.collector import Collector
+from netwatch.backends.history.diff import diff
 from netwatch.backends.model.records import Socket, Timer, clocks_moved, tcp_info_at, timer_at
 from netwatch.backends.model.tcp_info import TcpInfo
 from netwatch.backends.sources.netlink import inet, transport
@@ -233,6 +235,48 @@ def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str,
             assert third[client_key].tcp_info.bytes_acked >= 5000
             assert third[server_key].tcp_info.bytes_received >= 5000
             assert third[client_key].observed_at > first[client_key].observed_at
+
+
+decoder = compiled_or_pure(inet, "_decode", "inet_diag decoder")
+"""Runs a test through the compiled decoder or the Python loop."""
+
+
+def test_a_snapshot_says_which_records_are_new_and_each_is_under_its_own_key_object(
+    path: str, decoder: str, closing_collector
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _ = listener.accept()
+        with client, server:
+            collector = closing_collector()
+            first = collector.snapshot()
+            time.sleep(0.05)
+            second = collector.snapshot()
+            client.sendall(b"x" * 5000)
+            server.settimeout(10)
+            assert len(server.recv(5000, socket.MSG_WAITALL)) == 5000
+            late = socket.create_connection(("127.0.0.1", port))
+            with late, listener.accept()[0]:
+                third = collector.snapshot()
+            ours = _ours(third, {port})
+            assert len(ours) == 5
+            moved = {key for key, sock in ours.items() if second.sockets.get(key) is not sock}
+            assert len(moved) == 4  # the two ends that moved data, and the two of the new connection
+            assert third.base == second.monotonic and moved <= third.renewed
+            assert all(third.sockets.get(key) is sock for key, sock in second.sockets.items()
+                       if key not in third.renewed and key in third.sockets)  # fmt: skip
+            # one key object per socket, the record's own (a renewed one's too): the history keeps it
+            assert all(key is sock.key for key, sock in third.sockets.items())
+            # a diff looking at the renewed records alone finds what one looking at every record finds
+            fast, full = diff(second, third), diff(second, replace(third, renewed=None))
+            assert (fast.opened, fast.closed, fast.state_changed, fast.queue_changed, fast.rates, set(fast.renewed)) \
+                == (full.opened, full.closed, full.state_changed, full.queue_changed, full.rates, set(full.renewed))
+            assert moved <= set(fast.renewed) and len(fast.opened & ours.keys()) == 2
+            # against another snapshot than its base, every record is looked at
+            assert set(diff(first, third).renewed) == set(diff(first, replace(third, renewed=None)).renewed)
 
 
 def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str, closing_collector) -> None:

@@ -186,7 +186,13 @@ def diff(previous: Snapshot | None, current: Snapshot) -> SnapshotDiff:
     moving: list[tuple[tuple[int, ...], Rates]] = []
     sent = received = 0.0
     previous_socket = before.get
-    for key, sock in now.items():
+    if current.renewed is not None and current.base == previous.monotonic:  # the rest are previous's own records
+        looked_at: Iterable[tuple[SocketKey, Socket]] = (
+            (key, sock) for key in current.renewed if (sock := now.get(key)) is not None
+        )
+    else:
+        looked_at = now.items()
+    for key, sock in looked_at:
         old = previous_socket(key)
         if old is sock:  # kept by the source: nothing about it changed
             continue

@@ -48,6 +48,13 @@ class Snapshot:
     """Close events lost so far (the kernel's buffer overflowed); None: no close events are read."""
     namespaces: Mapping[int, Namespace] = field(default_factory=dict)
     """The network namespaces whose sockets are listed, by inode (empty: the backend cannot tell them apart)."""
+    base: float | None = None
+    """The ``monotonic`` of the snapshot this one was built from (the same live collector's previous one), where
+    :attr:`renewed` says what differs from it; None: none (or not known)."""
+    renewed: frozenset[SocketKey] | None = None
+    """With :attr:`base`: the keys whose record is not the base snapshot's own object (new and changed sockets);
+    every other record is (a live collector keeps the records of unchanged sockets), so a diff against the base
+    looks at these alone. None: any record may be new."""
 
     def container_of(self, sock: Socket) -> Container | None:
         """See :func:`socket_container`."""

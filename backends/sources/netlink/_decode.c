@@ -19,7 +19,8 @@
  * layout of a new shape, and its plan), and share(layout, buffer, offset) gives the shared extensions mapping of
  * values not cached yet. A message this module does not decode (a shape without a plan: a rare extension; an
  * unknown state or timer) goes to `left` (its fingerprint to `left_fingerprints`) for the pure-Python decoder,
- * into[key] set to None: a place it fills, so that `into` keeps the kernel's order. context = (proto, netns,
+ * into[key] set to key: a place it fills, so that `into` keeps the kernel's order. A record whose place is taken
+ * (by the splitter or here) gets the key object there as its own: one per socket. context = (proto, netns,
  * netns_name, observed_at, states, wants_tcp_info, addresses_ipv4, addresses_ipv6, uids, meminfos, skmems,
  * congestion_names, cgroup_paths, shared_extensions, timer_names, timer_off, learn, share): the decoder's caches and
  * memos, looked up with PyObject_GetItem (their __missing__ fills them), and its callbacks.
@@ -306,6 +307,20 @@ static PyObject *make_key(const Context *c, const unsigned char *p) {
     return key;
 }
 
+/* The key of message p for a record going into `into`: the key object of its place there, if one was taken
+   (into[key] is key), else a new one. */
+static PyObject *placed_key(const Context *c, const unsigned char *p, PyObject *into) {
+    PyObject *key = make_key(c, p);
+    if (key == NULL)
+        return NULL;
+    PyObject *placed = PyDict_GetItemWithError(into, key); /* borrowed */
+    if (placed != NULL && PyTuple_CheckExact(placed))
+        Py_SETREF(key, Py_NewRef(placed));
+    else if (PyErr_Occurred())
+        Py_CLEAR(key);
+    return key;
+}
+
 /* The shared extensions mapping of the message at `offset` of `buffer` (a new reference), or NULL. */
 static PyObject *shared_extensions(const Context *c, const Plan *plan, const unsigned char *p, PyObject *buffer,
                                    Py_ssize_t offset) {
@@ -398,7 +413,7 @@ static int build(const Context *c, const Plan *plan, const unsigned char *p, PyO
     int v6 = p[0] == AF_INET6_;
     PyObject *value[N_FIELDS] = {NULL};
     int result = -1;
-    if ((value[F_KEY] = make_key(c, p)) == NULL)
+    if ((value[F_KEY] = fingerprint == Py_None ? make_key(c, p) : placed_key(c, p, into)) == NULL)
         goto done;
     value[F_PROTO] = Py_NewRef(c->proto);
     value[F_FAMILY] = Py_NewRef(family_names[v6]);
@@ -493,7 +508,7 @@ static int leave(const Context *c, const unsigned char *p, PyObject *message, Py
     PyObject *key = make_key(c, p);
     if (key == NULL)
         return -1;
-    int failed = PyDict_SetItem(into, key, Py_None) < 0 || PyList_Append(left, message) < 0 ||
+    int failed = PyDict_SetItem(into, key, key) < 0 || PyList_Append(left, message) < 0 ||
                  (left_fingerprints != Py_None && PyList_Append(left_fingerprints, fingerprint) < 0);
     Py_DECREF(key);
     return failed ? -1 : 0;

@@ -10,7 +10,8 @@
  * fingerprint, the socket did not change: the record goes to `into` (under its own key object) and the message is
  * not listed; otherwise
  * the message is listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest)
- * and into[key] set to None, a place the decoder fills: `into` keeps the kernel's order.
+ * and into[key] set to key, a place the decoder fills: `into` keeps the kernel's order, and the record takes that
+ * key object as its own (the snapshot's mapping holds it, as do the history's tables of its keys).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -161,7 +162,7 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
             }
         }
     }
-    int failed = PyDict_SetItem(into, key, Py_None) < 0;
+    int failed = PyDict_SetItem(into, key, key) < 0;
     Py_DECREF(key);
     if (failed)
         return -1;

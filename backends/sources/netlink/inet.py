@@ -366,6 +366,10 @@ class InetDecoder:
             index_cgroup = layout.cgroup
             cookie = cookie_hi << 32 | cookie_lo
             key = (proto, cookie, netns)
+            placed = into.get(key)
+            if placed.__class__ is tuple:  # the place the compiled splitter or decoder took: its key object
+                key = placed
+                cookie = key[1]
             if previous is not None:
                 known = layout_of_size.get(size, layout)
                 if known is not layout:

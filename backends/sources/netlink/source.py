@@ -376,8 +376,8 @@ class NetlinkSource:
             warnings.append(f"netlink dump of {label} sockets failed ({error.strerror or error}): "
                             "read from /proc/net instead")  # fmt: skip
             return
-        if skipped:  # the places the compiled splitter kept for them hold None
-            decoded = {key: sock for key, sock in decoded.items() if sock is not None}
+        if skipped:  # the places the compiled splitter kept for them hold their keys
+            decoded = {key: sock for key, sock in decoded.items() if sock.__class__ is not tuple}
             warnings.append(f"skipped {skipped} malformed {label} sock_diag message(s)")
         if dump.splitter_reuse is None:
             self._built.extend(decoded)
