@@ -4,7 +4,8 @@ The app only asks and renders: a worker thread calls :meth:`Refresher.refresh` (
 the view, filter or sort changed) and posts the result to the UI thread. Everything that decides what stays in
 memory lives here: the history (bounded by time and socket count), which frames are held and by whom
 (:class:`FrameHolds`: the app's current frame, a table's rows, a running worker; a frame nobody holds is freed
-on the collector thread), and when the garbage collector runs (:class:`GcPolicy`).
+on the collector thread), when the garbage collector runs (:class:`GcPolicy`), and the C heap's free memory going
+back to the system (:func:`trim_heap`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from netwatch.tui.view.disposal import FrameHolds
 from netwatch.tui.view.events import accepted_events
 from netwatch.tui.view.frame import Frame, frame_from
 from netwatch.tui.view.gc_policy import GcPolicy
+from netwatch.tui.view.heap import trim_heap
 from netwatch.tui.view.namespaces import namespace_rows, sockets_of_namespace
 from netwatch.tui.view.remotes import remote_rows, sockets_of_host
 from netwatch.tui.view.resolve import HostResolver
@@ -88,6 +90,7 @@ class Refresher:
         rows = self.rows(frame, request)
         new_events = accepted_events(frame.new_events, _socket_filter(request))
         self.gc_policy.after_refresh()
+        trim_heap()
         return Refresh(self.holds.hold(frame), rows, new_events)
 
     def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
