@@ -3,6 +3,7 @@ clocks): on recorded dumps and on live sockets, through the compiled splitter an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -207,34 +208,46 @@ def _ours(snapshot, ports: set[int]) -> dict:
     }
 
 
-def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str, closing_collector) -> None:
+@contextlib.contextmanager
+def _connection() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
+    """A loopback listener and a connection accepted on it: (listener, client, server)."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        port = listener.getsockname()[1]
-        client = socket.create_connection(("127.0.0.1", port))
+        client = socket.create_connection(listener.getsockname())
         server, _ = listener.accept()
         with client, server:
-            collector = closing_collector()
-            first = _ours(collector.snapshot(), {port})
-            assert len(first) == 3 and all(sock.owners[0].pid == os.getpid() for sock in first.values())
-            time.sleep(0.05)
-            second = _ours(collector.snapshot(), {port})
-            assert all(second[key] is first[key] for key in first)
-            # the snapshot keeps its sources' mapping: a kept record is there under its own key object, not a copy
-            assert all(key is sock.key for key, sock in second.items())
+            yield listener, client, server
 
-            client.sendall(b"x" * 5000)
-            server.settimeout(10)
-            assert len(server.recv(5000, socket.MSG_WAITALL)) == 5000
-            third = _ours(collector.snapshot(), {port})
-            renewed = {key for key in third if third[key] is not second[key]}
-            client_key = next(key for key, sock in third.items() if sock.local_port == client.getsockname()[1])
-            server_key = next(key for key, sock in third.items() if sock.remote_port == client.getsockname()[1])
-            assert renewed == {client_key, server_key}
-            assert third[client_key].tcp_info.bytes_acked >= 5000
-            assert third[server_key].tcp_info.bytes_received >= 5000
-            assert third[client_key].observed_at > first[client_key].observed_at
+
+def _send(client: socket.socket, server: socket.socket) -> None:
+    """5,000 bytes from ``client`` to ``server``, received."""
+    client.sendall(b"x" * 5000)
+    server.settimeout(10)
+    assert len(server.recv(5000, socket.MSG_WAITALL)) == 5000
+
+
+def test_live_records_are_kept_while_idle_and_renewed_when_data_moves(path: str, closing_collector) -> None:
+    with _connection() as (listener, client, server):
+        port = listener.getsockname()[1]
+        collector = closing_collector()
+        first = _ours(collector.snapshot(), {port})
+        assert len(first) == 3 and all(sock.owners[0].pid == os.getpid() for sock in first.values())
+        time.sleep(0.05)
+        second = _ours(collector.snapshot(), {port})
+        assert all(second[key] is first[key] for key in first)
+        # the snapshot keeps its sources' mapping: a kept record is there under its own key object, not a copy
+        assert all(key is sock.key for key, sock in second.items())
+
+        _send(client, server)
+        third = _ours(collector.snapshot(), {port})
+        renewed = {key for key in third if third[key] is not second[key]}
+        client_key = next(key for key, sock in third.items() if sock.local_port == client.getsockname()[1])
+        server_key = next(key for key, sock in third.items() if sock.remote_port == client.getsockname()[1])
+        assert renewed == {client_key, server_key}
+        assert third[client_key].tcp_info.bytes_acked >= 5000
+        assert third[server_key].tcp_info.bytes_received >= 5000
+        assert third[client_key].observed_at > first[client_key].observed_at
 
 
 decoder = compiled_or_pure(inet, "_decode", "inet_diag decoder")
@@ -244,39 +257,32 @@ decoder = compiled_or_pure(inet, "_decode", "inet_diag decoder")
 def test_a_snapshot_says_which_records_are_new_and_each_is_under_its_own_key_object(
     path: str, decoder: str, closing_collector
 ) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
+    with _connection() as (listener, client, server):
         port = listener.getsockname()[1]
-        client = socket.create_connection(("127.0.0.1", port))
-        server, _ = listener.accept()
-        with client, server:
-            collector = closing_collector()
-            first = collector.snapshot()
-            time.sleep(0.05)
-            second = collector.snapshot()
-            client.sendall(b"x" * 5000)
-            server.settimeout(10)
-            assert len(server.recv(5000, socket.MSG_WAITALL)) == 5000
-            late = socket.create_connection(("127.0.0.1", port))
-            with late, listener.accept()[0]:
-                third = collector.snapshot()
-            ours = _ours(third, {port})
-            assert len(ours) == 5
-            moved = {key for key, sock in ours.items() if second.sockets.get(key) is not sock}
-            assert len(moved) == 4  # the two ends that moved data, and the two of the new connection
-            assert third.base == second.monotonic and moved <= third.renewed
-            assert all(third.sockets.get(key) is sock for key, sock in second.sockets.items()
-                       if key not in third.renewed and key in third.sockets)  # fmt: skip
-            # one key object per socket, the record's own (a renewed one's too): the history keeps it
-            assert all(key is sock.key for key, sock in third.sockets.items())
-            # a diff looking at the renewed records alone finds what one looking at every record finds
-            fast, full = diff(second, third), diff(second, replace(third, renewed=None))
-            assert (fast.opened, fast.closed, fast.state_changed, fast.queue_changed, fast.rates, set(fast.renewed)) \
-                == (full.opened, full.closed, full.state_changed, full.queue_changed, full.rates, set(full.renewed))
-            assert moved <= set(fast.renewed) and len(fast.opened & ours.keys()) == 2
-            # against another snapshot than its base, every record is looked at
-            assert set(diff(first, third).renewed) == set(diff(first, replace(third, renewed=None)).renewed)
+        collector = closing_collector()
+        first = collector.snapshot()
+        time.sleep(0.05)
+        second = collector.snapshot()
+        _send(client, server)
+        late = socket.create_connection(("127.0.0.1", port))
+        with late, listener.accept()[0]:
+            third = collector.snapshot()
+        ours = _ours(third, {port})
+        assert len(ours) == 5
+        moved = {key for key, sock in ours.items() if second.sockets.get(key) is not sock}
+        assert len(moved) == 4  # the two ends that moved data, and the two of the new connection
+        assert third.base == second.monotonic and moved <= third.renewed
+        assert all(third.sockets.get(key) is sock for key, sock in second.sockets.items()
+                   if key not in third.renewed and key in third.sockets)  # fmt: skip
+        # one key object per socket, the record's own (a renewed one's too): the history keeps it
+        assert all(key is sock.key for key, sock in third.sockets.items())
+        # a diff looking at the renewed records alone finds what one looking at every record finds
+        fast, full = diff(second, third), diff(second, replace(third, renewed=None))
+        assert (fast.opened, fast.closed, fast.state_changed, fast.queue_changed, fast.rates, set(fast.renewed)) \
+            == (full.opened, full.closed, full.state_changed, full.queue_changed, full.rates, set(full.renewed))
+        assert moved <= set(fast.renewed) and len(fast.opened & ours.keys()) == 2
+        # against another snapshot than its base, every record is looked at
+        assert set(diff(first, third).renewed) == set(diff(first, replace(third, renewed=None)).renewed)
 
 
 def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str, closing_collector) -> None:
