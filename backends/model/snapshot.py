@@ -52,9 +52,9 @@ class Snapshot:
     """The ``monotonic`` of the snapshot this one was built from (the same live collector's previous one), where
     :attr:`renewed` says what differs from it; None: none (or not known)."""
     renewed: frozenset[SocketKey] | None = None
-    """With :attr:`base`: the keys whose record is not the base snapshot's own object (new and changed sockets);
-    every other record is (a live collector keeps the records of unchanged sockets), so a diff against the base
-    looks at these alone. None: any record may be new."""
+    """With :attr:`base`: every key whose record is not the base snapshot's own object (new and changed sockets;
+    a few others may be among them); every other record is (a live collector keeps the records of unchanged
+    sockets), so a diff against the base looks at these alone. None: any record may be new."""
 
     def container_of(self, sock: Socket) -> Container | None:
         """See :func:`socket_container`."""
