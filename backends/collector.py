@@ -122,7 +122,7 @@ class Collector:
         self._owners_found = None
         result = self._collect()
         by_key, processes, visibility, renewed = self._attach_owners(result)
-        base = self._last_monotonic if self._last is not None else None
+        base = self._last_monotonic if self._last is not None and renewed is not None else None
         if self._live:
             self._last = by_key
             self._last_monotonic = started
@@ -140,7 +140,7 @@ class Collector:
             namespaces={namespace.inode: namespace for namespace in result.namespaces},
             closes=result.closes,
             closes_lost=result.closes_lost,
-            base=base if renewed is not None else None,
+            base=base,
             renewed=renewed,
         )
 

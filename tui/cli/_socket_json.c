@@ -1,9 +1,8 @@
 /* The compiled fast path of serialize.SocketJsonEncoder.encode (optional: the pure-Python one gives the same bytes).
  *
  * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now,
- * tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one socket record, its
- * keys in `plan` order. `plan` holds
- * (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
+ * tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one
+ * socket record, its keys in `plan` order. `plan` holds (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
  * as `kind` says:
  *   PLAIN      encoded[value] (`encoded` computes and keeps each distinct value's JSON)
  *   NUMBER     null, or the integer
@@ -473,13 +472,14 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->extensions_json = Py_NewRef(extensions_json);
     e->container_json = Py_NewRef(container_json);
     e->fallback = Py_NewRef(fallback);
+    PyTypeObject *sockets = (PyTypeObject *)socket_class, *owners = (PyTypeObject *)owner_class;
     if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL ||
         (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
-        (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset((PyTypeObject *)socket_class, "owners")) < 0 ||
-        (e->netns_offset = slot_offset((PyTypeObject *)socket_class, "netns_inode")) < 0 ||
+        (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset(sockets, "owners")) < 0 ||
+        (e->netns_offset = slot_offset(sockets, "netns_inode")) < 0 ||
         (e->raw_offset = slot_offset((PyTypeObject *)tcp_info_class, "raw")) < 0 ||
-        (e->observed_offset = slot_offset((PyTypeObject *)socket_class, "observed_at")) < 0 ||
-        (e->pid_offset = slot_offset((PyTypeObject *)owner_class, "pid")) < 0 || (e->fd_offset = slot_offset((PyTypeObject *)owner_class, "fd")) < 0)
+        (e->observed_offset = slot_offset(sockets, "observed_at")) < 0 ||
+        (e->pid_offset = slot_offset(owners, "pid")) < 0 || (e->fd_offset = slot_offset(owners, "fd")) < 0)
         goto fail;
     e->has_now = now != Py_None;
     if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())
