@@ -443,6 +443,8 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
                           &PyDict_Type, &processes, &namespaces, &now, &tcp_info_json, &extensions_json,
                           &container_json, &fallback))
         return NULL;
+    PyTypeObject *sockets = (PyTypeObject *)socket_class, *owners = (PyTypeObject *)owner_class;
+    PyObject *function;
     Encoder *e = PyMem_Calloc(1, sizeof(Encoder));
     if (e == NULL)
         return PyErr_NoMemory();
@@ -472,7 +474,6 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->extensions_json = Py_NewRef(extensions_json);
     e->container_json = Py_NewRef(container_json);
     e->fallback = Py_NewRef(fallback);
-    PyTypeObject *sockets = (PyTypeObject *)socket_class, *owners = (PyTypeObject *)owner_class;
     if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL ||
         (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
         (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset(sockets, "owners")) < 0 ||
@@ -484,7 +485,7 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->has_now = now != Py_None;
     if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())
         goto fail;
-    PyObject *function = PyCFunction_New(&encode_method, capsule);
+    function = PyCFunction_New(&encode_method, capsule);
     Py_DECREF(capsule);
     return function;
 fail:
