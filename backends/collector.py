@@ -263,22 +263,25 @@ class Collector:
 def _attach_found(
     result: SourceResult, inodes: Set[int], owners: dict[int, tuple[Owner, ...]], changed: Set[int] | None
 ) -> frozenset[SocketKey] | None:
-    """Attach the resolver's ``owners`` of ``inodes`` (those of the result's records) to the records the source
-    built, when no kept record's owners may have changed (no inode of one is ``changed``, see
-    ``OwnerResolver.changed``: the common case, as new sockets are built records), and return their keys: every
-    other record is the previous snapshot's. Else, or where either is unknown, attach them to every record
-    (returns None: any record may be new). Most records of a refresh are kept, with the owners they had: a pass
-    over every record took ~30 ms of each refresh at 100,000 sockets."""
+    """Attach the resolver's ``owners`` of ``inodes`` (those of the result's records) and return the keys of the
+    records that are not the previous snapshot's own (``Snapshot.renewed``): the records the source built, and the
+    kept ones replaced by copies as their owners changed. When no kept record's owners may have changed (no inode
+    of one is ``changed``, see ``OwnerResolver.changed``: the common case, as new sockets are built records), only
+    the built records are looked at: a pass over every record took ~30 ms of each refresh at 100,000 sockets.
+    Where the source does not say which it built, every record is looked at and None returned (any may be new)."""
     sockets = result.sockets
-    if result.built is not None and changed is not None:
-        built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
-        moved = changed & inodes
-        if not moved or moved.issubset(map(_INODE, built.values())):
-            attach_owners(built, owners, _INODE, result.observed_at)
-            sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
-            return frozenset(built)
-    attach_owners(sockets, owners, _INODE, result.observed_at)
-    return None
+    if result.built is None:
+        attach_owners(sockets, owners, _INODE, result.observed_at)
+        return None
+    built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
+    moved = None if changed is None else changed & inodes
+    if moved is not None and (not moved or moved.issubset(map(_INODE, built.values()))):
+        attach_owners(built, owners, _INODE, result.observed_at)
+        sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
+        return frozenset(built)
+    copied: list[SocketKey] = []
+    attach_owners(sockets, owners, _INODE, result.observed_at, copied)
+    return frozenset(built).union(copied)
 
 
 def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:

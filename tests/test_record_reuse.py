@@ -301,12 +301,14 @@ def test_a_kept_record_whose_owners_changed_is_copied_never_changed(path: str, c
         try:
             deadline = time.monotonic() + 10
             while True:
-                second = _ours(collector.snapshot(), {port})
+                snapshot = collector.snapshot()
+                second = _ours(snapshot, {port})
                 if len(second[key].owners) == 2 or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
             assert sorted(owner.pid for owner in second[key].owners) == sorted([os.getpid(), child.pid])
             assert second[key] is not first[key] and second[key] == _with_owners(first[key], second[key].owners)
+            assert snapshot.base is not None and key in snapshot.renewed  # the copy is a renewed record
             assert [owner.pid for owner in first[key].owners] == [os.getpid()]  # the published record is unchanged
         finally:
             child.stdin.close()

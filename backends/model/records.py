@@ -183,6 +183,7 @@ def attach_owners(
     owners: Mapping[Hashable, tuple[Owner, ...]],
     key: Callable[[Socket], Hashable],
     observed_at: float | None = None,
+    copied: list[SocketKey] | None = None,
 ) -> int:
     """Give each of ``sockets`` its owners, ``owners[key(sock)]`` (a socket without an entry keeps none); returns
     how many sockets with a key (e.g. an inode) have none.
@@ -192,7 +193,8 @@ def attach_owners(
     slot directly (~0.17 us per socket with its lookup, where ``dataclasses.replace`` costs ~11 us). Raises
     ValueError for a record that has owners already, so that a record once published is never changed; but a
     record the source kept from the previous snapshot (``observed_at`` before the collection's ``observed_at``)
-    keeps its owners, or is replaced in ``sockets`` by a copy where they changed.
+    keeps its owners, or is replaced in ``sockets`` by a copy where they changed (its place appended to
+    ``copied``, if given).
     """
     get = owners.get
     ownerless = 0
@@ -209,6 +211,8 @@ def attach_owners(
         if observed_at is not None and sock.observed_at is not None and sock.observed_at != observed_at:
             if found != have:
                 sockets[place] = replace(sock, owners=found)
+                if copied is not None:
+                    copied.append(place)
         elif found:
             if have:
                 raise ValueError(f"socket {sock.key!r} has owners already: a built record is never changed")
