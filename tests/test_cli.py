@@ -153,8 +153,9 @@ def test_once_warnings_share_one_format_on_every_output_and_quiet_silences_them(
         lines = loud.stderr.splitlines()
         assert lines and all(line.startswith("netwatch: warning: ") for line in lines), lines
         assert quiet.stderr == ""
-    document = json.loads(run_netwatch("--once", "--format", "json", "--backend", "procfs", "-q").stdout)
-    assert [f"netwatch: warning: {warning}" for warning in document["warnings"]] == lines[: len(document["warnings"])]
+        if output == "json":  # the same run's warnings (another run's counts may differ on a live host)
+            warnings = json.loads(loud.stdout)["warnings"]
+            assert [f"netwatch: warning: {warning}" for warning in warnings] == lines[: len(warnings)]
     assert run_netwatch("--quiet").returncode == 2  # the TUI has no stderr lines to silence
 
 
