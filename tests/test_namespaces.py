@@ -433,6 +433,64 @@ def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_socket
         source.close()
 
 
+OWN_NAMESPACE_READER = """
+import json, os, socket
+from netwatch.backends.sources.netlink import NetlinkSource
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname())
+accepted, _ = server.accept()
+source = NetlinkSource(reuse_records=True)
+inode = os.stat("/proc/self/ns/net").st_ino
+steps = []
+for step in ("first", "idle", "send", "open"):
+    if step == "send":
+        client.sendall(b"x" * 100_000)
+        accepted.recv(100_000, socket.MSG_WAITALL)
+    elif step == "open":
+        late = socket.create_connection(server.getsockname())
+        late_accepted = server.accept()[0]
+    tcp = [s for s in source.collect(None).sockets.values() if s.proto == "tcp" and s.netns_inode == inode]
+    known = source._known_tcp.get(inode)
+    if step == "first":  # (namespaces found together start at spread-out ages)
+        known = source._known_tcp[inode] = known._replace(age=0)
+    steps.append([len(tcp), known.age if known else None, max(s.tcp_info.bytes_acked for s in tcp if s.tcp_info)])
+print(json.dumps(steps))
+"""
+
+
+def test_netwatchs_own_idle_namespace_is_read_by_lookups_too() -> None:
+    """On an idle host the TCP dump's walk of the kernel's hash table is most of a refresh: netwatch's own
+    namespace, holding few TCP sockets, is read by lookups while its counters stand still, as any other one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable,
+               OWN_NAMESPACE_READER]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    (first, idle, sent, opened) = json.loads(done.stdout)
+    assert first[:2] == [3, 0] and idle[:2] == [3, 1]  # dumped, then looked up
+    assert sent[:2] == [3, 2] and sent[2] >= 100_000  # lookups still see the bytes move
+    assert opened[0] == 5 and opened[1] == 0  # a new connection moved the counters: dumped whole
+
+
+def test_a_namespace_with_more_tcp_sockets_than_lookups_pay_for_is_dumped(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    monkeypatch.setattr("netwatch.backends.sources.netlink.source.LOOKUPS_AT_MOST", 2)
+    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    source = NetlinkSource(reuse_records=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+        for _ in range(2):
+            ours = [sock for sock in source.collect(None).sockets.values() if sock.netns_inode == inode]
+            assert len(ours) == 3 and inode not in source._known_tcp
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+        source.close()
+
+
 def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
     free_port: tuple[socket.socket, int], ip_netns: tuple[str, InNamespace]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from pyroute2.netlink.diag import inet_diag_msg
 from netwatch.backends.model.records import Socket
 from netwatch.backends.model.source_result import SourceResult
 from netwatch.backends.sources.netlink import NetlinkSource, inet
-from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN
+from netwatch.backends.sources.netlink.transport import NLMSG_HEADER_LEN, DiagSocket
 from tests.compiled_paths import decoded_by
 from tests.fixtures.recorded_dumps import dump_messages
 from tests.socket_zoo import Zoo, socket_zoo
@@ -259,3 +260,36 @@ def test_tcp_of_both_families_comes_in_one_dump_or_per_family_where_refused(monk
             found = {sock.inode: sock.family for sock in result.sockets.values() if sock.inode in inodes}
             assert sorted(found.values()) == ["ipv4", "ipv6"], request
             assert not [warning for warning in result.warnings if "tcp" in warning], result.warnings
+
+
+def test_lookups_answered_in_many_datagrams_are_all_received() -> None:
+    """One query of 1,200 lookups (each reply a datagram of its own, filling more than one receive chunk): every
+    socket asked for comes back once, and one closed meanwhile is counted as missing."""
+    with socket.create_server(("127.0.0.1", 0), backlog=700) as server:
+        address = server.getsockname()
+        ends = []
+        try:
+            for _ in range(600):
+                ends.append(socket.create_connection(address))
+                ends.append(server.accept()[0])
+            own = os.stat("/proc/self/ns/net").st_ino
+            asked = [
+                sock for sock in NetlinkSource().collect(None).sockets.values()
+                if sock.proto == "tcp" and sock.netns_inode == own and sock.state != "LISTEN"
+                and address[1] in (sock.local_port, sock.remote_port)
+            ]  # fmt: skip
+            assert len(asked) == 1200
+            for end in (ends.pop(), ends.pop()):  # the last connection, reset: its ends' lookups find nothing
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                end.close()
+            diag = DiagSocket()
+            try:
+                found, missing = diag.query([inet.build_lookup(sock) for sock in asked])
+            finally:
+                diag.close()
+        finally:
+            for end in ends:
+                end.close()
+    low_high = [struct.unpack_from("=II", data, start + 44) for data, start, _end in found]  # idiag_cookie
+    cookies = {low | high << 32 for low, high in low_high}
+    assert missing == 2 and len(found) == 1198 and len(cookies) == 1198 and cookies < {s.cookie for s in asked}

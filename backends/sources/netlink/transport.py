@@ -91,13 +91,19 @@ class DiagSocket:
         ))  # fmt: skip
         found: list[Message] = []
         missing = 0
+        chunk = view = None
+        used = CHUNK_SIZE
         while len(found) + missing < len(requests):
-            chunk = bytearray(MIN_FREE)
-            size = self._sock.recv_into(chunk, MIN_FREE)
-            offset = 0
-            while offset + NLMSG_HEADER_LEN <= size:
+            if CHUNK_SIZE - used < MIN_FREE:  # each reply is a datagram of its own: many share a chunk (a chunk
+                chunk = bytearray(CHUNK_SIZE)  # each, zeroed, cost ~40 us per socket)
+                view = memoryview(chunk)
+                used = 0
+            offset = used
+            end = used + self._sock.recv_into(view[used:], MIN_FREE)
+            used = (end + 7) & ~7
+            while offset + NLMSG_HEADER_LEN <= end:
                 length, msg_type, _flags, msg_seq, _pid = NLMSG_HEADER.unpack_from(chunk, offset)
-                if length < NLMSG_HEADER_LEN or offset + length > size:
+                if length < NLMSG_HEADER_LEN or offset + length > end:
                     break
                 if msg_seq == seq:
                     if msg_type == SOCK_DIAG_BY_FAMILY:
