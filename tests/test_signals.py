@@ -199,3 +199,33 @@ def test_once_still_works_without_terminal() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("{")
+
+
+def _waits(pid: int) -> int:
+    """The process's voluntary context switches so far, over its threads: how often they went to sleep."""
+    total = 0
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{thread}/status") as status:
+            total += sum(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+    return total
+
+
+def test_the_input_thread_sleeps_while_no_key_comes_and_wakes_for_keys_and_exit() -> None:
+    """Textual's own input thread wakes ten times a second (TEXTUAL_DRIVER picks it here); netwatch's sleeps
+    until a key comes, still reads keys after a rest, and lets the app quit at once."""
+    wakes = {}
+    for driver in ("textual.drivers.linux_driver:LinuxDriver", None):
+        tui = Tui(env={"TEXTUAL_DRIVER": driver} if driver else None)
+        try:
+            tui.wait_drawn()
+            tui.read_until(lambda: False, 1.0)
+            before = _waits(tui.process.pid)
+            tui.read_until(lambda: False, 4.0)
+            wakes[driver] = _waits(tui.process.pid) - before
+            quit_at = time.monotonic()
+            os.write(tui.master, b"q")
+            assert tui.finish() == 0
+            assert time.monotonic() - quit_at < 2.0
+        finally:
+            tui.close()
+    assert wakes[None] + 25 < wakes["textual.drivers.linux_driver:LinuxDriver"], wakes

@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.timer import Timer
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -232,6 +233,18 @@ class NetwatchApp(ActionKeys, App[None]):
             yield DetailPane(id="detail")
         yield FilterBar(self._filter_text, id="filter-bar")
         yield KeyFooter()
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver; on Linux, one whose input thread sleeps while no key comes (see ``input_driver``)."""
+        from textual import constants
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver = super().get_driver_class()
+        if driver is not LinuxDriver or constants.DRIVER:  # another platform, or chosen with TEXTUAL_DRIVER
+            return driver
+        from netwatch.tui.app.input_driver import QuietLinuxDriver
+
+        return QuietLinuxDriver
 
     def on_mount(self) -> None:
         bar = self.query_one("#filter-bar", FilterBar)
