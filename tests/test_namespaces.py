@@ -3,6 +3,7 @@ listeners on each namespace's own loopback, a process moved into a fabricated Do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -397,15 +398,26 @@ for line in sys.stdin:
 moves 100 KB and closes it, another line opens one more."""
 
 
-def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_sockets_come() -> None:
+IN_NEW_NAMESPACE = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable]
+"""Runs ``python -c CODE`` (CODE appended) in a new network namespace with its loopback up."""
+
+
+@contextlib.contextmanager
+def talker() -> Iterator[tuple[subprocess.Popen, int]]:
+    """:data:`TALKER` running in a namespace of its own, and the namespace's inode."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    source = NetlinkSource(reuse_records=True)
+    process = subprocess.Popen([*IN_NEW_NAMESPACE, TALKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout.readline().strip() == "ready"
-        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+        yield process, os.stat(f"/proc/{process.pid}/ns/net").st_ino
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+
+
+def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_sockets_come() -> None:
+    with talker() as (process, inode), contextlib.closing(NetlinkSource(reuse_records=True)) as source:
 
         def collect(previous: dict) -> dict:
             return {sock.key: sock for sock in source.collect(previous).sockets.values() if sock.netns_inode == inode}
@@ -427,10 +439,6 @@ def test_an_idle_namespace_is_read_by_lookups_yet_sees_bytes_move_and_new_socket
         tell("open")
         fourth = collect(third)
         assert len(fourth) == 5  # the counters moved: dumped whole, the new connection is there
-    finally:
-        process.stdin.close()
-        process.wait(timeout=10)
-        source.close()
 
 
 OWN_NAMESPACE_READER = """
@@ -463,9 +471,8 @@ def test_netwatchs_own_idle_namespace_is_read_by_lookups_too() -> None:
     namespace, holding few TCP sockets, is read by lookups while its counters stand still, as any other one."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable,
-               OWN_NAMESPACE_READER]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([*IN_NEW_NAMESPACE, OWN_NAMESPACE_READER], capture_output=True, text=True, timeout=60,
+                          check=True)  # fmt: skip
     (first, idle, sent, opened) = json.loads(done.stdout)
     assert first[:2] == [3, 0] and idle[:2] == [3, 1]  # dumped, then looked up
     assert sent[:2] == [3, 2] and sent[2] >= 100_000  # lookups still see the bytes move
@@ -473,22 +480,11 @@ def test_netwatchs_own_idle_namespace_is_read_by_lookups_too() -> None:
 
 
 def test_a_namespace_with_more_tcp_sockets_than_lookups_pay_for_is_dumped(monkeypatch: pytest.MonkeyPatch) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     monkeypatch.setattr("netwatch.backends.sources.netlink.source.LOOKUPS_AT_MOST", 2)
-    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    source = NetlinkSource(reuse_records=True)
-    try:
-        assert process.stdout.readline().strip() == "ready"
-        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+    with talker() as (_process, inode), contextlib.closing(NetlinkSource(reuse_records=True)) as source:
         for _ in range(2):
             ours = [sock for sock in source.collect(None).sockets.values() if sock.netns_inode == inode]
             assert len(ours) == 3 and inode not in source._known_tcp
-    finally:
-        process.stdin.close()
-        process.wait(timeout=10)
-        source.close()
 
 
 def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
@@ -508,15 +504,8 @@ def test_the_procfs_backend_reads_each_namespace_through_one_of_its_processes(
 
 
 def test_close_events_of_another_namespace_show_its_short_lived_connections() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"', sys.executable, TALKER]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    collector = Collector("netlink", live=True)
     history = History()
-    try:
-        assert process.stdout.readline().strip() == "ready"
-        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+    with talker() as (process, inode), contextlib.closing(Collector("netlink", live=True)) as collector:
         history.update(collector.snapshot())
         history.update(collector.snapshot())  # subscribed to its close events since the first
         process.stdin.write("burst\n")
@@ -524,10 +513,6 @@ def test_close_events_of_another_namespace_show_its_short_lived_connections() ->
         assert process.stdout.readline().strip() == "done"
         time.sleep(0.3)
         change = history.update(collector.snapshot())
-    finally:
-        process.stdin.close()
-        process.wait(timeout=10)
-        collector.close()
     short = [item for item in change.short_lived if item.socket.netns_inode == inode]
     assert len(short) == 2 and max(item.socket.tcp_info.bytes_acked for item in short) >= 100_000
     (accepted,) = [item for item in short if item.owners]

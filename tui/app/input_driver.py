@@ -48,8 +48,11 @@ class WakingEvent(threading.Event):
                 pass
 
     def close(self) -> None:
-        os.close(self.fileno)
-        os.close(self._write)
+        """Close the pipe (once: its numbers may be another file's after)."""
+        if self.fileno >= 0:
+            os.close(self.fileno)
+            os.close(self._write)
+            self.fileno = self._write = -1
 
 
 class QuietLinuxDriver(LinuxDriver):
