@@ -264,7 +264,7 @@ def test_tcp_of_both_families_comes_in_one_dump_or_per_family_where_refused(monk
 
 def test_lookups_answered_in_many_datagrams_are_all_received() -> None:
     """One query of 1,200 lookups (each reply a datagram of its own, filling more than one receive chunk): every
-    socket asked for comes back once, and one closed meanwhile is counted as missing."""
+    socket asked for comes back once, and the two of a connection reset meanwhile are counted as missing."""
     with socket.create_server(("127.0.0.1", 0), backlog=700) as server:
         address = server.getsockname()
         ends = []
