@@ -30,8 +30,12 @@ async def refresh(pilot: Pilot) -> None:
     """Take the next snapshot now and wait until it is on screen."""
     app = pilot.app
     assert isinstance(app, NetwatchApp)
-    await settle(pilot)
-    assert app.collect_now()
+    for _ in range(50):  # the app's own timer may have begun a collection meanwhile: wait for it, then ask
+        await settle(pilot)
+        if app.collect_now():
+            break
+    else:
+        raise AssertionError("a collection never ended")
     await settle(pilot)
 
 
