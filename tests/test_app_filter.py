@@ -68,9 +68,9 @@ async def test_a_long_filter_typed_key_by_key_keeps_up_and_the_whole_text_applie
         await pilot.press("enter")
         await settle(pilot)
         long_text_key = statistics.median(seconds[-500:])  # a key typed into 1,500 characters or more
-        assert long_text_key < 0.003, f"median key {long_text_key * 1000:.1f} ms into a long text"
         short_text_key = statistics.median(seconds[:500])
-        # per key, a long text costs what a short one does (a CPU-time sum is no bound beside parallel test workers)
+        # per key, a long text costs what a short one does (no absolute bound: time per key, and a CPU-time sum,
+        # grow beside parallel test workers; CI read a 3.8 ms median where 1.2 ms is usual)
         assert long_text_key < 2 * short_text_key, f"{long_text_key * 1000:.1f} ms vs {short_text_key * 1000:.1f} ms"
         assert app.query_one("#filter-bar", FilterBar).input.value == LONG_FILTER
         assert filter_error(app) == ""
