@@ -51,7 +51,7 @@ def _dump(
         messages: list = []
         fingerprints: list[int] = []
         done, interrupted, error = transport.scan.split(
-            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", into), fingerprints)
+            data, 0, len(data), seq, messages, (*decoder.splitter_reuse("tcp", "tcp", into), fingerprints)
         )
         assert (done, interrupted, error) == (True, False, 0)
         assert decoder.decode(messages, "tcp", into, fingerprints) == 0
@@ -165,13 +165,60 @@ def test_compiled_split_keeps_records_of_any_class_alike() -> None:
     decoder = inet.InetDecoder(lambda cgroup_id: None)
     first, _, _ = _dump(decoder, data, seq, "compiled", None)
     stand_ins = {key: SimpleNamespace(digest=record.digest, key=record.key) for key, record in first.items()}
-    for previous in (first, stand_ins, {**first, **dict(list(stand_ins.items())[::2])}):
+    order = transport.scan.Order()  # remembers `first`'s records: the others are checked by their digest
+    for previous in (first, stand_ins, {**first, **dict(list(stand_ins.items())[::2])}, first):
         into: dict = {}
         messages: list = []
-        reuse = ("tcp", decoder.netns, previous, into, [])
+        order.begin()
+        reuse = ("tcp", decoder.netns, previous, into, order, [])
         assert transport.scan.split(data, 0, len(data), seq, messages, reuse) == (True, False, 0)
         assert not messages and list(into) == list(first)
         assert all(into[key] is previous[key] for key in first)
+
+
+def _reassembled(data: bytearray, order: list[int]) -> bytearray:
+    """The dump ``data`` with its inet_diag messages in ``order`` (indexes; some may be left out), then NLMSG_DONE."""
+    messages, offset = [], 0
+    while offset < len(data):
+        length = NLMSG_HEADER.unpack_from(data, offset)[0]
+        messages.append(data[offset : offset + ((length + 3) & ~3)])
+        offset += (length + 3) & ~3
+    body, done = messages[:-1], messages[-1]
+    return bytearray(b"".join(body[index] for index in order) + done)
+
+
+def test_an_order_finds_the_same_records_as_a_lookup_when_sockets_come_go_and_move() -> None:
+    """The splitter's Order (the last dump's messages in the kernel's order) only finds keys: through any run of
+    dumps whose sockets were dropped, added back or listed in another order, the split keeps and lists the very same
+    records and messages as a split without one."""
+    if transport.scan is None:
+        pytest.skip("the compiled splitter is not built here (no compiler at install)")
+    data, seq = load("netlink_tcp_dump.bin")
+    decoder = inet.InetDecoder(lambda cgroup_id: None)
+    first, _, _ = _dump(decoder, data, seq, "compiled", None)
+    count = len(first)
+    runs = [range(count), range(0, count, 3), range(count), range(count - 1, -1, -1), [*range(1, count), 0],
+            range(count)]  # fmt: skip
+    order = transport.scan.Order()
+    previous = {with_order: dict(first) for with_order in (True, False)}
+    for run in runs:
+        dump = _reassembled(data, list(run))
+        results = {}
+        for with_order in (True, False):
+            into: dict = {}
+            messages: list = []
+            fingerprints: list[int] = []
+            if with_order:
+                order.begin()
+            reuse = ("tcp", decoder.netns, previous[with_order], into, order if with_order else None, fingerprints)
+            assert transport.scan.split(dump, 0, len(dump), seq, messages, reuse) == (True, False, 0)
+            assert decoder.decode(messages, "tcp", into, fingerprints) == 0
+            results[with_order] = into
+            previous[with_order] = into
+        assert list(results[True]) == list(results[False]) == [list(first)[index] for index in run]
+        kept = [key for key, record in results[True].items() if record is first.get(key)]
+        assert kept == [key for key, record in results[False].items() if record is first.get(key)]
+    assert order.remembered() == count
 
 
 def test_compiled_split_reports_the_kernels_error() -> None:

@@ -4,7 +4,7 @@
  * dump `seq`, appending (buffer, payload offset, end) to `messages`, exactly as transport.parse_datagram does,
  * and returns (dump ended, NLM_F_DUMP_INTR seen, errno of an NLMSG_ERROR/NLMSG_DONE or 0).
  *
- * With `reuse` = (proto, netns, previous, into, fingerprints) the messages are inet_diag replies and each one is
+ * With `reuse` = (proto, netns, previous, into, order, fingerprints) the messages are inet_diag replies and each one is
  * fingerprinted first: a hash of the message but for the clocks of an idle socket (idiag_expires and tcp_info's
  * last_* clocks). Where previous[key], key = (proto, cookie, netns), is a record whose `digest` is that
  * fingerprint, the socket did not change: the record goes to `into` (under its own key object) and the message is
@@ -12,6 +12,13 @@
  * the message is listed, its fingerprint appended to `fingerprints` (the decoder makes it the new record's digest)
  * and into[key] set to key, a place the decoder fills: `into` keeps the kernel's order, and the record takes that
  * key object as its own (the snapshot's mapping holds it, as do the history's tables of its keys).
+ *
+ * An Order (`order`, or None) remembers one dump's messages of one (proto, netns): each socket's
+ * cookie, fingerprint, key object, the key's hash and record. The kernel lists unchanged sockets in the same order at
+ * every dump (bucket by bucket of its hash tables), so the next dump of the same request finds most of its messages
+ * at the Order's cursor: their key is looked up in `previous` by its known hash, with no key tuple built, hashed and
+ * compared, and a record still the one remembered needs no digest read. The decision is the same as without it:
+ * the record previous[key] is kept where its digest is the fingerprint.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -88,7 +95,115 @@ static uint64_t fingerprint(const unsigned char *p, Py_ssize_t n) {
     return h;
 }
 
-/* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error. */
+
+/* One message of a dump, as an Order remembers it (strong references; record NULL until the decoder built it). */
+typedef struct {
+    uint64_t cookie, fingerprint;
+    Py_hash_t hash;
+    PyObject *key, *record;
+} Entry;
+
+typedef struct {
+    Entry *entries;
+    Py_ssize_t count, capacity;
+} Entries;
+
+typedef struct {
+    PyObject_HEAD
+    Entries last, next; /* the last complete dump's messages; the dump in progress's */
+    Py_ssize_t cursor; /* where in `last` the next message is looked for */
+    int complete;      /* `next` holds a whole dump */
+} OrderObject;
+
+#define LOOK_AHEAD 8 /* entries of `last` passed over (sockets gone) to find a message's cookie */
+
+static void entries_clear(Entries *entries) {
+    for (Py_ssize_t i = 0; i < entries->count; i++) {
+        Py_DECREF(entries->entries[i].key);
+        Py_XDECREF(entries->entries[i].record);
+    }
+    entries->count = 0;
+}
+
+static void entries_free(Entries *entries) {
+    entries_clear(entries);
+    PyMem_Free(entries->entries);
+    entries->entries = NULL;
+    entries->capacity = 0;
+}
+
+static int entries_append(Entries *entries, uint64_t cookie, uint64_t fingerprint, Py_hash_t hash, PyObject *key,
+                          PyObject *record) {
+    if (entries->count == entries->capacity) {
+        Py_ssize_t capacity = entries->capacity ? entries->capacity * 2 : 1024;
+        Entry *grown = PyMem_Realloc(entries->entries, (size_t)capacity * sizeof(Entry));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        entries->entries = grown;
+        entries->capacity = capacity;
+    }
+    entries->entries[entries->count++] = (Entry){cookie, fingerprint, hash, Py_NewRef(key), Py_XNewRef(record)};
+    return 0;
+}
+
+/* Order.begin(): the next messages split with this Order are a new dump's; the last one, if it completed, becomes
+   the order they are looked for in. */
+static PyObject *order_begin(OrderObject *order, PyObject *Py_UNUSED(ignored)) {
+    if (order->complete) {
+        Entries spent = order->last;
+        order->last = order->next;
+        order->next = spent;
+    }
+    entries_clear(&order->next);
+    if (order->next.capacity > 2 * order->last.count + 1024) /* a dump that shrank gives its memory back */
+        entries_free(&order->next);
+    order->cursor = 0;
+    order->complete = 0;
+    Py_RETURN_NONE;
+}
+
+/* The entry of `last` for `cookie` at or just past the cursor (the cursor moves past it), or NULL. */
+static Entry *order_find(OrderObject *order, uint64_t cookie) {
+    Py_ssize_t stop = order->cursor + LOOK_AHEAD;
+    if (stop > order->last.count)
+        stop = order->last.count;
+    for (Py_ssize_t i = order->cursor; i < stop; i++) {
+        if (order->last.entries[i].cookie == cookie) {
+            order->cursor = i + 1;
+            return &order->last.entries[i];
+        }
+    }
+    return NULL;
+}
+
+static void order_dealloc(OrderObject *order) {
+    entries_free(&order->last);
+    entries_free(&order->next);
+    Py_TYPE(order)->tp_free((PyObject *)order);
+}
+
+static PyObject *order_len(OrderObject *order, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromSsize_t(order->last.count);
+}
+
+static PyMethodDef order_methods[] = {
+    {"begin", (PyCFunction)order_begin, METH_NOARGS, "Start a dump: the last one, if complete, is the order."},
+    {"remembered", (PyCFunction)order_len, METH_NOARGS, "How many messages of the last complete dump it holds."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject OrderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "netwatch.backends.sources.netlink._scan.Order",
+    .tp_basicsize = sizeof(OrderObject),
+    .tp_dealloc = (destructor)order_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The messages of one (proto, netns)'s last dump, in the kernel's order (see split).",
+    .tp_new = PyType_GenericNew,
+    .tp_methods = order_methods,
+};
+
 static PyObject *digest_name, *key_name;
 
 /* The slots `digest` and `key` of the records' class, read straight from the instance (a generic attribute
@@ -123,51 +238,94 @@ static void learn_slots(PyTypeObject *type) {
     key_offset = key;
 }
 
+/* previous[key] and into[key] = value by the key's known hash (the public calls where CPython keeps these private). */
+static PyObject *get_known(PyObject *dict, PyObject *key, Py_hash_t hash) {
+#if PY_VERSION_HEX < 0x030E0000
+    return _PyDict_GetItem_KnownHash(dict, key, hash);
+#else
+    (void)hash;
+    return PyDict_GetItemWithError(dict, key);
+#endif
+}
+
+static int set_known(PyObject *dict, PyObject *key, PyObject *value, Py_hash_t hash) {
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_SetItem_KnownHash(dict, key, value, hash);
+#else
+    (void)hash;
+    return PyDict_SetItem(dict, key, value);
+#endif
+}
+
+/* Whether `last`, the previous record of a message of fingerprint `hash`, is kept: its digest is that fingerprint
+   (known without reading it when it is the record `known` remembers, which had that digest). -1 on error. */
+static int unchanged(PyObject *last, Entry *known, uint64_t hash) {
+    if (known != NULL && known->record == last)
+        return known->fingerprint == hash;
+    learn_slots(Py_TYPE(last));
+    PyObject *digest = record_attribute(last, digest_name, digest_offset);
+    if (digest == NULL)
+        return 0;
+    int is_number = PyLong_Check(digest);
+    unsigned long long value = is_number ? PyLong_AsUnsignedLongLong(digest) : 0;
+    Py_DECREF(digest);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return is_number && value == hash;
+}
+
+/* Check one inet_diag message against `previous`: 1 if its record was reused, 0 if not (*fp set), -1 on error.
+   `order` (or NULL) finds the message's key and remembers the message for the next dump. */
 static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyObject *netns, PyObject *previous,
-                     PyObject *into,
-                     PyObject **fp) {
+                     PyObject *into, OrderObject *order, PyObject **fp) {
     uint64_t hash = fingerprint(p, n);
     uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
-    PyObject *number = PyLong_FromUnsignedLongLong(cookie);
-    if (number == NULL)
-        return -1;
-    PyObject *key = PyTuple_Pack(3, proto, number, netns);
-    Py_DECREF(number);
-    if (key == NULL)
-        return -1;
-    PyObject *last = PyDict_GetItemWithError(previous, key); /* borrowed */
-    if (last == NULL && PyErr_Occurred()) {
+    Entry *known = order != NULL ? order_find(order, cookie) : NULL;
+    PyObject *key;
+    Py_hash_t key_hash;
+    if (known != NULL) {
+        key = Py_NewRef(known->key);
+        key_hash = known->hash;
+    } else {
+        PyObject *number = PyLong_FromUnsignedLongLong(cookie);
+        if (number == NULL)
+            return -1;
+        key = PyTuple_Pack(3, proto, number, netns);
+        Py_DECREF(number);
+        if (key == NULL)
+            return -1;
+        key_hash = PyObject_Hash(key);
+        if (key_hash == -1)
+            goto fail;
+    }
+    PyObject *last = get_known(previous, key, key_hash); /* borrowed */
+    if (last == NULL && PyErr_Occurred())
+        goto fail;
+    int kept = last != NULL ? unchanged(last, known, hash) : 0;
+    if (kept) {
+        /* under the record's own key object: the snapshot keeps `into`, so a new key tuple per socket would be
+           kept too (~100 bytes a socket) */
+        PyObject *own = known != NULL ? Py_NewRef(key) : record_attribute(last, key_name, key_offset);
+        if (own == NULL)
+            own = Py_NewRef(key);
+        Py_hash_t own_hash = own == key ? key_hash : PyObject_Hash(own);
+        int failed = own_hash == -1 || set_known(into, own, last, own_hash) < 0 ||
+                     (order != NULL && entries_append(&order->next, cookie, hash, own_hash, own, last) < 0);
+        Py_DECREF(own);
         Py_DECREF(key);
-        return -1;
+        return failed ? -1 : 1;
     }
-    if (last != NULL) {
-        learn_slots(Py_TYPE(last));
-        PyObject *digest = record_attribute(last, digest_name, digest_offset);
-        if (digest != NULL) {
-            int is_number = PyLong_Check(digest);
-            unsigned long long known = is_number ? PyLong_AsUnsignedLongLong(digest) : 0;
-            Py_DECREF(digest);
-            if (PyErr_Occurred()) {
-                PyErr_Clear();
-            } else if (is_number && known == hash) {
-                /* under the record's own key object: the snapshot keeps `into`, so a new key tuple per socket
-                   would be kept too (~100 bytes a socket) */
-                PyObject *own = record_attribute(last, key_name, key_offset);
-                if (own == NULL)
-                    own = Py_NewRef(key);
-                int failed = PyDict_SetItem(into, own, last) < 0;
-                Py_DECREF(own);
-                Py_DECREF(key);
-                return failed ? -1 : 1;
-            }
-        }
-    }
-    int failed = PyDict_SetItem(into, key, key) < 0;
+    if (set_known(into, key, key, key_hash) < 0 ||
+        (order != NULL && entries_append(&order->next, cookie, hash, key_hash, key, NULL) < 0))
+        goto fail;
     Py_DECREF(key);
-    if (failed)
-        return -1;
     *fp = PyLong_FromUnsignedLongLong(hash);
     return *fp == NULL ? -1 : 0;
+fail:
+    Py_DECREF(key);
+    return -1;
 }
 
 static PyObject *split(PyObject *self, PyObject *args) {
@@ -176,12 +334,17 @@ static PyObject *split(PyObject *self, PyObject *args) {
     unsigned long seq;
     if (!PyArg_ParseTuple(args, "OnnkO!O", &buffer_object, &offset, &end, &seq, &PyList_Type, &messages, &reuse))
         return NULL;
-    PyObject *proto = NULL, *netns = NULL, *previous = NULL, *into = NULL, *fingerprints = NULL;
+    PyObject *proto = NULL, *netns = NULL, *previous = NULL, *into = NULL, *fingerprints = NULL, *remembered = Py_None;
     if (reuse != Py_None) {
-        if (!PyArg_ParseTuple(reuse, "UOO!O!O!", &proto, &netns, &PyDict_Type, &previous, &PyDict_Type, &into,
-                              &PyList_Type, &fingerprints))
+        if (!PyArg_ParseTuple(reuse, "UOO!O!OO!", &proto, &netns, &PyDict_Type, &previous, &PyDict_Type, &into,
+                              &remembered, &PyList_Type, &fingerprints))
             return NULL;
+        if (remembered != Py_None && !PyObject_TypeCheck(remembered, &OrderType)) {
+            PyErr_SetString(PyExc_TypeError, "the order must be an Order or None");
+            return NULL;
+        }
     }
+    OrderObject *order = remembered == Py_None ? NULL : (OrderObject *)remembered;
     Py_buffer view;
     if (PyObject_GetBuffer(buffer_object, &view, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -206,7 +369,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
                 Py_ssize_t payload = offset + NLMSG_HDRLEN, stop = offset + (Py_ssize_t)length;
                 PyObject *fp = NULL;
                 if (reuse != Py_None && stop - payload >= INET_DIAG_MSG_LEN) {
-                    int kept = reuse_one(data + payload, stop - payload, proto, netns, previous, into, &fp);
+                    int kept = reuse_one(data + payload, stop - payload, proto, netns, previous, into, order, &fp);
                     if (kept < 0)
                         goto fail;
                     if (kept) {
@@ -237,6 +400,8 @@ static PyObject *split(PyObject *self, PyObject *args) {
                     if (code < 0)
                         error = -code;
                 }
+                if (order != NULL && !error)
+                    order->complete = 1;
                 done = 1;
                 break;
             }
@@ -263,5 +428,14 @@ PyMODINIT_FUNC PyInit__scan(void) {
     key_name = PyUnicode_InternFromString("key");
     if (digest_name == NULL || key_name == NULL)
         return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&OrderType) < 0)
+        return NULL;
+    PyObject *created = PyModule_Create(&module);
+    if (created == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(created, "Order", (PyObject *)&OrderType) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
 }

@@ -38,7 +38,7 @@ from netwatch.backends.sources.netlink.inet_layout import (
     learn_shape,
 )
 from netwatch.backends.sources.netlink.records import socket_builder
-from netwatch.backends.sources.netlink.transport import Message
+from netwatch.backends.sources.netlink.transport import Message, scan
 
 ALL_EXTENSIONS = 0xFF
 """idiag_ext: one bit per extension 1..8 (MEMINFO .. SHUTDOWN); DCTCP/BBR come with VEGASINFO, CLASS_ID
@@ -194,6 +194,10 @@ class InetDecoder:
         """...and its name."""
         self.decoded: list[SocketKey] = []
         """The keys of the records decoded (not kept) since :meth:`start_dump`, in a live dump."""
+        self._orders: dict[tuple[str, int | None], Any] = {}
+        """(dump, namespace) -> the compiled splitter's Order of its last dump (see ``_scan.c``): those of the
+        previous snapshot's dumps and this one's, no more."""
+        self._orders_used: set[tuple[str, int | None]] = set()
 
     def start_dump(self, now: float, previous: Mapping[SocketKey, Socket] | None) -> None:
         """Begin the messages of one snapshot, read at monotonic time ``now``: records get a digest, and a socket
@@ -201,6 +205,8 @@ class InetDecoder:
         self._previous = self._snapshot_previous = previous if previous is not None else {}
         self._observed_at = now
         self.decoded = []
+        self._orders = {key: self._orders[key] for key in self._orders_used if key in self._orders}
+        self._orders_used = set()
 
     def start_namespace(self, inode: int | None, name: str | None, keep: bool = True) -> None:
         """Decode the next messages as those of network namespace ``inode`` called ``name``; ``keep``: its sockets
@@ -258,10 +264,19 @@ class InetDecoder:
         """The compiled decoder met shared extensions values not cached yet: their mapping (cached)."""
         return self._extensions_for(layout, layout.unpack(buffer, offset))
 
-    def splitter_reuse(self, proto: str, into: dict) -> tuple | None:
+    def splitter_reuse(self, proto: str, dump: str, into: dict) -> tuple | None:
         """What the compiled splitter needs to keep unchanged sockets' records of ``proto`` into ``into`` (see
-        ``DiagSocket.stream``), or None outside a live dump."""
-        return None if self._previous is None else (proto, self.netns, self._previous, into)
+        ``DiagSocket.stream``), or None outside a live dump. ``dump`` names the request about to be sent, whose
+        last dump in this namespace the splitter's Order remembers."""
+        if self._previous is None or scan is None:
+            return None
+        which = (dump, self.netns)
+        self._orders_used.add(which)
+        order = self._orders.get(which)
+        if order is None:
+            order = self._orders[which] = scan.Order()
+        order.begin()
+        return proto, self.netns, self._previous, into, order
 
     def decode(
         self, messages: Iterable[Message], proto: str, into: dict, fingerprints: list[int] | None = None

@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 
 class _Dump(NamedTuple):
     """How one dump's replies are read: ``decode(messages, into, fingerprints) -> malformed messages skipped``, and
-    ``splitter_reuse(into)``, what the compiled splitter needs to keep unchanged records into ``into`` (or None);
-    None where no record is ever kept (every one is decoded anew)."""
+    ``splitter_reuse(dump, into)``, what the compiled splitter needs to keep unchanged records into ``into`` in dump
+    ``dump`` (its label; or None); None where no record is ever kept (every one is decoded anew)."""
 
     decode: Callable[[list[Message], dict, list[int] | None], int]
-    splitter_reuse: Callable[[dict], tuple | None] | None
+    splitter_reuse: Callable[[str, dict], tuple | None] | None
 
 LOOKUP_PROTOS = frozenset(("tcp", "udp"))
 """The protocols :meth:`NetlinkSource.details` looks sockets up in (RAW ones are found by protocol number)."""
@@ -360,7 +360,7 @@ class NetlinkSource:
             for _attempt in range(DUMP_ATTEMPTS):
                 decoded: dict = {}
                 skipped = 0
-                reuse = dump.splitter_reuse(decoded) if dump.splitter_reuse is not None else None
+                reuse = dump.splitter_reuse(label, decoded) if dump.splitter_reuse is not None else None
                 if not diag.stream(request, consume, reuse, request_type):
                     break
             else:

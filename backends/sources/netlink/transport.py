@@ -119,9 +119,9 @@ class DiagSocket:
         messages to ``consume``, one receive buffer's worth at a time (so a dump of 100,000 sockets never holds
         its ~60 MB of replies at once). Returns whether the kernel flagged the dump as interrupted.
 
-        ``reuse`` (inet dumps): (proto, previous, seen, reused) for the compiled splitter, which keeps the records
-        of unchanged sockets itself (see ``_scan.c``) and hands ``consume`` the others with their fingerprints;
-        without the compiled module it is ignored (the decoder does the same).
+        ``reuse`` (inet dumps): (proto, netns, previous, into, order) for the compiled splitter, which keeps the
+        records of unchanged sockets itself (see ``_scan.c``) and hands ``consume`` the others with their
+        fingerprints; without the compiled module it is ignored (the decoder does the same).
 
         ``consume`` must not keep the messages' buffers. Raises DumpFailed when the kernel answers with an
         error, OSError (e.g. TimeoutError) on I/O failure.
