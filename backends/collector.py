@@ -208,9 +208,7 @@ class Collector:
             owners, processes = looked_up
             ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
             return sockets, processes, resolver.visibility(ownerless), None
-        inodes = set(map(_INODE, sockets.values()))
-        inodes.discard(None)
-        inodes.discard(0)
+        inodes = frozenset(filter(None, map(_INODE, sockets.values())))  # not None or 0; the set owners_of keeps
         owners = resolver.owners_of(inodes)
         renewed = _attach_found(result, inodes, owners, resolver.changed)
         return sockets, resolver.processes(), resolver.visibility(len(inodes) - len(owners)), renewed

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from netwatch.backends.owners.proc_files import (
     Outcome,
     ProcessSkipped,
     fd_socket_inode,
+    is_kernel_thread,
     outcome_of,
     read_fd_inodes,
 )
@@ -831,3 +833,46 @@ def test_new_socket_in_a_process_whose_fd_count_grew_is_found(listed_fd_dirs: li
     finally:
         for fd in (report_read, report_write):
             os.close(fd)
+
+
+_FD_LESS_CHILD = """
+import os, signal, socket, time
+held = []
+signal.signal(signal.SIGUSR1, lambda *_: held.append(socket.socket()))
+for fd in range(3):
+    os.close(fd)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_kernel_threads_are_passed_over_but_a_process_without_fds_is_not(listed_fd_dirs: list[int]) -> None:
+    """kthreadd (pid 2) holds no fd: once known as a kernel thread its fd directory is not listed again. A process
+    whose fd table is empty is listed at every call all the same, and its first socket found."""
+    process = subprocess.Popen([sys.executable, "-c", _FD_LESS_CHILD], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(200):
+            if fd_count(process.pid) == 0:
+                break
+            time.sleep(0.05)
+        assert fd_count(process.pid) == 0
+        resolver = OwnerResolver(revalidate_every=float("inf"))
+        resolver.owners_of(set())
+        listed_fd_dirs.clear()
+        resolver.owners_of(set())
+        assert process.pid in listed_fd_dirs
+        if is_kernel_thread("/proc/2"):
+            assert 2 not in listed_fd_dirs
+        process.send_signal(signal.SIGUSR1)
+        for _ in range(200):
+            if fd_count(process.pid) == 1:
+                break
+            time.sleep(0.05)
+        inode = int(os.readlink(f"/proc/{process.pid}/fd/0").removeprefix("socket:[").removesuffix("]"))
+        assert resolver.owners_of({inode}) == {inode: (Owner(process.pid, 0),)}
+    finally:
+        process.kill()
+        process.wait()

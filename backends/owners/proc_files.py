@@ -156,6 +156,18 @@ def holds_unix_socket(proc_root: str, owners: Iterable[Owner], inode: int) -> bo
     return None
 
 
+PF_KTHREAD = 0x00200000
+"""The flag of a kernel thread in /proc/<pid>/stat's flags (include/linux/sched.h)."""
+
+
+def is_kernel_thread(base: str) -> bool:
+    """Whether the process at ``base`` is a kernel thread, which holds no fd (raises ProcessSkipped like
+    :func:`read_stat`)."""
+    stat = decode_text(read_file(f"{base}/stat"))
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return len(fields) > 6 and fields[6].isdigit() and bool(int(fields[6]) & PF_KTHREAD)
+
+
 def read_stat(base: str) -> ProcStat:
     """/proc/<pid>/stat of the process at ``base``; a truncated one (only an exiting process shows that) counts
     as vanished."""

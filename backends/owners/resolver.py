@@ -56,6 +56,10 @@ cannot read (in flight in an ``SCM_RIGHTS`` message, a process whose fd table is
 as an io_uring fixed file): the old socket keeps that stale owner and the new socket on that number is shown without
 owner meanwhile. Not corrected: a cmdline rewritten in place (setproctitle) without a comm change. Threads that
 ``unshare(CLONE_FILES)`` are not walked (``/proc/<pid>/fd`` is the thread-group leader's table).
+
+Kernel threads (most pids of an idle host with many CPUs) hold no fd: a pid whose fd directory is empty and whose
+``stat`` flags say so is passed over from then on while its /proc directory keeps its inode number (a pid reused
+by another process gets a new one).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from netwatch.backends.owners.proc_files import (
     Outcome,
     ProcessSkipped,
     fd_socket_inode,
+    is_kernel_thread,
     list_fds,
     outcome_of,
     read_stat,
@@ -118,6 +123,10 @@ class OwnerResolver:
         """pids the rolling re-listing owes (fractional, carried over to the next call)."""
         self._relisted_up_to = -1
         """The pid the rolling re-listing stopped after."""
+        self._kernel_threads: dict[int, int] = {}
+        """pid -> inode of /proc/<pid> of the kernel threads listed by the last call."""
+        self._proc_inodes: dict[int, int] = {}
+        """pid -> inode of /proc/<pid> of the pids the last listing found (but known kernel threads)."""
         self._cold_scan: ColdScan | None = None
         self._hidepid = hiding_hidepid(proc_root)
         self._changing: set[int] = set()
@@ -249,8 +258,15 @@ class OwnerResolver:
     # -- scanning -------------------------------------------------------------------------------------------
 
     def _list_pids(self) -> list[int]:
+        """The pids in /proc, ascending, but the kernel threads known by the inode of their directory."""
         with os.scandir(self.proc_root) as entries:
-            return sorted(int(entry.name) for entry in entries if entry.name.isdigit())
+            listed = {int(entry.name): entry.inode() for entry in entries if entry.name.isdigit()}
+        known = self._kernel_threads
+        self._kernel_threads = {pid: inode for pid, inode in known.items() if listed.get(pid) == inode}
+        for pid in self._kernel_threads:
+            del listed[pid]
+        self._proc_inodes = listed
+        return sorted(listed)
 
     def _scan_pid(
         self, pid: int, cached: FdTable | None, closed: Set[int], trust_count: bool = False
@@ -277,6 +293,8 @@ class OwnerResolver:
             # ~100 bytes per fd at 100,000 sockets)
             fds = frozenset(map(int, list_fds(base)))
             if not fds:
+                if cached is None and pid in self._proc_inodes and is_kernel_thread(base):
+                    self._kernel_threads[pid] = self._proc_inodes[pid]
                 return None
             stat = read_stat(base)
             if cached is not None and (cached.start_time, cached.comm) != (stat.start_time, stat.comm):
