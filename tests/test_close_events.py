@@ -51,7 +51,7 @@ def test_connections_born_and_gone_between_two_refreshes_are_short_lived_with_th
         server.listen(256)
         port = server.getsockname()[1]
         collector = Collector("netlink", live=True)
-        history = History()
+        history = History(max_events=100_000)  # the default 1,000 fill up when other tests churn connections too
         try:
             history.update(collector.snapshot())
             serving = _serve(server, 200)

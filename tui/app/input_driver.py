@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import threading
 import time
 from codecs import getincrementaldecoder
 
@@ -23,36 +22,12 @@ from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
+from netwatch.backends.waking_event import WakingEvent
+
 TICK = 0.1
 """Seconds between the parser's ticks while keys come (Textual's own period)."""
 SETTLE = max(1.0, 4 * constants.ESCAPE_DELAY)
 """Seconds after a key during which the parser is ticked (an ESC alone becomes a key after ``ESCDELAY``)."""
-
-
-class WakingEvent(threading.Event):
-    """An Event that also makes a pipe readable when set, for a thread waiting in ``select`` to see it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fileno, self._write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-
-    def set(self) -> None:
-        super().set()
-        with contextlib.suppress(BlockingIOError):  # already readable
-            os.write(self._write, b"\0")
-
-    def clear(self) -> None:
-        super().clear()
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self.fileno, 4096):
-                pass
-
-    def close(self) -> None:
-        """Close the pipe (once: its numbers may be another file's after)."""
-        if self.fileno >= 0:
-            os.close(self.fileno)
-            os.close(self._write)
-            self.fileno = self._write = -1
 
 
 class QuietLinuxDriver(LinuxDriver):
