@@ -187,6 +187,45 @@ def _reassembled(data: bytearray, order: list[int]) -> bytearray:
     return bytearray(b"".join(body[index] for index in order) + done)
 
 
+def _numbered(data: bytearray, count: int) -> bytearray:
+    """A dump of ``count`` sockets: the first message of ``data`` with cookies 1 to ``count``, then NLMSG_DONE."""
+    length = NLMSG_HEADER.unpack_from(data, 0)[0]
+    message = data[: (length + 3) & ~3]
+    copies = []
+    for cookie in range(1, count + 1):
+        copy = bytearray(message)
+        U64.pack_into(copy, NLMSG_HEADER_LEN + 44, cookie)  # idiag_cookie
+        copies.append(copy)
+    return bytearray(b"".join(copies)) + _reassembled(data, [])
+
+
+def test_an_order_follows_the_kernels_order_past_sockets_gone() -> None:
+    """The Order finds a dump's messages at its cursor: every one of an unchanged dump, all but those gone when
+    sockets closed (one here and there, or a run longer than its look-ahead); new sockets are not in it."""
+    if transport.scan is None:
+        pytest.skip("the compiled splitter is not built here (no compiler at install)")
+    data, seq = load("netlink_tcp_dump.bin")
+    dump = _numbered(data, 100)
+    decoder = inet.InetDecoder(lambda cgroup_id: None)
+    order = transport.scan.Order()
+    previous: dict = {}
+    gone = {*range(10, 40), 50, 52, 60}
+    found = []
+    for run in (range(100), range(100), [index for index in range(100) if index not in gone], range(100)):
+        into: dict = {}
+        messages: list = []
+        fingerprints: list[int] = []
+        order.begin()
+        reordered = _reassembled(dump, list(run))
+        reuse = ("tcp", decoder.netns, previous, into, order, fingerprints)
+        assert transport.scan.split(reordered, 0, len(reordered), seq, messages, reuse) == (True, False, 0)
+        decoder.start_dump(time.monotonic(), previous)
+        assert decoder.decode(messages, "tcp", into, fingerprints) == 0
+        found.append(order.found())
+        previous = into
+    assert found == [0, 100, 100 - len(gone), 100 - len(gone)]
+
+
 def test_an_order_finds_the_same_records_as_a_lookup_when_sockets_come_go_and_move() -> None:
     """The splitter's Order (the last dump's messages in the kernel's order) only finds keys: through any run of
     dumps whose sockets were dropped, added back or listed in another order, the split keeps and lists the very same

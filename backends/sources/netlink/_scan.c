@@ -112,10 +112,12 @@ typedef struct {
     PyObject_HEAD
     Entries last, next; /* the last complete dump's messages; the dump in progress's */
     Py_ssize_t cursor; /* where in `last` the next message is looked for */
+    Py_ssize_t found;  /* messages of the dump in progress found in `last` */
     int complete;      /* `next` holds a whole dump */
 } OrderObject;
 
 #define LOOK_AHEAD 8 /* entries of `last` passed over (sockets gone) to find a message's cookie */
+#define LOOK_FAR 4096 /* ...for a socket of the previous snapshot that is not there: a longer run of sockets gone */
 
 static void entries_clear(Entries *entries) {
     for (Py_ssize_t i = 0; i < entries->count; i++) {
@@ -159,19 +161,18 @@ static PyObject *order_begin(OrderObject *order, PyObject *Py_UNUSED(ignored)) {
     entries_clear(&order->next);
     if (order->next.capacity > 2 * order->last.count + 1024) /* a dump that shrank gives its memory back */
         entries_free(&order->next);
-    order->cursor = 0;
+    order->cursor = order->found = 0;
     order->complete = 0;
     Py_RETURN_NONE;
 }
 
-/* The entry of `last` for `cookie` at or just past the cursor (the cursor moves past it), or NULL. */
-static Entry *order_find(OrderObject *order, uint64_t cookie) {
-    Py_ssize_t stop = order->cursor + LOOK_AHEAD;
-    if (stop > order->last.count)
-        stop = order->last.count;
+/* The entry of `last` for `cookie` among the `ahead` entries from the cursor (the cursor moves past it), or NULL. */
+static Entry *order_find(OrderObject *order, uint64_t cookie, Py_ssize_t ahead) {
+    Py_ssize_t stop = order->last.count - order->cursor > ahead ? order->cursor + ahead : order->last.count;
     for (Py_ssize_t i = order->cursor; i < stop; i++) {
         if (order->last.entries[i].cookie == cookie) {
             order->cursor = i + 1;
+            order->found++;
             return &order->last.entries[i];
         }
     }
@@ -188,9 +189,14 @@ static PyObject *order_len(OrderObject *order, PyObject *Py_UNUSED(ignored)) {
     return PyLong_FromSsize_t(order->last.count);
 }
 
+static PyObject *order_found(OrderObject *order, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromSsize_t(order->found);
+}
+
 static PyMethodDef order_methods[] = {
     {"begin", (PyCFunction)order_begin, METH_NOARGS, "Start a dump: the last one, if complete, is the order."},
     {"remembered", (PyCFunction)order_len, METH_NOARGS, "How many messages of the last complete dump it holds."},
+    {"found", (PyCFunction)order_found, METH_NOARGS, "How many messages of the dump in progress it found."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -258,7 +264,7 @@ static int set_known(PyObject *dict, PyObject *key, PyObject *value, Py_hash_t h
 }
 
 /* Whether `last`, the previous record of a message of fingerprint `hash`, is kept: its digest is that fingerprint
-   (known without reading it when it is the record `known` remembers, which had that digest). -1 on error. */
+   (known without reading it when it is the record `known` remembers, which had that digest). */
 static int unchanged(PyObject *last, Entry *known, uint64_t hash) {
     if (known != NULL && known->record == last)
         return known->fingerprint == hash;
@@ -282,7 +288,7 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
                      PyObject *into, OrderObject *order, PyObject **fp) {
     uint64_t hash = fingerprint(p, n);
     uint64_t cookie = (uint64_t)read_u32(p + COOKIE_OFFSET + 4) << 32 | read_u32(p + COOKIE_OFFSET);
-    Entry *known = order != NULL ? order_find(order, cookie) : NULL;
+    Entry *known = order != NULL ? order_find(order, cookie, LOOK_AHEAD) : NULL;
     PyObject *key;
     Py_hash_t key_hash;
     if (known != NULL) {
@@ -303,6 +309,8 @@ static int reuse_one(const unsigned char *p, Py_ssize_t n, PyObject *proto, PyOb
     PyObject *last = get_known(previous, key, key_hash); /* borrowed */
     if (last == NULL && PyErr_Occurred())
         goto fail;
+    if (known == NULL && last != NULL && order != NULL) /* an old socket past the look-ahead: the cursor follows */
+        order_find(order, cookie, LOOK_FAR);
     int kept = last != NULL ? unchanged(last, known, hash) : 0;
     if (kept) {
         /* under the record's own key object: the snapshot keeps `into`, so a new key tuple per socket would be
