@@ -254,7 +254,8 @@ class _FrameRows:
 
     def sort_value(self, column: int) -> Callable[[Hashable], Any]:
         if self.COLUMNS[column].key == "seen":  # newest first: the latest first-seen time (no Python call per key)
-            return Descending(self.frame.first_seen.get)
+            # from a copy: the frame's read-only view looks its dict's get() up at every call (copying costs less)
+            return Descending(self.frame.first_seen.copy().get)  # type: ignore[attr-defined]
         value_of: Callable[[Socket], Any] = getattr(self, f"_{self.COLUMNS[column].key}")
         sockets = self._sockets
         return lambda key: value_of(sockets[key])
