@@ -33,7 +33,8 @@ def test_a_descending_value_orders_keys_as_minus_the_value_would(reverse: bool) 
     assert Descending(times.get)("k1") == -times["k1"] and Descending(times.get)("none1") is None
 
 
-def _frames() -> list[Frame]:
+@pytest.fixture(scope="module")
+def frames() -> list[Frame]:
     """Frames with lingering closed sockets, first-seen ties (most sockets share one time) and sockets of every
     protocol and state name, and some no table has: the recorded host's snapshots, then this machine's."""
     history = History()
@@ -51,11 +52,11 @@ def _frames() -> list[Frame]:
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_socket_views_and_their_default_order_are_their_plain_definitions(reverse: bool) -> None:
+def test_socket_views_and_their_default_order_are_their_plain_definitions(frames: list[Frame], reverse: bool) -> None:
     """The rows of each socket view (unfiltered and filtered) are the keys :func:`in_view` takes, in the frame's
     order, and sorted by the view's default column they are a plain stable sort of them by its values."""
     everything, established = compile_filter(""), compile_filter("state established or unix")
-    for frame in _frames():
+    for frame in frames:
         sockets = frame.sockets
         minus_first_seen = {key: -seen for key, seen in frame.first_seen.items()}  # newest first
         for view in ("connections", "listeners", "unix"):
