@@ -220,7 +220,8 @@ _SHOWN = {view: _shown_by_name(view) for view in ("connections", "listeners")}
 
 def _view_keys(view: str, sockets: Mapping[Hashable, Socket]) -> list[Hashable]:
     """The keys of the ``sockets`` in socket view ``view``, in order: :func:`in_view` looked up in :data:`_SHOWN`
-    instead of called (no Python call per socket: ~55% less time, measured at 20,000 sockets)."""
+    instead of called (no Python call per socket: ~55% less time, measured at 20,000 sockets); the unix view
+    compares the protocol alone (cheaper still)."""
     if view == "unix":
         return [key for key, sock in sockets.items() if sock.proto == "unix"]
     shown = _SHOWN[view]
