@@ -9,6 +9,7 @@ the byte it was: ``\\xff``.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -64,9 +65,13 @@ def _escape_for(code_point: int) -> str:
     return f"\\U{code_point:08x}"
 
 
-_ESCAPE_TABLE = {
-    code_point: _escape_for(code_point) for first, last in _UNSAFE_RANGES for code_point in range(first, last + 1)
-}
+@cache
+def _escape_table() -> dict[int, str]:
+    """Every unsafe code point -> its escape (2,285 entries): built on the first text that needs it, which most
+    runs never meet (building it cost every ``--once`` ~2 ms)."""
+    return {
+        code_point: _escape_for(code_point) for first, last in _UNSAFE_RANGES for code_point in range(first, last + 1)
+    }
 
 
 def visible(text: str) -> str:
@@ -76,7 +81,7 @@ def visible(text: str) -> str:
     """
     if text.isprintable():  # fast path: every escaped character is non-printable
         return text
-    return text.translate(_ESCAPE_TABLE)
+    return text.translate(_escape_table())
 
 
 def plain(text: str, style: str = "") -> Text:
