@@ -169,7 +169,7 @@ class Collector:
         """The ephemeral-port warning (see the port inspector); a live collector counts at most every
         :data:`PRESSURE_EVERY` seconds."""
         if not self._live or now >= self._pressure_due:
-            from netwatch.backends.actions.ports import pressure_warning
+            from netwatch.backends.actions.pressure import pressure_warning
 
             self._pressure = pressure_warning(sockets)
             self._pressure_due = now + PRESSURE_EVERY

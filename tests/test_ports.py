@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from netwatch.backends.actions.ports import PortReport, ephemeral_info, inspect_port, pressure_warning
+from netwatch.backends.actions.ports import PortReport, ephemeral_info, inspect_port
+from netwatch.backends.actions.pressure import pressure_warning
 from netwatch.backends.collector import Collector
 from netwatch.backends.model.namespaces import Selection
 from tests.as_nobody import run_as_nobody
