@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 from netwatch.backends.model.namespaces import Namespace, Selection, default_name
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
 from netwatch.backends.model.text import decode_text
 from netwatch.backends.sources.netns import Namespaces, own_netns
-from netwatch.backends.sources.procfs_parse import Row, UnixTable, UnixVerifier, inet_rows, unix_rows
+
+if TYPE_CHECKING:
+    from netwatch.backends.sources.procfs_parse import Row, UnixTable, UnixVerifier
 
 PROCFS_TABLES: dict[str, tuple[str, str]] = {
     "tcp": ("tcp", "ipv4"),
@@ -102,6 +105,10 @@ class ProcfsSource:
 
     def read_rows(self) -> tuple[dict[SocketKey, Row], tuple[str, ...]]:
         """The selected tables' sockets as field rows without owners, by key, and the warnings reading them."""
+        # The parsers are imported here: the netlink source imports this module for the tables the kernel cannot
+        # dump, which it seldom reads (importing them cost every --once ~2 ms).
+        from netwatch.backends.sources.procfs_parse import inet_rows, unix_rows
+
         rows: dict[SocketKey, Row] = {}
         warnings: list[str] = []
         tables_read = 0
