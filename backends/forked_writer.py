@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import os
 import select
-import signal
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -79,8 +78,10 @@ class ForkedWriter:
         finally:
             os.close(self._exited)
         if not finished:
+            from signal import SIGKILL  # here: the signal module's import cost every --once ~1 ms
+
             with suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, SIGKILL)
         try:
             _, status = os.waitpid(self.pid, 0)
             succeeded = finished and os.waitstatus_to_exitcode(status) == 0
