@@ -10,17 +10,11 @@ blocks only a bind without ``SO_REUSEADDR``. sock_diag does not report ``SO_REUS
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netwatch.backends.actions.pressure import (
-    PROC_IPV4,
-    PortPressure,
-    StrPath,
-    ephemeral_pressure,
-    local_port_range,
-    read_text,
-)
+from netwatch.backends.actions.pressure import PROC_IPV4, StrPath, local_port_range, read_text
 from netwatch.backends.model.records import Socket
 
 CAP_NET_BIND_SERVICE = 10
@@ -131,6 +125,46 @@ def ephemeral_info(port: int, proc_ipv4: StrPath = PROC_IPV4) -> Ephemeral:
         return Ephemeral(False, _reserved(port, proc_ipv4), None)
     low, high = local_range
     return Ephemeral(low <= port <= high, _reserved(port, proc_ipv4), local_range)
+
+
+@dataclass(frozen=True, slots=True)
+class PortPressure:
+    """TCP connections from one source address to one destination whose local port is an ephemeral one: at most
+    the size of the local range can exist at once (then connect() fails with EADDRNOTAVAIL)."""
+
+    source: str
+    destination: str
+    port: int
+    connections: int
+    range_size: int
+    netns: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.connections / self.range_size
+
+    def text(self) -> str:
+        where = f" in netns {self.netns}" if self.netns else ""
+        return (f"{self.source} -> {self.destination}:{self.port}{where} holds {self.connections} of "
+                f"{self.range_size} ephemeral ports ({self.ratio:.0%}): connect() fails with EADDRNOTAVAIL when they "
+                "run out")  # fmt: skip
+
+
+def ephemeral_pressure(sockets: Iterable[Socket], local_range: tuple[int, int] | None,
+                       top: int = 5) -> list[PortPressure]:  # fmt: skip
+    """The ``top`` (source, destination, destination port) triples using the most ephemeral ports, busiest first.
+    Each network namespace has its own ports; ``local_range`` (netwatch's namespace's) is taken for all."""
+    if local_range is None:
+        return []
+    low, high = local_range
+    counts = Counter(
+        (sock.netns_inode, sock.netns, sock.local_address, sock.remote_address, sock.remote_port)
+        for sock in sockets
+        if sock.proto == "tcp" and sock.remote_port and low <= sock.local_port <= high and sock.state != "LISTEN"
+    )
+    size = high - low + 1
+    return [PortPressure(source, destination, port, count, size, netns)
+            for (_inode, netns, source, destination, port), count in counts.most_common(top)]  # fmt: skip
 
 
 def _reserved(port: int, proc_ipv4: StrPath) -> bool:

@@ -1,21 +1,23 @@
-"""Ephemeral-port pressure: the destinations whose connections take most of the local port range.
+"""The snapshot's check for ephemeral-port pressure: one destination using most of the local port range.
 
-Apart from the port inspector (:mod:`.ports`, which reports it too) because every snapshot checks for it: this
-module defines only what that check needs (importing the inspector's records cost every ``--once`` ~4 ms).
+Apart from the port inspector (:mod:`.ports`, which lists the busiest destinations) because every snapshot runs
+it: importing the inspector's records cost every ``--once`` ~4 ms, for a check that seldom finds anything.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Collection
 from operator import attrgetter
 
 from netwatch.backends.model.records import Socket
 
 StrPath = str | os.PathLike[str]
 PROC_IPV4 = "/proc/sys/net/ipv4"
+PRESSURE_WARNING = 0.5
+"""Share of the local port range one destination may take before the header warns."""
+_REMOTE_PORT = attrgetter("remote_port")
 
 
 def local_port_range(proc_ipv4: StrPath = PROC_IPV4) -> tuple[int, int] | None:
@@ -25,51 +27,6 @@ def local_port_range(proc_ipv4: StrPath = PROC_IPV4) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return low, high
-
-
-@dataclass(frozen=True, slots=True)
-class PortPressure:
-    """TCP connections from one source address to one destination whose local port is an ephemeral one: at most
-    the size of the local range can exist at once (then connect() fails with EADDRNOTAVAIL)."""
-
-    source: str
-    destination: str
-    port: int
-    connections: int
-    range_size: int
-    netns: str | None = None
-
-    @property
-    def ratio(self) -> float:
-        return self.connections / self.range_size
-
-    def text(self) -> str:
-        where = f" in netns {self.netns}" if self.netns else ""
-        return (f"{self.source} -> {self.destination}:{self.port}{where} holds {self.connections} of "
-                f"{self.range_size} ephemeral ports ({self.ratio:.0%}): connect() fails with EADDRNOTAVAIL when they "
-                "run out")  # fmt: skip
-
-
-PRESSURE_WARNING = 0.5
-"""Share of the local port range one destination may take before the header warns."""
-_REMOTE_PORT = attrgetter("remote_port")
-
-
-def ephemeral_pressure(sockets: Iterable[Socket], local_range: tuple[int, int] | None,
-                       top: int = 5) -> list[PortPressure]:  # fmt: skip
-    """The ``top`` (source, destination, destination port) triples using the most ephemeral ports, busiest first.
-    Each network namespace has its own ports; ``local_range`` (netwatch's namespace's) is taken for all."""
-    if local_range is None:
-        return []
-    low, high = local_range
-    counts = Counter(
-        (sock.netns_inode, sock.netns, sock.local_address, sock.remote_address, sock.remote_port)
-        for sock in sockets
-        if sock.proto == "tcp" and sock.remote_port and low <= sock.local_port <= high and sock.state != "LISTEN"
-    )
-    size = high - low + 1
-    return [PortPressure(source, destination, port, count, size, netns)
-            for (_inode, netns, source, destination, port), count in counts.most_common(top)]  # fmt: skip
 
 
 def pressure_warning(sockets: Collection[Socket], proc_ipv4: StrPath = PROC_IPV4) -> str | None:
@@ -86,6 +43,8 @@ def pressure_warning(sockets: Collection[Socket], proc_ipv4: StrPath = PROC_IPV4
     ports = {port for port, count in Counter(map(_REMOTE_PORT, sockets)).items() if count > most and port}
     if not ports:
         return None
+    from netwatch.backends.actions.ports import ephemeral_pressure  # here: few hosts get this far
+
     busiest = ephemeral_pressure((sock for sock in sockets if sock.remote_port in ports), local_range, top=1)
     if not busiest or busiest[0].ratio <= PRESSURE_WARNING:
         return None

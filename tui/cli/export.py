@@ -166,7 +166,8 @@ class Exporter:
 
 
 def _aggregate(snapshot: Snapshot) -> Aggregates:
-    from netwatch.backends.actions.pressure import ephemeral_pressure, local_port_range
+    from netwatch.backends.actions.ports import ephemeral_pressure
+    from netwatch.backends.actions.pressure import local_port_range
 
     aggregates = Aggregates()
     containers = {}
