@@ -51,9 +51,7 @@ def run_once(backend: str, socket_filter: SocketFilter | None, output_format: st
     gc.disable()
     if hasattr(out, "reconfigure"):  # names and paths may carry undecodable bytes (kept as surrogates)
         out.reconfigure(errors="backslashreplace")
-    collector = Collector(backend, netns=netns)
-    collector.prefetch_owners()  # the owners' /proc scan (a forked child) overlaps with importing the source
-    snapshot = collector.snapshot()
+    snapshot = Collector(backend, netns=netns).snapshot()
     LEFT_FOR_EXIT.append(snapshot)
     if netns is not None and not snapshot.namespaces and snapshot.backend == "netlink":
         print(f"netwatch: --netns {visible(netns.text)}: no such network namespace", file=sys.stderr)
