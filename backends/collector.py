@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
 T = TypeVar("T")
 __all__ = ["BACKEND_NAMES", "Collector", "NamespaceUnavailable", "implementation", "inside_namespace",
-           "visibility_warning"]
+           "snapshot_warnings", "visibility_warning"]
 
 
 def _netlink(_verify_unix: UnixVerifier, live: bool, light: bool, netns: Selection | None) -> SocketSource:
@@ -324,3 +324,9 @@ def visibility_warning(visibility: OwnerVisibility) -> str | None:
     if visibility.as_root:
         return f"{sockets}: held by no readable process ({why}, even as root)"
     return f"{sockets}: held by no readable process ({why}); run as root to see them"
+
+
+def snapshot_warnings(snapshot: Snapshot) -> list[str]:
+    """What the snapshot cannot show, one line each: hidden owners first, then the backend's warnings."""
+    hidden = visibility_warning(snapshot.visibility)
+    return [*([hidden] if hidden else []), *(warning for warning in snapshot.warnings if warning != hidden)]

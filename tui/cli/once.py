@@ -7,21 +7,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-import orjson
-
-from netwatch.backends.collector import Collector
+from netwatch.backends.collector import Collector, snapshot_warnings
 from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.records import Process, Socket, owner_pids
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.tui.cli.main import EXIT_USAGE
-from netwatch.tui.cli.serialize import (
-    CSV_COLUMNS,
-    SocketJsonEncoder,
-    snapshot_header,
-    snapshot_warnings,
-    socket_to_csv_row,
-)
 from netwatch.tui.view.safe_text import visible
 
 if TYPE_CHECKING:
@@ -75,6 +66,8 @@ def print_snapshot(snapshot: Snapshot, socket_filter: SocketFilter | None, outpu
     elif output_format == "csv":
         import csv  # here: ~1 ms of every other --once run's imports
 
+        from netwatch.tui.cli.serialize import CSV_COLUMNS, socket_to_csv_row
+
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         writer.writerows(socket_to_csv_row(sock, snapshot.processes, snapshot.namespaces) for sock in sockets)
@@ -86,6 +79,10 @@ def print_snapshot(snapshot: Snapshot, socket_filter: SocketFilter | None, outpu
 def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None:
     """The JSON document of ``sockets``, streamed in batches; a large list is encoded by two processes (the
     second half by a forked child, see :func:`_encode_in_child`)."""
+    import orjson  # here, like the encoder: the table needs neither (orjson imports datetime, uuid...: ~10 ms)
+
+    from netwatch.tui.cli.serialize import SocketJsonEncoder, snapshot_header
+
     out.write(orjson.dumps(snapshot_header(snapshot))[:-1] + b',"sockets":[')
     encode = SocketJsonEncoder(snapshot.processes, snapshot.monotonic, snapshot.namespaces).encode_function()
     half = len(sockets) // 2 if len(sockets) >= PARALLEL_JSON_MIN else len(sockets)

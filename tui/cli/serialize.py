@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from netwatch.backends.collector import visibility_warning
+from netwatch.backends.collector import snapshot_warnings
 from netwatch.backends.compiled import SOCKET_JSON, load
 from netwatch.backends.model.containers import Container
 from netwatch.backends.model.extensions import Extensions, LayeredExtensions, is_shared
@@ -109,12 +109,6 @@ def snapshot_header(snapshot: Snapshot) -> dict[str, Any]:
         "warnings": snapshot_warnings(snapshot),
         "namespaces": namespaces_to_list(snapshot),
     }
-
-
-def snapshot_warnings(snapshot: Snapshot) -> list[str]:
-    """What the snapshot cannot show, one line each: hidden owners first, then the backend's warnings."""
-    hidden = visibility_warning(snapshot.visibility)
-    return [*([hidden] if hidden else []), *(warning for warning in snapshot.warnings if warning != hidden)]
 
 
 def socket_to_csv_row(
