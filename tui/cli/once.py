@@ -72,7 +72,8 @@ def print_snapshot(snapshot: Snapshot, socket_filter: SocketFilter | None, outpu
         writer.writerow(CSV_COLUMNS)
         writer.writerows(socket_to_csv_row(sock, snapshot.processes, snapshot.namespaces) for sock in sockets)
     else:
-        out.writelines(format_table(sockets, snapshot.processes, netns_column=len(snapshot.namespaces) > 1))
+        # One write: with PYTHONUNBUFFERED set, writelines() makes a system call per line.
+        out.write("".join(format_table(sockets, snapshot.processes, netns_column=len(snapshot.namespaces) > 1)))
     return 0
 
 
