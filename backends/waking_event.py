@@ -17,14 +17,16 @@ class WakingEvent(threading.Event):
 
     def set(self) -> None:
         super().set()
-        with contextlib.suppress(BlockingIOError):  # already readable
-            os.write(self._write, b"\0")
+        if self._write >= 0:  # not closed
+            with contextlib.suppress(BlockingIOError):  # already readable
+                os.write(self._write, b"\0")
 
     def clear(self) -> None:
         super().clear()
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self.fileno, 4096):
-                pass
+        if self.fileno >= 0:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self.fileno, 4096):
+                    pass
 
     def close(self) -> None:
         """Close the pipe (once: its numbers may be another file's after)."""

@@ -196,3 +196,14 @@ def test_netwatch_events_ends_with_0_on_sigterm_and_reports_closes_with_their_fi
     assert "Traceback" not in stderr
     (closed,) = [json.loads(line) for line in output.splitlines() if json.loads(line)["event"] == "closed"]
     assert closed["remote_port"] == port and closed["tcp_info"]["bytes_acked"] >= TRANSFER
+
+
+def test_the_reader_sleeps_until_stopped_and_closing_twice_is_harmless() -> None:
+    """The reader waits with no timeout: closing wakes it at once (through its stop event's pipe), and a second
+    close (a context manager's exit after an explicit one) does nothing."""
+    events = CloseEvents()
+    time.sleep(0.3)  # the reader is waiting
+    started = time.monotonic()
+    events.close()
+    assert not events._thread.is_alive() and time.monotonic() - started < 1.0
+    events.close()
