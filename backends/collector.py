@@ -271,15 +271,19 @@ def _attach_found(
     if result.built is None:
         attach_owners(sockets, owners, _INODE, result.observed_at)
         return None
-    built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
-    moved = None if changed is None else changed & inodes
-    if moved is not None and (not moved or moved.issubset(map(_INODE, built.values()))):
-        attach_owners(built, owners, _INODE, result.observed_at)
-        sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
-        return frozenset(built)
+    if changed is not None:
+        built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
+        moved = changed & inodes
+        if not moved or moved.issubset(map(_INODE, built.values())):
+            attach_owners(built, owners, _INODE, result.observed_at)
+            sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
+            return frozenset(built)
     copied: list[SocketKey] = []
     attach_owners(sockets, owners, _INODE, result.observed_at, copied)
-    return frozenset(built).union(copied)
+    renewed = frozenset(result.built)
+    if not renewed.issubset(sockets):  # a record dropped since
+        renewed = renewed.intersection(sockets)
+    return renewed.union(copied)
 
 
 def inside_namespace(inode: int | None, make: Callable[[], T]) -> T:

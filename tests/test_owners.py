@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +23,7 @@ from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import unix_sockets
+from netwatch.backends.owners.prefetch import fd_tables, read_fd_tables
 from netwatch.backends.owners.proc_files import (
     NOT_SOCKET,
     Outcome,
@@ -773,10 +775,10 @@ def test_rolling_relisting_lists_every_process_within_revalidate_every(listed_fd
         assert {forked.pid for forked in children} <= set(listed_fd_dirs)
 
 
-@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
-def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd_dirs: list[int]) -> None:
-    """Closed fd A, opened a socket on fd B != A: the count alone cannot tell, the new orphan makes the pass list
-    the processes it skipped."""
+@contextmanager
+def socket_moving_at_an_unchanged_count() -> Iterator[tuple[Child, Callable[[], int], int]]:
+    """A child that, when advanced, closes fd A and opens a socket on fd B != A (its fd count stays); yields the
+    child, a function that advances it and returns the new socket's inode, and fd B."""
     report_read, report_write = os.pipe()
     placeholder = os.open(os.devnull, os.O_RDONLY)  # fd A, in the child too
     target = max(os.listdir(f"/proc/{PID}/fd"), key=int)
@@ -788,24 +790,51 @@ def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd
         os.close(placeholder)
         os.write(report_write, os.fstat(target_fd).st_ino.to_bytes(8, "little"))  # the inode of the new socket
 
+    def move() -> int:
+        before = fd_count(forked.pid)
+        forked.advance()
+        assert fd_count(forked.pid) == before
+        return int.from_bytes(os.read(report_read, 8), "little")
+
     try:
-        with child(lambda: None, swap) as forked, idle_children(3) as idle:
-            resolver = OwnerResolver(revalidate_every=float("inf"))
-            resolver.owners_of(set())
-            before = fd_count(forked.pid)
-            forked.advance()
-            assert fd_count(forked.pid) == before
-            inode = int.from_bytes(os.read(report_read, 8), "little")
-            listed_fd_dirs.clear()
-            assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
-            assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net
-            assert {other.pid for other in idle} <= set(listed_fd_dirs)
-            listed_fd_dirs.clear()
-            assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}  # cached
-            assert forked.pid not in listed_fd_dirs
+        with child(lambda: None, swap) as forked:
+            yield forked, move, target_fd
     finally:
         for fd in (report_read, report_write, placeholder):
             os.close(fd)
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd_dirs: list[int]) -> None:
+    """Closed fd A, opened a socket on fd B != A: the count alone cannot tell, the new orphan makes the pass list
+    the processes it skipped."""
+    with socket_moving_at_an_unchanged_count() as (forked, move, target_fd), idle_children(3) as idle:
+        resolver = OwnerResolver(revalidate_every=float("inf"))
+        resolver.owners_of(set())
+        inode = move()
+        listed_fd_dirs.clear()
+        assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
+        assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net
+        assert {other.pid for other in idle} <= set(listed_fd_dirs)
+        listed_fd_dirs.clear()
+        assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}  # cached
+        assert forked.pid not in listed_fd_dirs
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_a_call_adopting_a_cold_scan_leaves_the_safety_net_to_the_next_call(listed_fd_dirs: list[int]) -> None:
+    """The prefetching child listed every fd directory moments before: the first call does not list them again,
+    so a socket that moved at an unchanged count in between gets its owner one call later."""
+    with socket_moving_at_an_unchanged_count() as (forked, move, target_fd), idle_children(3) as idle:
+        scanned = read_fd_tables("/proc")  # what the prefetching child reads (forking here may be unsafe)
+        inode = move()
+        resolver = OwnerResolver(revalidate_every=float("inf"))
+        resolver._cold_scan = SimpleNamespace(tables=lambda: fd_tables(scanned))  # type: ignore[assignment]
+        listed_fd_dirs.clear()
+        assert resolver.owners_of({inode}) == {}
+        assert set(listed_fd_dirs).isdisjoint([forked.pid, *(other.pid for other in idle)])
+        assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
+        assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net, one call later
 
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")

@@ -37,8 +37,12 @@ class ColdScan:
         if output is None:
             return {}
         with output:  # marshal.load(file) would read it a value at a time: ~10x slower (measured)
-            scanned: list[ScannedTable] = marshal.loads(output.read())
-        return {pid: FdTable.from_scan(pid, ProcStat(*stat), fds, inodes) for pid, stat, fds, inodes in scanned}
+            return fd_tables(marshal.loads(output.read()))
+
+
+def fd_tables(scanned: list[ScannedTable]) -> dict[int, FdTable]:
+    """The fd tables, by pid, of what :func:`read_fd_tables` read."""
+    return {pid: FdTable.from_scan(pid, ProcStat(*stat), fds, inodes) for pid, stat, fds, inodes in scanned}
 
 
 def read_fd_tables(proc_root: str) -> list[ScannedTable]:

@@ -45,7 +45,10 @@ Caching (so that a refresh does not redo work that did not change):
 The first call of a resolver has nothing cached and must ``readlink`` every fd of every process (~0.5 s at
 100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked child
 (:mod:`.prefetch`), so that it overlaps with the socket dump; the next call adopts the fd tables it read as if
-a previous call had cached them, and then runs as a warm call (which re-validates every pid).
+a previous call had cached them, and then runs as a warm call (which re-validates every pid by its count), but
+leaves the safety net and the second pass to the next call: the child read every fd moments ago, and listing the
+fd directories again cost ~0.1 s of the first table at 100,000 sockets. A socket that moved to another fd number at
+an unchanged count meanwhile gets its owner in the next call.
 
 Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation or re-listing, so within
 ``revalidate_every`` seconds: a socket without owner in the previous call (e.g. one in flight, below) that lands on
@@ -146,7 +149,8 @@ class OwnerResolver:
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
         """Every owner of each of ``inodes`` that has one, sorted by (pid, fd); :attr:`changed` says which of
         them may differ from the previous call's."""
-        first = self._last_call is None or self._cold_scan is not None
+        adopting = self._cold_scan is not None
+        first = self._last_call is None or adopting
         if self._cold_scan is not None:
             self._pids = self._cold_scan.tables()
             self._cold_scan = None
@@ -195,18 +199,28 @@ class OwnerResolver:
         recheck.update(self._due_for_revalidation(elapsed))
         recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
         self._reread(sorted(recheck), wanted, found)
+        if adopting:  # the next call investigates every orphan (see the module docstring)
+            self._investigated_orphans = frozenset()
+        else:
+            self._investigate_orphans(found, wanted, closed, unlisted)
+        self._processes = self._processes_of(found)
+        self.changed = None if first else frozenset(self._changing)
+        self._found = found
+        return found
+
+    def _investigate_orphans(
+        self, found: dict[int, tuple[Owner, ...]], wanted: frozenset[int], closed: Set[int], unlisted: list[int]
+    ) -> None:
+        """The safety net and the second pass (see the module docstring), for the inodes of ``wanted`` without owner
+        in ``found`` (updated in place) that were not already without owner after the last second pass."""
         orphans = _orphans(wanted, found, self._investigated_orphans)
         if unlisted and not orphans <= self._investigated_orphans:
-            found = self._list_unlisted(unlisted, closed, wanted)
+            self._list_unlisted(unlisted, closed, wanted, found)
             orphans = _orphans(wanted, found, self._investigated_orphans)
         if not orphans <= self._investigated_orphans:
             self._reread(self._other_fds(self._pids, wanted), wanted, found)
             orphans = _orphans(wanted, found, self._investigated_orphans)
         self._investigated_orphans = orphans
-        self._processes = self._processes_of(found)
-        self.changed = None if first else frozenset(self._changing)
-        self._found = found
-        return found
 
     def _update_found(
         self, found: dict[int, tuple[Owner, ...]], wanted: frozenset[int], asked_before: Set[int], closed: Set[int]
@@ -324,19 +338,20 @@ class OwnerResolver:
         if inode:
             self._changing.add(inode)
 
-    def _list_unlisted(self, unlisted: list[int], closed: Set[int], wanted: Set[int]) -> dict[int, tuple[Owner, ...]]:
+    def _list_unlisted(
+        self, unlisted: list[int], closed: Set[int], wanted: Set[int], found: dict[int, tuple[Owner, ...]]
+    ) -> None:
         """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring),
-        and the owners of ``wanted`` from every cached table again."""
+        and merge the owners of ``wanted`` from every cached table into ``found`` again."""
         for pid in unlisted:
             table = self._scan_pid(pid, self._pids[pid], closed)
             if table is None:
                 del self._pids[pid]
             else:
                 self._pids[pid] = table
-        found: dict[int, tuple[Owner, ...]] = {}
+        found.clear()
         for pid in sorted(self._pids):
             _merge(found, self._pids[pid].by_inode, wanted)
-        return found
 
     def _due_for_listing(self, previous: dict[int, FdTable], elapsed: float) -> set[int]:
         """The next cached pids of the rolling re-listing, in pid order from where the previous call stopped,
