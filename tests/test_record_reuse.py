@@ -132,6 +132,27 @@ def test_idle_sockets_keep_their_records_and_a_changed_one_is_decoded_again(path
     assert record == _dump(fresh_decoder, moved, seq, path, None)[0][record.key]
 
 
+def test_a_change_of_any_byte_but_the_clocks_renews_the_record(path: str) -> None:
+    """Every byte of the fixed message (but the first four, whose flip may make it unreadable, and expires) and of
+    its tcp_info (but the last_* clocks) is in the fingerprint."""
+    data, seq = load("netlink_tcp_dump.bin")
+    decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
+    first, _, _ = _dump(decoder, data, seq, path, None)
+    payload, info = list(_messages(data))[1]
+    assert info is not None
+    info_size = NLA.unpack_from(data, info - NLA.size)[0] - NLA.size
+    clocks = range(info + CLOCKS_OFFSET, info + CLOCKS_OFFSET + 16)
+    expires = range(payload + EXPIRES_OFFSET, payload + EXPIRES_OFFSET + 4)
+    positions = [*range(payload + 4, payload + 72), *range(info, info + info_size)]
+    positions = [at for at in positions if at not in clocks and at not in expires]
+    assert len(positions) == 68 - 4 + info_size - 16
+    for at in positions:
+        flipped = bytearray(data)
+        flipped[at] ^= 0x10
+        fresh, kept, _ = _dump(decoder, flipped, seq, path, first)
+        assert len(kept) == len(first) - 1 and len(fresh) == 1, f"byte {at - payload} of the message"
+
+
 def test_a_record_is_kept_only_from_the_snapshot_given(path: str) -> None:
     data, seq = load("netlink_tcp_dump.bin")
     decoder = inet.InetDecoder(lambda cgroup_id: f"cgroup-{cgroup_id}")
