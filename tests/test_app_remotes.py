@@ -96,6 +96,22 @@ async def test_enter_drills_into_the_hosts_sockets_and_p_asks_whose_process():
         assert "903  postgres" in screen_text(app) and "2310  python3" in screen_text(app)
 
 
+def running_intervals(app: NetwatchApp) -> list[float]:
+    """The periods of the app's repeating timers that run (Textual 8.2.8's timer internals)."""
+    return sorted(timer._interval for timer in app._timers if timer._task is not None and timer._repeat is None)
+
+
+async def test_without_names_an_idle_app_wakes_only_for_its_refreshes():
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        assert running_intervals(app) == [3600]
+        await pilot.press("n")  # names on: a timer redraws when names arrive
+        assert running_intervals(app) == [0.5, 3600]
+        await pilot.press("n")
+        assert running_intervals(app) == [3600]
+
+
 async def test_n_shows_host_names():
     app = make_app()
     async with app.run_test(size=(200, 50)) as pilot:

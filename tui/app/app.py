@@ -208,6 +208,7 @@ class NetwatchApp(ActionKeys, App[None]):
         """What the active view's filter lets through (for the header)."""
         self._timer: Timer | None = None
         self._detail_timer: Timer | None = None
+        self._names_timer: Timer | None = None
         self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
         self.unavailable: BackendUnavailable | None = None
         """Set when the app quit because no backend can read sockets here."""
@@ -256,7 +257,6 @@ class NetwatchApp(ActionKeys, App[None]):
         self.table().focus()
         self._update_summary()
         self._schedule()
-        self.set_interval(0.5, self._redraw_if_names_arrived)
         self._apply_settings()
         self.collect_now()
 
@@ -272,7 +272,7 @@ class NetwatchApp(ActionKeys, App[None]):
         if settings.theme is not None and settings.theme in self.available_themes:
             self.theme = settings.theme
         if settings.names:
-            self.refresher.resolve_names(True, self._names_resolved)
+            self._resolve_names(True)
             self._update_summary()
         self.query_one("#detail", DetailPane).set_width(settings.detail_width)
         if self._settings_error is not None:
@@ -686,13 +686,23 @@ class NetwatchApp(ActionKeys, App[None]):
         self.save_settings()
 
     def action_names(self) -> None:
-        self.refresher.resolve_names(not self.refresher.resolving, self._names_resolved)
+        self._resolve_names(not self.refresher.resolving)
         self._update_summary()
         self._rebuild()
         self.save_settings()
 
+    def _resolve_names(self, on: bool) -> None:
+        """Turn name resolution on or off, and with it the timer that redraws when names arrived (an idle TUI
+        without names wakes for nothing but its refreshes)."""
+        self.refresher.resolve_names(on, self._names_resolved)
+        if self._names_timer is not None:
+            self._names_timer.stop()
+            self._names_timer = None
+        if on:
+            self._names_timer = self.set_interval(0.5, self._redraw_if_names_arrived)
+
     def _names_resolved(self) -> None:
-        """Called on a resolver thread: only sets a flag, the UI redraws on its own timer."""
+        """Called on a resolver thread: only sets a flag, the UI redraws on its names timer."""
         self._names_arrived = True
 
     def _redraw_if_names_arrived(self) -> None:
