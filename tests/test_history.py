@@ -157,6 +157,19 @@ def test_first_snapshot_has_rtt_but_no_throughput_sample():
     assert history.throughput_series(A) == []
 
 
+def test_the_first_update_gives_series_rows_only_at_the_next_update():
+    """Giving every socket a row waits (off the way to the first table); reading meanwhile gives the same samples."""
+    for read_first in (True, False):
+        history = History()
+        history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=250))], at=0.0))
+        assert not history._series._rows
+        if read_first:
+            assert history.rtt_series(A) == pytest.approx([0.25]) and history.throughput_series(A) == []
+            assert history.rtt_series(B) == [] and not history._series._rows
+        history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=500))], at=1.0))
+        assert history.rtt_series(A) == pytest.approx([0.25, 0.5])
+
+
 def test_series_are_dropped_when_a_socket_leaves_and_not_inherited_by_the_next():
     history = History()
     history.update(make_snapshot([make_socket(A, tcp_info=TcpInfo(rtt=9000))], at=0.0))
