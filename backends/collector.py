@@ -254,7 +254,7 @@ class Collector:
 
     def _resolver(self) -> OwnerResolver:
         if self._owners is None:
-            self._owners = OwnerResolver()
+            self._owners = OwnerResolver(live=self._live)
         return self._owners
 
 

@@ -823,18 +823,23 @@ def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
 def test_a_call_adopting_a_cold_scan_leaves_the_safety_net_to_the_next_call(listed_fd_dirs: list[int]) -> None:
-    """The prefetching child listed every fd directory moments before: the first call does not list them again,
-    so a socket that moved at an unchanged count in between gets its owner one call later."""
+    """The prefetching child listed every fd directory moments before: a live resolver's first call does not list
+    them again, so a socket that moved at an unchanged count in between gets its owner one call later; a one-off
+    resolver's only call runs the safety net."""
     with socket_moving_at_an_unchanged_count() as (forked, move, target_fd), idle_children(3) as idle:
         scanned = read_fd_tables("/proc")  # what the prefetching child reads (forking here may be unsafe)
         inode = move()
-        resolver = OwnerResolver(revalidate_every=float("inf"))
-        resolver._cold_scan = SimpleNamespace(tables=lambda: fd_tables(scanned))  # type: ignore[assignment]
+        owner = {inode: (Owner(forked.pid, target_fd),)}
+        resolvers = [OwnerResolver(revalidate_every=float("inf"), live=live) for live in (True, False)]
+        for resolver in resolvers:
+            resolver._cold_scan = SimpleNamespace(tables=lambda: fd_tables(scanned))  # type: ignore[assignment]
+        live, one_off = resolvers
         listed_fd_dirs.clear()
-        assert resolver.owners_of({inode}) == {}
+        assert live.owners_of({inode}) == {}
         assert set(listed_fd_dirs).isdisjoint([forked.pid, *(other.pid for other in idle)])
-        assert resolver.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
+        assert live.owners_of({inode}) == owner
         assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net, one call later
+        assert one_off.owners_of({inode}) == owner
 
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")

@@ -45,10 +45,10 @@ Caching (so that a refresh does not redo work that did not change):
 The first call of a resolver has nothing cached and must ``readlink`` every fd of every process (~0.5 s at
 100,000 sockets). :meth:`OwnerResolver.prefetch` starts that cold scan in a forked child
 (:mod:`.prefetch`), so that it overlaps with the socket dump; the next call adopts the fd tables it read as if
-a previous call had cached them, and then runs as a warm call (which re-validates every pid by its count), but
-leaves the safety net and the second pass to the next call: the child read every fd moments ago, and listing the
-fd directories again cost ~0.1 s of the first table at 100,000 sockets. A socket that moved to another fd number at
-an unchanged count meanwhile gets its owner in the next call.
+a previous call had cached them, and then runs as a warm call (which re-validates every pid by its count). A live
+resolver's adopting call leaves the safety net and the second pass to the next call: the child read every fd
+moments ago, and listing the fd directories again cost ~0.1 s of the first table at 100,000 sockets. A socket that
+moved to another fd number at an unchanged count meanwhile gets its owner in the next call.
 
 Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation or re-listing, so within
 ``revalidate_every`` seconds: a socket without owner in the previous call (e.g. one in flight, below) that lands on
@@ -104,9 +104,14 @@ class OwnerResolver:
     Use from one thread. After :meth:`owners_of`, :meth:`processes` and :meth:`visibility` describe that call.
     """
 
-    def __init__(self, proc_root: str = "/proc", revalidate_every: float = REVALIDATE_EVERY) -> None:
+    def __init__(
+        self, proc_root: str = "/proc", revalidate_every: float = REVALIDATE_EVERY, *, live: bool = False
+    ) -> None:
+        """``live``: calls follow each other (a live view), so the call adopting a cold scan may leave the safety
+        net to the next one (see the module docstring); a one-off call has no next one."""
         self.proc_root = proc_root
         self.revalidate_every = revalidate_every
+        self.live = live
         self._pids: dict[int, FdTable] = {}
         self._processes: dict[int, Process] = {}
         self._skipped = dict.fromkeys((Outcome.VANISHED, Outcome.UNREADABLE), 0)
@@ -199,7 +204,7 @@ class OwnerResolver:
         recheck.update(self._due_for_revalidation(elapsed))
         recheck.update(self._other_fds(parents.intersection(self._pids).difference(new_pids), wanted))
         self._reread(sorted(recheck), wanted, found)
-        if adopting:  # the next call investigates every orphan (see the module docstring)
+        if adopting and self.live:  # the next call investigates every orphan (see the module docstring)
             self._investigated_orphans = frozenset()
         else:
             self._investigate_orphans(found, wanted, closed, unlisted)
