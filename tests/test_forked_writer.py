@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import resource
 import threading
 import time
+from pathlib import Path
 from typing import BinaryIO
 
 import orjson
@@ -93,19 +95,36 @@ def test_no_fork_in_a_threaded_process() -> None:
         thread.join()
 
 
-def test_large_json_output_is_encoded_by_two_processes_into_one_document(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("out_kind", ["memory", "file", "file, sendfile failing midway"])
+def test_large_json_output_is_encoded_by_two_processes_into_one_document(
+    out_kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The child's half is copied by the kernel (sendfile) into a file, and through Python where ``sendfile`` cannot
+    write (an in-memory file; a target it fails on, from where it stopped)."""
     snapshot = synthetic_snapshot(once.PARALLEL_JSON_MIN + 11)
     sockets = list(snapshot.sockets.values())
     children: list[ForkedWriter | None] = []
     real_start = ForkedWriter.start
+    real_sendfile = os.sendfile
+    sent: list[int] = []
 
     def start(name, write):  # type: ignore[no-untyped-def]
         children.append(real_start(name, write))
         return children[-1]
 
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        if sent and out_kind.endswith("midway"):
+            raise OSError(errno.EINVAL, "sendfile refused")
+        sent.append(real_sendfile(out_fd, in_fd, offset, min(count, 4096) if out_kind.endswith("midway") else count))
+        return sent[-1]
+
     monkeypatch.setattr(ForkedWriter, "start", start)
-    out = io.BytesIO()
-    once.write_json(snapshot, sockets, out)
+    monkeypatch.setattr(os, "sendfile", sendfile)
+    with io.BytesIO() if out_kind == "memory" else open(tmp_path / "out.json", "w+b") as out:  # noqa: SIM115
+        once.write_json(snapshot, sockets, out)
+        out.seek(0)
+        document = orjson.loads(out.read())
     assert len(children) == 1 and children[0] is not None
+    assert bool(sent) == (out_kind != "memory")
     encode = SocketJsonEncoder(snapshot.processes).encode
-    assert orjson.loads(out.getvalue())["sockets"] == [orjson.loads(encode(sock)) for sock in sockets]
+    assert document["sockets"] == [orjson.loads(encode(sock)) for sock in sockets]

@@ -821,6 +821,50 @@ def test_socket_on_another_fd_number_at_an_unchanged_fd_count_is_found(listed_fd
         assert forked.pid not in listed_fd_dirs
 
 
+@pytest.fixture
+def merges_by_the_safety_net(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many tables' owners each safety net merged again (one entry per net run)."""
+    from netwatch.backends.owners import resolver as resolver_module
+
+    merged: list[int] = []
+    runs: list[int] = []
+    real_merge, real_list_unlisted = resolver_module._merge, OwnerResolver._list_unlisted
+
+    def merge(*args):  # type: ignore[no-untyped-def]
+        merged.append(1)
+        return real_merge(*args)
+
+    def list_unlisted(self, *args):  # type: ignore[no-untyped-def]
+        before = len(merged)
+        real_list_unlisted(self, *args)
+        runs.append(len(merged) - before)
+
+    monkeypatch.setattr(resolver_module, "_merge", merge)
+    monkeypatch.setattr(OwnerResolver, "_list_unlisted", list_unlisted)
+    return runs
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_a_safety_net_that_changes_no_table_merges_no_owner_again(
+    listed_fd_dirs: list[int], merges_by_the_safety_net: list[int], tcp_pair: tuple[socket.socket, ...]
+) -> None:
+    """A new orphan (an inode no process holds) makes the pass list every fd directory; where that finds every table
+    as it was, the owners already found stand. Where it changes one, every table's owners are merged again."""
+    inodes = {inode_of(sock) for sock in tcp_pair}
+    with idle_children(3) as idle, socket_moving_at_an_unchanged_count() as (forked, move, target_fd):
+        resolver = OwnerResolver(revalidate_every=float("inf"))
+        cold = resolver.owners_of(inodes)
+        assert {PID} | {other.pid for other in idle} <= {owner.pid for owners in cold.values() for owner in owners}
+        listed_fd_dirs.clear()
+        assert resolver.owners_of(inodes | {1}) == cold  # inode 1: no socket
+        assert {other.pid for other in idle} <= set(listed_fd_dirs)  # by the safety net
+        assert merges_by_the_safety_net == [0]
+        inode = move()
+        found = resolver.owners_of(inodes | {1, inode})
+        assert found == {**cold, inode: (Owner(forked.pid, target_fd),)}
+        assert merges_by_the_safety_net[0] == 0 and merges_by_the_safety_net[1] > 0
+
+
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
 def test_a_call_adopting_a_cold_scan_leaves_the_safety_net_to_the_next_call(listed_fd_dirs: list[int]) -> None:
     """The prefetching child listed every fd directory moments before: a live resolver's first call does not list

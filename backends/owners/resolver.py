@@ -139,6 +139,8 @@ class OwnerResolver:
         self._hidepid = hiding_hidepid(proc_root)
         self._changing: set[int] = set()
         """Inodes whose owners a change of a cached table during this call touched."""
+        self._fd_changes = 0
+        """How many fds of cached tables :meth:`_set_fd` changed (ever): tells whether a pass changed any."""
         self.changed: frozenset[int] | None = None
         """After a call: every inode asked for in both this call and the previous one whose owners may differ
         between the two (a superset; inodes outside them may be in it too); None after a first call, or one that
@@ -337,6 +339,7 @@ class OwnerResolver:
 
     def _set_fd(self, table: FdTable, pid: int, fd: int, inode: int | None) -> None:
         """:meth:`FdTable.set_fd`, noting the inodes whose owners it changes."""
+        self._fd_changes += 1
         old = table.set_fd(pid, fd, inode)
         if old:
             self._changing.add(old)
@@ -347,13 +350,19 @@ class OwnerResolver:
         self, unlisted: list[int], closed: Set[int], wanted: Set[int], found: dict[int, tuple[Owner, ...]]
     ) -> None:
         """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring),
-        and merge the owners of ``wanted`` from every cached table into ``found`` again."""
+        and where that changed a table, merge the owners of ``wanted`` from every cached table into ``found`` again
+        (~30 ms at 100,000 sockets; the listing alone, ~90 ms, mostly finds every table as it was)."""
+        changes = self._fd_changes
+        dropped = False
         for pid in unlisted:
             table = self._scan_pid(pid, self._pids[pid], closed)
             if table is None:
                 del self._pids[pid]
+                dropped = True
             else:
                 self._pids[pid] = table
+        if not dropped and self._fd_changes == changes:
+            return
         found.clear()
         for pid in sorted(self._pids):
             _merge(found, self._pids[pid].by_inode, wanted)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from netwatch.backends.collector import Collector, snapshot_warnings
@@ -116,14 +118,37 @@ def _encode_in_child(sockets: list[Socket], encode: Callable[[Socket], bytes]) -
 
 
 def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
-    """Append what the child wrote to ``out``; False (nothing written) if the child failed."""
+    """Append what the child wrote to ``out``; False (nothing written) if the child failed. The kernel copies it
+    (``sendfile``) where ``out`` has a descriptor it can write to: ~100 MB at 50,000 connections, which reading and
+    writing it through Python took ~55 ms of."""
     output = child.output()
     if output is None:
         return False
     with output:
+        copied = _send_file(output, out)
+        output.seek(copied)
         while chunk := output.read(COPY_CHUNK):  # shutil.copyfileobj, whose import costs --once 4 ms
             out.write(chunk)
     return True
+
+
+def _send_file(source: BinaryIO, out: BinaryIO) -> int:
+    """Copy ``source`` (a file) to ``out``'s descriptor with ``sendfile``, as far as that goes; returns how many bytes
+    it copied (0: ``out`` has no descriptor, or the kernel cannot ``sendfile`` to it; the caller copies the rest)."""
+    try:
+        target = out.fileno()
+    except OSError:  # io.UnsupportedOperation: e.g. an in-memory file
+        return 0
+    out.flush()
+    size = os.fstat(source.fileno()).st_size
+    copied = 0
+    with suppress(OSError):  # e.g. EINVAL; a reader that left (EPIPE) is told by the caller's own write
+        while copied < size:
+            sent = os.sendfile(target, source.fileno(), copied, size - copied)
+            if not sent:
+                break
+            copied += sent
+    return copied
 
 
 def format_table(sockets: Sequence[Socket], processes: Mapping[int, Process], netns_column: bool = False) -> list[str]:

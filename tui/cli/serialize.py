@@ -92,7 +92,7 @@ def container_to_dict(container: Container | None) -> dict[str, str | None] | No
 
 def namespaces_to_list(snapshot: Snapshot) -> list[dict[str, Any]]:
     """The JSON document's ``namespaces``: each namespace listed, with its socket count."""
-    counts = Counter(sock.netns_inode for sock in snapshot.sockets.values())
+    counts = Counter(map(attrgetter("netns_inode"), snapshot.sockets.values()))
     return [
         {"inode": namespace.inode, "name": namespace.name, "container": container_to_dict(namespace.container),
          "pids": list(namespace.pids), "sockets": counts[namespace.inode]}
