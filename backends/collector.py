@@ -15,7 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
-from netwatch.backends.model.records import Owner, Process, Socket, SocketKey, attach_owners
+from netwatch.backends.model.records import BY_INODE, Owner, Process, Socket, SocketKey, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.model.source_result import BackendUnavailable, CloseEventFeed, SocketSource, SourceResult
 from netwatch.backends.owners.proc_mount import hiding_hidepid
@@ -60,7 +60,6 @@ _FACTORIES: dict[str, Callable[[UnixVerifier, bool, bool, Selection | None], Soc
 }
 _AUTO_ORDER = ("netlink", "procfs", "psutil")
 _KEY = attrgetter("key")
-_INODE = attrgetter("inode")
 PRESSURE_EVERY = 10.0
 """Seconds a live collector keeps its ephemeral-port warning: one destination's share of the port range moves
 slowly, and counting it walks every socket (~11 ms of a refresh at 20,000 sockets)."""
@@ -206,9 +205,9 @@ class Collector:
         looked_up, self._owners_found = self._owners_found, None
         if looked_up is not None:  # by the Unix check: every record is looked at
             owners, processes = looked_up
-            ownerless = attach_owners(sockets, owners, _INODE, result.observed_at)
+            ownerless = attach_owners(sockets, owners, BY_INODE, result.observed_at)
             return sockets, processes, resolver.visibility(ownerless), None
-        inodes = frozenset(filter(None, map(_INODE, sockets.values())))  # not None or 0; the set owners_of keeps
+        inodes = frozenset(filter(None, map(BY_INODE, sockets.values())))  # not None or 0; the set owners_of keeps
         owners = resolver.owners_of(inodes)
         renewed = _attach_found(result, inodes, owners, resolver.changed)
         return sockets, resolver.processes(), resolver.visibility(len(inodes) - len(owners)), renewed
@@ -269,17 +268,17 @@ def _attach_found(
     Where the source does not say which it built, every record is looked at and None returned (any may be new)."""
     sockets = result.sockets
     if result.built is None:
-        attach_owners(sockets, owners, _INODE, result.observed_at)
+        attach_owners(sockets, owners, BY_INODE, result.observed_at)
         return None
     if changed is not None:
         built = {key: sock for key in result.built if (sock := sockets.get(key)) is not None}
         moved = changed & inodes
-        if not moved or moved.issubset(map(_INODE, built.values())):
-            attach_owners(built, owners, _INODE, result.observed_at)
+        if not moved or moved.issubset(map(BY_INODE, built.values())):
+            attach_owners(built, owners, BY_INODE, result.observed_at)
             sockets.update(built)  # a kept record listed (a dump redone) may be replaced by a copy
             return frozenset(built)
     copied: list[SocketKey] = []
-    attach_owners(sockets, owners, _INODE, result.observed_at, copied)
+    attach_owners(sockets, owners, BY_INODE, result.observed_at, copied)
     renewed = frozenset(result.built)
     if not renewed.issubset(sockets):  # a record dropped since
         renewed = renewed.intersection(sockets)

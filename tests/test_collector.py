@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 from operator import attrgetter
+from types import SimpleNamespace
 
 import orjson
 import pytest
 
 from netwatch.backends.collector import Collector, visibility_warning
 from netwatch.backends.history.tracker import History
-from netwatch.backends.model.records import Owner, Socket, attach_owners
+from netwatch.backends.model import records
+from netwatch.backends.model.records import BY_INODE, Owner, Socket, attach_owners
 from netwatch.backends.model.snapshot import OwnerVisibility, Snapshot
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.sources import procfs, psutil_source
@@ -20,6 +23,8 @@ from netwatch.tui.cli.once import format_table
 from netwatch.tui.cli.serialize import CSV_COLUMNS, SocketJsonEncoder, socket_to_csv_row
 from netwatch.tui.view.frame import frame_from
 from netwatch.tui.view.rows import LISTENER_COLUMNS, UNIX_COLUMNS, RowBuilder
+from tests.compiled_paths import compiled_or_pure
+from tests.socket_records import make_socket, owned_by
 from tests.socket_zoo import Expected, Zoo, socket_zoo
 
 
@@ -192,6 +197,65 @@ def test_owners_are_never_attached_to_a_record_that_has_some(zoo: Zoo) -> None:
     with pytest.raises(ValueError, match="has owners already"):
         attach_owners({owned.key: owned}, {owned.key: (Owner(1, 1),)}, attrgetter("key"))
     assert owned.owners == before
+
+
+attach_path = compiled_or_pure(records, "_ATTACH_LAYOUT", "owner attacher")
+"""Attaches owners by inode through the compiled attacher or the pure-Python loop."""
+
+
+class _SocketSubclass(Socket):
+    """A record type the compiled attacher does not know the slots of (it leaves such a dict to the loop)."""
+
+
+@pytest.mark.parametrize("record_type", [Socket, _SocketSubclass])
+def test_attaching_owners_by_inode_gives_every_record_its_owners_once(
+    attach_path: str, record_type: type[Socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built records get their owners stored; records kept from an earlier dump keep theirs, or are replaced by
+    copies where they changed; sockets with an inode and no owner are counted; a built record with owners is
+    refused. The same on both paths."""
+    now, earlier = 20.0, 10.0
+    same, moved = owned_by(7), owned_by(8)
+
+    def record(number: int, inode: int | None, observed_at: float | None = None, owners: tuple = ()) -> Socket:
+        return record_type(**{**vars_of(make_socket(("tcp", number), inode=inode)), "owners": owners,
+                              "observed_at": observed_at})  # fmt: skip
+
+    sockets = {
+        ("tcp", 1): record(1, 101),  # built, owned
+        ("tcp", 2): record(2, 102),  # built, no owner
+        ("tcp", 3): record(3, None),  # no inode (not counted)
+        ("tcp", 4): record(4, 0),  # inode 0: TIME_WAIT (not counted)
+        ("tcp", 5): record(5, 105, earlier, same),  # kept, same owners (an equal tuple, not the same one)
+        ("tcp", 6): record(6, 106, earlier, same),  # kept, owners moved
+        ("tcp", 7): record(7, 107, earlier, same),  # kept, owner gone
+        ("tcp", 8): record(8, 108, now, ()),  # built by this dump (observed now), owned
+    }
+    found = {101: owned_by(1), 105: owned_by(7), 106: moved, 108: owned_by(2, 3)}
+    copied: list = []
+    before = dict(sockets)
+    compiled: list = []
+    if attach_path == "compiled":
+        attach = records._attacher.attach
+        monkeypatch.setattr(records, "_attacher", SimpleNamespace(
+            attach=lambda *args: compiled.append(attach(*args)) or compiled[-1]))  # fmt: skip
+    assert attach_owners(sockets, found, BY_INODE, now, copied) == 2  # 102, 107
+    assert compiled == ([] if attach_path == "pure-python" else [2] if record_type is Socket else [None])
+    assert {key: sock.owners for key, sock in sockets.items()} == {
+        ("tcp", 1): owned_by(1), ("tcp", 2): (), ("tcp", 3): (), ("tcp", 4): (), ("tcp", 5): same,
+        ("tcp", 6): moved, ("tcp", 7): (), ("tcp", 8): owned_by(2, 3),
+    }  # fmt: skip
+    assert copied == [("tcp", 6), ("tcp", 7)]
+    assert all(sockets[key] is before[key] for key in before if key not in copied)
+    assert all(type(sockets[key]) is record_type and before[key].owners == same for key in copied)
+    with pytest.raises(ValueError, match="has owners already"):
+        attach_owners({("tcp", 1): sockets[("tcp", 1)]}, {101: moved}, BY_INODE, now)
+    assert sockets[("tcp", 1)].owners == owned_by(1)
+
+
+def vars_of(sock: Socket) -> dict:
+    """A record's fields, to build a record of another type from."""
+    return {item.name: getattr(sock, item.name) for item in dataclasses.fields(sock)}
 
 
 def test_without_sock_diag_auto_falls_back_to_procfs_and_says_so(zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
