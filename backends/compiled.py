@@ -20,14 +20,15 @@ STRUCT_JSON = "netwatch.backends.model._struct_json"
 """The JSON encoder of ``struct tcp_info`` (``model/_struct_json.c``): see ``TcpInfo.json``."""
 SOCKET_JSON = "netwatch.tui.cli._socket_json"
 """The JSON encoder of a socket's document (``tui/cli/_socket_json.c``): see ``SocketJsonEncoder.encode_function``."""
-OWNER_ATTACHER = "netwatch.backends.model._attach"
-"""The attaching of owners to records by inode (``model/_attach.c``): see ``records.attach_owners``."""
+OWNERS = "netwatch.backends.model._owners"
+"""Owner records (``model/_owners.c``): attached by inode (``records.attach_owners``), made from an fd table
+(``FdTable.from_scan``)."""
 PARTS = {
     SPLITTER: "sock_diag splitter",
     DECODER: "inet_diag decoder",
     STRUCT_JSON: "tcp_info JSON encoder",
     SOCKET_JSON: "socket JSON encoder",
-    OWNER_ATTACHER: "owner attacher",
+    OWNERS: "owner records",
 }
 """Each compiled module, and what ``--version`` calls it; setup.py builds each from its ``.c`` file (so this module
 imports the standard library alone)."""

@@ -199,7 +199,7 @@ def test_owners_are_never_attached_to_a_record_that_has_some(zoo: Zoo) -> None:
     assert owned.owners == before
 
 
-attach_path = compiled_or_pure(records, "_ATTACH_LAYOUT", "owner attacher")
+attach_path = compiled_or_pure(records, "_ATTACH_LAYOUT", "owner records")
 """Attaches owners by inode through the compiled attacher or the pure-Python loop."""
 
 
@@ -236,8 +236,8 @@ def test_attaching_owners_by_inode_gives_every_record_its_owners_once(
     before = dict(sockets)
     compiled: list = []
     if attach_path == "compiled":
-        attach = records._attacher.attach
-        monkeypatch.setattr(records, "_attacher", SimpleNamespace(
+        attach = records._compiled_owners.attach
+        monkeypatch.setattr(records, "_compiled_owners", SimpleNamespace(
             attach=lambda *args: compiled.append(attach(*args)) or compiled[-1]))  # fmt: skip
     assert attach_owners(sockets, found, BY_INODE, now, copied) == 2  # 102, 107
     assert compiled == ([] if attach_path == "pure-python" else [2] if record_type is Socket else [None])

@@ -22,12 +22,15 @@ import pytest
 from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.owners import fd_tables as fd_tables_module
 from netwatch.backends.owners import unix_sockets
+from netwatch.backends.owners.fd_tables import FdTable
 from netwatch.backends.owners.prefetch import fd_tables, read_fd_tables
 from netwatch.backends.owners.proc_files import (
     NOT_SOCKET,
     Outcome,
     ProcessSkipped,
+    ProcStat,
     fd_socket_inode,
     is_kernel_thread,
     outcome_of,
@@ -38,6 +41,7 @@ from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
 from netwatch.tui.view.snapshots import LiveSource
 from tests.as_nobody import run_as_nobody
+from tests.compiled_paths import compiled_or_pure
 from tests.socket_zoo import dup_to_new_number
 
 PID = os.getpid()
@@ -190,6 +194,47 @@ def test_a_whole_fd_table_is_read_relative_to_its_directory(tmp_path: Path) -> N
     with pytest.raises(ProcessSkipped) as skipped:
         read_fd_inodes(f"/proc/{exited_pid()}")
     assert skipped.value.outcome is Outcome.VANISHED
+
+
+table_path = compiled_or_pure(fd_tables_module, "_OWNER_LAYOUT", "owner records")
+"""Makes the owners of a scanned fd table through the compiled path or the pure-Python loop."""
+
+
+@pytest.mark.parametrize(
+    ("fds", "inodes"),
+    [
+        ([0, 1, 3, 4, 7, 9], [0, 501, 502, 501, 0, 503]),  # ascending, as /proc lists them; 501 on two fds
+        ([9, 3, 4, 1], [503, 502, 501, 501]),  # not ascending: sorted first
+        ([0, 1, 2], [NOT_SOCKET] * 3),  # no socket
+        ([], []),
+    ],
+)
+def test_a_scanned_fd_table_gives_each_socket_its_owners_in_fd_order(
+    table_path: str, fds: list[int], inodes: list[int]
+) -> None:
+    table = FdTable.from_scan(42, ProcStat("77", "comm", 1), fds, inodes)
+    expected: dict[int, tuple[Owner, ...]] = {}
+    for fd, inode in sorted(zip(fds, inodes, strict=True)):
+        if inode:
+            expected[inode] = (*expected.get(inode, ()), Owner(42, fd))
+    assert table.by_inode == expected
+    assert all(type(owner) is Owner for owners in table.by_inode.values() for owner in owners)
+    assert table.fd_inodes == dict(zip(fds, inodes, strict=True))
+    assert (table.start_time, table.comm, table.ppid) == ("77", "comm", 1)
+
+
+def test_the_fd_tables_of_a_live_cold_scan_are_the_same_on_both_paths(
+    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process's table as both paths make it from one scan of this host (ours holds the pair)."""
+    scanned = read_fd_tables("/proc")
+    compiled = fd_tables(scanned)
+    monkeypatch.setattr(fd_tables_module, "_OWNER_LAYOUT", None)
+    pure = fd_tables(scanned)
+    assert {pid: (table.by_inode, table.fd_inodes) for pid, table in compiled.items()} == {
+        pid: (table.by_inode, table.fd_inodes) for pid, table in pure.items()
+    }
+    assert {inode_of(sock) for sock in tcp_pair} <= compiled[PID].by_inode.keys()
 
 
 @pytest.mark.parametrize("update", ["from-what-changed", "whole-merge"])
@@ -726,14 +771,14 @@ def test_new_socket_on_a_reused_file_fd_number_shared_with_a_new_child_has_both_
 
 @pytest.fixture
 def listed_fd_dirs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The pids whose fd directory is listed (every ``os.listdir`` of a /proc/<pid>/fd)."""
+    """The pids whose fd directory is listed (every ``os.listdir`` of a <proc root>/<pid>/fd)."""
     pids: list[int] = []
     real_listdir = os.listdir
 
     def counting(path):  # type: ignore[no-untyped-def]
         parts = str(path).split("/")
-        if len(parts) == 4 and parts[1] == "proc" and parts[3] == "fd" and parts[2].isdigit():
-            pids.append(int(parts[2]))
+        if len(parts) >= 4 and parts[-1] == "fd" and parts[-2].isdigit():
+            pids.append(int(parts[-2]))
         return real_listdir(path)
 
     monkeypatch.setattr(os, "listdir", counting)
@@ -846,13 +891,17 @@ def merges_by_the_safety_net(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
 def test_a_safety_net_that_changes_no_table_merges_no_owner_again(
-    listed_fd_dirs: list[int], merges_by_the_safety_net: list[int], tcp_pair: tuple[socket.socket, ...]
+    listed_fd_dirs: list[int], merges_by_the_safety_net: list[int], tcp_pair: tuple[socket.socket, ...],
+    tmp_path: Path,
 ) -> None:
     """A new orphan (an inode no process holds) makes the pass list every fd directory; where that finds every table
     as it was, the owners already found stand. Where it changes one, every table's owners are merged again."""
     inodes = {inode_of(sock) for sock in tcp_pair}
     with idle_children(3) as idle, socket_moving_at_an_unchanged_count() as (forked, move, target_fd):
-        resolver = OwnerResolver(revalidate_every=float("inf"))
+        # a /proc of these processes alone: another one's fds (e.g. a parallel test's) may change meanwhile
+        for pid in (PID, forked.pid, *(other.pid for other in idle)):
+            (tmp_path / str(pid)).symlink_to(f"/proc/{pid}")
+        resolver = OwnerResolver(str(tmp_path), revalidate_every=float("inf"))
         cold = resolver.owners_of(inodes)
         assert {PID} | {other.pid for other in idle} <= {owner.pid for owners in cold.values() for owner in owners}
         listed_fd_dirs.clear()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import NamedTuple
 
-from netwatch.backends.compiled import OWNER_ATTACHER, load
+from netwatch.backends.compiled import OWNERS, load
 from netwatch.backends.model.containers import Container
 from netwatch.backends.model.extensions import Extensions, share
 from netwatch.backends.model.tcp_info import CLOCKS, TcpInfo
@@ -180,9 +180,9 @@ def timer_at(sock: Socket, now: float) -> Timer | None:
 _set_owners = Socket.owners.__set__  # type: ignore[attr-defined]
 BY_INODE = attrgetter("inode")
 """The key of owners read from /proc (``attach_owners``' ``key``; the one the compiled attacher takes)."""
-_attacher = load(OWNER_ATTACHER)
-_ATTACH_LAYOUT = _attacher and _attacher.layout(Socket)
-"""The slots the compiled attacher (``_attach.c``) reads and writes, or None: the pure-Python loop."""
+_compiled_owners = load(OWNERS)
+_ATTACH_LAYOUT = _compiled_owners and _compiled_owners.socket_layout(Socket)
+"""The slots the compiled attacher (``_owners.c``) reads and writes, or None: the pure-Python loop."""
 
 
 def _with_owners(sock: Socket, owners: tuple[Owner, ...]) -> Socket:
@@ -207,11 +207,11 @@ def attach_owners(
     keeps its owners, or is replaced in ``sockets`` by a copy where they changed (its place appended to
     ``copied``, if given).
 
-    By inode (``key`` :data:`BY_INODE`), the compiled attacher (``_attach.c``) does the same, ~10x faster (it took
+    By inode (``key`` :data:`BY_INODE`), the compiled attacher (``_owners.c``) does the same, ~10x faster (it took
     ~35 ms of the first snapshot at 100,000 sockets).
     """
     if key is BY_INODE and _ATTACH_LAYOUT is not None and type(sockets) is dict and type(owners) is dict:
-        ownerless = _attacher.attach(_ATTACH_LAYOUT, sockets, owners, observed_at, copied, _with_owners)
+        ownerless = _compiled_owners.attach(_ATTACH_LAYOUT, sockets, owners, observed_at, copied, _with_owners)
         if ownerless is not None:  # None: a record of another type (a subclass), left to the loop below
             return ownerless
     get = owners.get
