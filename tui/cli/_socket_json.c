@@ -1,7 +1,8 @@
 /* The compiled fast path of serialize.SocketJsonEncoder.encode (optional: the pure-Python one gives the same bytes).
  *
  * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now,
- * tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes: the JSON object of one
+ * tcp_info_json, extensions_json, container_json, fallback, layered_class, layered) -> encode(sock) -> bytes: the
+ * JSON object of one
  * socket record, its keys in `plan` order. `plan` holds (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
  * as `kind` says:
  *   PLAIN      encoded[value] (`encoded` computes and keeps each distinct value's JSON)
@@ -14,7 +15,9 @@
  *              run down by moved unless its name is "off" (see records.timer_at)
  *   RECORD     null, or {"<extra[0]>":..,...}: a tuple of integers named by the tuple of names `extra`
  *   EXTENSIONS extensions_json(value); a shared mapping's (a mappingproxy) is looked up first in `shared`, the
- *              Python encoder's own cache of them by identity (id -> (mapping, JSON)), which extensions_json fills
+ *              Python encoder's own cache of them by identity (id -> (mapping, JSON)), which extensions_json fills;
+ *              a layered one's (of layered_class: its slots `shared` and `raw`) first in `layered`, the Python
+ *              encoder's cache of them by (id(shared), type, raw), which extensions_json fills
  *   CONTAINER  container_json(container): the container of its first owner's process (`processes[pid].container`)
  *              that has one, else that of its network namespace (`namespaces[sock.netns_inode].container`), each
  *              distinct one encoded once (see snapshot.socket_container)
@@ -43,7 +46,10 @@ typedef struct {
     Field *fields;
     PyTypeObject *socket_type;
     Py_ssize_t observed_offset, pid_offset, fd_offset, raw_offset, owners_offset, netns_offset;
+    Py_ssize_t layered_shared_offset, layered_raw_offset;
     PyObject *owner_type, *tcp_info_type, *shared, *containers, *encoded, *processes, *namespaces;
+    PyTypeObject *layered_type;
+    PyObject *layered;
     PyObject *container_attribute, *tcp_info_json, *extensions_json, *container_json, *fallback;
     PyObject *name_attribute;
     double now;
@@ -77,6 +83,8 @@ static void free_encoder(PyObject *capsule) {
     Py_XDECREF(e->container_json);
     Py_XDECREF(e->fallback);
     Py_XDECREF(e->name_attribute);
+    Py_XDECREF(e->layered_type);
+    Py_XDECREF(e->layered);
     PyMem_Free(e->buffer);
     PyMem_Free(e);
 }
@@ -321,7 +329,27 @@ static int put_plain(Encoder *e, Field *field, PyObject *value) {
     return put_bytes(e, field->last_json);
 }
 
+/* A layered mapping's JSON as the Python encoder cached it (borrowed), or NULL (an error set, or not cached). */
+static PyObject *cached_layered(Encoder *e, PyObject *extensions) {
+    PyObject *shared = slot(extensions, e->layered_shared_offset), *raw = slot(extensions, e->layered_raw_offset);
+    if (shared == NULL || raw == NULL)
+        return NULL;
+    PyObject *key = Py_BuildValue("(NOO)", PyLong_FromVoidPtr(shared), (PyObject *)Py_TYPE(extensions), raw);
+    if (key == NULL)
+        return NULL;
+    PyObject *json = PyDict_GetItemWithError(e->layered, key);
+    Py_DECREF(key);
+    return json;
+}
+
 static int put_extensions(Encoder *e, PyObject *extensions) {
+    if (PyObject_TypeCheck(extensions, e->layered_type)) {
+        PyObject *json = cached_layered(e, extensions);
+        if (json != NULL)
+            return put_bytes(e, json);
+        if (PyErr_Occurred())
+            return -1;
+    }
     if (!Py_IS_TYPE(extensions, &PyDictProxy_Type))
         return put_called(e, e->extensions_json, extensions, NULL);
     return put_by_identity(e, e->shared, extensions, e->extensions_json);
@@ -437,11 +465,11 @@ static int make_field(Field *field, PyObject *item, PyObject *socket_class) {
 
 static PyObject *encoder(PyObject *self, PyObject *args) {
     PyObject *socket_class, *plan, *owner_class, *tcp_info_class, *encoded, *shared, *processes, *namespaces, *now,
-        *tcp_info_json, *extensions_json, *container_json, *fallback;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!OOOOOO", &PyType_Type, &socket_class, &PyTuple_Type, &plan,
+        *tcp_info_json, *extensions_json, *container_json, *fallback, *layered_class, *layered;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!OOOOOOO!O!", &PyType_Type, &socket_class, &PyTuple_Type, &plan,
                           &PyType_Type, &owner_class, &PyType_Type, &tcp_info_class, &encoded, &PyDict_Type, &shared,
                           &PyDict_Type, &processes, &namespaces, &now, &tcp_info_json, &extensions_json,
-                          &container_json, &fallback))
+                          &container_json, &fallback, &PyType_Type, &layered_class, &PyDict_Type, &layered))
         return NULL;
     PyTypeObject *sockets = (PyTypeObject *)socket_class, *owners = (PyTypeObject *)owner_class;
     PyObject *function;
@@ -474,13 +502,17 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
     e->extensions_json = Py_NewRef(extensions_json);
     e->container_json = Py_NewRef(container_json);
     e->fallback = Py_NewRef(fallback);
+    e->layered_type = (PyTypeObject *)Py_NewRef(layered_class);
+    e->layered = Py_NewRef(layered);
     if ((e->name_attribute = PyUnicode_InternFromString("name")) == NULL ||
         (e->container_attribute = PyUnicode_InternFromString("container")) == NULL ||
         (e->containers = PyDict_New()) == NULL || (e->owners_offset = slot_offset(sockets, "owners")) < 0 ||
         (e->netns_offset = slot_offset(sockets, "netns_inode")) < 0 ||
         (e->raw_offset = slot_offset((PyTypeObject *)tcp_info_class, "raw")) < 0 ||
         (e->observed_offset = slot_offset(sockets, "observed_at")) < 0 ||
-        (e->pid_offset = slot_offset(owners, "pid")) < 0 || (e->fd_offset = slot_offset(owners, "fd")) < 0)
+        (e->pid_offset = slot_offset(owners, "pid")) < 0 || (e->fd_offset = slot_offset(owners, "fd")) < 0 ||
+        (e->layered_shared_offset = slot_offset((PyTypeObject *)layered_class, "shared")) < 0 ||
+        (e->layered_raw_offset = slot_offset((PyTypeObject *)layered_class, "raw")) < 0)
         goto fail;
     e->has_now = now != Py_None;
     if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())
@@ -496,7 +528,7 @@ fail:
 static PyMethodDef methods[] = {
     {"encoder", encoder, METH_VARARGS,
      "encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now, "
-     "tcp_info_json, extensions_json, container_json, fallback) -> encode(sock) -> bytes"},
+     "tcp_info_json, extensions_json, container_json, fallback, layered_class, layered) -> encode(sock) -> bytes"},
     {NULL, NULL, 0, NULL},
 };
 

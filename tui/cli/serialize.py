@@ -249,7 +249,8 @@ class SocketJsonEncoder:
             return self.encode
         return _socket_json.encoder(
             Socket, _COMPILED_PLAN, Owner, TcpInfo, self._encoded, self._shared, self._processes, self._namespaces,
-            self._now, raw_json(), self._extensions, self._container_json, self.encode,
+            self._now, raw_json(), self._extensions, self._container_json, self.encode, LayeredExtensions,
+            self._layered,
         )  # fmt: skip
 
     def _owners(self, owners: tuple[Owner, ...]) -> bytes:
@@ -279,7 +280,8 @@ class SocketJsonEncoder:
             return self._cached(extensions, self._encode_extensions)
         if isinstance(extensions, LayeredExtensions):  # a shared mapping (encoded once), then the socket's own
             # Idle sockets repeat their own raw values (e.g. BBR's): each distinct layering is encoded once. The
-            # shared mapping's id is safe in the key: _cached keeps the mapping alive as long as the encoder.
+            # shared mapping's id is safe in the key: _cached keeps the mapping alive as long as the encoder. (The
+            # compiled encoder looks the same key up itself before it calls this.)
             key = (id(extensions.shared), type(extensions), extensions.raw)
             encoded = self._layered.get(key)
             if encoded is None:
