@@ -180,11 +180,15 @@ class Collector:
             if not source.reports_owners:  # its owners come from /proc: start the resolver's cold scan now
                 self._resolver().prefetch()
             try:
-                return source.collect(self._last)
+                result = source.collect(self._last)
             except BackendUnavailable as error:
                 if self.requested != "auto" or source.name == _AUTO_ORDER[-1]:
                     raise
                 self._fall_back(source.name, str(error))
+                continue
+            if not source.reports_owners:  # the dump is done: a one-off snapshot's safety net can list now
+                self._resolver().prefetch_listing()
+            return result
 
     def _attach_owners(
         self, result: SourceResult

@@ -190,6 +190,25 @@ def test_the_cold_owner_scan_starts_before_the_dump_only_for_sources_that_need_i
     assert any(owner.pid == os.getpid() for sock in _ours(snapshot, zoo) for owner in sock.owners)
 
 
+def test_a_one_off_snapshot_lists_the_fd_directories_once_its_dump_is_done(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-off snapshot's safety net takes its listings from a child forked after the dump (see
+    ``OwnerResolver.prefetch_listing``; a live resolver starts none: tested with the resolver)."""
+    from netwatch.backends.owners import prefetch
+    from netwatch.backends.sources.netlink import NetlinkSource
+
+    events: list[str] = []
+    real_start, real_collect = prefetch.FdListing.start.__func__, NetlinkSource.collect  # type: ignore[attr-defined]
+    monkeypatch.setattr(prefetch.FdListing, "start", classmethod(
+        lambda cls, root: events.append("listing") or real_start(cls, root)))  # fmt: skip
+    monkeypatch.setattr(NetlinkSource, "collect", lambda self, *rest: events.append("dump") or real_collect(
+        self, *rest))  # fmt: skip
+    snapshot = Collector("netlink").snapshot()
+    assert events == ["dump", "listing"]
+    assert any(owner.pid == os.getpid() for sock in _ours(snapshot, zoo) for owner in sock.owners)
+
+
 def test_owners_are_never_attached_to_a_record_that_has_some(zoo: Zoo) -> None:
     """A published snapshot's records are never changed: attaching owners again is refused."""
     owned = next(sock for sock in _ours(Collector().snapshot(), zoo) if sock.owners)

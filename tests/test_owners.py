@@ -616,13 +616,18 @@ def owners_in(snapshot: Snapshot, inode: int) -> tuple[Owner, ...]:
     return matches[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def live_source() -> Iterator[LiveSource]:
-    """The TUI's source: one warm collector (and owner cache) across snapshots, as in the app."""
+    """The TUI's source: one warm collector (and owner cache) across snapshots, as in the app. Its threads are gone
+    when the test ends: the tests after it fork (the resolver's children), which a threaded process does not do."""
     source = LiveSource("netlink")
     source.snapshot()
     yield source
     source.close()
+    deadline = time.monotonic() + 10
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == 1, f"threads left: {[thread.name for thread in threading.enumerate()]}"
 
 
 def _onto(fd: int, opened: int) -> int:
@@ -933,6 +938,44 @@ def test_a_call_adopting_a_cold_scan_leaves_the_safety_net_to_the_next_call(list
         assert live.owners_of({inode}) == owner
         assert listed_fd_dirs.count(forked.pid) == 1  # by the safety net, one call later
         assert one_off.owners_of({inode}) == owner
+
+
+@pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")
+def test_a_one_off_safety_net_takes_the_fd_directories_a_child_listed_after_the_dump(
+    listed_fd_dirs: list[int], tmp_path: Path
+) -> None:
+    """A one-off resolver's adopting call finds a socket that moved at an unchanged count after the cold scan,
+    through the fd directories a second child listed once the dump was done: this process lists none of them. A
+    live resolver starts no such child (its next call runs the net)."""
+    with socket_moving_at_an_unchanged_count() as (forked, move, target_fd), idle_children(3) as idle:
+        for pid in (PID, forked.pid, *(other.pid for other in idle)):  # a /proc of these processes alone
+            (tmp_path / str(pid)).symlink_to(f"/proc/{pid}")
+        scanned = read_fd_tables(str(tmp_path))  # what the prefetching child reads
+        inode = move()
+        resolvers = [OwnerResolver(str(tmp_path), revalidate_every=float("inf"), live=live) for live in (True, False)]
+        for resolver in resolvers:
+            resolver._cold_scan = SimpleNamespace(tables=lambda: fd_tables(scanned))  # type: ignore[assignment]
+            resolver.prefetch_listing()  # the dump is done
+        live, one_off = resolvers
+        assert live._listing is None and one_off._listing is not None
+        listed_fd_dirs.clear()
+        assert one_off.owners_of({inode}) == {inode: (Owner(forked.pid, target_fd),)}
+        assert set(listed_fd_dirs).isdisjoint([forked.pid, *(other.pid for other in idle)])
+        assert one_off._listing is None
+
+
+def test_a_listing_child_the_safety_net_does_not_need_is_ended(tcp_pair: tuple[socket.socket, ...]) -> None:
+    """Every socket asked for has an owner: no safety net, and the listing child is ended (reaped), not waited
+    for."""
+    resolver = OwnerResolver()
+    resolver.prefetch()
+    resolver.prefetch_listing()
+    assert resolver._listing is not None
+    child_pid = resolver._listing._child.pid
+    found = resolver.owners_of({inode_of(sock) for sock in tcp_pair})
+    assert all(Owner(PID, sock.fileno()) in found[inode_of(sock)] for sock in tcp_pair)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child_pid, os.WNOHANG)
 
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")

@@ -1,14 +1,17 @@
-"""The resolver's first, cold scan (``readlink`` every fd of every process) done by a forked child, so that it
-overlaps with the socket dump; the child sends the fd tables back with ``marshal``."""
+"""Work of the resolver done by forked children, each sending its result back with ``marshal``: the first, cold scan
+(``readlink`` every fd of every process), so that it overlaps with the socket dump; and, for a one-off snapshot,
+the safety net's listing of every fd directory once the dump is done, so that it overlaps with the adoption of the
+cold scan."""
 
 from __future__ import annotations
 
 import marshal
 import os
+from contextlib import suppress
 
 from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.owners.fd_tables import FdTable
-from netwatch.backends.owners.proc_files import ProcessSkipped, ProcStat, read_fd_inodes, read_stat
+from netwatch.backends.owners.proc_files import ProcessSkipped, ProcStat, list_fds, read_fd_inodes, read_stat
 
 PREFETCH_TIMEOUT = 30.0
 """Seconds the adopting call waits for the prefetching child before scanning by itself."""
@@ -38,6 +41,43 @@ class ColdScan:
             return {}
         with output:  # marshal.load(file) would read it a value at a time: ~10x slower (measured)
             return fd_tables(marshal.loads(output.read()))
+
+
+class FdListing:
+    """The fd numbers of every process, listed by a forked child; :meth:`listed` waits for it."""
+
+    def __init__(self, child: ForkedWriter) -> None:
+        self._child = child
+
+    @classmethod
+    def start(cls, proc_root: str) -> FdListing | None:
+        """Fork the child that lists the fd directories under ``proc_root``; None when it cannot fork."""
+        child = ForkedWriter.start("netwatch-fd-listing", lambda file: marshal.dump(list_fd_dirs(proc_root), file))
+        return None if child is None else cls(child)
+
+    def listed(self) -> dict[int, list[int]]:
+        """The fd numbers of each process the child could list, by pid; empty if the child failed or timed out."""
+        output = self._child.output(PREFETCH_TIMEOUT)
+        if output is None:
+            return {}
+        with output:
+            return marshal.loads(output.read())
+
+    def cancel(self) -> None:
+        """End the child (killed if it is still listing), its listing unused."""
+        output = self._child.output(0)
+        if output is not None:
+            output.close()
+
+
+def list_fd_dirs(proc_root: str) -> dict[int, list[int]]:
+    """Every listable process's fd numbers, by pid (the listing child's job)."""
+    listed: dict[int, list[int]] = {}
+    for name in os.listdir(proc_root):
+        if name.isdigit():
+            with suppress(ProcessSkipped):
+                listed[int(name)] = list(map(int, list_fds(f"{proc_root}/{name}")))
+    return listed
 
 
 def fd_tables(scanned: list[ScannedTable]) -> dict[int, FdTable]:

@@ -48,7 +48,10 @@ The first call of a resolver has nothing cached and must ``readlink`` every fd o
 a previous call had cached them, and then runs as a warm call (which re-validates every pid by its count). A live
 resolver's adopting call leaves the safety net and the second pass to the next call: the child read every fd
 moments ago, and listing the fd directories again cost ~0.1 s of the first table at 100,000 sockets. A socket that
-moved to another fd number at an unchanged count meanwhile gets its owner in the next call.
+moved to another fd number at an unchanged count meanwhile gets its owner in the next call. A one-off resolver has
+no next call: :meth:`OwnerResolver.prefetch_listing`, called once the socket dump is done, lists every fd directory in
+a second forked child, and the adopting call's safety net takes its listings (made after the dump, as its own would
+be) instead of listing them itself, so that the listing overlaps with the adoption.
 
 Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation or re-listing, so within
 ``revalidate_every`` seconds: a socket without owner in the previous call (e.g. one in flight, below) that lands on
@@ -76,7 +79,7 @@ from itertools import chain, compress
 from netwatch.backends.model.records import Owner, Process
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.owners.fd_tables import FdTable, new_owner, owner_order
-from netwatch.backends.owners.prefetch import ColdScan
+from netwatch.backends.owners.prefetch import ColdScan, FdListing
 from netwatch.backends.owners.proc_files import (
     Outcome,
     ProcessSkipped,
@@ -136,6 +139,7 @@ class OwnerResolver:
         self._proc_inodes: dict[int, int] = {}
         """pid -> inode of /proc/<pid> of the pids the last listing found (but known kernel threads)."""
         self._cold_scan: ColdScan | None = None
+        self._listing: FdListing | None = None
         self._hidepid = hiding_hidepid(proc_root)
         self._changing: set[int] = set()
         """Inodes whose owners a change of a cached table during this call touched."""
@@ -153,11 +157,18 @@ class OwnerResolver:
         if not self._pids and self._cold_scan is None:
             self._cold_scan = ColdScan.start(self.proc_root)
 
+    def prefetch_listing(self) -> None:
+        """For a one-off resolver whose next call adopts a cold scan: list every fd directory now in a forked child,
+        for that call's safety net (see the module docstring). Call it once the socket dump is done."""
+        if not self.live and self._cold_scan is not None and self._listing is None:
+            self._listing = FdListing.start(self.proc_root)
+
     def owners_of(self, inodes: Collection[int]) -> dict[int, tuple[Owner, ...]]:
         """Every owner of each of ``inodes`` that has one, sorted by (pid, fd); :attr:`changed` says which of
         them may differ from the previous call's."""
         adopting = self._cold_scan is not None
         first = self._last_call is None or adopting
+        listing, self._listing = self._listing, None
         if self._cold_scan is not None:
             self._pids = self._cold_scan.tables()
             self._cold_scan = None
@@ -209,21 +220,29 @@ class OwnerResolver:
         if adopting and self.live:  # the next call investigates every orphan (see the module docstring)
             self._investigated_orphans = frozenset()
         else:
-            self._investigate_orphans(found, wanted, closed, unlisted)
+            self._investigate_orphans(found, wanted, closed, unlisted, listing)
         self._processes = self._processes_of(found)
         self.changed = None if first else frozenset(self._changing)
         self._found = found
         return found
 
     def _investigate_orphans(
-        self, found: dict[int, tuple[Owner, ...]], wanted: frozenset[int], closed: Set[int], unlisted: list[int]
+        self,
+        found: dict[int, tuple[Owner, ...]],
+        wanted: frozenset[int],
+        closed: Set[int],
+        unlisted: list[int],
+        listing: FdListing | None = None,
     ) -> None:
         """The safety net and the second pass (see the module docstring), for the inodes of ``wanted`` without owner
-        in ``found`` (updated in place) that were not already without owner after the last second pass."""
+        in ``found`` (updated in place) that were not already without owner after the last second pass; the net takes
+        the fd directories ``listing`` listed, if any (else lists them)."""
         orphans = _orphans(wanted, found, self._investigated_orphans)
         if unlisted and not orphans <= self._investigated_orphans:
-            self._list_unlisted(unlisted, closed, wanted, found)
+            self._list_unlisted(unlisted, closed, wanted, found, {} if listing is None else listing.listed())
             orphans = _orphans(wanted, found, self._investigated_orphans)
+        elif listing is not None:
+            listing.cancel()
         if not orphans <= self._investigated_orphans:
             self._reread(self._other_fds(self._pids, wanted), wanted, found)
             orphans = _orphans(wanted, found, self._investigated_orphans)
@@ -290,10 +309,16 @@ class OwnerResolver:
         return sorted(listed)
 
     def _scan_pid(
-        self, pid: int, cached: FdTable | None, closed: Set[int], trust_count: bool = False
+        self,
+        pid: int,
+        cached: FdTable | None,
+        closed: Set[int],
+        trust_count: bool = False,
+        listed: list[int] | None = None,
     ) -> FdTable | None:
         """The pid's fd table, re-reading only new fds and those that held a socket in ``closed`` (asked for
-        last time, not now); None when the process was skipped (and counted).
+        last time, not now); None when the process was skipped (and counted). ``listed``: its fd numbers as listed
+        already (else its fd directory is listed).
 
         With ``trust_count``, a cached table of the same process (start time and comm), holding no socket in
         ``closed``, whose fd count equals the count the kernel reports (the size of the fd directory) stands
@@ -312,7 +337,7 @@ class OwnerResolver:
                         return cached
             # fd numbers as ints, compared with the cached table's keys (keeping the names as strings would cost
             # ~100 bytes per fd at 100,000 sockets)
-            fds = frozenset(map(int, list_fds(base)))
+            fds = frozenset(map(int, list_fds(base)) if listed is None else listed)
             if not fds:
                 if cached is None and pid in self._proc_inodes and is_kernel_thread(base):
                     self._kernel_threads[pid] = self._proc_inodes[pid]
@@ -347,15 +372,21 @@ class OwnerResolver:
             self._changing.add(inode)
 
     def _list_unlisted(
-        self, unlisted: list[int], closed: Set[int], wanted: Set[int], found: dict[int, tuple[Owner, ...]]
+        self,
+        unlisted: list[int],
+        closed: Set[int],
+        wanted: Set[int],
+        found: dict[int, tuple[Owner, ...]],
+        listed: dict[int, list[int]],
     ) -> None:
-        """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring),
-        and where that changed a table, merge the owners of ``wanted`` from every cached table into ``found`` again
-        (~30 ms at 100,000 sockets; the listing alone, ~90 ms, mostly finds every table as it was)."""
+        """List the fd directories of the ``unlisted`` pids after all (the safety net of the module docstring; those in
+        ``listed`` were listed already), and where that changed a table, merge the owners of ``wanted`` from every
+        cached table into ``found`` again (~30 ms at 100,000 sockets; the listing alone, ~90 ms, mostly finds every
+        table as it was)."""
         changes = self._fd_changes
         dropped = False
         for pid in unlisted:
-            table = self._scan_pid(pid, self._pids[pid], closed)
+            table = self._scan_pid(pid, self._pids[pid], closed, listed=listed.get(pid))
             if table is None:
                 del self._pids[pid]
                 dropped = True
