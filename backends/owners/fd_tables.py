@@ -50,8 +50,8 @@ class FdTable:
     @classmethod
     def from_scan(cls, pid: int, stat: ProcStat, fds: list[int], inodes: list[int]) -> FdTable:
         """The table of a process whose ``fds`` refer to ``inodes`` (as a cold scan read them). The compiled path
-        makes the owners where ``fds`` are ascending (as /proc lists them): ~3 ms at 100,000 sockets, where the
-        loop takes ~37 ms of the first snapshot."""
+        makes the owners where ``fds`` are ascending (as /proc lists them): with it, the tables of a cold scan of
+        100,000 sockets take ~14 ms, where the loop took ~37 ms of the first snapshot."""
         by_inode = None if _OWNER_LAYOUT is None else _compiled_owners.owners_by_inode(_OWNER_LAYOUT, pid, fds, inodes)
         if by_inode is None:
             by_inode = {}
