@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import marshal
 import os
+from collections.abc import Callable
 from contextlib import suppress
+from functools import partial
+from typing import Any, ClassVar, Self
 
 from netwatch.backends.forked_writer import ForkedWriter
 from netwatch.backends.owners.fd_tables import FdTable
@@ -21,47 +24,61 @@ ScannedTable = tuple[int, tuple[str, str, int], list[int], list[int]]
 files)): types ``marshal`` sends."""
 
 
-class ColdScan:
-    """One cold scan running in a forked child; :meth:`tables` waits for it."""
+class _MarshalledChild:
+    """A forked child whose result, of types ``marshal`` sends, the parent takes when it needs it."""
+
+    NAME: ClassVar[str]
+    """The child's memory file's name."""
 
     def __init__(self, child: ForkedWriter) -> None:
         self._child = child
 
     @classmethod
-    def start(cls, proc_root: str) -> ColdScan | None:
-        """Fork the child that scans ``proc_root``; None when it cannot fork (see :meth:`ForkedWriter.start`)."""
-        child = ForkedWriter.start("netwatch-fd-tables", lambda file: marshal.dump(read_fd_tables(proc_root), file))
+    def _start(cls, work: Callable[[], object]) -> Self | None:
+        """Fork the child that runs ``work``; None when it cannot fork (see :meth:`ForkedWriter.start`)."""
+        child = ForkedWriter.start(cls.NAME, lambda file: marshal.dump(work(), file))
         return None if child is None else cls(child)
+
+    def _result(self) -> Any:
+        """What ``work`` returned, once the child is done; None if it failed or timed out."""
+        output = self._child.output(PREFETCH_TIMEOUT)
+        if output is None:
+            return None
+        with output:  # marshal.load(file) would read it a value at a time: ~10x slower (measured)
+            return marshal.loads(output.read())
+
+
+class ColdScan(_MarshalledChild):
+    """One cold scan running in a forked child; :meth:`tables` waits for it."""
+
+    NAME = "netwatch-fd-tables"
+
+    @classmethod
+    def start(cls, proc_root: str) -> ColdScan | None:
+        """Fork the child that scans ``proc_root``; None when it cannot fork."""
+        return cls._start(partial(read_fd_tables, proc_root))
 
     def tables(self) -> dict[int, FdTable]:
         """The fd table of every process the child could read, by pid; empty if the child failed or timed out
         (processes it could not read are left out: the caller's own pass finds and counts them)."""
-        output = self._child.output(PREFETCH_TIMEOUT)
-        if output is None:
-            return {}
-        with output:  # marshal.load(file) would read it a value at a time: ~10x slower (measured)
-            return fd_tables(marshal.loads(output.read()))
+        scanned = self._result()
+        return {} if scanned is None else fd_tables(scanned)
 
 
-class FdListing:
+class FdListing(_MarshalledChild):
     """The fd numbers of every process, listed by a forked child; :meth:`listed` waits for it."""
 
-    def __init__(self, child: ForkedWriter) -> None:
-        self._child = child
+    NAME = "netwatch-fd-listing"
 
     @classmethod
     def start(cls, proc_root: str) -> FdListing | None:
         """Fork the child that lists the fd directories under ``proc_root``; None when it cannot fork."""
-        child = ForkedWriter.start("netwatch-fd-listing", lambda file: marshal.dump(list_fd_dirs(proc_root), file))
-        return None if child is None else cls(child)
+        return cls._start(partial(list_fd_dirs, proc_root))
 
     def listed(self) -> dict[int, list[int]]:
         """The fd numbers of each process the child could list, by pid; empty if the child failed or timed out."""
-        output = self._child.output(PREFETCH_TIMEOUT)
-        if output is None:
-            return {}
-        with output:
-            return marshal.loads(output.read())
+        listed = self._result()
+        return {} if listed is None else listed
 
     def cancel(self) -> None:
         """End the child (killed if it is still listing), its listing unused."""
