@@ -25,7 +25,7 @@ from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import fd_tables as fd_tables_module
 from netwatch.backends.owners import unix_sockets
 from netwatch.backends.owners.fd_tables import FdTable
-from netwatch.backends.owners.prefetch import fd_tables, read_fd_tables
+from netwatch.backends.owners.prefetch import FdListing, fd_tables, read_fd_tables
 from netwatch.backends.owners.proc_files import (
     NOT_SOCKET,
     Outcome,
@@ -964,9 +964,12 @@ def test_a_one_off_safety_net_takes_the_fd_directories_a_child_listed_after_the_
         assert one_off._listing is None
 
 
-def test_a_listing_child_the_safety_net_does_not_need_is_ended(tcp_pair: tuple[socket.socket, ...]) -> None:
+def test_a_listing_child_the_safety_net_does_not_need_is_ended(
+    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every socket asked for has an owner: no safety net, and the listing child is ended (reaped), not waited
     for."""
+    monkeypatch.setattr(FdListing, "listed", lambda self: pytest.fail("the listing was waited for"))
     resolver = OwnerResolver()
     resolver.prefetch()
     resolver.prefetch_listing()
