@@ -119,8 +119,8 @@ def _encode_in_child(sockets: list[Socket], encode: Callable[[Socket], bytes]) -
 
 def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
     """Append what the child wrote to ``out``; False (nothing written) if the child failed. The kernel copies it
-    (``sendfile``) where ``out`` has a descriptor it can write to: ~100 MB at 50,000 connections, which reading and
-    writing it through Python took ~55 ms of."""
+    (``sendfile``) where ``out`` has a descriptor it can write to: of 100 MB (~50,000 connections' half), to
+    /dev/null 2.4 ms against 18 ms through Python, into a pipe read as fast as it fills 60 ms against 145 ms."""
     output = child.output()
     if output is None:
         return False
