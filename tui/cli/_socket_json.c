@@ -2,8 +2,8 @@
  *
  * encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now,
  * tcp_info_json, extensions_json, container_json, fallback, layered_class, layered) -> encode(sock) -> bytes: the
- * JSON object of one socket record, its keys in `plan` order. `plan` holds (name, kind, extra) per key: the record's attribute `name` (a slot of socket_class; none for CONTAINER) written
- * as `kind` says:
+ * JSON object of one socket record, its keys in `plan` order. `plan` holds (name, kind, extra) per key: the
+ * record's attribute `name` (a slot of socket_class; none for CONTAINER) written as `kind` says:
  *   PLAIN      encoded[value] (`encoded` computes and keeps each distinct value's JSON)
  *   NUMBER     null, or the integer
  *   OWNERS     [{"pid":..,"fd":..,"name":encoded[processes[pid].name or None]}, ...] (Owner records of owner_class;
