@@ -186,6 +186,7 @@ _ATTACH_LAYOUT = _compiled_owners and _compiled_owners.socket_layout(Socket)
 
 
 def _with_owners(sock: Socket, owners: tuple[Owner, ...]) -> Socket:
+    """A copy of a kept record with other owners (both attaching paths make it here)."""
     return replace(sock, owners=owners)
 
 
@@ -228,7 +229,7 @@ def attach_owners(
             ownerless += 1
         if observed_at is not None and sock.observed_at is not None and sock.observed_at != observed_at:
             if found != have:
-                sockets[place] = replace(sock, owners=found)
+                sockets[place] = _with_owners(sock, found)
                 if copied is not None:
                     copied.append(place)
         elif found:

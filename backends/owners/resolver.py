@@ -232,7 +232,7 @@ class OwnerResolver:
         wanted: frozenset[int],
         closed: Set[int],
         unlisted: list[int],
-        listing: FdListing | None = None,
+        listing: FdListing | None,
     ) -> None:
         """The safety net and the second pass (see the module docstring), for the inodes of ``wanted`` without owner
         in ``found`` (updated in place) that were not already without owner after the last second pass; the net takes
