@@ -16,13 +16,23 @@ from netwatch.tui.view.rows import COLUMNS_OF_VIEW
 from netwatch.tui.view.table_model import Column
 from tests.table_screen import is_cursor, row_cells, row_status, row_strips
 
+COLLECTION_WAIT = 0.01
+COLLECTION_TIMEOUT = 30.0
+
 
 async def settle(pilot: Pilot, delay: float = 0.0) -> None:
-    """Wait until every worker finished and the UI processed what they posted."""
+    """Wait until every worker and the collection in flight (on the app's refresh thread) finished and the UI
+    processed what they posted."""
     app = pilot.app
     for _ in range(3):
         with contextlib.suppress(WorkerCancelled):  # an exclusive worker replaced by a newer one
             await app.workers.wait_for_complete()
+        for _ in range(int(COLLECTION_TIMEOUT / COLLECTION_WAIT)):
+            if not (isinstance(app, NetwatchApp) and app.collecting):
+                break
+            await pilot.pause(COLLECTION_WAIT)
+        else:
+            raise AssertionError("a collection never ended")
         await pilot.pause(delay)
 
 

@@ -129,6 +129,17 @@ async def test_typing_changes_nothing_until_enter_and_invalid_text_keeps_the_las
         assert f"0 of {len(everything)} connections shown" in header(app)
 
 
+async def test_a_filter_given_at_start_is_applied_from_the_first_frame_without_a_hint():
+    """``--filter`` text is applied at once: the box never says "enter applies" beside it (it did until the check
+    of the box's text, on a worker, caught up)."""
+    app = make_app(filter_text="process postgres")
+    async with app.run_test(size=(200, 60)) as pilot:
+        assert filter_error(app) == ""
+        await refresh(pilot)
+        assert filter_error(app) == ""
+        assert cells(app, "process") and all(label.startswith("903/postgres") for label in cells(app, "process"))
+
+
 @pytest.mark.parametrize("left_from", ["table", "detail", "box"])
 async def test_escape_clears_the_filter_wherever_the_filter_box_was_left_from(left_from):
     """Escape in the box, or after enter left it for the table or the detail pane, does the same: no filter, no

@@ -107,3 +107,26 @@ async def test_200_view_switches_keep_no_memory_and_no_frames():
         assert app.refresher.holds.holds(app.frame) == 3
     assert objects_after - objects_before < 2_000, (objects_before, objects_after)
     assert rss_after - rss_before < 5 << 20, (rss_before, rss_after)
+
+
+async def test_quitting_during_a_slow_collection_leaves_at_once_and_its_frame_is_dropped():
+    """The refresh runs on the app's own thread: quitting does not wait for it, and the frame it hands over after
+    the app closed goes nowhere (no error); the thread then ends."""
+    source = SlowSource(0.0)
+    app = make_app(source)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        source.delay = 1.0
+        assert app.collect_now()
+        started = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - started < 0.8
+    assert app.collecting  # its frame never reached the UI
+    for _ in range(50):
+        if not any(thread.name.startswith("netwatch-refresh") for thread in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the refresh thread did not end")
+    assert app.return_code in (0, None)
+

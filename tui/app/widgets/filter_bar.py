@@ -100,9 +100,9 @@ class FilterBar(Horizontal):
     def apply_initial(self) -> SocketFilter | FilterError | None:
         """Compile the text the bar was created with and take it as applied when valid (the error shows when not)."""
         result = compiled(self._initial)
-        self._show(self._initial, result)
         if not isinstance(result, FilterError):
             self.applied_text = self._initial
+        self._show(self._initial, result)  # applied: no "enter applies" hint beside it
         return result
 
     def clear(self) -> None:
