@@ -12,6 +12,7 @@ from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
+from netwatch.tui.app.header import SummaryBar
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.text_lines import TextLines
@@ -434,3 +435,22 @@ async def test_header_shows_host_tcp_totals_with_shared_sockets_counted_once_and
         first_line = screen_text(app).splitlines()[0]
         # step 1 opened one connection (cookie 700) and closed one (105), 2 s apart
         assert f"tcp ↑ {fmt.rate(send)} ↓ {fmt.rate(recv)}  conn +0.5 −0.5/s" in first_line
+
+
+async def test_a_refresh_of_an_unchanged_host_repaints_only_the_header_line_with_the_clock(monkeypatch):
+    """At an idle refresh only the clock (and the rates beside it) change: that line alone is drawn again."""
+    first = recorded_snapshot(1)
+    app = make_app([first, later(first, 2), later(first, 4)])
+    async with app.run_test(size=(200, 50)) as pilot:
+        await refresh(pilot)
+        await refresh(pilot)
+        bar = app.query_one("#summary", SummaryBar)
+        assert bar.plain.count("\n") >= 1
+        drawn: list[int] = []
+        real_render_line = SummaryBar.render_line
+        monkeypatch.setattr(SummaryBar, "render_line", lambda self, y: drawn.append(y) or real_render_line(self, y))
+        await refresh(pilot)
+        await pilot.pause(0.1)
+        assert drawn and set(drawn) == {0}
+        assert f"at {fmt.clock_time(first.taken_at + 4)}" in screen_text(app).splitlines()[0]
+

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -144,17 +144,27 @@ class SummaryBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = Text()
-        self._strips: list[Strip] = []
+        self._lines: list[Text] = []
+        self._strips: list[Strip | None] = []
 
     def show(self, status: Status, frame: Frame | None) -> None:
-        """Show the bar; it is laid out again only when its number of lines is not the height it has."""
+        """Show the bar: only its lines that changed are repainted (at an idle refresh, the clock's), and it is laid
+        out again only when its number of lines is not the height it has."""
         text = summary_text(status, frame, self.content_size.width)
         if text == self._text:
             return
-        self._text = text
-        self._strips = []
+        lines = text.split("\n", allow_blank=True)
+        before, self._text, self._lines = self._lines, text, list(lines)
         # against the height it was laid out at (not yet laid out, or a layout pending: 0 or stale, so once more)
-        self.refresh(layout=text.plain.count("\n") + 1 != self.content_size.height)
+        if len(lines) != self.content_size.height or len(lines) != len(before):
+            self._strips = [None] * len(lines)
+            self.refresh(layout=len(lines) != self.content_size.height)
+            return
+        width = self.content_size.width
+        changed = [y for y, (old, new) in enumerate(zip(before, lines, strict=True)) if old != new]
+        for y in changed:
+            self._strips[y] = None
+        self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     @property
     def plain(self) -> str:
@@ -167,16 +177,16 @@ class SummaryBar(Widget):
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
         base_style = self.visual_style.rich_style
-        if not self._strips:
-            console = self.app.console
-            for line in self._text.split("\n", allow_blank=True):
-                line.no_wrap = True
-                self._strips.append(Strip([Segment(segment.text, base_style + segment.style if segment.style
-                                                   else base_style) for segment in line.render(console)]))
-        if y >= len(self._strips):
+        if y >= len(self._lines):
             return Strip.blank(width, base_style)
-        return self._strips[y].crop_extend(0, width, base_style)
+        strip = self._strips[y]
+        if strip is None:
+            line = self._lines[y]
+            line.no_wrap = True
+            strip = self._strips[y] = Strip([Segment(segment.text, base_style + segment.style if segment.style
+                                                     else base_style) for segment in line.render(self.app.console)])
+        return strip.crop_extend(0, width, base_style)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips = []
+        self._strips = [None] * len(self._lines)
