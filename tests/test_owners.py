@@ -35,6 +35,8 @@ from netwatch.backends.owners.proc_files import (
     is_kernel_thread,
     outcome_of,
     read_fd_inodes,
+    read_file,
+    read_stat,
 )
 from netwatch.backends.owners.proc_mount import super_options
 from netwatch.backends.owners.resolver import OwnerResolver
@@ -168,6 +170,19 @@ def test_each_os_error_maps_to_one_outcome(tmp_path: Path) -> None:
         errno.ENOENT, errno.ENOENT, errno.EINVAL, errno.ENAMETOOLONG, errno.EACCES, errno.ENOENT, errno.EACCES
     ]  # fmt: skip
     assert [outcome_of(error, fd_link) for error, fd_link, _ in cases] == [outcome for _, _, outcome in cases]
+
+
+def test_a_process_file_is_read_whole_and_a_gone_process_is_vanished() -> None:
+    """read_file reads past its first READ_SIZE bytes to the end (/proc/self/maps here is longer); the stat of
+    this process is its own; an exited process's files are vanished, not unreadable."""
+    maps = read_file("/proc/self/maps")
+    assert len(maps) > 4096 and maps.endswith(b"\n") and b"[stack]" in maps
+    own = read_stat(f"/proc/{PID}")
+    assert own.comm == Path(f"/proc/{PID}/comm").read_text().rstrip("\n")
+    gone = exited_pid()
+    with pytest.raises(ProcessSkipped) as skipped:
+        read_stat(f"/proc/{gone}")
+    assert skipped.value.outcome is Outcome.VANISHED
 
 
 def test_an_fd_whose_target_cannot_be_named_is_skipped_alone(tmp_path: Path) -> None:
