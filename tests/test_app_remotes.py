@@ -97,8 +97,11 @@ async def test_enter_drills_into_the_hosts_sockets_and_p_asks_whose_process():
 
 
 def running_intervals(app: NetwatchApp) -> list[float]:
-    """The periods of the app's repeating timers that run (Textual 8.2.8's timer internals)."""
-    return sorted(timer._interval for timer in app._timers if timer._task is not None and timer._repeat is None)
+    """The periods of the app's repeating timers that run (Textual 8.2.8's timer internals), and of its refresh
+    ticker (an event loop timer handle)."""
+    textual = [timer._interval for timer in app._timers if timer._task is not None and timer._repeat is None]
+    ticking = app._timer is not None and not app._timer.cancelled()
+    return sorted(textual + ([app.interval] if ticking else []))
 
 
 async def test_without_names_an_idle_app_wakes_only_for_its_refreshes():

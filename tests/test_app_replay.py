@@ -454,3 +454,35 @@ async def test_a_refresh_of_an_unchanged_host_repaints_only_the_header_line_with
         assert drawn and set(drawn) == {0}
         assert f"at {fmt.clock_time(first.taken_at + 4)}" in screen_text(app).splitlines()[0]
 
+
+class CountingSource(ReplaySource):
+    """The recorded snapshots, counting how often one is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(recorded_snapshots())
+        self.asked = 0
+
+    def snapshot(self):
+        self.asked += 1
+        return super().snapshot()
+
+
+async def test_the_app_refreshes_at_its_interval_and_at_the_new_one_after_a_change():
+    source = CountingSource()
+    app = NetwatchApp(source, interval=0.1, hostname="testhost")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        start = source.asked
+        await pilot.pause(1.0)
+        assert 4 <= source.asked - start <= 11  # ten ticks, none doubled (a late one is skipped)
+        await pilot.press("plus")  # the next step up: 0.2 s
+        assert app.interval == pytest.approx(0.2)
+        start = source.asked
+        await pilot.pause(1.0)
+        assert 2 <= source.asked - start <= 6
+        await pilot.press("space")  # paused: no refresh
+        await settle(pilot)
+        start = source.asked
+        await pilot.pause(0.5)
+        assert source.asked == start
+

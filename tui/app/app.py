@@ -11,6 +11,7 @@ The app holds its current frame and releases it when it is replaced.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -210,7 +211,7 @@ class NetwatchApp(ActionKeys, App[None]):
         self._collect_error: str | None = None
         self._shown: str | None = None
         """What the active view's filter lets through (for the header)."""
-        self._timer: Timer | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._detail_timer: Timer | None = None
         self._names_timer: Timer | None = None
         self._series: dict[Hashable, tuple[list[float], list[float]]] = {}
@@ -306,6 +307,7 @@ class NetwatchApp(ActionKeys, App[None]):
             self.notify(problem, severity="warning", timeout=10)
 
     def on_unmount(self) -> None:
+        self._stop_ticking()
         self._refresh_thread.shutdown(wait=False, cancel_futures=True)
         self.refresher.close()
 
@@ -322,9 +324,27 @@ class NetwatchApp(ActionKeys, App[None]):
     # ----- data -------------------------------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        """Tick every :attr:`interval` from now on. The event loop's own timer, not a Textual ``Timer``: that one
+        is a task that sleeps and posts a message to the app at each tick, ~0.2 ms of an idle refresh."""
+        self._stop_ticking()
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.interval
+        self._timer = loop.call_at(due, self._ticker, due + self.interval)
+
+    def _stop_ticking(self) -> None:
         if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_interval(self.interval, self._tick)
+            self._timer.cancel()
+            self._timer = None
+
+    def _ticker(self, due: float) -> None:
+        """Tick, and again at ``due`` (the next tick after now, when the loop was late: like Textual's timers, it
+        skips missed ticks)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if due <= now:
+            due += (math.floor((now - due) / self.interval) + 1) * self.interval
+        self._timer = loop.call_at(due, self._ticker, due + self.interval)
+        self._tick()
 
     def _tick(self) -> None:
         if not self.paused:
