@@ -325,7 +325,7 @@ class NetwatchApp(ActionKeys, App[None]):
 
     def _schedule(self) -> None:
         """Tick every :attr:`interval` from now on. The event loop's own timer, not a Textual ``Timer``: that one
-        is a task that sleeps and posts a message to the app at each tick, ~0.2 ms of an idle refresh."""
+        is a task that sleeps and posts a message to the app at each tick, ~0.4 ms of an idle refresh."""
         self._stop_ticking()
         loop = asyncio.get_running_loop()
         due = loop.time() + self.interval
