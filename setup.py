@@ -9,13 +9,13 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 PARTS = runpy.run_path(str(Path(__file__).parent / "backends" / "compiled.py"))["PARTS"]
-SHARED_HEADER = "backends/slot_offset.h"
-"""Included by every extension."""
+SHARED_HEADERS = ["backends/slot_offset.h", "backends/struct_json.h"]
+"""Included by the extensions (each rebuilt when one changes)."""
 
 setup(
     ext_modules=[
         Extension(module, [module.removeprefix("netwatch.").replace(".", "/") + ".c"], optional=True,
-                  extra_compile_args=["-O2"], depends=[SHARED_HEADER])
+                  extra_compile_args=["-O2"], depends=SHARED_HEADERS)
         for module in PARTS
     ]
 )

@@ -260,6 +260,46 @@ def test_json_encoder_writes_what_socket_to_dict_holds(path: str, monkeypatch: p
     assert json.loads(SocketJsonEncoder({}).encode_function()(odd))["path"] == "/tmp/\udcff\n\"q"
 
 
+@pytest.mark.parametrize("path", ["pure-python", "compiled"])
+def test_json_objects_written_to_a_descriptor_are_the_encoded_ones(
+    path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``write_objects`` writes what ``encode`` gives, comma-separated, for any range of a list: the compiled writer
+    straight to the file's descriptor (more than one chunk, a record of another class among them encoded by the
+    fallback), else in batches; and from where the file's own buffer stood."""
+    import dataclasses
+
+    from netwatch.backends.collector import Collector
+    from netwatch.backends.model.records import Socket
+    from netwatch.tui.cli import serialize
+    from tests.recorded import recorded_snapshot
+
+    if path == "pure-python":
+        monkeypatch.setattr(serialize, "_socket_json", None)
+        monkeypatch.setattr(serialize, "_COMPILED_PLAN", None)
+    elif serialize._socket_json is None:
+        pytest.skip("the compiled socket JSON encoder is not built here (no compiler at install)")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class OtherSocket(Socket):
+        pass
+
+    live = Collector().snapshot()
+    first = next(iter(recorded_snapshot(1).sockets.values()))
+    other = OtherSocket(**{field.name: getattr(first, field.name) for field in dataclasses.fields(Socket)})
+    sockets = [*live.sockets.values(), other] * (1 + 2 * serialize.JSON_BATCH // (len(live.sockets) + 1))
+    encode = serialize.SocketJsonEncoder(live.processes, live.monotonic, live.namespaces).encode_function()
+    for start, stop in ((0, len(sockets)), (3, len(sockets) - 5), (7, 8), (4, 4)):
+        with open(tmp_path / "objects", "w+b") as out:
+            out.write(b"[")  # buffered: written first
+            serialize.write_objects(encode, sockets, start, stop, out)
+            out.write(b"]")
+            out.seek(0)
+            written = out.read()
+        assert written == b"[" + b",".join(map(encode, sockets[start:stop])) + b"]", (start, stop)
+        assert len(written) > 1 << 20 or stop - start < 10
+
+
 def test_csv_rows_hold_the_documents_plain_values() -> None:
     import dataclasses
 

@@ -6,41 +6,21 @@
  * the fields that `moved` advances.
  *
  * encode(layout, raw, moved) -> the JSON object {key: value, ...} of the struct in `raw`, fields in the given
- * order, each clock field plus `moved` (a non-negative count of milliseconds).
+ * order, each clock field plus `moved` (a non-negative count of milliseconds). The socket JSON encoder writes a
+ * tcp_info with the same layout itself (struct_json.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <stdint.h>
-#include <string.h>
+#include "../struct_json.h"
 
-#define CAPSULE_NAME "netwatch.struct_json.layout"
-#define DIGITS_MAX 21 /* a uint64_t plus a non-negative long long fits in 20 digits; one spare */
-
-typedef struct {
-    char key[64];
-    Py_ssize_t key_len;
-    Py_ssize_t offset;
-    int size;
-    int shift;
-    unsigned mask;
-    int clock;
-} Field;
-
-typedef struct {
-    Py_ssize_t count;
-    Py_ssize_t min_raw; /* bytes `raw` must have */
-    Py_ssize_t max_out; /* bytes of the longest output */
-    Field fields[];
-} Layout;
-
-static void free_layout(PyObject *capsule) { PyMem_Free(PyCapsule_GetPointer(capsule, CAPSULE_NAME)); }
+static void free_layout(PyObject *capsule) { PyMem_Free(PyCapsule_GetPointer(capsule, STRUCT_JSON_CAPSULE)); }
 
 static PyObject *layout(PyObject *self, PyObject *arg) {
     PyObject *items = PySequence_Fast(arg, "layout() takes a sequence of fields");
     if (items == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
-    Layout *compiled = PyMem_Malloc(sizeof(Layout) + (size_t)count * sizeof(Field));
+    StructLayout *compiled = PyMem_Malloc(sizeof(StructLayout) + (size_t)count * sizeof(StructField));
     if (compiled == NULL) {
         Py_DECREF(items);
         return PyErr_NoMemory();
@@ -49,7 +29,7 @@ static PyObject *layout(PyObject *self, PyObject *arg) {
     compiled->min_raw = 0;
     compiled->max_out = 2;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Field *field = &compiled->fields[i];
+        StructField *field = &compiled->fields[i];
         const char *key;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(items, i), "y#niiIp;a field is (key, offset, size, shift, "
                               "mask, clock)", &key, &field->key_len, &field->offset, &field->size, &field->shift,
@@ -67,7 +47,7 @@ static PyObject *layout(PyObject *self, PyObject *arg) {
         compiled->max_out += 1 + field->key_len + DIGITS_MAX;
     }
     Py_DECREF(items);
-    PyObject *capsule = PyCapsule_New(compiled, CAPSULE_NAME, free_layout);
+    PyObject *capsule = PyCapsule_New(compiled, STRUCT_JSON_CAPSULE, free_layout);
     if (capsule == NULL)
         PyMem_Free(compiled);
     return capsule;
@@ -77,25 +57,13 @@ fail:
     return NULL;
 }
 
-static char *write_decimal(char *out, unsigned long long value) {
-    char digits[DIGITS_MAX];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    while (n)
-        *out++ = digits[--n];
-    return out;
-}
-
 static PyObject *encode(PyObject *self, PyObject *args) {
     PyObject *capsule;
     Py_buffer raw;
     long long moved;
     if (!PyArg_ParseTuple(args, "Oy*L", &capsule, &raw, &moved))
         return NULL;
-    Layout *compiled = PyCapsule_GetPointer(capsule, CAPSULE_NAME);
+    StructLayout *compiled = PyCapsule_GetPointer(capsule, STRUCT_JSON_CAPSULE);
     PyObject *result = NULL;
     if (compiled == NULL)
         goto done;
@@ -106,38 +74,8 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     result = PyBytes_FromStringAndSize(NULL, compiled->max_out);
     if (result == NULL)
         goto done;
-    char *start = PyBytes_AS_STRING(result), *out = start;
-    const unsigned char *bytes = raw.buf;
-    *out++ = '{';
-    for (Py_ssize_t i = 0; i < compiled->count; i++) {
-        const Field *field = &compiled->fields[i];
-        unsigned long long value;
-        if (field->size == 1) {
-            value = bytes[field->offset];
-        } else if (field->size == 2) {
-            uint16_t v;
-            memcpy(&v, bytes + field->offset, 2);
-            value = v;
-        } else if (field->size == 4) {
-            uint32_t v;
-            memcpy(&v, bytes + field->offset, 4);
-            value = v;
-        } else {
-            uint64_t v;
-            memcpy(&v, bytes + field->offset, 8);
-            value = v;
-        }
-        if (field->mask)
-            value = (value >> field->shift) & field->mask;
-        if (field->clock)
-            value += (unsigned long long)moved; /* a u32 plus a count of ms: no 64-bit overflow */
-        if (i)
-            *out++ = ',';
-        memcpy(out, field->key, (size_t)field->key_len);
-        out = write_decimal(out + field->key_len, value);
-    }
-    *out++ = '}';
-    if (_PyBytes_Resize(&result, out - start) < 0)
+    char *start = PyBytes_AS_STRING(result);
+    if (_PyBytes_Resize(&result, write_struct(compiled, raw.buf, moved, start) - start) < 0)
         result = NULL;
 done:
     PyBuffer_Release(&raw);

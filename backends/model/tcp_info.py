@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
-from functools import partial
 
 from netwatch.backends.compiled import STRUCT_JSON, load
 
@@ -171,11 +170,12 @@ _new_object = object.__new__
 _set_raw = TcpInfo.raw.__set__  # type: ignore[attr-defined]
 
 
-def raw_json() -> Callable[[bytes, int], bytes]:
-    """:meth:`TcpInfo.json` as a function of a TcpInfo's ``raw`` bytes and ``moved``: the compiled encoder itself
-    where it runs (for the compiled socket encoder, which reads ``raw`` from its slot)."""
+def raw_json() -> object:
+    """How the compiled socket encoder writes a TcpInfo from its ``raw`` bytes: the compiled layout itself where it is
+    built (the encoder then writes the JSON without a call, see ``struct_json.h``), else :meth:`TcpInfo.json` as a
+    function of ``raw`` and ``moved``."""
     if COMPILED_JSON is not None:
-        return partial(_struct_json.encode, COMPILED_JSON)
+        return COMPILED_JSON
     return lambda raw, moved: TcpInfo(raw).json(moved)
 
 

@@ -4,12 +4,14 @@
  * tcp_info_json, extensions_json, container_json, fallback, layered_class, layered) -> encode(sock) -> bytes: the
  * JSON object of one socket record, its keys in `plan` order. `plan` holds (name, kind, extra) per key: the
  * record's attribute `name` (a slot of socket_class; none for CONTAINER) written as `kind` says:
- *   PLAIN      encoded[value] (`encoded` computes and keeps each distinct value's JSON)
+ *   PLAIN      an int as NUMBER writes it, else encoded[value] (`encoded` computes and keeps each distinct value's
+ *              JSON)
  *   NUMBER     null, or the integer
  *   OWNERS     [{"pid":..,"fd":..,"name":encoded[processes[pid].name or None]}, ...] (Owner records of owner_class;
  *              `extra` names the three keys)
  *   TCP_INFO   null, or tcp_info_json(value.raw, moved) (value of tcp_info_class): moved the clocks' milliseconds
- *              (see records.clocks_moved)
+ *              (see records.clocks_moved); tcp_info_json may instead be the compiled layout of _struct_json, which
+ *              this encoder then writes itself
  *   TIMER      null, or {"name":encoded[name],"expires_ms":..,"retrans":..} (`extra` names the keys), its countdown
  *              run down by moved unless its name is "off" (see records.timer_at)
  *   RECORD     null, or {"<extra[0]>":..,...}: a tuple of integers named by the tuple of names `extra`
@@ -22,14 +24,24 @@
  *              distinct one encoded once (see snapshot.socket_container)
  * A record of another class than socket_class is encoded by calling fallback(sock) instead. `now` is the
  * snapshot's monotonic time, or None (no clocks moved).
+ *
+ * write(encode, sockets, start, stop, fd) writes the JSON objects of sockets[start:stop] with such an encode function,
+ * comma-separated, to a file descriptor.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "../../backends/slot_offset.h"
+#include "../../backends/struct_json.h"
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CAPSULE_NAME "netwatch.socket_json.encoder"
+#define WRITE_CHUNK (1 << 20) /* bytes write() gathers before each system call */
+#ifndef PREFETCH_STEP
+#define PREFETCH_STEP 2 /* write() prefetches what a record points to this many records ahead, its fields twice as far, itself thrice */
+#endif
 enum { PLAIN, NUMBER, OWNERS, TCP_INFO, TIMER, RECORD, EXTENSIONS, CONTAINER, KINDS };
 
 typedef struct {
@@ -50,6 +62,7 @@ typedef struct {
     PyTypeObject *layered_type;
     PyObject *layered;
     PyObject *container_attribute, *tcp_info_json, *extensions_json, *container_json, *fallback;
+    const StructLayout *tcp_info_layout; /* tcp_info_json's, when it is a compiled layout (else NULL) */
     PyObject *name_attribute;
     double now;
     int has_now;
@@ -131,14 +144,8 @@ static int put_integer(Encoder *e, PyObject *value) {
     long long number = PyLong_Check(value) ? PyLong_AsLongLongAndOverflow(value, &overflow) : -1;
     if (PyLong_Check(value) && !overflow && !(number == -1 && PyErr_Occurred())) {
         unsigned long long magnitude = number < 0 ? 0ULL - (unsigned long long)number : (unsigned long long)number;
-        char *end = digits + sizeof digits, *start = end;
-        do {
-            *--start = (char)('0' + magnitude % 10);
-            magnitude /= 10;
-        } while (magnitude);
-        if (number < 0)
-            *--start = '-';
-        return put(e, start, end - start);
+        digits[0] = '-';
+        return put(e, digits, write_decimal(digits + (number < 0), magnitude) - digits);
     }
     PyErr_Clear();
     PyObject *index = PyNumber_Index(value); /* b"%d" accepts what has __index__ */
@@ -318,6 +325,8 @@ static int put_container(Encoder *e, PyObject *sock) {
 }
 
 static int put_plain(Encoder *e, Field *field, PyObject *value) {
+    if (PyLong_CheckExact(value)) /* as encoded[value] writes it; distinct numbers (ports) would fill the cache */
+        return put_integer(e, value);
     if (value != field->last) {
         PyObject *json = PyObject_GetItem(e->encoded, value);
         if (json == NULL)
@@ -377,6 +386,18 @@ static int put_field(Encoder *e, Field *field, PyObject *sock, long long moved) 
             PyErr_SetString(PyExc_TypeError, "tcp_info must be a TcpInfo record");
             return -1;
         }
+        if (e->tcp_info_layout != NULL && PyBytes_Check(raw) && PyBytes_GET_SIZE(raw) >= e->tcp_info_layout->min_raw) {
+            if (reserve(e, e->tcp_info_layout->max_out) < 0)
+                return -1;
+            char *start = e->buffer + e->used;
+            e->used += write_struct(e->tcp_info_layout, (const unsigned char *)PyBytes_AS_STRING(raw), moved, start) -
+                       start;
+            return 0;
+        }
+        if (e->tcp_info_layout != NULL) {
+            PyErr_SetString(PyExc_ValueError, "a tcp_info too short for its layout");
+            return -1;
+        }
         PyObject *number = PyLong_FromLongLong(moved);
         if (number == NULL)
             return -1;
@@ -393,28 +414,123 @@ static int put_field(Encoder *e, Field *field, PyObject *sock, long long moved) 
     }
 }
 
-static PyObject *encode(PyObject *capsule, PyObject *sock) {
-    Encoder *e = PyCapsule_GetPointer(capsule, CAPSULE_NAME);
-    if (e == NULL)
-        return NULL;
-    if (Py_TYPE(sock) != e->socket_type)
-        return PyObject_CallOneArg(e->fallback, sock);
+/* Append the JSON object of `sock` to the buffer; a record of another class by calling the fallback. */
+static int put_socket(Encoder *e, PyObject *sock) {
+    if (Py_TYPE(sock) != e->socket_type) {
+        PyObject *json = PyObject_CallOneArg(e->fallback, sock);
+        int result = json == NULL ? -1 : put_bytes(e, json);
+        Py_XDECREF(json);
+        return result;
+    }
     long long moved = clocks_moved(e, sock);
     if (moved < 0)
-        return NULL;
-    e->used = 0;
+        return -1;
     for (Py_ssize_t i = 0; i < e->count; i++) {
         Field *field = &e->fields[i];
         if (put(e, i ? "," : "{", 1) < 0 || put(e, field->key, field->key_len) < 0 ||
             put_field(e, field, sock, moved) < 0)
-            return NULL;
+            return -1;
     }
-    if (PUT_LITERAL(e, "}") < 0)
+    return PUT_LITERAL(e, "}");
+}
+
+static PyObject *encode(PyObject *capsule, PyObject *sock) {
+    Encoder *e = PyCapsule_GetPointer(capsule, CAPSULE_NAME);
+    if (e == NULL)
         return NULL;
-    return PyBytes_FromStringAndSize(e->buffer, e->used);
+    e->used = 0;
+    return put_socket(e, sock) < 0 ? NULL : PyBytes_FromStringAndSize(e->buffer, e->used);
 }
 
 static PyMethodDef encode_method = {"encode", (PyCFunction)encode, METH_O, "encode(sock) -> its JSON object"};
+
+/* Write the buffer to `fd` whole (the GIL released meanwhile) and empty it. */
+static int flush(Encoder *e, int fd) {
+    Py_ssize_t done = 0;
+    while (done < e->used) {
+        ssize_t written;
+        Py_BEGIN_ALLOW_THREADS
+        written = write(fd, e->buffer + done, (size_t)(e->used - done));
+        Py_END_ALLOW_THREADS
+        if (written < 0) {
+            if (errno == EINTR && PyErr_CheckSignals() == 0)
+                continue;
+            if (!PyErr_Occurred())
+                PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        done += written;
+    }
+    e->used = 0;
+    return 0;
+}
+
+/* Ask the CPU for what encoding `sock` reads, before it does (the records lie all over the heap: waiting for memory
+ * was most of the encoding): `depth` 2 the record, 1 its fields' objects, 0 what those point to (the tcp_info's
+ * bytes, the owners). */
+static void prefetch(Encoder *e, PyObject *sock, int depth) {
+    if (depth == 2) {
+        __builtin_prefetch(sock);
+        __builtin_prefetch((char *)sock + 64);
+        return;
+    }
+    if (Py_TYPE(sock) != e->socket_type)
+        return;
+    for (Py_ssize_t i = 0; i < e->count; i++) {
+        Field *field = &e->fields[i];
+        PyObject *value = field->kind == CONTAINER ? NULL : slot(sock, field->offset);
+        if (value == NULL || value == Py_None)
+            continue;
+        if (depth == 1) {
+            __builtin_prefetch(value);
+        } else if (field->kind == TCP_INFO && (PyObject *)Py_TYPE(value) == e->tcp_info_type) {
+            PyObject *raw = slot(value, e->raw_offset);
+            for (int line = 0; raw != NULL && line < 6; line++)
+                __builtin_prefetch((char *)raw + 64 * line);
+        } else if (field->kind == OWNERS && PyTuple_Check(value) && PyTuple_GET_SIZE(value)) {
+            __builtin_prefetch(PyTuple_GET_ITEM(value, 0));
+        }
+    }
+}
+
+/* write(encode, sockets, start, stop, fd): the JSON objects of sockets[start:stop] (a list), comma-separated, written
+ * to fd a chunk at a time. A record is read where it lies, no reference taken to it (a forked child writing half of
+ * a list copies none of the pages of the records it reads, see once.py), but for one encoded by the fallback. */
+static PyObject *write_objects(PyObject *self, PyObject *args) {
+    PyObject *function, *sockets;
+    Py_ssize_t start, stop;
+    int fd;
+    if (!PyArg_ParseTuple(args, "OO!nni", &function, &PyList_Type, &sockets, &start, &stop, &fd))
+        return NULL;
+    if (!PyCFunction_Check(function) || PyCFunction_GET_FUNCTION(function) != (PyCFunction)encode) {
+        PyErr_SetString(PyExc_TypeError, "write() takes an encode function made by encoder()");
+        return NULL;
+    }
+    Encoder *e = PyCapsule_GetPointer(PyCFunction_GET_SELF(function), CAPSULE_NAME);
+    if (e == NULL)
+        return NULL;
+    e->used = 0;
+    for (Py_ssize_t i = start; i < stop && i < PyList_GET_SIZE(sockets); i++) {
+        PyObject *sock = PyList_GET_ITEM(sockets, i);
+        for (int depth = 0; depth <= 2; depth++) {
+            Py_ssize_t ahead = i + PREFETCH_STEP * (depth + 1);
+            if (ahead < stop && ahead < PyList_GET_SIZE(sockets))
+                prefetch(e, PyList_GET_ITEM(sockets, ahead), depth);
+        }
+        int fallback = Py_TYPE(sock) != e->socket_type; /* Python code runs: the record must stay alive */
+        if (fallback)
+            Py_INCREF(sock);
+        int failed = (i > start && PUT_LITERAL(e, ",") < 0) || put_socket(e, sock) < 0 ||
+                     (e->used >= WRITE_CHUNK && flush(e, fd) < 0);
+        if (fallback)
+            Py_DECREF(sock);
+        if (failed)
+            return NULL;
+    }
+    if (flush(e, fd) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
 
 /* ---- making an encoder ---- */
 
@@ -513,6 +629,9 @@ static PyObject *encoder(PyObject *self, PyObject *args) {
         (e->layered_shared_offset = slot_offset((PyTypeObject *)layered_class, "shared")) < 0 ||
         (e->layered_raw_offset = slot_offset((PyTypeObject *)layered_class, "raw")) < 0)
         goto fail;
+    if (PyCapsule_IsValid(tcp_info_json, STRUCT_JSON_CAPSULE) &&
+        (e->tcp_info_layout = PyCapsule_GetPointer(tcp_info_json, STRUCT_JSON_CAPSULE)) == NULL)
+        goto fail;
     e->has_now = now != Py_None;
     if (e->has_now && (e->now = PyFloat_AsDouble(now)) == -1.0 && PyErr_Occurred())
         goto fail;
@@ -528,6 +647,9 @@ static PyMethodDef methods[] = {
     {"encoder", encoder, METH_VARARGS,
      "encoder(socket_class, plan, owner_class, tcp_info_class, encoded, shared, processes, namespaces, now, "
      "tcp_info_json, extensions_json, container_json, fallback, layered_class, layered) -> encode(sock) -> bytes"},
+    {"write", write_objects, METH_VARARGS,
+     "write(encode, sockets, start, stop, fd): the JSON objects of sockets[start:stop] (a list), comma-separated, "
+     "written to fd"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -322,6 +322,34 @@ class SocketJsonEncoder:
         if cached is None or cached[0] is not mapping:
             cached = self._shared[id(mapping)] = (mapping, encode(mapping))
         return cached[1]
+
+
+JSON_BATCH = 2000
+"""Sockets :func:`write_objects` encodes per write where it encodes them one by one."""
+
+
+def write_objects(encode: Callable[[Socket], bytes], sockets: Sequence[Socket], start: int, stop: int,
+                  out: BinaryIO) -> None:
+    """Write the JSON objects of ``sockets[start:stop]`` to ``out``, comma-separated, with ``encode`` (from
+    :meth:`SocketJsonEncoder.encode_function`). The compiled encoder writes them to ``out``'s descriptor itself: no
+    bytes object per socket, and no reference taken to a record, so that a forked child writing half a list copies
+    none of the parent's pages it reads (~1 µs a socket at 50,000 connections); else they go in batches."""
+    if _socket_json is not None and isinstance(sockets, list) and _has_descriptor(out):
+        out.flush()
+        _socket_json.write(encode, sockets, start, stop, out.fileno())
+        return
+    for first in range(start, stop, JSON_BATCH):
+        if first > start:
+            out.write(b",")
+        out.write(b",".join(map(encode, sockets[first : min(first + JSON_BATCH, stop)])))
+
+
+def _has_descriptor(out: BinaryIO) -> bool:
+    try:
+        out.fileno()
+    except OSError:  # io.UnsupportedOperation: e.g. an in-memory file
+        return False
+    return True
 
 
 def json_object(values: Mapping[str, object]) -> bytes:
