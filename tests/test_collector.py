@@ -193,19 +193,21 @@ def test_the_cold_owner_scan_starts_before_the_dump_only_for_sources_that_need_i
 def test_a_one_off_snapshot_lists_the_fd_directories_once_its_dump_is_done(
     zoo: Zoo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The one-off snapshot's safety net takes its listings from a child forked after the dump (see
-    ``OwnerResolver.prefetch_listing``; a live resolver starts none: tested with the resolver)."""
+    """The one-off snapshot's safety net takes its listings from a child forked before the dump and told to list once
+    it is done (see ``OwnerResolver.prefetch_listing``; a live resolver starts none: tested with the resolver)."""
     from netwatch.backends.owners import prefetch
     from netwatch.backends.sources.netlink import NetlinkSource
 
     events: list[str] = []
     real_start, real_collect = prefetch.FdListing.start.__func__, NetlinkSource.collect  # type: ignore[attr-defined]
+    real_go = prefetch.FdListing.go
     monkeypatch.setattr(prefetch.FdListing, "start", classmethod(
-        lambda cls, root: events.append("listing") or real_start(cls, root)))  # fmt: skip
+        lambda cls, root: events.append("fork") or real_start(cls, root)))  # fmt: skip
+    monkeypatch.setattr(prefetch.FdListing, "go", lambda self: events.append("list") or real_go(self))
     monkeypatch.setattr(NetlinkSource, "collect", lambda self, *rest: events.append("dump") or real_collect(
         self, *rest))  # fmt: skip
     snapshot = Collector("netlink").snapshot()
-    assert events == ["dump", "listing"]
+    assert events[:3] == ["fork", "dump", "list"] and set(events[3:]) <= {"list"}
     assert any(owner.pid == os.getpid() for sock in _ours(snapshot, zoo) for owner in sock.owners)
 
 

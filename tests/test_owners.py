@@ -979,6 +979,21 @@ def test_a_one_off_safety_net_takes_the_fd_directories_a_child_listed_after_the_
         assert one_off._listing is None
 
 
+def test_a_listing_child_lists_when_told_and_not_before(tmp_path: Path) -> None:
+    """The listing child is forked early and lists the fd directories as they are when told to (a process that
+    appeared in between is listed); one cancelled before it is told lists nothing and is reaped."""
+    listing = FdListing.start(str(tmp_path))
+    cancelled = FdListing.start(str(tmp_path))
+    assert listing is not None and cancelled is not None
+    (tmp_path / str(PID)).symlink_to(f"/proc/{PID}")
+    listing.go()
+    assert set(listing.listed()) == {PID}
+    child_pid = cancelled._child.pid
+    cancelled.cancel()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child_pid, os.WNOHANG)
+
+
 def test_a_listing_child_the_safety_net_does_not_need_is_ended(
     tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:

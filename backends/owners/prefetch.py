@@ -1,7 +1,7 @@
 """Work of the resolver done by forked children, each sending its result back with ``marshal``: the first, cold scan
 (``readlink`` every fd of every process), so that it overlaps with the socket dump; and, for a one-off snapshot,
 the safety net's listing of every fd directory once the dump is done, so that it overlaps with the adoption of the
-cold scan."""
+cold scan (forked with the first, it waits to be told the dump is done)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,11 @@ class _MarshalledChild:
         self._child = child
 
     @classmethod
-    def _start(cls, work: Callable[[], object]) -> Self | None:
-        """Fork the child that runs ``work``; None when it cannot fork (see :meth:`ForkedWriter.start`)."""
+    def _start(cls, work: Callable[[], object], *more: Any) -> Self | None:
+        """Fork the child that runs ``work`` (``more``: the rest of the constructor's arguments); None when it cannot
+        fork (see :meth:`ForkedWriter.start`)."""
         child = ForkedWriter.start(cls.NAME, lambda file: marshal.dump(work(), file))
-        return None if child is None else cls(child)
+        return None if child is None else cls(child, *more)
 
     def _result(self) -> Any:
         """What ``work`` returned, once the child is done; None if it failed or timed out."""
@@ -66,29 +67,61 @@ class ColdScan(_MarshalledChild):
 
 
 class FdListing(_MarshalledChild):
-    """The fd numbers of every process, listed by a forked child; :meth:`listed` waits for it."""
+    """The fd numbers of every process, listed by a forked child once told to (:meth:`go`); :meth:`listed` waits
+    for them."""
 
     NAME = "netwatch-fd-listing"
 
+    def __init__(self, child: ForkedWriter, tell: int) -> None:
+        super().__init__(child)
+        self._tell: int | None = tell
+        """The write end of the pipe the child waits on (None once told or cancelled)."""
+
     @classmethod
     def start(cls, proc_root: str) -> FdListing | None:
-        """Fork the child that lists the fd directories under ``proc_root``; None when it cannot fork."""
-        return cls._start(partial(list_fd_dirs, proc_root))
+        """Fork the child that lists the fd directories under ``proc_root`` when told to; None when it cannot fork."""
+        told, tell = os.pipe()
+        listing = cls._start(partial(list_when_told, told, tell, proc_root), tell)
+        os.close(told)
+        if listing is None:
+            os.close(tell)
+        return listing
+
+    def go(self) -> None:
+        """Tell the child to list now (once)."""
+        self._close_pipe(b"!")
 
     def listed(self) -> dict[int, list[int]]:
-        """The fd numbers of each process the child could list, by pid; empty if the child failed or timed out."""
+        """The fd numbers of each process the child could list, by pid (told to list now if it was not yet); empty if
+        the child failed or timed out."""
+        self.go()
         listed = self._result()
         return {} if listed is None else listed
 
     def cancel(self) -> None:
         """End the child (killed if it is still listing), its listing unused."""
+        self._close_pipe(b"")
         output = self._child.output(0)
         if output is not None:
             output.close()
 
+    def _close_pipe(self, say: bytes) -> None:
+        if self._tell is not None:
+            with suppress(OSError):  # the child is gone: it lists nothing
+                os.write(self._tell, say)
+            os.close(self._tell)
+            self._tell = None
+
+
+def list_when_told(told: int, tell: int, proc_root: str) -> dict[int, list[int]]:
+    """The listing child's job: wait until the parent says so, then list (nothing when the pipe closes unsaid: the
+    parent cancelled, or is gone)."""
+    os.close(tell)  # the parent's end
+    return list_fd_dirs(proc_root) if os.read(told, 1) else {}
+
 
 def list_fd_dirs(proc_root: str) -> dict[int, list[int]]:
-    """Every listable process's fd numbers, by pid (the listing child's job)."""
+    """Every listable process's fd numbers, by pid."""
     listed: dict[int, list[int]] = {}
     for name in os.listdir(proc_root):
         if name.isdigit():
