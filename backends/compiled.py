@@ -23,12 +23,15 @@ SOCKET_JSON = "netwatch.tui.cli._socket_json"
 OWNERS = "netwatch.backends.model._owners"
 """Owner records (``model/_owners.c``): attached by inode (``records.attach_owners``), made from an fd table
 (``FdTable.from_scan``)."""
+FD_LINKS = "netwatch.backends.owners._fd_links"
+"""The reader of an fd directory's links (``owners/_fd_links.c``): see ``proc_files.read_fd_inodes``."""
 PARTS = {
     SPLITTER: "sock_diag splitter",
     DECODER: "inet_diag decoder",
     STRUCT_JSON: "tcp_info JSON encoder",
     SOCKET_JSON: "socket JSON encoder",
     OWNERS: "owner records",
+    FD_LINKS: "fd link reader",
 }
 """Each compiled module, and what ``--version`` calls it; setup.py builds each from its ``.c`` file (so this module
 imports the standard library alone)."""

@@ -23,7 +23,7 @@ from netwatch.backends.model.containers import cgroup_path, container_of
 from netwatch.backends.model.records import Owner
 from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import fd_tables as fd_tables_module
-from netwatch.backends.owners import unix_sockets
+from netwatch.backends.owners import proc_files, unix_sockets
 from netwatch.backends.owners.fd_tables import FdTable
 from netwatch.backends.owners.prefetch import FdListing, fd_tables, read_fd_tables
 from netwatch.backends.owners.proc_files import (
@@ -198,7 +198,11 @@ def test_an_fd_whose_target_cannot_be_named_is_skipped_alone(tmp_path: Path) -> 
             assert PID in resolver.processes()
 
 
-def test_a_whole_fd_table_is_read_relative_to_its_directory(tmp_path: Path) -> None:
+links_path = compiled_or_pure(proc_files, "_fd_links", "fd link reader")
+"""Reads an fd directory's links through the compiled reader or the pure-Python loop."""
+
+
+def test_a_whole_fd_table_is_read_relative_to_its_directory(links_path: str, tmp_path: Path) -> None:
     """read_fd_inodes (the cold scan's reader) gives what fd_socket_inode gives fd by fd, an unnameable fd included."""
     with fd_beyond_path_max(tmp_path) as long_fd, socket.socket() as sock, open(__file__, "rb") as file:
         fds, inodes = read_fd_inodes(f"/proc/{PID}")

@@ -147,5 +147,5 @@ def read_fd_tables(proc_root: str) -> list[ScannedTable]:
             fds, inodes = read_fd_inodes(base)
         except ProcessSkipped:
             continue
-        tables.append((int(name), tuple(stat), list(map(int, fds)), inodes))
+        tables.append((int(name), tuple(stat), fds, inodes))
     return tables
