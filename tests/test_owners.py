@@ -25,7 +25,7 @@ from netwatch.backends.model.snapshot import Snapshot
 from netwatch.backends.owners import fd_tables as fd_tables_module
 from netwatch.backends.owners import proc_files, unix_sockets
 from netwatch.backends.owners.fd_tables import FdTable
-from netwatch.backends.owners.prefetch import FdListing, fd_tables, read_fd_tables
+from netwatch.backends.owners.prefetch import LISTING_CHILDREN, FdListing, fd_tables, read_fd_tables
 from netwatch.backends.owners.proc_files import (
     NOT_SOCKET,
     Outcome,
@@ -983,19 +983,27 @@ def test_a_one_off_safety_net_takes_the_fd_directories_a_child_listed_after_the_
         assert one_off._listing is None
 
 
-def test_a_listing_child_lists_when_told_and_not_before(tmp_path: Path) -> None:
-    """The listing child is forked early and lists the fd directories as they are when told to (a process that
-    appeared in between is listed); one cancelled before it is told lists nothing and is reaped."""
+def test_listing_children_list_when_told_and_not_before(tmp_path: Path) -> None:
+    """The listing children are forked early and list the fd directories as they are when told to (processes that
+    appeared in between are listed), each child its own pids; ones cancelled before they are told list nothing and
+    are reaped."""
     listing = FdListing.start(str(tmp_path))
     cancelled = FdListing.start(str(tmp_path))
     assert listing is not None and cancelled is not None
-    (tmp_path / str(PID)).symlink_to(f"/proc/{PID}")
-    listing.go()
-    assert set(listing.listed()) == {PID}
-    child_pid = cancelled._child.pid
+    assert len(listing.parts) == LISTING_CHILDREN
+    with idle_children(LISTING_CHILDREN) as idle:
+        pids = {PID, *(child.pid for child in idle)}
+        for pid in pids:
+            (tmp_path / str(pid)).symlink_to(f"/proc/{pid}")
+        listing.go()
+        assert [set(part.listed()) for part in listing.parts] == [
+            {pid for pid in pids if pid % LISTING_CHILDREN == part} for part in range(LISTING_CHILDREN)
+        ]
+    child_pids = [part._child.pid for part in cancelled.parts]
     cancelled.cancel()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child_pid, os.WNOHANG)
+    for child_pid in child_pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child_pid, os.WNOHANG)
 
 
 def test_a_listing_child_the_safety_net_does_not_need_is_ended(
@@ -1008,11 +1016,12 @@ def test_a_listing_child_the_safety_net_does_not_need_is_ended(
     resolver.prefetch()
     resolver.prefetch_listing()
     assert resolver._listing is not None
-    child_pid = resolver._listing._child.pid
+    child_pids = [part._child.pid for part in resolver._listing.parts]
     found = resolver.owners_of({inode_of(sock) for sock in tcp_pair})
     assert all(Owner(PID, sock.fileno()) in found[inode_of(sock)] for sock in tcp_pair)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child_pid, os.WNOHANG)
+    for child_pid in child_pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child_pid, os.WNOHANG)
 
 
 @pytest.mark.skipif(fd_count(PID) == 0, reason="this kernel does not report fd counts")

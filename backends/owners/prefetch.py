@@ -66,9 +66,51 @@ class ColdScan(_MarshalledChild):
         return {} if scanned is None else fd_tables(scanned)
 
 
-class FdListing(_MarshalledChild):
-    """The fd numbers of every process, listed by a forked child once told to (:meth:`go`); :meth:`listed` waits
+LISTING_CHILDREN = 2
+"""Children a one-off's listing is split between, each listing the pids of one residue: told to list once the dump
+is done, while the parent adopts the cold scan, two list ~100,000 fds ~30 ms sooner than one (measured)."""
+
+
+class FdListing:
+    """The fd numbers of every process, listed by forked children once told to (:meth:`go`); :meth:`listed` waits
     for them."""
+
+    def __init__(self, parts: list[_ListingPart]) -> None:
+        self.parts = parts
+
+    @classmethod
+    def start(cls, proc_root: str) -> FdListing | None:
+        """Fork the children that list the fd directories under ``proc_root`` when told to; None when none could be
+        forked (the pids of a child that could not be forked are missing from :meth:`listed`)."""
+        parts = []
+        for part in range(LISTING_CHILDREN):
+            child = _ListingPart.start(proc_root, part)
+            if child is None:
+                break
+            parts.append(child)
+        return cls(parts) if parts else None
+
+    def go(self) -> None:
+        """Tell the children to list now (once)."""
+        for part in self.parts:
+            part.go()
+
+    def listed(self) -> dict[int, list[int]]:
+        """The fd numbers of each process the children could list, by pid (told to list now if they were not yet);
+        a child that failed or timed out lists none."""
+        listed: dict[int, list[int]] = {}
+        for part in self.parts:
+            listed.update(part.listed())
+        return listed
+
+    def cancel(self) -> None:
+        """End the children (killed if still listing), their listings unused."""
+        for part in self.parts:
+            part.cancel()
+
+
+class _ListingPart(_MarshalledChild):
+    """One listing child: the pids of one residue modulo :data:`LISTING_CHILDREN`."""
 
     NAME = "netwatch-fd-listing"
 
@@ -78,28 +120,24 @@ class FdListing(_MarshalledChild):
         """The write end of the pipe the child waits on (None once told or cancelled)."""
 
     @classmethod
-    def start(cls, proc_root: str) -> FdListing | None:
-        """Fork the child that lists the fd directories under ``proc_root`` when told to; None when it cannot fork."""
+    def start(cls, proc_root: str, part: int) -> _ListingPart | None:
+        """Fork the child that lists the fd directories of ``part``'s pids when told to; None when it cannot fork."""
         told, tell = os.pipe()
-        listing = cls._start(partial(list_when_told, told, tell, proc_root), tell)
+        listing = cls._start(partial(list_when_told, told, tell, proc_root, part), tell)
         os.close(told)
         if listing is None:
             os.close(tell)
         return listing
 
     def go(self) -> None:
-        """Tell the child to list now (once)."""
         self._close_pipe(b"!")
 
     def listed(self) -> dict[int, list[int]]:
-        """The fd numbers of each process the child could list, by pid (told to list now if it was not yet); empty if
-        the child failed or timed out."""
         self.go()
         listed = self._result()
         return {} if listed is None else listed
 
     def cancel(self) -> None:
-        """End the child (killed if it is still listing), its listing unused."""
         self._close_pipe(b"")
         output = self._child.output(0)
         if output is not None:
@@ -113,18 +151,18 @@ class FdListing(_MarshalledChild):
             self._tell = None
 
 
-def list_when_told(told: int, tell: int, proc_root: str) -> dict[int, list[int]]:
-    """The listing child's job: wait until the parent says so, then list (nothing when the pipe closes unsaid: the
-    parent cancelled, or is gone)."""
+def list_when_told(told: int, tell: int, proc_root: str, part: int) -> dict[int, list[int]]:
+    """A listing child's job: wait until the parent says so, then list the pids of ``part`` (nothing when the pipe
+    closes unsaid: the parent cancelled, or is gone)."""
     os.close(tell)  # the parent's end
-    return list_fd_dirs(proc_root) if os.read(told, 1) else {}
+    return list_fd_dirs(proc_root, part) if os.read(told, 1) else {}
 
 
-def list_fd_dirs(proc_root: str) -> dict[int, list[int]]:
-    """Every listable process's fd numbers, by pid."""
+def list_fd_dirs(proc_root: str, part: int) -> dict[int, list[int]]:
+    """The fd numbers of every listable process whose pid is ``part`` modulo :data:`LISTING_CHILDREN`, by pid."""
     listed: dict[int, list[int]] = {}
     for name in os.listdir(proc_root):
-        if name.isdigit():
+        if name.isdigit() and int(name) % LISTING_CHILDREN == part:
             with suppress(ProcessSkipped):
                 listed[int(name)] = list(map(int, list_fds(f"{proc_root}/{name}")))
     return listed
