@@ -1,7 +1,7 @@
 """Work of the resolver done by forked children, each sending its result back with ``marshal``: the first, cold scan
 (``readlink`` every fd of every process), so that it overlaps with the socket dump; and, for a one-off snapshot,
 the safety net's listing of every fd directory once the dump is done, so that it overlaps with the adoption of the
-cold scan (forked with the first, it waits to be told the dump is done)."""
+cold scan (split between children forked with the first, which wait to be told the dump is done)."""
 
 from __future__ import annotations
 

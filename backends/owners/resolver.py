@@ -49,9 +49,10 @@ a previous call had cached them, and then runs as a warm call (which re-validate
 resolver's adopting call leaves the safety net and the second pass to the next call: the child read every fd
 moments ago, and listing the fd directories again cost ~0.1 s of the first table at 100,000 sockets. A socket that
 moved to another fd number at an unchanged count meanwhile gets its owner in the next call. A one-off resolver has
-no next call: :meth:`OwnerResolver.prefetch_listing`, called once the socket dump is done, lists every fd directory in
-a second forked child, and the adopting call's safety net takes its listings (made after the dump, as its own would
-be) instead of listing them itself, so that the listing overlaps with the adoption.
+no next call: :meth:`OwnerResolver.prefetch_listing`, called once the socket dump is done, has every fd directory
+listed by more forked children (forked with the cold scan's, they wait until then), and the adopting call's safety
+net takes their listings (made after the dump, as its own would be) instead of listing them itself, so that the
+listing overlaps with the adoption.
 
 Blind spots of the cache (accepted for speed), each corrected by the rolling re-validation or re-listing, so within
 ``revalidate_every`` seconds: a socket without owner in the previous call (e.g. one in flight, below) that lands on
