@@ -1,6 +1,7 @@
 """Soak run: the real app, headless, on the live netlink backend, with churning loopback connections.
 
-Run as ``python -m tests.soak_app REFRESHES`` (tests/test_soak.py runs it in a network namespace of its own, so
+Run as ``python -m tests.soak_app REFRESHES [freezing]`` (``freezing``: with the GC policy of a large host, see
+``tui/view/gc_policy.py``; tests/test_soak.py runs it in a network namespace of its own, so
 that only its sockets are on the host). Refreshes come back to back (``--interval`` 0.1 s: minutes of refreshes at
 the default interval in a fraction of the time) while a child process opens and closes connections and the view
 changes every few refreshes. After a warm-up third and again at the end it counts, after a full collection, the
@@ -90,4 +91,9 @@ async def soak(refreshes: int) -> dict:
 
 
 if __name__ == "__main__":
+    if sys.argv[2:] == ["freezing"]:  # the GC policy of a large host, whatever the sockets
+        from netwatch.backends.sources.netlink import source
+        from netwatch.tui.view import gc_policy
+
+        gc_policy.FREEZE_FROM = gc_policy.THAW_BELOW = source.FREEZE_BUILT_FROM = 0
     print(json.dumps(asyncio.run(soak(int(sys.argv[1])))))

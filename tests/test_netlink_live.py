@@ -293,3 +293,26 @@ def test_lookups_answered_in_many_datagrams_are_all_received() -> None:
     low_high = [struct.unpack_from("=II", data, start + 44) for data, start, _end in found]  # idiag_cookie
     cookies = {low | high << 32 for low, high in low_high}
     assert missing == 2 and len(found) == 1198 and len(cookies) == 1198 and cookies < {s.cookie for s in asked}
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_collection_freezes_what_it_built_only_when_it_built_many(live: bool, monkeypatch) -> None:
+    """The collector is off during a collection; enabling it again, a collection that built many records moves them
+    to the oldest generation (frozen for a live view, which freezes itself at that size), and a smaller one leaves
+    them to the young collection, freezing nothing."""
+    import gc
+
+    from netwatch.backends.sources.netlink import source as source_module
+
+    gc.unfreeze()  # what other tests may have left
+    sources = [NetlinkSource(reuse_records=live) for _ in range(2)]
+    try:
+        sources[0].collect()
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
+        monkeypatch.setattr(source_module, "FREEZE_BUILT_FROM", 1)
+        sources[1].collect()
+        assert (gc.get_freeze_count() > 0) == live and gc.isenabled()
+    finally:
+        gc.unfreeze()
+        for source in sources:
+            source.close()  # a live source's close-event reader

@@ -21,6 +21,11 @@ seen between the last two counts could use up the headroom left below the limit 
 every :data:`MAX_SKIP` refreshes): on an idle host about every minute, near the limit at every refresh. The first
 refresh's survivors are live data: they are counted as the baseline, not collected (that would delay the first
 table).
+
+Below :data:`FREEZE_FROM` sockets none of this runs: Python's own generational collection frees the UI's garbage
+while it is young, and a full collection of the small heap takes ~10 ms. The freezes, the counts and the frozen
+garbage had cost an idle TUI a sixth of its CPU (0.347% against 0.287% of a core, measured side by side). The
+policy starts freezing once a snapshot has that many sockets, and thaws everything once they fall below half of it.
 """
 
 from __future__ import annotations
@@ -36,17 +41,30 @@ MAX_SKIP = 30
 MIN_GROWTH = SLACK / (2 * MAX_SKIP)
 """Frozen objects per refresh assumed at least (a growth measured over few refreshes may read 0 or less while
 garbage piles up): an idle host is still counted only every MAX_SKIP refreshes."""
+FREEZE_FROM = 5_000
+"""Sockets from which the policy freezes (a full collection then walks ~100,000 objects and more)."""
+THAW_BELOW = FREEZE_FROM // 2
+"""Sockets below which a freezing policy thaws everything and stops (apart from FREEZE_FROM: a host hovering
+around it does not switch at every refresh)."""
 
 
 class GcPolicy:
-    """Freezes the survivors of each refresh and collects the frozen garbage when it grows too large."""
+    """Freezes the survivors of each refresh (of a snapshot of :data:`FREEZE_FROM` sockets or more) and collects the
+    frozen garbage when it grows too large."""
 
     def __init__(self) -> None:
-        self.baseline = 0
-        """Frozen objects right after the last full collection (the live data then)."""
         self.full_collections = 0
         self.counts = 0
         """How often the frozen objects were counted."""
+        self.freezing = False
+        """Whether the last refresh froze (it had :data:`FREEZE_FROM` sockets or more, or not fewer than
+        :data:`THAW_BELOW` since)."""
+        self._restart()
+
+    def _restart(self) -> None:
+        """Start as on the first refresh, which freezes and counts its survivors as the baseline."""
+        self.baseline = 0
+        """Frozen objects right after the last full collection (the live data then)."""
         self._refreshes = 0
         self._next_count = 0
         self._last_count = 0
@@ -59,8 +77,17 @@ class GcPolicy:
         """Frozen objects above which the next :meth:`after_refresh` collects everything."""
         return int(self.baseline * (1 + GROWTH)) + SLACK
 
-    def after_refresh(self) -> None:
-        """Call once per refresh, off the UI thread, after the snapshot and its frame are built."""
+    def after_refresh(self, sockets: int) -> None:
+        """Call once per refresh, off the UI thread, after the snapshot (of ``sockets`` sockets) and its frame are
+        built."""
+        if not self.freezing and sockets < FREEZE_FROM:
+            return
+        if self.freezing and sockets < THAW_BELOW:
+            gc.unfreeze()  # Python's own collection takes over; what is garbage goes with its next full one
+            self.freezing = False
+            self._restart()
+            return
+        self.freezing = True
         gc.freeze()
         self._refreshes += 1
         if self._refreshes < self._next_count:

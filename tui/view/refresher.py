@@ -89,7 +89,7 @@ class Refresher:
         self._latest = frame
         rows = self.rows(frame, request)
         new_events = accepted_events(frame.new_events, _socket_filter(request))
-        self.gc_policy.after_refresh()
+        self.gc_policy.after_refresh(len(snapshot.sockets))
         trim_heap()
         return Refresh(self.holds.hold(frame), rows, new_events)
 

@@ -6,8 +6,7 @@ import errno
 import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -95,8 +94,16 @@ class NetlinkSource:
         """Dump every socket of the selected namespaces (the families sock_diag cannot dump are read from
         /proc/<pid>/net), keeping the ``previous`` record of each unchanged TCP/UDP/RAW socket where the source was
         made to reuse records."""
-        with _gc_paused(keep_frozen=self._reuse):
-            return self._collect(previous)
+        was_enabled = gc.isenabled()
+        gc.disable()  # see _enable_gc
+        built = 0
+        try:
+            result = self._collect(previous)
+            built = len(result.sockets if result.built is None else result.built)
+            return result
+        finally:
+            if was_enabled:
+                _enable_gc(built, keep_frozen=self._reuse)
 
     def details(self, sockets: Iterable[Socket]) -> dict[SocketKey, Socket]:
         """Every extension of those of ``sockets`` that are TCP or UDP records of this source's snapshots, read
@@ -461,27 +468,26 @@ def _skipped(refused: int, unreadable: int) -> list[str]:
     return warnings
 
 
-@contextmanager
-def _gc_paused(keep_frozen: bool) -> Iterator[None]:
-    """Suspend the cyclic garbage collector while a snapshot is built.
+FREEZE_BUILT_FROM = 5_000
+"""Records a collection builds from which :func:`_enable_gc` moves them to the oldest generation."""
 
-    A snapshot allocates several container objects per socket, none of them cyclic; with 100,000
-    sockets the collector would otherwise rescan the growing heap again and again (measured: ~40% of
-    the collection time). Afterwards the new objects go straight to the oldest generation (``freeze``
-    then ``unfreeze``: two list splices) instead of being traversed by the young collection that
-    re-enabling would trigger at once (~0.2 s at 100,000 sockets, holding the GIL, so a UI thread
-    freezes too); they stay collectable by full collections. ``keep_frozen`` (a live view, which keeps
-    its snapshots and freezes what survives a refresh itself, see the TUI's GcPolicy): they stay frozen,
-    as ``unfreeze`` would release the application's frozen objects too (and asking whether there are any,
-    ``gc.get_freeze_count``, walks them all: ~25 ms at 100,000 sockets).
+
+def _enable_gc(built: int, keep_frozen: bool) -> None:
+    """Enable the cyclic garbage collector again after a collection that built ``built`` records with it disabled.
+
+    A snapshot allocates several container objects per socket, none of them cyclic; with 100,000 sockets the
+    collector would otherwise rescan the growing heap again and again (measured: ~40% of the collection time). From
+    :data:`FREEZE_BUILT_FROM` records on, the new objects go straight to the oldest generation (``freeze`` then
+    ``unfreeze``: two list splices) instead of being traversed by the young collection that enabling would trigger
+    at once (~0.2 s at 100,000 sockets, holding the GIL, so a UI thread freezes too); they stay collectable by full
+    collections. ``keep_frozen`` (a live view, which keeps its snapshots and, at that size, freezes what survives a
+    refresh itself, see the TUI's GcPolicy): they stay frozen, as ``unfreeze`` would release the application's
+    frozen objects too (and asking whether there are any, ``gc.get_freeze_count``, walks them all: ~25 ms at 100,000
+    sockets). Fewer records are left to the young collection (a few ms), and nothing of the application's is frozen
+    for it: on a small host the TUI leaves the collection to Python.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.freeze()
-            if not keep_frozen:
-                gc.unfreeze()
-            gc.enable()
+    if built >= FREEZE_BUILT_FROM:
+        gc.freeze()
+        if not keep_frozen:
+            gc.unfreeze()
+    gc.enable()
