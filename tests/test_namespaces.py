@@ -202,6 +202,32 @@ def test_a_namespace_made_by_unshare_is_found_through_proc_and_dropped_when_it_i
 
 
 @ROOT_ONLY
+def test_the_last_enumeration_is_kept_while_no_process_comes_or_goes_and_for_max_age_at_most(tmp_path: Path) -> None:
+    """``enumerate(max_age)`` gives the last enumeration again while the processes under /proc (here a /proc of
+    netwatch and its children) are the same and it is younger than ``max_age``; a process that came or went, or an
+    older enumeration, makes it read them all again. ``max_age`` 0 always reads them."""
+    (tmp_path / "self").symlink_to("/proc/self")
+    (tmp_path / str(os.getpid())).symlink_to(f"/proc/{os.getpid()}")
+    namespaces = Namespaces(str(tmp_path), bind_dirs=())
+    first = namespaces.enumerate(60)
+    assert namespaces.enumerate(60) is first
+    assert namespaces.enumerate(0) is not first
+    kept = namespaces.enumerate(60)
+    assert namespaces.enumerate(1e-9) is not kept
+    child = _start(["unshare", "-n"], 2026, before="ip link set lo up && ")
+    try:
+        before = namespaces.enumerate(60)
+        assert child.inode not in before.found
+        (tmp_path / str(child.process.pid)).symlink_to(f"/proc/{child.process.pid}")
+        came = namespaces.enumerate(60)
+        assert child.inode in came.found and came.found[child.inode].namespace.pids == (child.process.pid,)
+        (tmp_path / str(child.process.pid)).unlink()
+        assert child.inode not in namespaces.enumerate(60).found
+    finally:
+        child.stop()
+
+
+@ROOT_ONLY
 def test_a_namespace_gone_between_enumeration_and_dump_is_skipped_without_a_trace() -> None:
     child = _start(["unshare", "-n"], 2024, before="ip link set lo up && ")
     enumeration = Namespaces().enumerate()
@@ -212,7 +238,7 @@ def test_a_namespace_gone_between_enumeration_and_dump_is_skipped_without_a_trac
     assert gone.value.gone
 
     source = NetlinkSource()
-    source._namespaces.enumerate = lambda: enumeration  # the enumeration made before the namespace went away
+    source._namespaces.enumerate = lambda _max_age: enumeration  # made before the namespace went away
     try:
         result = source.collect()
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -73,32 +74,46 @@ class Namespaces:
         self._proc = proc
         self._bind_dirs = tuple(bind_dirs)
         self._containers: dict[int, Container | None] = {}
+        self._last: tuple[frozenset[tuple[str, int]], int, float, Enumeration] | None = None
+        """The last enumeration: its processes (name and inode of each /proc/<pid>), netwatch's namespace, when."""
 
-    def enumerate(self) -> Enumeration:
+    def enumerate(self, max_age: float = 0.0) -> Enumeration:
         """Every namespace now (names and containers cached by inode while the namespace lives); where /proc shows
-        no namespace at all, netwatch's own alone (inode 0)."""
+        no namespace at all, netwatch's own alone (inode 0). ``max_age``: the last enumeration again while no process
+        came or went (nor netwatch moved) and it is younger than that many seconds: a process that moves itself into
+        another namespace (``setns``, ``unshare``) and a namespace bind-mounted with no process in it are then found
+        within that bound (reading every process's namespace was ~0.5 ms of an idle refresh, most of /proc's cost
+        being a cold cache's)."""
         try:
             own_stat = os.stat(f"{self._proc}/self/ns/net")
         except OSError:
             return Enumeration({0: Found(Namespace(0, "self", own=True), ())})
         own = own_stat.st_ino
+        with os.scandir(self._proc) as entries:
+            processes = frozenset((entry.name, entry.inode()) for entry in entries if entry.name.isdigit())
+        now = time.monotonic()
+        if self._last is not None and max_age > 0:
+            last_processes, last_own, at, last = self._last
+            if processes == last_processes and own == last_own and now - at < max_age:
+                return last
+        enumeration = self._enumerate(own, own_stat.st_dev, processes)
+        self._last = processes, own, now, enumeration
+        return enumeration
+
+    def _enumerate(self, own: int, nsfs_device: int, processes: frozenset[tuple[str, int]]) -> Enumeration:
         pids_of: dict[int, list[int]] = {own: []}
         unreadable = 0
-        with os.scandir(self._proc) as entries:
-            for entry in entries:
-                name = entry.name
-                if not name.isdigit():
-                    continue
-                try:
-                    link = os.readlink(f"{self._proc}/{name}/ns/net")
-                except PermissionError:
-                    unreadable += 1
-                    continue
-                except OSError:  # exited, or a kernel thread
-                    continue
-                if link.startswith("net:["):
-                    pids_of.setdefault(int(link[5:-1]), []).append(int(name))
-        bound = self._bind_mounts(own_stat.st_dev)
+        for name, _inode in sorted(processes, key=lambda process: int(process[0])):  # as /proc lists them
+            try:
+                link = os.readlink(f"{self._proc}/{name}/ns/net")
+            except PermissionError:
+                unreadable += 1
+                continue
+            except OSError:  # exited, or a kernel thread
+                continue
+            if link.startswith("net:["):
+                pids_of.setdefault(int(link[5:-1]), []).append(int(name))
+        bound = self._bind_mounts(nsfs_device)
         for inode in bound:
             pids_of.setdefault(inode, [])
         found = {}

@@ -50,6 +50,9 @@ LOOKUP_BATCH = 1000
 """Lookups sent at once: their replies must fit the socket's receive buffer (~1 KB each, 4 MiB)."""
 DUMP_ATTEMPTS = 3
 """Dumps the kernel flags as interrupted (NLM_F_DUMP_INTR) are redone up to this many times in all."""
+NAMESPACES_EVERY = 10.0
+"""Seconds a live source keeps its list of namespaces while no process comes or goes (see
+``Namespaces.enumerate``)."""
 
 INET_DUMPS = tuple((proto, family) for proto in INET_PROTOS for family in INET_FAMILIES)
 UNIX_DUMP = ("unix", "unix")
@@ -141,7 +144,7 @@ class NetlinkSource:
 
     def _collect(self, previous: Mapping[SocketKey, Socket] | None) -> SourceResult:
         self._cgroups.start_snapshot()
-        enumeration = self._namespaces.enumerate()
+        enumeration = self._namespaces.enumerate(NAMESPACES_EVERY if self._reuse else 0.0)
         chosen = [found for found in enumeration.found.values() if self._selection.matches(found.namespace)]
         for gone in self._diag.keys() - enumeration.found.keys():
             self._diag.pop(gone).close()
