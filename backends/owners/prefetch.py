@@ -130,20 +130,25 @@ class _ListingPart(_MarshalledChild):
         return listing
 
     def go(self) -> None:
+        """Tell the child to list now (once)."""
         self._close_pipe(b"!")
 
     def listed(self) -> dict[int, list[int]]:
+        """The child's listing (told to list now if it was not yet); empty if it failed or timed out."""
         self.go()
         listed = self._result()
         return {} if listed is None else listed
 
     def cancel(self) -> None:
+        """End the child (killed if it is still listing)."""
         self._close_pipe(b"")
         output = self._child.output(0)
         if output is not None:
             output.close()
 
     def _close_pipe(self, say: bytes) -> None:
+        """Say ``say`` to the child (nothing: it lists nothing) and close the pipe, once. (A child forked later holds
+        a copy of this end until it exits: a child whose parent is gone sees the end of the pipe once all are.)"""
         if self._tell is not None:
             with suppress(OSError):  # the child is gone: it lists nothing
                 os.write(self._tell, say)

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
+from types import BuiltinFunctionType
 from typing import Any, BinaryIO
 
 import orjson
@@ -334,7 +335,8 @@ def write_objects(encode: Callable[[Socket], bytes], sockets: Sequence[Socket], 
     :meth:`SocketJsonEncoder.encode_function`). The compiled encoder writes them to ``out``'s descriptor itself: no
     bytes object per socket, and no reference taken to a record, so that a forked child writing half a list copies
     none of the parent's pages it reads (~1 µs a socket at 50,000 connections); else they go in batches."""
-    if _socket_json is not None and isinstance(sockets, list) and _has_descriptor(out):
+    compiled = _socket_json is not None and isinstance(encode, BuiltinFunctionType)  # not SocketJsonEncoder.encode
+    if compiled and isinstance(sockets, list) and _has_descriptor(out):
         out.flush()
         _socket_json.write(encode, sockets, start, stop, out.fileno())
         return

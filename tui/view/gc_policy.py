@@ -24,8 +24,9 @@ table).
 
 Below :data:`FREEZE_FROM` sockets none of this runs: Python's own generational collection frees the UI's garbage
 while it is young, and a full collection of the small heap takes ~10 ms. The freezes, the counts and the frozen
-garbage had cost an idle TUI a sixth of its CPU (0.347% against 0.287% of a core, measured side by side). The
-policy starts freezing once a snapshot has that many sockets, and thaws everything once they fall below half of it.
+garbage had cost an idle TUI about a sixth of its CPU (0.335% against 0.273% of a core, the two builds side by side
+for 90 s). The policy starts freezing once a snapshot has that many sockets, and thaws everything once they fall
+below half of it.
 """
 
 from __future__ import annotations
