@@ -20,23 +20,21 @@
 #define SOCKET_PREFIX "socket:["
 
 typedef struct {
-    long long *fds, *inodes;
-    int *errors; /* 0, or the errno readlinkat gave */
+    long long fd, inode;
+    int error; /* 0, or the errno readlinkat gave */
+} Link;
+
+typedef struct {
+    Link *items;
     size_t count, size;
 } Links;
 
 static int grow(Links *links) {
     size_t size = links->size ? links->size * 2 : 64;
-    long long *fds = realloc(links->fds, size * sizeof *fds);
-    if (fds != NULL)
-        links->fds = fds;
-    long long *inodes = fds == NULL ? NULL : realloc(links->inodes, size * sizeof *inodes);
-    if (inodes != NULL)
-        links->inodes = inodes;
-    int *errors = inodes == NULL ? NULL : realloc(links->errors, size * sizeof *errors);
-    if (errors == NULL)
+    Link *items = realloc(links->items, size * sizeof *items);
+    if (items == NULL)
         return -1;
-    links->errors = errors;
+    links->items = items;
     links->size = size;
     return 0;
 }
@@ -83,10 +81,10 @@ static int read_links(int dir_fd, Links *links) {
             break;
         }
         ssize_t length = readlinkat(dirfd(directory), name, target, sizeof target);
-        size_t at = links->count++;
-        links->fds[at] = strtoll(name, NULL, 10);
-        links->errors[at] = length < 0 ? errno : 0;
-        links->inodes[at] = length < 0 ? 0 : socket_inode(target, length);
+        Link *link = &links->items[links->count++];
+        link->fd = strtoll(name, NULL, 10);
+        link->error = length < 0 ? errno : 0;
+        link->inode = length < 0 ? 0 : socket_inode(target, length);
     }
     closedir(directory);
     return result;
@@ -120,7 +118,8 @@ static PyObject *read_fd_links(PyObject *self, PyObject *arg) {
         (failures = PyList_New(0)) == NULL)
         goto done;
     for (size_t i = 0; i < links.count; i++) {
-        PyObject *fd = PyLong_FromLongLong(links.fds[i]), *inode = PyLong_FromLongLong(links.inodes[i]);
+        Link *link = &links.items[i];
+        PyObject *fd = PyLong_FromLongLong(link->fd), *inode = PyLong_FromLongLong(link->inode);
         if (fd == NULL || inode == NULL) {
             Py_XDECREF(fd);
             Py_XDECREF(inode);
@@ -128,8 +127,8 @@ static PyObject *read_fd_links(PyObject *self, PyObject *arg) {
         }
         PyList_SET_ITEM(fds, (Py_ssize_t)i, fd);
         PyList_SET_ITEM(inodes, (Py_ssize_t)i, inode);
-        if (links.errors[i]) {
-            PyObject *failure = Py_BuildValue("(ni)", (Py_ssize_t)i, links.errors[i]);
+        if (link->error) {
+            PyObject *failure = Py_BuildValue("(ni)", (Py_ssize_t)i, link->error);
             if (failure == NULL || PyList_Append(failures, failure) < 0) {
                 Py_XDECREF(failure);
                 goto done;
@@ -142,9 +141,7 @@ done:
     Py_XDECREF(fds);
     Py_XDECREF(inodes);
     Py_XDECREF(failures);
-    free(links.fds);
-    free(links.inodes);
-    free(links.errors);
+    free(links.items);
     return result;
 }
 
@@ -154,7 +151,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fd_links", "The compiled reader of an fd directory's links.",
-                                    -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fd_links",
+                                    "The compiled reader of an fd directory's links.", -1, methods};
 
 PyMODINIT_FUNC PyInit__fd_links(void) { return PyModule_Create(&module); }

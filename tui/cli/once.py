@@ -93,7 +93,7 @@ def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None
     total = len(sockets)
     cut = total - int(total * CHILD_SHARE) if total >= PARALLEL_JSON_MIN else total  # the child's part starts here
     out.flush()  # nothing buffered may be inherited by the child
-    child = _encode_in_child(lambda file: write_objects(encode, sockets, cut, total, file), cut < total)
+    child = _encode_in_child(lambda file: write_objects(encode, sockets, cut, total, file)) if cut < total else None
     write_objects(encode, sockets, 0, cut, out)
     if cut < total:
         out.write(b",")
@@ -103,11 +103,10 @@ def write_json(snapshot: Snapshot, sockets: list[Socket], out: BinaryIO) -> None
     out.flush()
 
 
-def _encode_in_child(write: Callable[[BinaryIO], None], needed: bool) -> ForkedWriter | None:
+def _encode_in_child(write: Callable[[BinaryIO], None]) -> ForkedWriter | None:
     """A forked child running ``write`` (the JSON objects of the list's end, reading the snapshot copy-on-write),
-    meanwhile the caller encodes the rest; None when not ``needed`` or it cannot fork (then the caller encodes
-    them itself)."""
-    return ForkedWriter.start("netwatch-json", write) if needed else None
+    meanwhile the caller encodes the rest; None when it cannot fork (then the caller encodes them itself)."""
+    return ForkedWriter.start("netwatch-json", write)
 
 
 def _copy_child_output(child: ForkedWriter, out: BinaryIO) -> bool:
