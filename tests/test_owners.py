@@ -538,6 +538,40 @@ def test_warm_call_does_not_readlink_unchanged_fds(count_own_readlinks: list[str
                 sock.close()
 
 
+def test_an_unreadable_process_is_listed_again_only_once_it_changed(
+    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process whose fd directory lists but whose links may not be read (as a sandbox's pid 1 is, on some hosts):
+    each call counts it as unreadable, and lists its fds again only once its fd count changed."""
+    _, client, _ = tcp_pair
+    with child(lambda: None, lambda: os.open(os.devnull, os.O_RDONLY)) as forked:
+        fd_dir = f"/proc/{forked.pid}/fd"
+        listings: list[str] = []
+        real_listdir, real_readlink = os.listdir, os.readlink
+
+        def listdir(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if path == fd_dir:
+                listings.append(path)
+            return real_listdir(path, *args, **kwargs)
+
+        def readlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if str(path).startswith(f"{fd_dir}/"):
+                raise PermissionError(errno.EACCES, "denied", path)
+            return real_readlink(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "listdir", listdir)
+        monkeypatch.setattr(os, "readlink", readlink)
+        resolver = OwnerResolver(revalidate_every=float("inf"))  # no rolling re-listing: tested on its own
+        for step, listed in enumerate((1, 1, 2, 2)):
+            if step == 2:
+                forked.advance()  # the child opens a file
+            owners = resolver.owners_of({inode_of(client)})
+            assert owners[inode_of(client)] == (Owner(PID, client.fileno()),)  # not the child's share of it
+            assert forked.pid not in resolver.processes()
+            assert resolver.visibility(0).unreadable_processes >= 1
+            assert len(listings) == listed, step
+
+
 def test_warm_call_rereads_only_the_fds_of_shared_sockets(count_own_readlinks: list[str]) -> None:
     pairs = [socket.socketpair() for _ in range(100)]
     kept = pairs[0][0]

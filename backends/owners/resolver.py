@@ -14,6 +14,8 @@ Caching (so that a refresh does not redo work that did not change):
   ``os.listdir`` of its fd directory ("unlisted"); every other pid's fd directory is listed. A listed pid's fd is
   ``readlink``-ed again when it is new for that pid, or its cached inode was asked for in the previous call but
   not in this one (that socket closed, so the fd number may have been reused).
+- a process whose fd links may not be read (listing its fd directory may succeed) is counted as unreadable and
+  looked at again in full only when its start time, comm or fd count changes, or by the rolling re-listing.
 - the one change a count misses is "closed fd A, opened fd B != A". Safety net: when some asked-for inodes are
   without owner and at least one of them was not already without owner after the previous call, the fd
   directories of the pids left unlisted are listed after all (at most once per call) before the second pass
@@ -139,6 +141,8 @@ class OwnerResolver:
         """pid -> inode of /proc/<pid> of the kernel threads listed by the last call."""
         self._proc_inodes: dict[int, int] = {}
         """pid -> inode of /proc/<pid> of the pids the last listing found (but known kernel threads)."""
+        self._unreadable: dict[int, tuple[str, str, int]] = {}
+        """pid -> (start time, comm, fd count) of the processes whose fd links the last look could not read."""
         self._cold_scan: ColdScan | None = None
         self._listing: FdListing | None = None
         self._hidepid = hiding_hidepid(proc_root)
@@ -315,6 +319,7 @@ class OwnerResolver:
         for pid in self._kernel_threads:
             del listed[pid]
         self._proc_inodes = listed
+        self._unreadable = {pid: identity for pid, identity in self._unreadable.items() if pid in listed}
         return sorted(listed)
 
     def _scan_pid(
@@ -333,14 +338,18 @@ class OwnerResolver:
         ``closed``, whose fd count equals the count the kernel reports (the size of the fd directory) stands
         without listing the directory; it is then marked ``unlisted``."""
         base = f"{self.proc_root}/{pid}"
+        unreadable = self._unreadable.pop(pid, None)
+        identity = None  # (start time, comm, fd count), once known
         try:
+            if trust_count and unreadable is not None:
+                stat = read_stat(base)
+                if (stat.start_time, stat.comm, _fd_count(base)) == unreadable:
+                    identity = unreadable
+                    raise ProcessSkipped(Outcome.UNREADABLE)
             if trust_count and cached is not None and cached.by_inode.keys().isdisjoint(closed):
                 stat = read_stat(base)
                 if (cached.start_time, cached.comm) == (stat.start_time, stat.comm):
-                    try:
-                        count = os.stat(f"{base}/fd").st_size
-                    except OSError as error:
-                        raise ProcessSkipped(outcome_of(error)) from None
+                    count = _fd_count(base)
                     if count and count == len(cached.fd_inodes):  # 0: not reported (or no fds): list it
                         cached.unlisted = True
                         return cached
@@ -352,6 +361,7 @@ class OwnerResolver:
                     self._kernel_threads[pid] = self._proc_inodes[pid]
                 return None
             stat = read_stat(base)
+            identity = (stat.start_time, stat.comm, len(fds))
             if cached is not None and (cached.start_time, cached.comm) != (stat.start_time, stat.comm):
                 cached = None
             if cached is None:
@@ -368,6 +378,11 @@ class OwnerResolver:
                 self._set_fd(cached, pid, fd, fd_socket_inode(f"{base}/fd/{fd}"))
         except ProcessSkipped as skipped:
             self._skipped[skipped.outcome] += 1
+            if skipped.outcome is Outcome.UNREADABLE and identity is not None:
+                # looked at again in full only when it changes, or by the rolling re-listing: on a sandboxed host,
+                # listing an unreadable pid 1's 266 fds to fail at its first link was half an idle refresh's owner
+                # pass (0.88 ms, now 0.45 ms)
+                self._unreadable[pid] = identity
             return None
         return cached
 
@@ -510,6 +525,14 @@ class OwnerResolver:
                 else:
                     del found[inode]
         return processes
+
+
+def _fd_count(base: str) -> int:
+    """The fd count of the process at ``base`` (/proc/<pid>), as the size of its fd directory (0: not reported)."""
+    try:
+        return os.stat(f"{base}/fd").st_size
+    except OSError as error:
+        raise ProcessSkipped(outcome_of(error)) from None
 
 
 def _orphans(wanted: frozenset[int], found: dict[int, tuple[Owner, ...]], guess: frozenset[int]) -> frozenset[int]:
