@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -161,6 +162,29 @@ async def test_refreshes_of_a_busy_selected_connection_repaint_and_never_lay_the
         assert layouts == []
         bars = "".join(app.query_one("#thru-spark").render_line(0).text).strip()
         assert 8 <= len(bars) <= 9 and set(bars) <= set("▁▂▃▄▅▆▇█")  # a cell per sample since the first
+
+
+def test_live_source_takes_snapshots_on_its_own_thread_and_runs_a_refresh_there_without_a_hop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whoever asks, the collector runs on the source's one thread; asked on that thread (where the app runs its
+    refreshes), it runs there at once, not through the thread's queue, which it would wait on forever."""
+    source = LiveSource("netlink")
+    takers: list[int] = []
+    collect = source._collect
+    monkeypatch.setattr(source, "_collect", lambda: takers.append(threading.get_ident()) or collect())
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            port = server.getsockname()[1]
+            source.snapshot()  # from this thread: handed to the source's
+            refresh_thread, snapshot = source.executor.submit(
+                lambda: (threading.get_ident(), source.snapshot())).result(timeout=30)
+            mine = [s for s in snapshot.sockets.values() if (s.local_port, s.state) == (port, "LISTEN")]
+            detailed = source.executor.submit(source.details, mine).result(timeout=30)
+            assert [owner.pid for sock in detailed for owner in sock.owners] == [os.getpid()]
+        assert takers == [refresh_thread, refresh_thread] and threading.get_ident() != refresh_thread
+    finally:
+        source.close()
 
 
 def test_live_source_begins_its_first_snapshot_before_the_app_asks():

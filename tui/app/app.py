@@ -55,7 +55,7 @@ from netwatch.tui.view.refresher import Refresh, Refresher, ViewRequest
 from netwatch.tui.view.remotes import RemoteRowList, RemoteTotals
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, DEFAULT_SORT, VIEWS, shown_text
 from netwatch.tui.view.settings import DETAIL_WIDTH_LIMITS, Settings, SettingsFile
-from netwatch.tui.view.snapshots import ReplaySource, SnapshotSource
+from netwatch.tui.view.snapshots import LiveSource, ReplaySource, SnapshotSource
 from netwatch.tui.view.table_model import TableRows
 
 DEFAULT_INTERVAL = 2.0
@@ -207,7 +207,8 @@ class NetwatchApp(ActionKeys, App[None]):
         self._filter: SocketFilter | None = None
         self._generation = 0
         self._collecting = False
-        self._refresh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-refresh")
+        self._refresh_thread = (source.executor if isinstance(source, LiveSource)  # no hop to take a snapshot
+                                else ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-refresh"))
         self._collect_error: str | None = None
         self._shown: str | None = None
         """What the active view's filter lets through (for the header)."""
