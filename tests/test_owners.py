@@ -173,7 +173,7 @@ def test_each_os_error_maps_to_one_outcome(tmp_path: Path) -> None:
 
 
 def test_a_process_file_is_read_whole_and_a_gone_process_is_vanished() -> None:
-    """read_file reads past its first READ_SIZE bytes to the end (/proc/self/maps here is longer); the stat of
+    """read_file reads past its first read (READ_SIZE bytes) to the end (/proc/self/maps here is longer); the stat of
     this process is its own; an exited process's files are vanished, not unreadable."""
     maps = read_file("/proc/self/maps")
     assert len(maps) > 4096 and maps.endswith(b"\n") and b"[stack]" in maps

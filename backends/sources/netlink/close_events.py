@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netwatch.backends.model.records import CloseEvent
+from netwatch.backends.small_files import read_whole
 from netwatch.backends.sources.netlink import inet
 from netwatch.backends.sources.netlink.transport import NETLINK_SOCK_DIAG, SO_RCVBUFFORCE, parse_datagram
 from netwatch.backends.waking_event import WakingEvent
@@ -193,8 +194,7 @@ class CloseEvents:
         """The subscription sockets' drop counters (the Drops column of its /proc/<pid>/net/netlink)."""
         inodes = {str(os.fstat(sock.fileno()).st_ino) for sock in subscription.sockets.values() if sock.fileno() >= 0}
         try:
-            with open(f"{subscription.proc_net}/netlink", "rb") as table:
-                lines = table.read().decode("ascii", "replace").splitlines()[1:]
+            lines = read_whole(f"{subscription.proc_net}/netlink").decode("ascii", "replace").splitlines()[1:]
         except OSError:
             return 0
         return sum(int(fields[8]) for fields in map(str.split, lines) if len(fields) > 9 and fields[9] in inodes)

@@ -14,6 +14,7 @@ from netwatch.backends.model.names import INET_FAMILIES, INET_PROTOS
 from netwatch.backends.model.namespaces import Namespace, Selection
 from netwatch.backends.model.records import Socket, SocketKey
 from netwatch.backends.model.source_result import BackendUnavailable, SourceResult
+from netwatch.backends.small_files import read_whole
 from netwatch.backends.sources.cgroups import CgroupPaths
 from netwatch.backends.sources.netlink import inet, unix
 from netwatch.backends.sources.netlink.transport import (
@@ -432,12 +433,8 @@ def _counts(proc_net: str) -> _Counts | None:
     """The counters of the namespace ``proc_net`` (a /proc/<pid>/net) shows; None when unreadable (its process
     exited)."""
     try:
-        with open(f"{proc_net}/sockstat", "rb") as file:
-            lines = file.read().split(b"\n")
-        with open(f"{proc_net}/sockstat6", "rb") as file:
-            lines += file.read().split(b"\n")
-        with open(f"{proc_net}/snmp", "rb") as file:
-            snmp = [line.split() for line in file.read().split(b"\n") if line.startswith(b"Tcp:")]
+        lines = read_whole(f"{proc_net}/sockstat").split(b"\n") + read_whole(f"{proc_net}/sockstat6").split(b"\n")
+        snmp = [line.split() for line in read_whole(f"{proc_net}/snmp").split(b"\n") if line.startswith(b"Tcp:")]
     except OSError:
         return None
     fields = {line.split(b" ", 1)[0]: line.split() for line in lines if line}
