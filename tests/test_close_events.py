@@ -16,6 +16,7 @@ import pytest
 
 from netwatch.backends.collector import Collector
 from netwatch.backends.history.tracker import History
+from netwatch.backends.sources.netlink import close_events
 from netwatch.backends.sources.netlink.close_events import CloseEvents
 from tests.as_nobody import run_as_nobody
 
@@ -120,6 +121,18 @@ def test_a_user_without_privileges_gets_close_events() -> None:
     assert int(result.stdout) >= 2
 
 
+def test_the_drop_counters_are_not_read_before_a_buffer_overflows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel reports its first drop as ENOBUFS: until then nothing was lost, and no /proc file is read."""
+    read: list[str] = []
+    monkeypatch.setattr(close_events, "read_whole", lambda path: read.append(path) or b"")
+    with CloseEvents() as events, socket.create_server(("127.0.0.1", 0)) as server:
+        socket.create_connection(server.getsockname()).close()
+        server.accept()[0].close()
+        assert events.wait(5)
+        assert events.lost == 0
+    assert read == []
+
+
 def test_a_receive_buffer_that_overflows_counts_the_lost_events_and_goes_on() -> None:
     if os.geteuid() != 0:
         pytest.skip("SO_RCVBUFFORCE needs root (a small buffer otherwise is rounded up)")
@@ -128,6 +141,7 @@ def test_a_receive_buffer_that_overflows_counts_the_lost_events_and_goes_on() ->
         server.listen(1024)
         port = server.getsockname()[1]
         with CloseEvents(receive_buffer=1) as events:  # the kernel's minimum: a couple of events
+            assert events.lost == 0
             serving = _serve(server, 600)
             _transfers(port, 600, size=10)
             serving.join(timeout=30)

@@ -51,6 +51,8 @@ class _Subscription:
     decoder: inet.InetDecoder
     proc_net: str
     """Its /proc/<pid>/net (where the sockets' drop counters are)."""
+    overrun: bool = False
+    """Whether a socket's receive buffer has overflowed (ENOBUFS): before, the kernel dropped none of its events."""
 
 
 class CloseEvents:
@@ -101,15 +103,19 @@ class CloseEvents:
         subscription = self._subscriptions.pop(netns, None)
         if subscription is None:
             return
-        self._lost_before += self._kernel_drops(subscription)
+        if subscription.overrun:
+            self._lost_before += self._kernel_drops(subscription)
         for sock in subscription.sockets.values():
             self._selector.unregister(sock)
             sock.close()
 
     @property
     def lost(self) -> int:
-        """Close events lost so far: dropped by the kernel (receive buffer full) or by the reader's buffer."""
-        drops = sum(map(self._kernel_drops, list(self._subscriptions.values())))
+        """Close events lost so far: dropped by the kernel (receive buffer full) or by the reader's buffer. The
+        kernel's drop counters are read only once a buffer overflowed (its first drop is reported as ENOBUFS):
+        before, reading them was one more file at every refresh."""
+        drops = sum(self._kernel_drops(subscription) for subscription in list(self._subscriptions.values())
+                    if subscription.overrun)  # fmt: skip
         return self._lost_before + drops + self.overflowed
 
     def take(self) -> list[CloseEvent]:
@@ -150,12 +156,12 @@ class CloseEvents:
                 if key.data is None:  # stopped
                     continue
                 subscription, proto = key.data
-                while self._drain(key.fileobj, proto, subscription.decoder, buffer):
+                while self._drain(key.fileobj, proto, subscription, buffer):
                     pass
             if ready:
                 self._stop.wait(BATCH_DELAY)  # let the next events gather: one wake-up and decode for many
 
-    def _drain(self, sock: socket.socket, proto: str, decoder: inet.InetDecoder, buffer: bytearray) -> bool:
+    def _drain(self, sock: socket.socket, proto: str, subscription: _Subscription, buffer: bytearray) -> bool:
         """Read the datagrams waiting on ``sock`` into ``buffer`` (as many as it holds) and decode their events in
         one go; returns whether more may be waiting (the buffer filled up)."""
         view = memoryview(buffer)
@@ -169,6 +175,7 @@ class CloseEvents:
                 break
             except OSError as error:
                 if error.errno == errno.ENOBUFS:  # the kernel dropped some: counted from its drop counter
+                    subscription.overrun = True
                     continue
                 full = False
                 break
@@ -177,7 +184,7 @@ class CloseEvents:
         if not messages:
             return full
         decoded: dict = {}
-        decoder.decode(messages, proto, decoded)
+        subscription.decoder.decode(messages, proto, decoded)
         now, wall = time.monotonic(), time.time()
         events = [CloseEvent(record, now, wall) for record in decoded.values() if record is not None]
         with self._arrived:
