@@ -34,8 +34,8 @@ class Status:
     read_only: bool = False
 
 
-def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
-    """The whole bar: status line, counts line and (when needed) a warning line, each fitted to ``width`` cells (0:
+def summary_lines(status: Status, frame: Frame | None, width: int = 0) -> list[Text]:
+    """The bar's lines: status line, counts line and (when needed) a warning line, each fitted to ``width`` cells (0:
     any width) and never wrapped, so that the warning line is never pushed out. The counts line keeps what matters
     most (the total, then what the filter shows) and drops state, then protocol counts that do not fit; the host's
     totals go where they fit, in full or short."""
@@ -67,7 +67,7 @@ def summary_text(status: Status, frame: Frame | None, width: int = 0) -> Text:
     if width:
         for text in lines:
             text.truncate(width, overflow="ellipsis")
-    return Text("\n").join(lines)
+    return lines
 
 
 def totals_text(totals: HostTotals, short: bool = False) -> Text:
@@ -143,18 +143,14 @@ class SummaryBar(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._text = Text()
         self._lines: list[Text] = []
         self._strips: list[Strip | None] = []
 
     def show(self, status: Status, frame: Frame | None) -> None:
         """Show the bar: only its lines that changed are repainted (at an idle refresh, the clock's), and it is laid
         out again only when its number of lines is not the height it has."""
-        text = summary_text(status, frame, self.content_size.width)
-        if text == self._text:
-            return
-        lines = text.split("\n", allow_blank=True)
-        before, self._text, self._lines = self._lines, text, list(lines)
+        lines = summary_lines(status, frame, self.content_size.width)
+        before, self._lines = self._lines, lines
         # against the height it was laid out at (not yet laid out, or a layout pending: 0 or stale, so once more)
         if len(lines) != self.content_size.height or len(lines) != len(before):
             self._strips = [None] * len(lines)
@@ -164,15 +160,16 @@ class SummaryBar(Widget):
         changed = [y for y, (old, new) in enumerate(zip(before, lines, strict=True)) if old != new]
         for y in changed:
             self._strips[y] = None
-        self.refresh(*(Region(0, y, width, 1) for y in changed))
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     @property
     def plain(self) -> str:
         """What the bar says, without styles."""
-        return self._text.plain
+        return "\n".join(line.plain for line in self._lines)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return self._text.plain.count("\n") + 1
+        return len(self._lines) or 1
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
