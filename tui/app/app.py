@@ -410,6 +410,8 @@ class NetwatchApp(ActionKeys, App[None]):
         self._update_summary()
 
     def _apply_frame(self, refresh: Refresh, request: ViewRequest) -> None:
+        if not self.query("#summary"):  # handed over as the app shuts down: its widgets are gone, and so is the frame
+            return
         self._collecting = False
         self._collect_error = None
         if self.frame is not None:
