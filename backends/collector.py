@@ -25,6 +25,7 @@ from netwatch.backends.sources.netns import NamespaceUnavailable
 
 if TYPE_CHECKING:
     from netwatch.backends.model.namespaces import Selection
+    from netwatch.backends.process_events import EventReader, ProcessEvents
     from netwatch.backends.sources.procfs_parse import UnixCheck, UnixVerifier
 
 BACKEND_NAMES = ("auto", "netlink", "procfs", "psutil")
@@ -33,27 +34,33 @@ __all__ = ["BACKEND_NAMES", "Collector", "NamespaceUnavailable", "implementation
            "snapshot_warnings", "visibility_warning"]
 
 
-def _netlink(_verify_unix: UnixVerifier, live: bool, light: bool, netns: Selection | None) -> SocketSource:
+def _netlink(
+    _verify_unix: UnixVerifier, live: bool, light: bool, netns: Selection | None, events: EventReader | None
+) -> SocketSource:
     from netwatch.backends.sources.netlink import NetlinkSource, inet
 
     extensions = inet.TABLE_EXTENSIONS if light else inet.ALL_EXTENSIONS
-    return NetlinkSource(reuse_records=live, netns=netns, extensions=extensions)
+    return NetlinkSource(reuse_records=live, netns=netns, extensions=extensions, process_events=events)
 
 
-def _procfs(verify_unix: UnixVerifier, _live: bool, _light: bool, netns: Selection | None) -> SocketSource:
+def _procfs(
+    verify_unix: UnixVerifier, _live: bool, _light: bool, netns: Selection | None, _events: EventReader | None
+) -> SocketSource:
     from netwatch.backends.model.namespaces import Selection
     from netwatch.backends.sources.procfs import ProcfsSource
 
     return ProcfsSource(verify_unix=verify_unix, namespaces=netns or Selection())
 
 
-def _psutil(_verify_unix: UnixVerifier, _live: bool, _light: bool, _netns: Selection | None) -> SocketSource:
+def _psutil(
+    _verify_unix: UnixVerifier, _live: bool, _light: bool, _netns: Selection | None, _events: EventReader | None
+) -> SocketSource:
     from netwatch.backends.sources.psutil_source import PsutilSource
 
     return PsutilSource()
 
 
-_FACTORIES: dict[str, Callable[[UnixVerifier, bool, bool, Selection | None], SocketSource]] = {
+_FACTORIES: dict[str, Callable[[UnixVerifier, bool, bool, Selection | None, EventReader | None], SocketSource]] = {
     "netlink": _netlink,
     "procfs": _procfs,
     "psutil": _psutil,
@@ -96,6 +103,9 @@ class Collector:
         self._notes: list[str] = []
         self._failed: set[str] = set()
         self._owners: OwnerResolver | None = None
+        self._process_events: ProcessEvents | None = None
+        self._events_tried = not live
+        """Whether :meth:`_event_reader` subscribed already, or will not (a one-off collector reads no events)."""
         self._owners_found: tuple[dict[int, tuple[Owner, ...]], dict[int, Process]] | None = None
         """The owners, and their processes, looked up while the source checked its Unix sockets
         (:meth:`_verify_unix`, once per namespace), if it did."""
@@ -160,9 +170,11 @@ class Collector:
         return self._source.close_events if self._source is not None else None
 
     def close(self) -> None:
-        """Stop reading close events and let go of the source's sockets (from any thread)."""
+        """Stop reading close and process events and let go of the source's sockets (from any thread)."""
         if self._source is not None:
             self._source.close()
+        if self._process_events is not None:
+            self._process_events.close()
 
     def _pressure_warning(self, sockets: Collection[Socket], now: float) -> str | None:
         """The ephemeral-port warning (see the port inspector); a live collector counts at most every
@@ -231,14 +243,18 @@ class Collector:
 
     def _select(self) -> SocketSource:
         if self.requested != "auto":
-            self._source = _FACTORIES[self.requested](self._verify_unix, self._live, self._light, self._netns)
+            self._source = _FACTORIES[self.requested](
+                self._verify_unix, self._live, self._light, self._netns, self._event_reader()
+            )
             self._reason = "chosen with --backend"
             return self._source
         for name in _AUTO_ORDER:
             if name in self._failed:
                 continue
             try:
-                self._source = _FACTORIES[name](self._verify_unix, self._live, self._light, self._netns)
+                self._source = _FACTORIES[name](
+                    self._verify_unix, self._live, self._light, self._netns, self._event_reader()
+                )
             except BackendUnavailable as error:
                 self._fall_back(name, str(error))
                 continue
@@ -257,8 +273,18 @@ class Collector:
 
     def _resolver(self) -> OwnerResolver:
         if self._owners is None:
-            self._owners = OwnerResolver(live=self._live)
+            self._owners = OwnerResolver(live=self._live, events=self._event_reader())
         return self._owners
+
+    def _event_reader(self) -> EventReader | None:
+        """A new reader of a live collector's proc connector events (subscribed at the first call, on the thread
+        that collects: in netwatch's own network namespace), None where there are none."""
+        if self._process_events is None and not self._events_tried:
+            from netwatch.backends.process_events import ProcessEvents
+
+            self._events_tried = True
+            self._process_events = ProcessEvents.subscribe()
+        return self._process_events.reader() if self._process_events is not None else None
 
 
 def _attach_found(

@@ -190,6 +190,34 @@ def test_the_cold_owner_scan_starts_before_the_dump_only_for_sources_that_need_i
     assert any(owner.pid == os.getpid() for sock in _ours(snapshot, zoo) for owner in sock.owners)
 
 
+def own_proc_connector_sockets() -> int:
+    """This process's netlink sockets of the proc connector (NETLINK_CONNECTOR, bound to its group), by inode."""
+    own = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor that listed them
+            own.add(os.fstat(int(fd)).st_ino)
+    with open("/proc/net/netlink") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == "11" and int(row[3], 16) & 1 and int(row[9]) in own)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the proc connector reports to root (before Linux 6.6)")
+def test_a_live_collector_listens_to_process_events_until_it_is_closed() -> None:
+    """A live collector (its owners and its list of namespaces) follows the proc connector's events, a one-off one
+    does not; closing the collector lets go of the subscription."""
+    before = own_proc_connector_sockets()
+    Collector().snapshot()
+    assert own_proc_connector_sockets() == before
+    live = Collector(live=True)
+    try:
+        live.snapshot()
+        live.snapshot()
+        assert own_proc_connector_sockets() == before + 1
+    finally:
+        live.close()
+    assert own_proc_connector_sockets() == before
+
+
 def test_a_one_off_snapshot_lists_the_fd_directories_once_its_dump_is_done(
     zoo: Zoo, monkeypatch: pytest.MonkeyPatch
 ) -> None:

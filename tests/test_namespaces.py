@@ -25,6 +25,7 @@ from netwatch.backends.model.containers import Container, cgroup_path, container
 from netwatch.backends.model.namespaces import HOST, INIT_NET_INODE, Namespace, Selection, default_name
 from netwatch.backends.model.records import Owner, Process
 from netwatch.backends.model.snapshot import Snapshot
+from netwatch.backends.process_events import ProcessEvents
 from netwatch.backends.sources.cgroups import find_cgroup2_root
 from netwatch.backends.sources.netlink import NetlinkSource
 from netwatch.backends.sources.netns import Found, Namespaces, NamespaceUnavailable, open_inside
@@ -225,6 +226,45 @@ def test_the_last_enumeration_is_kept_while_no_process_comes_or_goes_and_for_max
         assert child.inode not in namespaces.enumerate(60).found
     finally:
         child.stop()
+
+
+@ROOT_ONLY
+def test_with_process_events_the_last_enumeration_stands_without_listing_proc_until_a_process_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the proc connector's events, no event since the last enumeration means no process came or went: it
+    stands without /proc being listed; a process new in a new namespace is found at the next call."""
+    events = ProcessEvents.subscribe()
+    assert events is not None
+    listings: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        listings.append(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    namespaces, watcher = Namespaces(events=events.reader()), events.reader()
+    try:
+        namespaces.enumerate(60)
+        for _ in range(100):  # the host's other processes come and go too: until a quiet moment
+            watcher.take()
+            last = namespaces.enumerate(60)
+            quiet = watcher.take()
+            listings.clear()
+            kept = namespaces.enumerate(60)
+            if quiet == set() and watcher.take() == set():  # no event between the two calls' takes
+                assert kept is last and "/proc" not in listings
+                break
+        else:
+            pytest.skip("the host never went quiet for two calls")
+        child = _start(["unshare", "-n"], 2027, before="ip link set lo up && ")
+        try:
+            assert child.inode in namespaces.enumerate(60).found
+        finally:
+            child.stop()
+    finally:
+        events.close()
 
 
 @ROOT_ONLY

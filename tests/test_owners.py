@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,6 +41,7 @@ from netwatch.backends.owners.proc_files import (
 from netwatch.backends.owners.proc_mount import super_options
 from netwatch.backends.owners.resolver import OwnerResolver
 from netwatch.backends.owners.unix_sockets import UnixSockets
+from netwatch.backends.process_events import ProcessEvents
 from netwatch.tui.view.snapshots import LiveSource
 from tests.as_nobody import run_as_nobody
 from tests.compiled_paths import compiled_or_pure
@@ -57,6 +58,24 @@ def inode_of(sock: socket.socket) -> int:
 def shared_resolver() -> OwnerResolver:
     """One resolver for the tests that do not need a cold cache: later calls are warm (the host may be busy)."""
     return OwnerResolver()
+
+
+@pytest.fixture
+def process_events() -> Iterator[Callable[[], ProcessEvents]]:
+    """Subscribes to the proc connector when called (root only: skips the test elsewhere)."""
+    subscribed: list[ProcessEvents] = []
+
+    def subscribe() -> ProcessEvents:
+        if os.geteuid() != 0:
+            pytest.skip("the proc connector reports to root (before Linux 6.6)")
+        events = ProcessEvents.subscribe()
+        assert events is not None, "root in the initial namespaces: the kernel acknowledges the subscription"
+        subscribed.append(events)
+        return events
+
+    yield subscribe
+    for events in subscribed:
+        events.close()
 
 
 @pytest.fixture
@@ -256,14 +275,21 @@ def test_the_fd_tables_of_a_live_cold_scan_are_the_same_on_both_paths(
     assert {inode_of(sock) for sock in tcp_pair} <= compiled[PID].by_inode.keys()
 
 
-@pytest.mark.parametrize("update", ["from-what-changed", "whole-merge"])
-def test_each_call_finds_what_a_fresh_resolver_finds(update: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("update", "with_events"),
+    [("from-what-changed", False), ("whole-merge", False), ("from-what-changed", True)],
+    ids=["from-what-changed", "whole-merge", "with-process-events"],
+)
+def test_each_call_finds_what_a_fresh_resolver_finds(
+    update: str, with_events: bool, monkeypatch: pytest.MonkeyPatch, process_events: Callable[[], ProcessEvents]
+) -> None:
     """A call updates the previous call's owners from what changed (or, where that is larger, merges every table
-    again): sockets opened, dup-ed, closed, shared with a child, asked for no more and again."""
+    again): sockets opened, dup-ed, closed, shared with a child, asked for no more and again; also where proc
+    connector events tell it which processes changed."""
     from netwatch.backends.owners import resolver as resolver_module
 
     monkeypatch.setattr(resolver_module, "WHOLE_MERGE_ABOVE", float("inf") if update == "from-what-changed" else 0)
-    resolver = OwnerResolver()
+    resolver = OwnerResolver(events=process_events().reader() if with_events else None)
     held: list[socket.socket] = []
 
     def opened() -> socket.socket:
@@ -355,8 +381,8 @@ def test_process_gone_between_listing_and_reading() -> None:
     gone = exited_pid()
 
     class ListsADeadPid(OwnerResolver):
-        def _list_pids(self) -> list[int]:
-            return sorted([*super()._list_pids(), gone])
+        def _list_pids(self, touched: Set[int] | None) -> list[int]:
+            return sorted([*super()._list_pids(touched), gone])
 
     resolver = ListsADeadPid()
     with socket.socket() as sock:
@@ -570,6 +596,81 @@ def test_an_unreadable_process_is_listed_again_only_once_it_changed(
             assert forked.pid not in resolver.processes()
             assert resolver.visibility(0).unreadable_processes >= 1
             assert len(listings) == listed, step
+
+
+def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_without_one(
+    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch, process_events: Callable[[], ProcessEvents]
+) -> None:
+    """Where the proc connector reports no event for a process, a warm call neither lists /proc nor reads its
+    ``stat``: its fd count alone tells whether its table stands."""
+    from netwatch.backends.owners import resolver as resolver_module
+
+    events = process_events()
+    resolver = OwnerResolver(revalidate_every=float("inf"), events=events.reader())  # no rolling re-listing
+    watcher = events.reader()
+    wanted = {inode_of(sock) for sock in tcp_pair}
+    resolver.owners_of(wanted)  # the first take is unknown: a whole pass
+    resolver.owners_of(wanted)
+    stats: list[str] = []
+    real_read_stat, real_scandir = resolver_module.read_stat, os.scandir
+
+    def read_stat(base: str) -> proc_files.ProcStat:
+        stats.append(base)
+        return real_read_stat(base)
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        assert path != "/proc", "/proc listed"
+        return real_scandir(path)
+
+    monkeypatch.setattr(resolver_module, "read_stat", read_stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+    before = watcher.take() or set()  # the host's other processes may change meanwhile: those are read
+    owners = resolver.owners_of(wanted)
+    changed = before | (watcher.take() or set())
+    assert all(owners[inode_of(sock)] == (Owner(PID, sock.fileno()),) for sock in tcp_pair)
+    assert {int(base.rsplit("/", 1)[1]) for base in stats} <= changed | {PID}  # its own count is no check
+
+
+def test_with_process_events_a_rename_and_an_exec_are_seen(
+    tcp_pair: tuple[socket.socket, ...], process_events: Callable[[], ProcessEvents]
+) -> None:
+    """A process renamed (comm) or exec'd keeps its sockets and pid: the events alone tell the resolver to read its
+    identity again, and its record changes."""
+    _, client, _ = tcp_pair
+    resolver = OwnerResolver(revalidate_every=float("inf"), events=process_events().reader())
+    code = (
+        "import os, sys; sys.stdin.readline(); open('/proc/self/comm', 'w').write('renamed'); sys.stdin.readline(); "
+        "os.execv('/bin/sleep', ['sleep', '30'])"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, pass_fds=(client.fileno(),))
+    assert holder.stdin is not None
+
+    def next_step(comm: str) -> None:
+        assert holder.stdin is not None
+        holder.stdin.write(b"go\n")
+        holder.stdin.flush()
+        for _ in range(500):  # until it got there (bounded: 5 s)
+            if Path(f"/proc/{holder.pid}/comm").read_text() == f"{comm}\n":
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"the child never became {comm}")
+
+    try:
+        wanted = {inode_of(client)}
+        resolver.owners_of(wanted)
+        both = (Owner(PID, client.fileno()), Owner(holder.pid, client.fileno()))
+        assert resolver.owners_of(wanted)[inode_of(client)] == both
+        assert resolver.processes()[holder.pid].name.startswith("python")
+        next_step("renamed")
+        assert resolver.owners_of(wanted)[inode_of(client)] == both
+        assert resolver.processes()[holder.pid].name == "renamed"
+        next_step("sleep")
+        assert resolver.owners_of(wanted)[inode_of(client)] == both
+        assert resolver.processes()[holder.pid].name == "sleep"
+        assert resolver.processes()[holder.pid].cmdline == ("sleep", "30")
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_warm_call_rereads_only_the_fds_of_shared_sockets(count_own_readlinks: list[str]) -> None:

@@ -14,6 +14,11 @@ Caching (so that a refresh does not redo work that did not change):
   ``os.listdir`` of its fd directory ("unlisted"); every other pid's fd directory is listed. A listed pid's fd is
   ``readlink``-ed again when it is new for that pid, or its cached inode was asked for in the previous call but
   not in this one (that socket closed, so the fd number may have been reused).
+- with the proc connector's events (:mod:`netwatch.backends.process_events`, a live collector as root), a call
+  takes the processes that forked off, exec'd, exited or changed identity since the previous call (after the
+  dump: a process holding a dumped socket forked before it), and the others need neither /proc listed nor their
+  ``stat`` read: their pids, start times and comms stand. Only their fd counts are read. Where events were lost, it
+  is a call without them.
 - a process whose fd links may not be read (listing its fd directory may succeed) is counted as unreadable and
   looked at again in full only when its start time, comm or fd count changes, or by the rolling re-listing.
 - the one change a count misses is "closed fd A, opened fd B != A". Safety net: when some asked-for inodes are
@@ -78,6 +83,7 @@ import os
 import time
 from collections.abc import Collection, Iterable, Set
 from itertools import chain, compress
+from typing import TYPE_CHECKING
 
 from netwatch.backends.model.records import Owner, Process
 from netwatch.backends.model.snapshot import OwnerVisibility
@@ -95,6 +101,9 @@ from netwatch.backends.owners.proc_files import (
 from netwatch.backends.owners.proc_mount import hiding_hidepid
 from netwatch.backends.owners.processes import read_process
 
+if TYPE_CHECKING:
+    from netwatch.backends.process_events import EventReader
+
 _ONE = 1
 WHOLE_MERGE_ABOVE = 1.0
 """A call merges every table's owners again, instead of updating the previous call's, where the lookups the update
@@ -111,13 +120,20 @@ class OwnerResolver:
     """
 
     def __init__(
-        self, proc_root: str = "/proc", revalidate_every: float = REVALIDATE_EVERY, *, live: bool = False
+        self,
+        proc_root: str = "/proc",
+        revalidate_every: float = REVALIDATE_EVERY,
+        *,
+        live: bool = False,
+        events: EventReader | None = None,
     ) -> None:
         """``live``: calls follow each other (a live view), so the call adopting a cold scan may leave the safety
-        net to the next one (see the module docstring); a one-off call has no next one."""
+        net to the next one (see the module docstring); a one-off call has no next one. ``events``: the proc
+        connector's (see the module docstring)."""
         self.proc_root = proc_root
         self.revalidate_every = revalidate_every
         self.live = live
+        self._events = events
         self._pids: dict[int, FdTable] = {}
         self._processes: dict[int, Process] = {}
         self._skipped = dict.fromkeys((Outcome.VANISHED, Outcome.UNREADABLE), 0)
@@ -203,9 +219,12 @@ class OwnerResolver:
         relist = self._due_for_listing(previous, elapsed)
         unlisted: list[int] = []  # pids whose cached fd table stood on an unchanged fd count
         own_pid = os.getpid()  # its listing holds the descriptor that reads it: its count is no check
-        for pid in self._list_pids():
+        touched = self._events.take() if self._events is not None else None  # after the dump: its processes' forks
+        for pid in self._list_pids(touched):
             cached = previous.get(pid)
-            table = self._scan_pid(pid, cached, closed, trust_count=pid not in relist and pid != own_pid)
+            trust_count = pid not in relist and pid != own_pid
+            trust_identity = trust_count and touched is not None and pid not in touched
+            table = self._scan_pid(pid, cached, closed, trust_count, trust_identity)
             if table is not None and table.unlisted:
                 table.unlisted = False
                 unlisted.append(pid)
@@ -310,10 +329,20 @@ class OwnerResolver:
 
     # -- scanning -------------------------------------------------------------------------------------------
 
-    def _list_pids(self) -> list[int]:
-        """The pids in /proc, ascending, but the kernel threads known by the inode of their directory."""
-        with os.scandir(self.proc_root) as entries:
-            listed = {int(entry.name): entry.inode() for entry in entries if entry.name.isdigit()}
+    def _list_pids(self, touched: Set[int] | None) -> list[int]:
+        """The pids in /proc, ascending, but the kernel threads known by the inode of their directory. With proc
+        connector events (``touched``: the processes with one since the previous call), the previous call's pids
+        as those events changed them, without listing /proc."""
+        if touched is None or not self._proc_inodes:
+            with os.scandir(self.proc_root) as entries:
+                listed = {int(entry.name): entry.inode() for entry in entries if entry.name.isdigit()}
+        else:
+            listed = {**self._kernel_threads, **self._proc_inodes}
+            for pid in touched:
+                try:
+                    listed[pid] = os.stat(f"{self.proc_root}/{pid}").st_ino
+                except OSError:  # exited (or hidden)
+                    listed.pop(pid, None)
         known = self._kernel_threads
         self._kernel_threads = {pid: inode for pid, inode in known.items() if listed.get(pid) == inode}
         for pid in self._kernel_threads:
@@ -328,31 +357,39 @@ class OwnerResolver:
         cached: FdTable | None,
         closed: Set[int],
         trust_count: bool = False,
+        trust_identity: bool = False,
         listed: list[int] | None = None,
     ) -> FdTable | None:
         """The pid's fd table, re-reading only new fds and those that held a socket in ``closed`` (asked for
         last time, not now); None when the process was skipped (and counted). ``listed``: its fd numbers as listed
         already (else its fd directory is listed).
 
-        With ``trust_count``, a cached table of the same process (start time and comm), holding no socket in
-        ``closed``, whose fd count equals the count the kernel reports (the size of the fd directory) stands
-        without listing the directory; it is then marked ``unlisted``."""
+        With ``trust_count``, a cached table of the same process (start time and comm; with ``trust_identity``,
+        as the proc connector reported no event, without reading them), holding no socket in ``closed``, whose fd
+        count equals the count the kernel reports (the size of the fd directory) stands without listing the
+        directory; it is then marked ``unlisted``."""
         base = f"{self.proc_root}/{pid}"
         unreadable = self._unreadable.pop(pid, None)
         identity = None  # (start time, comm, fd count), once known
         try:
-            if trust_count and unreadable is not None:
-                stat = read_stat(base)
-                if (stat.start_time, stat.comm, _fd_count(base)) == unreadable:
-                    identity = unreadable
-                    raise ProcessSkipped(Outcome.UNREADABLE)
-            if trust_count and cached is not None and cached.by_inode.keys().isdisjoint(closed):
-                stat = read_stat(base)
-                if (cached.start_time, cached.comm) == (stat.start_time, stat.comm):
-                    count = _fd_count(base)
-                    if count and count == len(cached.fd_inodes):  # 0: not reported (or no fds): list it
-                        cached.unlisted = True
-                        return cached
+            if (
+                trust_count
+                and unreadable is not None
+                and (trust_identity or _identity(base) == unreadable[:2])
+                and _fd_count(base) == unreadable[2]
+            ):
+                identity = unreadable
+                raise ProcessSkipped(Outcome.UNREADABLE)
+            if (
+                trust_count
+                and cached is not None
+                and cached.by_inode.keys().isdisjoint(closed)
+                and (trust_identity or _identity(base) == (cached.start_time, cached.comm))
+            ):
+                count = _fd_count(base)
+                if count and count == len(cached.fd_inodes):  # 0: not reported (or no fds): list it
+                    cached.unlisted = True
+                    return cached
             # fd numbers as ints, compared with the cached table's keys (keeping the names as strings would cost
             # ~100 bytes per fd at 100,000 sockets)
             fds = frozenset(map(int, list_fds(base)) if listed is None else listed)
@@ -525,6 +562,12 @@ class OwnerResolver:
                 else:
                     del found[inode]
         return processes
+
+
+def _identity(base: str) -> tuple[str, str]:
+    """The start time and comm of the process at ``base`` (/proc/<pid>)."""
+    stat = read_stat(base)
+    return stat.start_time, stat.comm
 
 
 def _fd_count(base: str) -> int:

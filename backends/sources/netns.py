@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from netwatch.backends.model.containers import Container, cgroup_path, container_of
 from netwatch.backends.model.namespaces import Namespace, default_name
 from netwatch.backends.model.text import decode_text
+
+if TYPE_CHECKING:
+    from netwatch.backends.process_events import EventReader
 
 BIND_MOUNT_DIRS = ("/run/netns", "/var/run/docker/netns")
 """Where namespaces are kept alive by bind mounts (``ip netns``, Docker)."""
@@ -70,9 +73,13 @@ def own_netns(proc: str = "/proc") -> int | None:
 class Namespaces:
     """Enumerates namespaces at each snapshot, caching what a namespace is called while it exists."""
 
-    def __init__(self, proc: str = "/proc", bind_dirs: Iterable[str] = BIND_MOUNT_DIRS) -> None:
+    def __init__(
+        self, proc: str = "/proc", bind_dirs: Iterable[str] = BIND_MOUNT_DIRS, events: EventReader | None = None
+    ) -> None:
+        """``events``: the proc connector's, where it is read (see :meth:`enumerate`)."""
         self._proc = proc
         self._bind_dirs = tuple(bind_dirs)
+        self._events = events
         self._containers: dict[int, Container | None] = {}
         self._last: tuple[frozenset[tuple[str, int]], int, float, Enumeration] | None = None
         """The last enumeration: its processes (name and inode of each /proc/<pid>), netwatch's namespace, when."""
@@ -83,19 +90,24 @@ class Namespaces:
         came or went (nor netwatch moved) and it is younger than that many seconds: a process that moves itself into
         another namespace (``setns``, ``unshare``) and a namespace bind-mounted with no process in it are then found
         within that bound (reading every process's namespace was ~0.5 ms of an idle refresh, most of /proc's cost
-        being a cold cache's)."""
+        being a cold cache's). With proc connector events, no event since the last call means that no process came or
+        went, without listing /proc (~0.35 ms of an idle refresh)."""
         try:
             own_stat = os.stat(f"{self._proc}/self/ns/net")
         except OSError:
             return Enumeration({0: Found(Namespace(0, "self", own=True), ())})
         own = own_stat.st_ino
+        now = time.monotonic()
+        touched = self._events.take() if self._events is not None else None
+        last = self._last
+        if last is not None and (max_age <= 0 or own != last[1] or now - last[2] >= max_age):
+            last = None
+        if last is not None and touched is not None and not touched:
+            return last[3]
         with os.scandir(self._proc) as entries:
             processes = frozenset((entry.name, entry.inode()) for entry in entries if entry.name.isdigit())
-        now = time.monotonic()
-        if self._last is not None and max_age > 0:
-            last_processes, last_own, at, last = self._last
-            if processes == last_processes and own == last_own and now - at < max_age:
-                return last
+        if last is not None and processes == last[0]:
+            return last[3]
         enumeration = self._enumerate(own, own_stat.st_dev, processes)
         self._last = processes, own, now, enumeration
         return enumeration

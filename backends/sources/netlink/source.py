@@ -34,6 +34,7 @@ from netwatch.backends.sources.netns import (
 from netwatch.backends.sources.procfs import ProcfsSource, sockets_from_rows
 
 if TYPE_CHECKING:
+    from netwatch.backends.process_events import EventReader
     from netwatch.backends.sources.netlink.close_events import CloseEvents
 
 
@@ -66,19 +67,24 @@ class NetlinkSource:
     reports_owners = False
 
     def __init__(
-        self, reuse_records: bool = False, netns: Selection | None = None, extensions: int = inet.ALL_EXTENSIONS
+        self,
+        reuse_records: bool = False,
+        netns: Selection | None = None,
+        extensions: int = inet.ALL_EXTENSIONS,
+        process_events: EventReader | None = None,
     ) -> None:
         """``reuse_records``: a TCP/UDP/RAW socket whose kernel values did not change since the previous snapshot
         (but for an idle socket's clocks) keeps that snapshot's record, undecoded: a live view's refresh then
         costs what changed, not what exists. ``netns``: the network namespaces to dump (default: every one
         netwatch can enter). ``extensions``: the sock_diag extensions the TCP/UDP/RAW dumps ask for (idiag_ext,
-        e.g. ``inet.TABLE_EXTENSIONS``); :meth:`details` reads the others for a few sockets."""
+        e.g. ``inet.TABLE_EXTENSIONS``); :meth:`details` reads the others for a few sockets. ``process_events``: proc
+        connector events, which tell a live source that its list of namespaces still stands without listing /proc."""
         self._extensions = extensions
         self._cgroups = CgroupPaths()
         self._inet = inet.InetDecoder(self._cgroups.path_of)
         self._reuse = reuse_records
         self._selection = netns or Selection()
-        self._namespaces = Namespaces()
+        self._namespaces = Namespaces(events=process_events)
         self._diag: dict[int, DiagSocket] = {}
         """One sock_diag socket per namespace entered (netwatch's own included), closed when it is gone."""
         self._known_tcp: dict[int, _KnownTcp] = {}
