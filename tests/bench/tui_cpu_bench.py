@@ -3,10 +3,12 @@
 Run as root, nothing else heavy running::
 
     python tests/bench/tui_cpu_bench.py [--connections 0 10000 50000] [--seconds 60] [--interval 2] [--settle 10]
+                                        [--processes 0]
 
 For each N it holds N loopback connections (2N sockets, see ``connections.py``; 0 = the idle host as it is),
-then starts, each in a real pseudo-terminal of 160x50 and at the same time: ``netwatch --interval S``,
-``htop -d 10*S`` and ``top -d S``. After a settling time (``--settle``) it reads each process's CPU time (utime
+and ``--processes`` extra processes that sleep (a busy host's many processes, which every tool reads), then starts,
+each in a real pseudo-terminal of 160x50 and at the same time: ``netwatch --interval S``, ``htop -d 10*S`` and
+``top -d S``. After a settling time (``--settle``) it reads each process's CPU time (utime
 + stime from ``/proc/PID/stat``) at the start and the end of the window and reports the share of one core, the RSS
 at the end and, for netwatch, the time from its start until its first full table is on screen (the pty shows the
 socket count in the header). Ratios are against htop. Every process it starts is ended on exit.
@@ -123,10 +125,32 @@ def _pump(tools: list[Watched], seconds: float) -> None:
                     tool.first_table = time.monotonic() - tool.started
 
 
-def measure(connections: int, seconds: float, interval: float, settle: float) -> list[dict[str, object]]:
+@contextlib.contextmanager
+def _sleeping_processes(count: int) -> Iterator[None]:
+    """``count`` forked children that sleep until the end (then killed and reaped)."""
+    children: list[int] = []
+    try:
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:  # the child: sleeps until killed, never returns
+                while True:
+                    signal.pause()
+            children.append(pid)
+        yield
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def measure(
+    connections: int, processes: int, seconds: float, interval: float, settle: float
+) -> list[dict[str, object]]:
     with contextlib.ExitStack() as stack:
         if connections:
             stack.enter_context(ConnectionPool(connections))
+        stack.enter_context(_sleeping_processes(processes))
         tools = stack.enter_context(_tools(interval))
         deadline = time.monotonic() + FIRST_TABLE_TIMEOUT
         while tools[0].first_table is None and time.monotonic() < deadline:
@@ -137,10 +161,12 @@ def measure(connections: int, seconds: float, interval: float, settle: float) ->
         _pump(tools, seconds)
         elapsed = time.monotonic() - started
         sockets = _socket_count()
+        on_host = sum(1 for name in os.listdir("/proc") if name.isdigit())
         return [
             {
                 "tool": tool.name,
                 "sockets": sockets,
+                "processes": on_host,
                 "cpu_percent": 100 * (tool.cpu_seconds() - before[tool.name]) / elapsed,
                 "rss_mb": tool.rss_mb(),
                 "first_table_s": tool.first_table,
@@ -165,18 +191,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds after the first table before "
                         f"the window (default {SETTLE_SECONDS:g}; 70: after netwatch's first minute)")
+    parser.add_argument("--processes", type=int, default=0, help="extra sleeping processes held meanwhile")
     options = parser.parse_args(argv)
     compile_netwatch()
-    print("| sockets | tool | CPU (% of one core) | vs htop | RSS | first table |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    print("| sockets | processes | tool | CPU (% of one core) | vs htop | RSS | first table |")
+    print("| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for connections in options.connections:
-        rows = measure(connections, options.seconds, options.interval, options.settle)
+        rows = measure(connections, options.processes, options.seconds, options.interval, options.settle)
         htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
         for row in rows:
             ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
             first = f"{row['first_table_s']:.2f} s" if row["first_table_s"] is not None else "-"
-            print(f"| {row['sockets']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | {ratio} | "
-                  f"{row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
+            print(f"| {row['sockets']:,} | {row['processes']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | "
+                  f"{ratio} | {row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
     return 0
 
 
