@@ -410,7 +410,9 @@ class NetwatchApp(ActionKeys, App[None]):
         self._update_summary()
 
     def _apply_frame(self, refresh: Refresh, request: ViewRequest) -> None:
-        if not self.query("#summary"):  # handed over as the app shuts down: its widgets are gone, and so is the frame
+        try:  # (a query's truth walks the whole DOM: 0.6 ms of each idle refresh)
+            self.query_one("#summary", SummaryBar)
+        except NoMatches:  # handed over as the app shuts down: its widgets are gone, and so is the frame
             return
         self._collecting = False
         self._collect_error = None
