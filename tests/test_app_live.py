@@ -164,6 +164,28 @@ async def test_refreshes_of_a_busy_selected_connection_repaint_and_never_lay_the
         assert 8 <= len(bars) <= 9 and set(bars) <= set("▁▂▃▄▅▆▇█")  # a cell per sample since the first
 
 
+async def test_each_refresh_looks_the_selected_connection_up_again_on_its_own_thread(connection):
+    """The detail pane's connection is looked up again with everything known (memory, socket options... that light
+    table snapshots leave out) by each refresh, on the refresh thread: the pane starts no lookup of its own, so an
+    idle refresh wakes no other thread."""
+    listener, client, _ = connection
+    app = live_app(filter_text=f"sport = :{client.getsockname()[1]} and dport = :{listener.getsockname()[1]}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        source = app.refresher.source
+        assert isinstance(source, LiveSource)
+        callers: list[str] = []
+        details = source.details
+        source.details = lambda sockets: callers.append(threading.current_thread().name) or details(sockets)
+        for _ in range(3):
+            await refresh(pilot)
+        assert len(callers) == 3 and all(name.startswith("netwatch-refresh") for name in callers), callers
+        app.query_one("#detail").scroll_end(animate=False)
+        await pilot.pause()
+        pane = " ".join(screen_text(app).split())
+        assert "bind_address_no_port False" in pane  # the socket options, an extension the tables leave out
+
+
 def test_live_source_takes_snapshots_on_its_own_thread_and_runs_a_refresh_there_without_a_hop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -33,7 +33,7 @@ from netwatch.backends.filter import FilterError, SocketFilter
 from netwatch.backends.history.tracker import Event
 from netwatch.backends.model.records import Socket, owner_pids
 from netwatch.backends.model.source_result import BackendUnavailable
-from netwatch.tui.app.actions import ActionKeys
+from netwatch.tui.app.actions import SOCKET_VIEWS, ActionKeys
 from netwatch.tui.app.detail import DetailPane, namespace_summary, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
@@ -420,6 +420,8 @@ class NetwatchApp(ActionKeys, App[None]):
             self.refresher.release(self.frame)
         self.frame = frame = refresh.frame
         self._series.clear()
+        if refresh.detail is not None:
+            self.query_one("#detail", DetailPane).looked_up(refresh.detail, frame.snapshot.monotonic)
         self._update_summary()
         oldest = frame.events[0].monotonic if frame.events else math.inf
         self.query_one("#events", EventLog).add_events(refresh.new_events, oldest)
@@ -434,7 +436,10 @@ class NetwatchApp(ActionKeys, App[None]):
 
     def _request(self) -> ViewRequest:
         table = self.table()
-        return ViewRequest(self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse)
+        detail = table.cursor_key if self.view in SOCKET_VIEWS else None  # the pane shows that socket
+        return ViewRequest(
+            self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse, detail
+        )
 
     def _rebuild(self) -> None:
         """The view, filter or naming changed: rebuild the active view's rows from the current frame."""

@@ -451,6 +451,11 @@ class DetailPane(VerticalScroll, can_focus=True):
                     return
         self._draw_socket(sock, frame, rtt_ms, throughput)
 
+    def looked_up(self, sock: Socket, taken: float) -> None:
+        """``sock`` as looked up again already (with the refresh of the frame taken at monotonic ``taken``): shown
+        with that frame, it needs no lookup of its own."""
+        self._looked_up = _LookedUp(sock.key, taken, sock)
+
     # The worker gets the one record, not the frame: a finished worker is garbage in a reference cycle, which
     # would keep a whole snapshot alive until the cyclic collector runs (measured: 591 MB at 100,000 sockets).
     @work(thread=True, group="details", exit_on_error=False, description="look up a socket's details")
