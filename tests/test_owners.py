@@ -608,6 +608,7 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
     events = process_events()
     resolver = OwnerResolver(revalidate_every=float("inf"), events=events.reader())  # no rolling re-listing
     watcher = events.reader()
+    watcher.take()  # its first take is unknown: from here on, it sees every event the resolver's takes see
     wanted = {inode_of(sock) for sock in tcp_pair}
     resolver.owners_of(wanted)  # the first take is unknown: a whole pass
     resolver.owners_of(wanted)
@@ -624,9 +625,12 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
 
     monkeypatch.setattr(resolver_module, "read_stat", read_stat)
     monkeypatch.setattr(os, "scandir", scandir)
-    before = watcher.take() or set()  # the host's other processes may change meanwhile: those are read
+    before = watcher.take()  # the host's other processes may change meanwhile: those are read
+    assert before is not None
     owners = resolver.owners_of(wanted)
-    changed = before | (watcher.take() or set())
+    after = watcher.take()
+    assert after is not None
+    changed = before | after
     assert all(owners[inode_of(sock)] == (Owner(PID, sock.fileno()),) for sock in tcp_pair)
     assert {int(base.rsplit("/", 1)[1]) for base in stats} <= changed | {PID}  # its own count is no check
 
