@@ -35,8 +35,10 @@ _EVENT = struct.Struct("=I12x IIII")
 ...) for an acknowledgement."""
 _EVENT_AT = 16 + 20  # after nlmsghdr and cn_msg
 _ACK_AT = 16 + 12  # cn_msg's ack
-ACK_TIMEOUT = 0.5
-"""Seconds :meth:`ProcessEvents.subscribe` waits for the kernel's acknowledgement (it comes at once, or never)."""
+ACK_TIMEOUT = 0.05
+"""Seconds :func:`listen` waits for the kernel's acknowledgement: it is queued before the subscribing ``send``
+returns (the connector answers in the sender's call), or never (another pid or user namespace, as in a container,
+where this wait is what a live collector's first snapshot pays)."""
 MAX_DRAIN = 4096
 """Datagrams one drain reads at most (the default receive buffer holds ~300); more: the readers' takes are unknown."""
 MAX_PENDING = 65536

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -117,3 +118,17 @@ def test_each_datagram_names_the_process_pyroute2_decodes_from_it() -> None:
     assert {"PROC_EVENT_FORK", "PROC_EVENT_EXEC", "PROC_EVENT_COMM", "PROC_EVENT_EXIT"} <= kinds
     assert pid in {process_of(datagram) for datagram in datagrams}
     assert threads  # this process's new thread was among them, and named no process
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs util-linux's unshare")
+def test_in_a_pid_namespace_of_its_own_the_kernel_reports_nothing_and_subscribe_says_so_at_once() -> None:
+    """The kernel reports process events only to the initial pid namespace (a container's netwatch is told nothing):
+    the subscription is not acknowledged there, and subscribe returns None after a short wait, not events never
+    coming."""
+    code = (
+        "import time; from netwatch.backends.process_events import ProcessEvents; started = time.monotonic(); "
+        "print(ProcessEvents.subscribe() is None, time.monotonic() - started)"
+    )
+    command = ["unshare", "--pid", "--fork", sys.executable, "-c", code]
+    refused, waited = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    assert refused == "True" and float(waited) < 0.5
