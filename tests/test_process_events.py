@@ -71,9 +71,12 @@ def test_events_lost_to_a_full_buffer_make_the_next_take_unknown() -> None:
                 os._exit(0)
             os.waitpid(pid, 0)
         assert reader.take() is None
-        pid = run_child("pass")
-        taken = reader.take()
-        assert taken is not None and pid in taken  # known again after that
+        for _ in range(20):  # known again after that (unless the host's other processes fill it again meanwhile)
+            pid = run_child("pass")
+            taken = reader.take()
+            if taken is not None:
+                break
+        assert taken is not None and pid in taken
     finally:
         events.close()
 
