@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,12 +230,11 @@ def test_the_last_enumeration_is_kept_while_no_process_comes_or_goes_and_for_max
 
 @ROOT_ONLY
 def test_with_process_events_the_last_enumeration_stands_without_listing_proc_until_a_process_comes(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, process_events: Callable[..., ProcessEvents]
 ) -> None:
     """With the proc connector's events, no event since the last enumeration means no process came or went: it
     stands without /proc being listed; a process new in a new namespace is found at the next call."""
-    events = ProcessEvents.subscribe()
-    assert events is not None
+    events = process_events()
     listings: list[str] = []
     real_scandir = os.scandir
 
@@ -245,26 +244,23 @@ def test_with_process_events_the_last_enumeration_stands_without_listing_proc_un
 
     monkeypatch.setattr(os, "scandir", scandir)
     namespaces, watcher = Namespaces(events=events.reader()), events.reader()
+    namespaces.enumerate(60)
+    for _ in range(100):  # the host's other processes come and go too: until a quiet moment
+        watcher.take()
+        last = namespaces.enumerate(60)
+        quiet = watcher.take()
+        listings.clear()
+        kept = namespaces.enumerate(60)
+        if quiet == set() and watcher.take() == set():  # no event between the two calls' takes
+            assert kept is last and "/proc" not in listings
+            break
+    else:
+        pytest.skip("the host never went quiet for two calls")
+    child = _start(["unshare", "-n"], 2027, before="ip link set lo up && ")
     try:
-        namespaces.enumerate(60)
-        for _ in range(100):  # the host's other processes come and go too: until a quiet moment
-            watcher.take()
-            last = namespaces.enumerate(60)
-            quiet = watcher.take()
-            listings.clear()
-            kept = namespaces.enumerate(60)
-            if quiet == set() and watcher.take() == set():  # no event between the two calls' takes
-                assert kept is last and "/proc" not in listings
-                break
-        else:
-            pytest.skip("the host never went quiet for two calls")
-        child = _start(["unshare", "-n"], 2027, before="ip link set lo up && ")
-        try:
-            assert child.inode in namespaces.enumerate(60).found
-        finally:
-            child.stop()
+        assert child.inode in namespaces.enumerate(60).found
     finally:
-        events.close()
+        child.stop()
 
 
 @ROOT_ONLY

@@ -61,24 +61,6 @@ def shared_resolver() -> OwnerResolver:
 
 
 @pytest.fixture
-def process_events() -> Iterator[Callable[[], ProcessEvents]]:
-    """Subscribes to the proc connector when called (root only: skips the test elsewhere)."""
-    subscribed: list[ProcessEvents] = []
-
-    def subscribe() -> ProcessEvents:
-        if os.geteuid() != 0:
-            pytest.skip("the proc connector reports to root (before Linux 6.6)")
-        events = ProcessEvents.subscribe()
-        assert events is not None, "root in the initial namespaces: the kernel acknowledges the subscription"
-        subscribed.append(events)
-        return events
-
-    yield subscribe
-    for events in subscribed:
-        events.close()
-
-
-@pytest.fixture
 def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
@@ -281,7 +263,7 @@ def test_the_fd_tables_of_a_live_cold_scan_are_the_same_on_both_paths(
     ids=["from-what-changed", "whole-merge", "with-process-events"],
 )
 def test_each_call_finds_what_a_fresh_resolver_finds(
-    update: str, with_events: bool, monkeypatch: pytest.MonkeyPatch, process_events: Callable[[], ProcessEvents]
+    update: str, with_events: bool, monkeypatch: pytest.MonkeyPatch, process_events: Callable[..., ProcessEvents]
 ) -> None:
     """A call updates the previous call's owners from what changed (or, where that is larger, merges every table
     again): sockets opened, dup-ed, closed, shared with a child, asked for no more and again; also where proc
@@ -599,7 +581,7 @@ def test_an_unreadable_process_is_listed_again_only_once_it_changed(
 
 
 def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_without_one(
-    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch, process_events: Callable[[], ProcessEvents]
+    tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch, process_events: Callable[..., ProcessEvents]
 ) -> None:
     """Where the proc connector reports no event for a process, a warm call neither lists /proc nor reads its
     ``stat``: its fd count alone tells whether its table stands."""
@@ -636,7 +618,7 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
 
 
 def test_with_process_events_a_rename_and_an_exec_are_seen(
-    tcp_pair: tuple[socket.socket, ...], process_events: Callable[[], ProcessEvents]
+    tcp_pair: tuple[socket.socket, ...], process_events: Callable[..., ProcessEvents]
 ) -> None:
     """A process renamed (comm) or exec'd keeps its sockets and pid: the events alone tell the resolver to read its
     identity again, and its record changes."""

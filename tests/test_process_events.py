@@ -10,7 +10,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from pyroute2.netlink.connector.cn_proc import ProcEventMarshal
@@ -20,14 +20,6 @@ from netwatch.backends.process_events import ProcessEvents, listen, process_of, 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the proc connector reports to root (before Linux 6.6)")
 
 
-@pytest.fixture
-def events() -> Iterator[ProcessEvents]:
-    subscribed = ProcessEvents.subscribe()
-    assert subscribed is not None, "root in the initial namespaces: the kernel acknowledges the subscription"
-    yield subscribed
-    subscribed.close()
-
-
 def run_child(code: str) -> int:
     """Fork, exec ``python -c code`` and reap it; its pid."""
     child = subprocess.Popen([sys.executable, "-c", code])
@@ -35,7 +27,10 @@ def run_child(code: str) -> int:
     return child.pid
 
 
-def test_a_child_forked_execed_renamed_and_gone_is_reported_to_each_reader_once(events: ProcessEvents) -> None:
+def test_a_child_forked_execed_renamed_and_gone_is_reported_to_each_reader_once(
+    process_events: Callable[..., ProcessEvents],
+) -> None:
+    events = process_events()
     first, second = events.reader(), events.reader()
     assert first.take() is None  # nothing is known before the first take
     pid = run_child("open('/proc/self/comm', 'w').write('renamed')")
@@ -49,8 +44,8 @@ def test_a_child_forked_execed_renamed_and_gone_is_reported_to_each_reader_once(
     assert taken is not None and other in taken
 
 
-def test_threads_coming_and_going_change_no_process(events: ProcessEvents) -> None:
-    reader = events.reader()
+def test_threads_coming_and_going_change_no_process(process_events: Callable[..., ProcessEvents]) -> None:
+    reader = process_events().reader()
     reader.take()
     thread = threading.Thread(target=lambda: None)
     thread.start()
@@ -59,29 +54,27 @@ def test_threads_coming_and_going_change_no_process(events: ProcessEvents) -> No
     assert taken is not None and os.getpid() not in taken
 
 
-def test_events_lost_to_a_full_buffer_make_the_next_take_unknown() -> None:
-    events = ProcessEvents.subscribe(receive_buffer=4096)  # room for a few datagrams
-    assert events is not None
-    try:
-        reader = events.reader()
-        reader.take()
-        for _ in range(100):  # ~300 events
-            pid = os.fork()
-            if pid == 0:
-                os._exit(0)
-            os.waitpid(pid, 0)
-        assert reader.take() is None
-        for _ in range(20):  # known again after that (unless the host's other processes fill it again meanwhile)
-            pid = run_child("pass")
-            taken = reader.take()
-            if taken is not None:
-                break
-        assert taken is not None and pid in taken
-    finally:
-        events.close()
+def test_events_lost_to_a_full_buffer_make_the_next_take_unknown(
+    process_events: Callable[..., ProcessEvents],
+) -> None:
+    reader = process_events(receive_buffer=4096).reader()  # room for a few datagrams
+    reader.take()
+    for _ in range(100):  # ~300 events
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    assert reader.take() is None
+    for _ in range(20):  # known again after that (unless the host's other processes fill it again meanwhile)
+        pid = run_child("pass")
+        taken = reader.take()
+        if taken is not None:
+            break
+    assert taken is not None and pid in taken
 
 
-def test_a_closed_subscription_reads_as_unknown(events: ProcessEvents) -> None:
+def test_a_closed_subscription_reads_as_unknown(process_events: Callable[..., ProcessEvents]) -> None:
+    events = process_events()
     reader = events.reader()
     reader.take()
     events.close()
