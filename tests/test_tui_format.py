@@ -82,3 +82,33 @@ def test_detail_units_bbr_mss_ssthresh_and_no_counters():
     assert lines(("unix", 7001))["send"] == "rate n/a (no counters for unix)"
     assert lines(("tcp", 1))["seen"].startswith("≥")  # there before netwatch's first snapshot
     assert not lines(("tcp", 700))["seen"].startswith("≥")  # opened while watched
+
+
+def test_detail_grid_is_built_as_a_join_of_dim_lines():
+    """The detail pane's label/value grid, built as one Text, equals what a Text per line (dim label and padding,
+    value appended) joined by newlines gives: same characters, same spans in the same order."""
+    from rich.text import Text
+
+    from netwatch.tui.app.detail import _grid
+    from netwatch.tui.view.safe_text import plain
+
+    def joined(fields: list[tuple[str, Text | str]]) -> Text:
+        width = max((len(label) for label, _ in fields), default=0)
+        lines = []
+        for label, value in fields:
+            line = Text(label.ljust(width) + " ", style="dim")
+            line.append_text(value if isinstance(value, Text) else Text(value))
+            lines.append(line)
+        return Text("\n").join(lines)
+
+    styled = Text("fast", style="bold")
+    styled.stylize("red", 1, 3)
+    cases: list[list[tuple[str, Text | str]]] = [
+        [],
+        [("rtt", "1.2 ms")],
+        [("cmdline", plain("evil\x1b[2J\u202e x")), ("bell\x07", "a\rb"), ("state", styled), ("empty", Text("")),
+         ("name", plain("nginx", "bold")), ("a much longer label", "1")],
+    ]  # fmt: skip
+    for fields in cases:
+        ours, theirs = _grid(fields), joined(fields)
+        assert (ours.plain, ours.spans, ours.style) == (theirs.plain, theirs.spans, theirs.style)
