@@ -584,7 +584,8 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
     tcp_pair: tuple[socket.socket, ...], monkeypatch: pytest.MonkeyPatch, process_events: Callable[..., ProcessEvents]
 ) -> None:
     """Where the proc connector reports no event for a process, a warm call neither lists /proc nor reads its
-    ``stat``: its fd count alone tells whether its table stands."""
+    ``stat``: its fd count alone tells whether its table stands (another process may open or close a file meanwhile,
+    e.g. a sibling test worker: its moved count has it listed and read)."""
     from netwatch.backends.owners import resolver as resolver_module
 
     events = process_events()
@@ -595,7 +596,8 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
     resolver.owners_of(wanted)  # the first take is unknown: a whole pass
     resolver.owners_of(wanted)
     stats: list[str] = []
-    real_read_stat, real_scandir = resolver_module.read_stat, os.scandir
+    counts: dict[int, int] = {}
+    real_read_stat, real_scandir, real_fd_count = resolver_module.read_stat, os.scandir, resolver_module._fd_count
 
     def read_stat(base: str) -> proc_files.ProcStat:
         stats.append(base)
@@ -605,7 +607,13 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
         assert path != "/proc", "/proc listed"
         return real_scandir(path)
 
+    def fd_count(base: str) -> int:
+        counts[int(base.rsplit("/", 1)[1])] = count = real_fd_count(base)
+        return count
+
     monkeypatch.setattr(resolver_module, "read_stat", read_stat)
+    monkeypatch.setattr(resolver_module, "_fd_count", fd_count)
+    cached = {pid: len(table.fd_inodes) for pid, table in resolver._pids.items() if table is not None}
     monkeypatch.setattr(os, "scandir", scandir)
     before = watcher.take()  # the host's other processes may change meanwhile: those are read
     assert before is not None
@@ -614,7 +622,9 @@ def test_with_process_events_a_call_reads_only_the_fd_counts_of_processes_withou
     assert after is not None
     changed = before | after
     assert all(owners[inode_of(sock)] == (Owner(PID, sock.fileno()),) for sock in tcp_pair)
-    assert {int(base.rsplit("/", 1)[1]) for base in stats} <= changed | {PID}  # its own count is no check
+    moved = {pid for pid, count in counts.items() if count != cached.get(pid)}
+    assert {int(base.rsplit("/", 1)[1]) for base in stats} <= changed | moved | {PID}  # its own count is no check
+    assert len(counts) > len(changed | moved | {PID})  # the others' counts were read, and their tables stood
 
 
 def test_with_process_events_a_rename_and_an_exec_are_seen(
