@@ -418,7 +418,7 @@ def spark_segments(data: Sequence[float], low: Color, high: Color, style: RichSt
     minimum, maximum = min(data), max(data)
     extent = maximum - minimum or 1
     (r1, g1, b1), (r2, g2, b2) = low.get_truecolor(), high.get_truecolor()
-    segments: list[Segment] = []
+    segments = []
     for value in data:
         ratio = (value - minimum) / extent
         color = Color.from_rgb(r1 + (r2 - r1) * ratio, g1 + (g2 - g1) * ratio, b1 + (b2 - b1) * ratio)
@@ -498,10 +498,8 @@ class DetailPane(VerticalScroll, can_focus=True):
     def looked_up(self, sockets: Iterable[Socket], taken: float) -> None:
         """The socket shown, if among ``sockets`` looked up again already (with the refresh of the frame taken at
         monotonic ``taken``): shown with that frame, it needs no lookup of its own."""
-        if self._showing is None:
-            return
         for sock in sockets:
-            if sock.key == self._showing[0]:
+            if self._showing is not None and sock.key == self._showing[0]:
                 self._looked_up = _LookedUp(sock.key, taken, sock)
 
     # The worker gets the one record, not the frame: a finished worker is garbage in a reference cycle, which
