@@ -42,9 +42,8 @@ class ViewRequest:
     sort_index: int
     """The table's sort column when asked (its rows are sorted here, on a worker thread)."""
     sort_reverse: bool
-    detail_keys: tuple[Hashable, ...] = ()
-    """The sockets the detail panes show (the view's and each drill-down's): a light source's refresh looks them up
-    again (:attr:`Refresh.details`)."""
+    detail_key: Hashable | None = None
+    """The socket the detail pane shows, if any: a light source's refresh looks it up again (:attr:`Refresh.detail`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +54,9 @@ class Refresh:
     frame: Frame
     rows: TableRows
     new_events: list[Event]
-    details: tuple[Socket, ...] = ()
-    """The request's ``detail_keys`` sockets with everything known about them, looked up on the refresh's thread
-    right after the snapshot (its caches still warm, no thread of its own), where the source is light."""
+    detail: Socket | None = None
+    """The request's ``detail_key`` socket with everything known about it, looked up on the refresh's thread right
+    after the snapshot (its caches still warm, no thread of its own), where the source is light; else None."""
 
 
 class Refresher:
@@ -96,20 +95,20 @@ class Refresher:
         self._latest = frame
         rows = self.rows(frame, request)
         new_events = accepted_events(frame.new_events, _socket_filter(request))
-        details = self._details([snapshot.sockets[key] for key in request.detail_keys if key in snapshot.sockets])
+        detail = self._detail(snapshot.sockets.get(request.detail_key) if request.detail_key is not None else None)
         self.gc_policy.after_refresh(len(snapshot.sockets))
         trim_heap()
-        return Refresh(self.holds.hold(frame), rows, new_events, details)
+        return Refresh(self.holds.hold(frame), rows, new_events, detail)
 
-    def _details(self, sockets: list[Socket]) -> tuple[Socket, ...]:
-        """``sockets`` looked up again with everything known (a light source's); none on an error (then each pane
-        looks its socket up, and shows the table's record meanwhile)."""
-        if not sockets or not self.source.light:
-            return ()
+    def _detail(self, sock: Socket | None) -> Socket | None:
+        """``sock`` looked up again with everything known (a light source's), or None (then the pane looks it up)."""
+        if sock is None or not self.source.light:
+            return None
         try:
-            return tuple(self.source.details(sockets))
-        except Exception:
-            return ()
+            (found,) = self.source.details([sock])
+        except Exception:  # as the pane's own lookup: it tries again, and shows the table's record meanwhile
+            return None
+        return found
 
     def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
         """The rows ``request`` asks for, sorted; they hold ``frame`` until released (call on a worker)."""
