@@ -415,7 +415,7 @@ def spark_segments(data: Sequence[float], low: Color, high: Color, style: RichSt
     minimum, maximum = min(data), max(data)
     extent = maximum - minimum or 1
     (r1, g1, b1), (r2, g2, b2) = low.get_truecolor(), high.get_truecolor()
-    segments = []
+    segments: list[Segment] = []
     for value in data:
         ratio = (value - minimum) / extent
         color = Color.from_rgb(r1 + (r2 - r1) * ratio, g1 + (g2 - g1) * ratio, b1 + (b2 - b1) * ratio)
