@@ -10,7 +10,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import Static
 
-from netwatch.tui.app.widgets.text_lines import TextLines, split_lines
+from netwatch.tui.app.widgets.text_lines import TextLines, join_lines, split_lines
 
 WIDTH = 30
 
@@ -84,6 +84,23 @@ async def test_draws_as_static_does_and_repaints_only_changed_rows():
         assert drawn(lines) == drawn(static) == unselected
 
 
+async def test_lines_shown_without_a_text_draw_as_their_text_does():
+    """``update_lines`` (the detail pane's body, built line by line) draws what a Static draws for the text the lines
+    join into, repaints only a changed line, and renders that text for a selection to copy."""
+    app = SideBySide()
+    async with app.run_test(size=(80, 24)) as pilot:
+        static, lines = app.query_one("#static", Static), app.query_one("#lines", CountingLines)
+        for clock in (100, 2100, 4100):
+            text = detail(clock)
+            text.style = ""  # lines have no style of their whole text
+            lines.drawn = []
+            static.update(text)
+            lines.update_lines(split_lines(text), layout=clock == 100)
+            await pilot.pause()
+            assert drawn(lines) == drawn(static)
+            assert lines.render().plain == text.plain and split_lines(lines.render()) == split_lines(text)
+        assert len(set(lines.drawn)) == 1  # the clock's row
+
 
 def test_lines_divide_as_rich_splits():
     texts = [Text(""), Text("one line", style="bold"), Text("\n"), Text("\n\nx\n"), detail(7)]
@@ -92,5 +109,7 @@ def test_lines_divide_as_rich_splits():
         edges.stylize(f"color({start})", start, end)  # spans ending at, starting at and covering only a newline
     texts.append(edges)
     for text in texts:
-        ours = [(line, list(spans)) for _, line, spans in split_lines(text)]
+        ours = [(line, list(spans)) for line, spans in split_lines(text)]
         assert ours == [(line.plain, line.spans) for line in text.split("\n", allow_blank=True)]
+        joined = join_lines(split_lines(text))
+        assert joined.plain == text.plain and split_lines(joined) == split_lines(text)

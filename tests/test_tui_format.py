@@ -68,8 +68,8 @@ def test_detail_units_bbr_mss_ssthresh_and_no_counters():
     frame = frame_from(history, recorded_snapshot(1))
 
     def lines(key) -> dict[str, str]:
-        body = "\n".join(text.plain for _title, text in detail_sections(frame.sockets[key], frame))
-        return {line.split()[0]: " ".join(line.split()[1:]) for line in body.splitlines() if line.strip()}
+        body = [line for _title, lines in detail_sections(frame.sockets[key], frame) for line, _spans in lines]
+        return {line.split()[0]: " ".join(line.split()[1:]) for line in body if line.strip()}
 
     bulk = lines(("tcp", BULK_COOKIE))
     assert bulk["bw"] == "2.5 MiB/s (20.8 Mbit/s)" and bulk["min_rtt"] != "46,738"

@@ -24,7 +24,7 @@ from netwatch.backends.model.containers import Container
 from netwatch.backends.model.endpoints import format_endpoint
 from netwatch.backends.model.names import TCP_STATES, short_state, state_rank
 from netwatch.backends.model.records import Process, Socket, tcp_info_at, timer_at
-from netwatch.tui.app.widgets.text_lines import TextLines
+from netwatch.tui.app.widgets.text_lines import Line, TextLines, join_lines, split_lines
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.namespaces import NamespaceTotals
@@ -225,38 +225,39 @@ def owner_lines(sock: Socket, processes: Mapping[int, Process]) -> list[Text]:
 
 def _grid(fields: Iterable[Field]) -> Text:
     """Label/value lines, labels padded to one column and dimmed with their line (plain Text: far cheaper to render
-    than a Table). Built as one Text, as ``Text("\\n").join`` of a dim Text per line would build it: a Text per line
-    cost three times as much, at every refresh of the detail pane."""
+    than a Table)."""
+    return join_lines(_grid_lines(fields))
+
+
+def _grid_lines(fields: Iterable[Field]) -> list[Line]:
+    """The lines of :func:`_grid`, each built as ``Text("\\n").join`` of a dim Text per line would build it (a Text
+    per line cost three times as much, at every refresh of the detail pane)."""
     fields = list(fields)
     width = max((len(label) for label, _ in fields), default=0)
-    lines: list[str] = []
-    spans: list[Span] = []
-    start = 0
+    lines: list[Line] = []
     for label, value in fields:
         head = strip_control_codes(label.ljust(width) + " ")
-        body = value.plain if isinstance(value, Text) else strip_control_codes(value)
-        lines.append(head + body)
-        end = start + len(head) + len(body)
-        spans.append(Span(start, end, "dim"))
         if isinstance(value, Text):
-            offset = end - len(body)
-            if value.style:
-                spans.append(Span(offset, end, value.style))
-            spans += [Span(offset + first, offset + last, style) for first, last, style in value.spans]
-        start = end + 1
-    return Text("\n".join(lines), spans=spans)
+            body, end = value.plain, len(head) + len(value.plain)
+            spans = [Span(0, end, "dim"), *((Span(len(head), end, value.style),) if value.style else ()),
+                     *(Span(len(head) + first, len(head) + last, style) for first, last, style in value.spans)]
+            lines.append((head + body, tuple(spans)))
+        else:
+            line = head + strip_control_codes(value)
+            lines.append((line, (Span(0, len(line), "dim"),)))
+    return lines
 
 
-def _heading(title: str) -> Text:
-    return Text(title, style="bold underline")
+def _heading(title: str) -> Line:
+    return title, (Span(0, len(title), "bold underline"),)
 
 
-def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
+def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, list[Line]]]:
     """(title, body) pairs for every group that has something to show."""
     processes = frame.snapshot.processes
-    sections: list[tuple[str, Text]] = [
-        ("Socket", _grid(socket_fields(sock, frame))),
-        ("Traffic", _grid(traffic_fields(sock, frame))),
+    sections: list[tuple[str, list[Line]]] = [
+        ("Socket", _grid_lines(socket_fields(sock, frame))),
+        ("Traffic", _grid_lines(traffic_fields(sock, frame))),
     ]
     info = tcp_info_at(sock, frame.snapshot.monotonic)
     for title, names in TCP_INFO_GROUPS:
@@ -265,18 +266,19 @@ def detail_sections(sock: Socket, frame: Frame) -> list[tuple[str, Text]]:
         if title.startswith("Windows") and sock.congestion:
             present.insert(0, ("congestion", plain(sock.congestion)))
         if present:
-            sections.append((title, _grid(present)))
-    sections.append(("Memory", _grid(memory_fields(sock))))
+            sections.append((title, _grid_lines(present)))
+    sections.append(("Memory", _grid_lines(memory_fields(sock))))
     kernel = kernel_fields(sock)
     if kernel:
-        sections.append(("Kernel", _grid(kernel)))
+        sections.append(("Kernel", _grid_lines(kernel)))
     for name, values in sock.extensions.items():
-        sections.append((visible(str(name)), _grid(extension_fields(str(name), values))))
+        sections.append((visible(str(name)), _grid_lines(extension_fields(str(name), values))))
     rest = [(name, tcp_info_value(name, value, info)) for name, value in info.items() if name not in _GROUPED]
     if rest:
-        sections.append(("Other tcp_info fields", _grid(rest)))
+        sections.append(("Other tcp_info fields", _grid_lines(rest)))
     owners = owner_lines(sock, processes)
-    sections.append(("Owners", Text("\n").join(owners) if owners else Text("no visible owner", style="dim")))
+    owners_text = Text("\n").join(owners) if owners else Text("no visible owner", style="dim")
+    sections.append(("Owners", split_lines(owners_text)))
     return sections
 
 
@@ -374,18 +376,19 @@ def _shared_rate(rate: float, shared: float) -> str:
     return fmt.rate(rate) + (f" ({fmt.rate(shared)} on shared sockets)" if shared >= 1 else "")
 
 
-def _shape(content: Text, width: int) -> tuple[int, ...] | None:
-    """How many terminal lines each line of ``content`` takes at ``width`` (None: width not known yet)."""
+def _shape(lines: Sequence[str], width: int) -> tuple[int, ...] | None:
+    """How many terminal lines each of ``lines`` takes at ``width`` (None: width not known yet)."""
     if width <= 0:
         return None
-    return tuple(max(0, cell_len(line) - 1) // width for line in content.plain.split("\n"))
+    return tuple(max(0, cell_len(line) - 1) // width for line in lines)
 
 
-def render_detail(sock: Socket, frame: Frame) -> Text:
-    parts: list[Text] = []
+def render_detail(sock: Socket, frame: Frame) -> list[Line]:
+    """The detail pane's body: each section's heading, its lines and a blank line."""
+    lines: list[Line] = []
     for title, body in detail_sections(sock, frame):
-        parts += [_heading(title), body, Text("")]
-    return Text("\n").join(parts)
+        lines += [_heading(title), *body, ("", ())]
+    return lines
 
 
 class SampleSparkline(Sparkline):
@@ -440,7 +443,7 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def __init__(self, *children: Widget, **options: Any) -> None:
         super().__init__(*children, **options)
-        self._shown: dict[str, Text] = {}
+        self._shown: dict[str, Text | list[Line]] = {}
         self._shapes: dict[str, tuple[int, ...] | None] = {}
         self._showing: tuple[Hashable, float] | None = None
         """The key of the socket shown, and the monotonic time of its frame."""
@@ -539,30 +542,40 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._show("#detail-title", Text(title, style="bold"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
-        self._show("#detail-body", body)
+        self._show("#detail-body", split_lines(body))
 
     def text(self) -> str:
         """What the pane shows, as plain text (``C`` copies it)."""
-        return "\n".join(self._shown[part].plain for part in ("#detail-title", "#detail-body") if part in self._shown)
+        shown = [self._shown[part] for part in ("#detail-title", "#detail-body") if part in self._shown]
+        return "\n".join("\n".join(_plain_lines(content)) for content in shown)
 
     def show_message(self, message: str) -> None:
         self._showing = self._waiting = None
         self._show("#detail-title", Text(message, style="dim"))
         self._spark("rtt", [], "")
         self._spark("thru", [], "")
-        self._show("#detail-body", Text())
+        self._show("#detail-body", [("", ())])
 
     def _spark(self, name: str, data: list[float], now: str) -> None:
         self.query_one(f"#{name}-spark", SampleSparkline).data = data
         self._show(f"#{name}-now", Text(now))
 
-    def _show(self, selector: str, content: Text) -> None:
+    def _show(self, selector: str, content: Text | list[Line]) -> None:
         """Update one part only when what it shows changes, and lay the pane out again only when the part's height
-        may have changed: on a quiet socket only a few values (its timer, the ``last_*`` clocks) change."""
+        may have changed: on a quiet socket only a few values (its timer, the ``last_*`` clocks) change, and the body
+        paints again only their lines."""
         if self._shown.get(selector) == content:
             return
         widget = self.query_one(selector, Static | TextLines)
-        shape = _shape(content, widget.content_size.width)
+        shape = _shape(_plain_lines(content), widget.content_size.width)
         self._shown[selector] = content
-        widget.update(content, layout=shape is None or shape != self._shapes.get(selector))
+        layout = shape is None or shape != self._shapes.get(selector)
+        if isinstance(content, Text):
+            widget.update(content, layout=layout)
+        else:
+            self.query_one(selector, TextLines).update_lines(content, layout=layout)
         self._shapes[selector] = shape
+
+
+def _plain_lines(content: Text | list[Line]) -> list[str]:
+    return content.plain.split("\n") if isinstance(content, Text) else [line for line, _ in content]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from itertools import accumulate
 
 from rich.cells import cell_len
@@ -16,8 +17,10 @@ from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
 from textual.widget import Widget
 
+Line = tuple[str, tuple[Span, ...]]
+"""One line of text and its spans (offsets within the line), in the order ``Text.split`` gives them."""
 LineKey = tuple[int, str, tuple[Span, ...]]
-"""A line: its number (part of what it draws: see :func:`_on_line`), text and spans."""
+"""A line as drawn: its number (part of what it draws: see :func:`_on_line`), text and spans."""
 
 
 class TextLines(Widget):
@@ -33,7 +36,8 @@ class TextLines(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._text = Text()
+        self._text: Text | None = Text()
+        """The text shown; None: the lines shown, joined when first asked for (:meth:`render`)."""
         self._lines: list[LineKey] = []
         self._strips: dict[LineKey, list[Strip]] = {}
         """Each shown line's strips at ``_rendered_for``."""
@@ -47,10 +51,17 @@ class TextLines(Widget):
     def update(self, text: Text, *, layout: bool = True) -> None:
         """Show ``text``; ``layout``: its height may have changed. Without ``layout`` only the rows that changed are
         painted again (all of them if the height changed after all)."""
+        self._set_lines(split_lines(text), text, layout)
+
+    def update_lines(self, lines: Iterable[Line], *, layout: bool = True) -> None:
+        """Show these lines, as :meth:`update` shows the Text they join into (without building it)."""
+        self._set_lines(lines, None, layout)
+
+    def _set_lines(self, lines: Iterable[Line], text: Text | None, layout: bool) -> None:
         width = self.size.width
         before = self._rendered if self._rendered_for is not None and self._rendered_for[0] == width else None
         self._text = text
-        self._lines = split_lines(text)
+        self._lines = [(y, line, spans) for y, (line, spans) in enumerate(lines)]
         self._rendered = self._selected_for = None
         if layout or before is None or self.text_selection is not None:
             self.refresh(layout=layout)
@@ -66,6 +77,8 @@ class TextLines(Widget):
 
     def render(self) -> Text:
         """The whole text (what a selection copies)."""
+        if self._text is None:
+            self._text = join_lines((line, spans) for _, line, spans in self._lines)
         return self._text
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
@@ -85,10 +98,10 @@ class TextLines(Widget):
         selection = self.text_selection
         if selection is not None:
             if self._selected_for != (selection, width, style):
-                self._selected = Visual.to_strips(self, visualize(self, self._text), width, None, style)
+                self._selected = Visual.to_strips(self, visualize(self, self.render()), width, None, style)
                 self._selected_for = (selection, width, style)
             return self._selected
-        text = self._text
+        text = self._text if self._text is not None else _PLAIN
         context = (width, style, (text.style, text.justify, text.overflow))
         if self._rendered is not None and self._rendered_for == context:
             return self._rendered
@@ -108,7 +121,7 @@ class TextLines(Widget):
         return rendered
 
 
-def split_lines(text: Text) -> list[LineKey]:
+def split_lines(text: Text) -> list[Line]:
     """The lines of ``text`` with their spans, as ``text.split("\\n", allow_blank=True)`` divides them (a tenth of its
     cost, for the few lines that changed are all that is rendered)."""
     lines = text.plain.split("\n")
@@ -121,7 +134,23 @@ def split_lines(text: Text) -> list[LineKey]:
             if last > first:
                 spans[y].append(Span(first - starts[y], last - starts[y], style))
             y += 1
-    return [(y, line, tuple(line_spans)) for y, (line, line_spans) in enumerate(zip(lines, spans, strict=True))]
+    return [(line, tuple(line_spans)) for line, line_spans in zip(lines, spans, strict=True)]
+
+
+def join_lines(lines: Iterable[Line]) -> Text:
+    """The Text of these lines, one after another with a newline between."""
+    plain: list[str] = []
+    spans: list[Span] = []
+    start = 0
+    for line, line_spans in lines:
+        plain.append(line)
+        spans += [Span(start + first, start + last, style) for first, last, style in line_spans]
+        start += len(line) + 1
+    return Text("\n".join(plain), spans=spans)
+
+
+_PLAIN = Text()
+"""The style, justify and overflow of lines shown without a Text of theirs: a new Text's."""
 
 
 def _on_line(strips: list[Strip], y: int) -> list[Strip]:
