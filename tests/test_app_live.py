@@ -16,7 +16,7 @@ from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.view.rows import COLUMNS_OF_VIEW, PID_SOCKET_COLUMNS, SOCKET_COLUMNS
 from netwatch.tui.view.safe_text import visible
 from netwatch.tui.view.snapshots import LiveSource
-from tests.app_pilot import cells, highlights, refresh, screen_text, settle
+from tests.app_pilot import cells, highlights, refresh, screen_text, select_row, settle
 from tests.table_screen import row_cells
 
 CRAFTED_NAME = "[red]x\x1b[2J"
@@ -184,6 +184,34 @@ async def test_each_refresh_looks_the_selected_connection_up_again_on_its_own_th
         await pilot.pause()
         pane = " ".join(screen_text(app).split())
         assert "bind_address_no_port False" in pane  # the socket options, an extension the tables leave out
+
+
+async def test_each_refresh_looks_the_drill_down_panes_connection_up_on_its_own_thread_too(connection):
+    """A drill-down screen's detail pane (here the process screen of this test's own pid) has its connection looked
+    up by each refresh too, on the refresh thread, with the view's: neither pane starts a lookup of its own."""
+    listener, client, _ = connection
+    app = live_app(filter_text=f"sport = :{client.getsockname()[1]} and dport = :{listener.getsockname()[1]}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await refresh(pilot)
+        key = app.table().cursor_key
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ProcessScreen) and screen.pid == os.getpid()
+        await select_row(pilot, key)
+        await refresh(pilot)
+        source = app.refresher.source
+        assert isinstance(source, LiveSource)
+        asked: list[tuple[str, list]] = []
+        details = source.details
+        source.details = lambda sockets: asked.append((threading.current_thread().name, sockets)) or details(sockets)
+        for _ in range(3):
+            await refresh(pilot)
+        assert [(name[:16], [sock.key for sock in sockets]) for name, sockets in asked] == [
+            ("netwatch-refresh", [key, key])] * 3  # the view's pane and the drill-down's show the same socket
+        screen.query_one("#drill-detail").scroll_end(animate=False)
+        await pilot.pause()
+        assert "bind_address_no_port False" in " ".join(screen_text(app).split())  # an extension the tables leave out
 
 
 def test_live_source_takes_snapshots_on_its_own_thread_and_runs_a_refresh_there_without_a_hop(

@@ -420,8 +420,9 @@ class NetwatchApp(ActionKeys, App[None]):
             self.refresher.release(self.frame)
         self.frame = frame = refresh.frame
         self._series.clear()
-        if refresh.detail is not None:
-            self.query_one("#detail", DetailPane).looked_up(refresh.detail, frame.snapshot.monotonic)
+        if refresh.details:
+            for pane in self._detail_panes():
+                pane.looked_up(refresh.details, frame.snapshot.monotonic)
         self._update_summary()
         oldest = frame.events[0].monotonic if frame.events else math.inf
         self.query_one("#events", EventLog).add_events(refresh.new_events, oldest)
@@ -436,10 +437,21 @@ class NetwatchApp(ActionKeys, App[None]):
 
     def _request(self) -> ViewRequest:
         table = self.table()
-        detail = table.cursor_key if self.view in SOCKET_VIEWS else None  # the pane shows that socket
+        shown = [table.cursor_key] if self.view in SOCKET_VIEWS else []  # the panes show those sockets
+        shown += [screen.table.cursor_key for screen in self._drill_downs()]
+        detail_keys = tuple(key for key in shown if key is not None)
         return ViewRequest(
-            self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse, detail
+            self._generation, self.view, self._filter, self.pid, table.sort_index, table.sort_reverse, detail_keys
         )
+
+    def _detail_panes(self) -> list[DetailPane]:
+        """The view's detail pane and each drill-down screen's."""
+        drill_downs = [screen.query_one(DetailPane) for screen in self._drill_downs()]
+        return [self.query_one("#detail", DetailPane), *drill_downs]
+
+    def _drill_downs(self) -> list[DrillDownScreen]:
+        """The drill-down screens open (mounted: their widgets are there)."""
+        return [screen for screen in self.screen_stack if isinstance(screen, DrillDownScreen) and screen.is_mounted]
 
     def _rebuild(self) -> None:
         """The view, filter or naming changed: rebuild the active view's rows from the current frame."""

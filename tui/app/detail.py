@@ -495,10 +495,12 @@ class DetailPane(VerticalScroll, can_focus=True):
                     return
         self._draw_socket(sock, frame, rtt_ms, throughput)
 
-    def looked_up(self, sock: Socket, taken: float) -> None:
-        """``sock`` as looked up again already (with the refresh of the frame taken at monotonic ``taken``): shown
-        with that frame, it needs no lookup of its own."""
-        self._looked_up = _LookedUp(sock.key, taken, sock)
+    def looked_up(self, sockets: Iterable[Socket], taken: float) -> None:
+        """The socket shown, if among ``sockets`` looked up again already (with the refresh of the frame taken at
+        monotonic ``taken``): shown with that frame, it needs no lookup of its own."""
+        for sock in sockets:
+            if self._showing is not None and sock.key == self._showing[0]:
+                self._looked_up = _LookedUp(sock.key, taken, sock)
 
     # The worker gets the one record, not the frame: a finished worker is garbage in a reference cycle, which
     # would keep a whole snapshot alive until the cyclic collector runs (measured: 591 MB at 100,000 sockets).

@@ -42,8 +42,9 @@ class ViewRequest:
     sort_index: int
     """The table's sort column when asked (its rows are sorted here, on a worker thread)."""
     sort_reverse: bool
-    detail_key: Hashable | None = None
-    """The socket the detail pane shows, if any: a light source's refresh looks it up again (:attr:`Refresh.detail`)."""
+    detail_keys: tuple[Hashable, ...] = ()
+    """The sockets the detail panes show (the view's and each drill-down's): a light source's refresh looks them up
+    again (:attr:`Refresh.details`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,9 @@ class Refresh:
     frame: Frame
     rows: TableRows
     new_events: list[Event]
-    detail: Socket | None = None
-    """The request's ``detail_key`` socket with everything known about it, looked up on the refresh's thread right
-    after the snapshot (its caches still warm, no thread of its own), where the source is light; else None."""
+    details: tuple[Socket, ...] = ()
+    """The request's ``detail_keys`` sockets with everything known about them, looked up on the refresh's thread
+    right after the snapshot (its caches still warm, no thread of its own), where the source is light."""
 
 
 class Refresher:
@@ -95,20 +96,20 @@ class Refresher:
         self._latest = frame
         rows = self.rows(frame, request)
         new_events = accepted_events(frame.new_events, _socket_filter(request))
-        detail = self._detail(snapshot.sockets.get(request.detail_key) if request.detail_key is not None else None)
+        details = self._details([snapshot.sockets[key] for key in request.detail_keys if key in snapshot.sockets])
         self.gc_policy.after_refresh(len(snapshot.sockets))
         trim_heap()
-        return Refresh(self.holds.hold(frame), rows, new_events, detail)
+        return Refresh(self.holds.hold(frame), rows, new_events, details)
 
-    def _detail(self, sock: Socket | None) -> Socket | None:
-        """``sock`` looked up again with everything known (a light source's), or None (then the pane looks it up)."""
-        if sock is None or not self.source.light:
-            return None
+    def _details(self, sockets: list[Socket]) -> tuple[Socket, ...]:
+        """``sockets`` looked up again with everything known (a light source's); none on an error (then each pane
+        looks its socket up, and shows the table's record meanwhile)."""
+        if not sockets or not self.source.light:
+            return ()
         try:
-            (found,) = self.source.details([sock])
-        except Exception:  # as the pane's own lookup: it tries again, and shows the table's record meanwhile
-            return None
-        return found
+            return tuple(self.source.details(sockets))
+        except Exception:
+            return ()
 
     def rows(self, frame: Frame, request: ViewRequest) -> TableRows:
         """The rows ``request`` asks for, sorted; they hold ``frame`` until released (call on a worker)."""
