@@ -498,8 +498,10 @@ class DetailPane(VerticalScroll, can_focus=True):
     def looked_up(self, sockets: Iterable[Socket], taken: float) -> None:
         """The socket shown, if among ``sockets`` looked up again already (with the refresh of the frame taken at
         monotonic ``taken``): shown with that frame, it needs no lookup of its own."""
+        if self._showing is None:
+            return
         for sock in sockets:
-            if self._showing is not None and sock.key == self._showing[0]:
+            if sock.key == self._showing[0]:
                 self._looked_up = _LookedUp(sock.key, taken, sock)
 
     # The worker gets the one record, not the frame: a finished worker is garbage in a reference cycle, which
