@@ -570,14 +570,16 @@ class DetailPane(VerticalScroll, can_focus=True):
         paints again only their lines."""
         if self._shown.get(selector) == content:
             return
-        widget = self.query_one(selector, Static | TextLines)
+        widget = self.query_one(selector)
         shape = _shape(_plain_lines(content), widget.content_size.width)
         self._shown[selector] = content
         layout = shape is None or shape != self._shapes.get(selector)
-        if isinstance(content, Text):
+        if isinstance(widget, TextLines) and not isinstance(content, Text):
+            widget.update_lines(content, layout=layout)
+        elif isinstance(widget, Static | TextLines) and isinstance(content, Text):
             widget.update(content, layout=layout)
         else:
-            self.query_one(selector, TextLines).update_lines(content, layout=layout)
+            raise TypeError(f"{selector} cannot show {type(content).__name__}")
         self._shapes[selector] = shape
 
 
