@@ -14,10 +14,10 @@ from rich.style import Style as RichStyle
 from rich.text import Span, Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Static
 
 from netwatch.backends.history.diff import has_counters, no_counters_reason
 from netwatch.backends.model.containers import Container
@@ -391,13 +391,45 @@ def render_detail(sock: Socket, frame: Frame) -> list[Line]:
     return lines
 
 
-class SampleSparkline(Sparkline):
-    """A sparkline of one cell per sample (the newest rightmost), at most as many as it is wide: few samples stay
-    narrow, never stretched. Its width is fixed, so a new sample repaints it and never lays the pane out again
-    (sizing the widget to the sample count did, at every refresh: up to 58 ms of the UI thread at 20,000 sockets).
+class SparkRow(Widget):
+    """One sparkline row of the pane, drawn as one line: its name, the latest value, then a bar per sample, the newest
+    rightmost, at most :data:`SPARK_SAMPLES` (few samples stay narrow, never stretched). The value comes first: a
+    narrow pane cuts the bars, never the value's unit.
 
-    Its line is drawn here, cell by cell, as Textual's Sparkline renderable draws one sample per cell: that
-    renderable's buckets (Fractions) and Rich rendering took 0.4 ms a repaint, at every refresh of a shown socket."""
+    It was a Horizontal of two Labels and a Sparkline: Textual's repaint of a refresh walked those four widgets
+    twice, and the value went through Textual's Content pipeline at each change (a repaint with one connection
+    shown: 3.49 ms then, 3.23 ms now). Its size is fixed, so a new sample repaints it and never lays the pane out
+    again. The bars are drawn as Textual's Sparkline renderable draws one sample per cell, without its buckets
+    (Fractions) and Rich rendering (0.4 ms a repaint)."""
+
+    COMPONENT_CLASSES = {"spark-row--label", *SPARK_COLORS}
+    DEFAULT_CSS = """
+    SparkRow {
+        height: 1;
+    }
+    SparkRow > .spark-row--label {
+        color: $text-muted;
+    }
+    SparkRow > .sparkline--max-color {
+        color: $primary;
+    }
+    SparkRow > .sparkline--min-color {
+        color: $primary 30%;
+    }
+    """
+
+    def __init__(self, label: str, *, id: str) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.samples: tuple[float, ...] = ()
+        self.value = ""
+
+    def show(self, samples: Sequence[float], value: str) -> None:
+        """Show the newest of ``samples`` and ``value``; repainted only when they change."""
+        shown = tuple(samples[-SPARK_SAMPLES:])
+        if (shown, value) != (self.samples, self.value):
+            self.samples, self.value = shown, value
+            self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -405,8 +437,20 @@ class SampleSparkline(Sparkline):
         if y or not width:
             return Strip.blank(width, style)
         _, base = self.background_colors
-        low, high = ((base + self.get_component_styles(part).color).rich_color for part in SPARK_COLORS)
-        return Strip(spark_segments(list(self.data or ())[-width:], low, high, style))
+        label, low, high = ((base + self.get_component_styles(part).color).rich_color
+                            for part in ("spark-row--label", *SPARK_COLORS))  # fmt: skip
+        text = Strip([Segment(self.label, style + RichStyle.from_color(label))]).crop_extend(0, SPARK_LABEL, style)
+        value = Strip([Segment(self.value, style)]).crop_extend(0, SPARK_VALUE - 1, style)
+        bars = Strip(spark_segments(self.samples, low, high, style))
+        return Strip.join([text, value, Strip.blank(1, style), bars]).crop_extend(0, width, style)
+
+
+SPARK_LABEL = 5
+"""Cells of a sparkline row's name."""
+SPARK_VALUE = 13
+"""Cells of a sparkline row's latest value, with one blank after it."""
+SPARK_SAMPLES = 36
+"""Samples a sparkline row shows, a cell each."""
 
 
 def spark_segments(data: Sequence[float], low: Color, high: Color, style: RichStyle) -> list[Segment]:
@@ -454,12 +498,8 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
-        # The latest value before its sparkline: on a narrow pane the sparkline is cut, never the value's unit.
-        for name in ("rtt", "thru"):
-            with Horizontal(classes="spark-row"):
-                yield Label(name, classes="spark-label")
-                yield Label("", id=f"{name}-now", classes="spark-value")
-                yield SampleSparkline([], id=f"{name}-spark", summary_function=max)
+        yield SparkRow("rtt", id="rtt-spark")
+        yield SparkRow("thru", id="thru-spark")
         yield TextLines(id="detail-body")
 
     def set_width(self, columns: int | None) -> None:
@@ -561,8 +601,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self._show("#detail-body", [("", ())])
 
     def _spark(self, name: str, data: list[float], now: str) -> None:
-        self.query_one(f"#{name}-spark", SampleSparkline).data = data
-        self._show(f"#{name}-now", Text(now))
+        self.query_one(f"#{name}-spark", SparkRow).show(data, now)
 
     def _show(self, selector: str, content: Text | list[Line]) -> None:
         """Update one part only when what it shows changes, and lay the pane out again only when the part's height
