@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from rich.cells import cell_len
 from rich.color import Color
@@ -391,6 +391,14 @@ def render_detail(sock: Socket, frame: Frame) -> list[Line]:
     return lines
 
 
+SPARK_LABEL = 5
+"""Cells of a sparkline row's name."""
+SPARK_VALUE = 13
+"""Cells of a sparkline row's latest value, with one blank after it."""
+SPARK_SAMPLES = 36
+"""Samples a sparkline row shows, a cell each."""
+
+
 class SparkRow(Widget):
     """One sparkline row of the pane, drawn as one line: its name, the latest value, then a bar per sample, the newest
     rightmost, at most :data:`SPARK_SAMPLES` (few samples stay narrow, never stretched). The value comes first: a
@@ -443,14 +451,6 @@ class SparkRow(Widget):
         value = Strip([Segment(self.value, style)]).crop_extend(0, SPARK_VALUE - 1, style)
         bars = Strip(spark_segments(self.samples, low, high, style))
         return Strip.join([text, value, Strip.blank(1, style), bars]).crop_extend(0, width, style)
-
-
-SPARK_LABEL = 5
-"""Cells of a sparkline row's name."""
-SPARK_VALUE = 13
-"""Cells of a sparkline row's latest value, with one blank after it."""
-SPARK_SAMPLES = 36
-"""Samples a sparkline row shows, a cell each."""
 
 
 def spark_segments(data: Sequence[float], low: Color, high: Color, style: RichStyle) -> list[Segment]:
@@ -609,16 +609,14 @@ class DetailPane(VerticalScroll, can_focus=True):
         paints again only their lines."""
         if self._shown.get(selector) == content:
             return
-        widget = self.query_one(selector)
+        widget = self.query_one(selector, Static if isinstance(content, Text) else TextLines)
         shape = _shape(_plain_lines(content), widget.content_size.width)
         self._shown[selector] = content
         layout = shape is None or shape != self._shapes.get(selector)
-        if isinstance(widget, TextLines) and not isinstance(content, Text):
-            widget.update_lines(content, layout=layout)
-        elif isinstance(widget, Static | TextLines) and isinstance(content, Text):
+        if isinstance(content, Text):
             widget.update(content, layout=layout)
         else:
-            raise TypeError(f"{selector} cannot show {type(content).__name__}")
+            cast(TextLines, widget).update_lines(content, layout=layout)
         self._shapes[selector] = shape
 
 
