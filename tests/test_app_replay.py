@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 import pytest
+from textual.geometry import Region
 
 from netwatch.backends.model.snapshot import OwnerVisibility
 from netwatch.backends.model.source_result import BackendUnavailable
@@ -438,21 +439,30 @@ async def test_header_shows_host_tcp_totals_with_shared_sockets_counted_once_and
 
 
 async def test_a_refresh_of_an_unchanged_host_repaints_only_the_header_line_with_the_clock(monkeypatch):
-    """At an idle refresh only the clock (and the rates beside it) change: that line alone is drawn again."""
+    """At an idle refresh only the clock changes: that line alone is drawn again, and only the clock's columns at its
+    right end, above the detail pane, are marked for Textual's repaint (not the tables beneath the line's start)."""
     first = recorded_snapshot(1)
     app = make_app([first, later(first, 2), later(first, 4)])
     async with app.run_test(size=(200, 50)) as pilot:
-        await refresh(pilot)
-        await refresh(pilot)
+        await refresh(pilot)  # the second snapshot: the host's totals are on the first line from now on
         bar = app.query_one("#summary", SummaryBar)
         assert bar.plain.count("\n") >= 1
         drawn: list[int] = []
         real_render_line = SummaryBar.render_line
         monkeypatch.setattr(SummaryBar, "render_line", lambda self, y: drawn.append(y) or real_render_line(self, y))
+        marked: list[Region] = []
+        real_refresh = SummaryBar.refresh
+        monkeypatch.setattr(SummaryBar, "refresh", lambda self, *regions, **kw: marked.extend(regions)
+                            or real_refresh(self, *regions, **kw))
         await refresh(pilot)
         await pilot.pause(0.1)
         assert drawn and set(drawn) == {0}
-        assert f"at {fmt.clock_time(first.taken_at + 4)}" in screen_text(app).splitlines()[0]
+        clock = f"at {fmt.clock_time(first.taken_at + 4)}"
+        first_line = screen_text(app).splitlines()[0]
+        assert first_line.rstrip().endswith(clock)
+        clock_starts = bar.region.x + len(first_line.rstrip()) - len(clock)
+        assert marked and all(region.y == 0 and region.x >= clock_starts - bar.region.x for region in marked)
+        assert bar.region.x + min(region.x for region in marked) > app.query_one(DetailPane).region.x
 
 
 class CountingSource(ReplaySource):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from os.path import commonprefix
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.geometry import Region, Size
@@ -16,6 +19,9 @@ from netwatch.backends.model.names import PROTOS, short_state, state_rank
 from netwatch.tui.view import format as fmt
 from netwatch.tui.view.frame import Frame
 from netwatch.tui.view.safe_text import plain
+
+CLOCK_GAP = 2
+"""Cells at least between the first line's text and the snapshot's clock, which ends that line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +44,9 @@ def summary_lines(status: Status, frame: Frame | None, width: int = 0) -> list[T
     """The bar's lines: status line, counts line and (when needed) a warning line, each fitted to ``width`` cells (0:
     any width) and never wrapped, so that the warning line is never pushed out. The counts line keeps what matters
     most (the total, then what the filter shows) and drops state, then protocol counts that do not fit; the host's
-    totals go where they fit, in full or short."""
+    totals go where they fit, in full or short. The snapshot's clock ends the first line, at the right edge: it
+    changes at every refresh, and repainting the columns above the detail pane alone leaves the tables out of
+    Textual's repaint."""
     line = Text.assemble(("netwatch ", "bold"))
     line.append_text(plain(status.hostname, "bold"))
     line.append("  backend ")
@@ -55,12 +63,14 @@ def summary_lines(status: Status, frame: Frame | None, width: int = 0) -> list[T
         line.append(" READ-ONLY ", style="reverse bold")
     if status.pid is not None:
         line.append(f"  pid {status.pid}", style="bold")
-    if frame is not None:
-        snapshot = frame.snapshot
-        line.append(f"  at {fmt.clock_time(snapshot.taken_at)}", style="dim")
+    clock = Text(f"at {fmt.clock_time(frame.snapshot.taken_at)}", style="dim") if frame is not None else None
     lines = [line, counts_text(frame, status.shown, width)]
     if frame is not None and frame.diff.elapsed:
-        _place_totals(frame.diff.totals, lines, width)
+        _place_totals(frame.diff.totals, lines, width, CLOCK_GAP + clock.cell_len if clock and width else 0)
+    if clock is not None:
+        gap = width - line.cell_len - clock.cell_len if width else 0
+        line.append(" " * max(gap, CLOCK_GAP))
+        line.append_text(clock)
     warning = warning_text(status, frame)
     if warning is not None:
         lines.append(warning)
@@ -82,11 +92,12 @@ def totals_text(totals: HostTotals, short: bool = False) -> Text:
     )
 
 
-def _place_totals(totals: HostTotals, lines: list[Text], width: int) -> None:
-    """Append the totals to the first of ``lines`` they fit on (in full, else short on the first line)."""
+def _place_totals(totals: HostTotals, lines: list[Text], width: int, clock: int) -> None:
+    """Append the totals to the first of ``lines`` they fit on (in full, else short on the first line, which keeps
+    ``clock`` cells for the clock)."""
     full = totals_text(totals)
     for line, text in ((lines[0], full), (lines[1], full), (lines[0], totals_text(totals, short=True))):
-        if not width or line.cell_len + text.cell_len <= width:
+        if not width or line.cell_len + text.cell_len + (clock if line is lines[0] else 0) <= width:
             line.append_text(text)
             return
 
@@ -131,6 +142,32 @@ def warning_text(status: Status, frame: Frame | None) -> Text | None:
     return None
 
 
+def changed_columns(old: Strip, new: Strip) -> tuple[int, int]:
+    """The columns ``[start, end)`` where ``new`` is drawn differently from ``old``: those between the cells they
+    start with and, where both are as wide, end with."""
+    start = _same_cells(old, new)
+    if old.cell_length != new.cell_length:
+        return start, max(old.cell_length, new.cell_length)
+    return start, max(start, new.cell_length - _same_cells(_reversed(old), _reversed(new)))
+
+
+def _same_cells(old: Iterable[Segment], new: Iterable[Segment]) -> int:
+    """How many cells two lines' segments start with alike (text and style)."""
+    cells = 0
+    for (old_text, old_style, _), (new_text, new_style, _) in zip(old, new, strict=False):
+        if old_style != new_style:
+            break
+        if old_text != new_text:
+            return cells + cell_len(commonprefix([old_text, new_text]))
+        cells += cell_len(old_text)
+    return cells
+
+
+def _reversed(strip: Strip) -> list[Segment]:
+    """The strip's segments from its end, each one's text reversed."""
+    return [Segment(text[::-1], style) for text, style, _ in reversed(list(strip))]
+
+
 class SummaryBar(Widget):
     """Header line(s) of the app, drawn line by line (its clock changes at every refresh: as a ``Static`` its
     re-render was most of what an idle refresh cost on screen)."""
@@ -156,12 +193,14 @@ class SummaryBar(Widget):
             self._strips = [None] * len(lines)
             self.refresh(layout=len(lines) != self.content_size.height)
             return
-        width = self.content_size.width
-        changed = [y for y, (old, new) in enumerate(zip(before, lines, strict=True)) if old != new]
-        for y in changed:
-            self._strips[y] = None
-        if changed:
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        regions = []
+        for y, (old, new) in enumerate(zip(before, lines, strict=True)):
+            if old != new:
+                drawn, self._strips[y] = self._strips[y], None
+                start, end = changed_columns(drawn, self._strip(y)) if drawn else (0, self.content_size.width)
+                regions.append(Region(start, y, end - start, 1))
+        if regions:  # the columns that changed: Textual repaints every widget beneath the box around its regions
+            self.refresh(*regions)
 
     @property
     def plain(self) -> str:
@@ -176,13 +215,18 @@ class SummaryBar(Widget):
         base_style = self.visual_style.rich_style
         if y >= len(self._lines):
             return Strip.blank(width, base_style)
+        return self._strip(y).crop_extend(0, width, base_style)
+
+    def _strip(self, y: int) -> Strip:
+        """Line ``y`` drawn, as long as its text (kept until the line changes)."""
         strip = self._strips[y]
         if strip is None:
+            base_style = self.visual_style.rich_style
             line = self._lines[y]
             line.no_wrap = True
             strip = self._strips[y] = Strip([Segment(segment.text, base_style + segment.style if segment.style
                                                      else base_style) for segment in line.render(self.app.console)])
-        return strip.crop_extend(0, width, base_style)
+        return strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
