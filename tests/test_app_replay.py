@@ -13,7 +13,7 @@ from netwatch.backends.model.source_result import BackendUnavailable
 from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
-from netwatch.tui.app.header import SummaryBar
+from netwatch.tui.app.header import CLOCK_GAP, Status, SummaryBar, summary_lines
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.text_lines import TextLines
@@ -436,6 +436,29 @@ async def test_header_shows_host_tcp_totals_with_shared_sockets_counted_once_and
         first_line = screen_text(app).splitlines()[0]
         # step 1 opened one connection (cookie 700) and closed one (105), 2 s apart
         assert f"tcp ↑ {fmt.rate(send)} ↓ {fmt.rate(recv)}  conn +0.5 −0.5/s" in first_line
+
+
+async def test_the_clock_ends_the_first_line_and_the_totals_make_room_for_it():
+    """At every width the first line ends with the snapshot's clock at the right edge, wherever it fits beside the
+    host's name; the totals go on the first line only where the clock still fits, else below, short or not at all."""
+    app = make_app()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await started(pilot)
+        frame = app.frame
+        clock = f"at {fmt.clock_time(frame.snapshot.taken_at)}"
+        status = Status(hostname="testhost", backend="netlink", interval=2)
+        bare = summary_lines(status, frame)[0].plain.split("  tcp ")[0].split("  at ")[0]
+        for width in range(len(bare) + CLOCK_GAP + len(clock), 201):
+            first, second = (line.plain for line in summary_lines(status, frame, width)[:2])
+            assert first.endswith(clock) and len(first) == width, width
+            assert ("conn +" in first) + ("conn +" in second) + ("↑" in first and "conn" not in first) <= 1, width
+        widest = summary_lines(status, frame, 200)[0].plain
+        assert "conn +" in widest
+        text = widest.removesuffix(clock).rstrip()
+        fits = len(text) + CLOCK_GAP + len(clock)  # the narrowest first line with the totals in full and the clock
+        assert summary_lines(status, frame, fits)[0].plain == text + " " * CLOCK_GAP + clock
+        narrower = summary_lines(status, frame, fits - 1)[0].plain  # the totals in full would fit, without the clock
+        assert "conn +" not in narrower and "↑" in narrower and narrower.endswith(clock)
 
 
 async def test_a_refresh_of_an_unchanged_host_repaints_only_the_header_line_with_the_clock(monkeypatch):

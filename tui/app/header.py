@@ -66,7 +66,7 @@ def summary_lines(status: Status, frame: Frame | None, width: int = 0) -> list[T
     clock = Text(f"at {fmt.clock_time(frame.snapshot.taken_at)}", style="dim") if frame is not None else None
     lines = [line, counts_text(frame, status.shown, width)]
     if frame is not None and frame.diff.elapsed:
-        _place_totals(frame.diff.totals, lines, width, CLOCK_GAP + clock.cell_len if clock and width else 0)
+        _place_totals(frame.diff.totals, lines, width, CLOCK_GAP + clock.cell_len if clock is not None and width else 0)
     if clock is not None:
         gap = width - line.cell_len - clock.cell_len if width else 0
         line.append(" " * max(gap, CLOCK_GAP))
