@@ -198,7 +198,8 @@ class SummaryBar(Widget):
             if old != new:
                 drawn, self._strips[y] = self._strips[y], None
                 start, end = changed_columns(drawn, self._strip(y)) if drawn else (0, self.content_size.width)
-                regions.append(Region(start, y, end - start, 1))
+                if end > start:  # (a Text that changed may draw the same)
+                    regions.append(Region(start, y, end - start, 1))
         if regions:  # the columns that changed: Textual repaints every widget beneath the box around its regions
             self.refresh(*regions)
 
