@@ -14,6 +14,7 @@ from netwatch.tui.app.app import NetwatchApp
 from netwatch.tui.app.detail import DetailPane
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import CLOCK_GAP, Status, SummaryBar, summary_lines
+from netwatch.tui.app.quiet_screen import QuietScreen, UpdateTimer
 from netwatch.tui.app.screens.help import HelpScreen
 from netwatch.tui.app.screens.process import ProcessScreen
 from netwatch.tui.app.widgets.text_lines import TextLines
@@ -148,11 +149,13 @@ async def test_process_key_opens_only_that_process_sockets_and_escape_goes_back(
     app = make_app()
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot)
+        assert isinstance(app.screen, QuietScreen) and isinstance(app.screen._update_timer, UpdateTimer)
         await select_row(pilot, ("tcp", 300))  # app -> postgres, owned by pid 2310
         await pilot.press("p")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ProcessScreen) and screen.pid == 2310
+        assert isinstance(screen._update_timer, UpdateTimer)  # as the main screen's: it sleeps between repaints
         assert screen_text(app).startswith(" pid 2310  python3")  # the pid once, above its sockets
         shared_with = [row["process"] for row in row_cells(screen.table, PID_SOCKET_COLUMNS)]
         assert shared_with == [""] * 6  # 4 pooled connections (one in CLOSE_WAIT), its listener, a unix socket

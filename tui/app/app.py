@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.driver import Driver
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -37,6 +38,7 @@ from netwatch.tui.app.actions import SOCKET_VIEWS, ActionKeys
 from netwatch.tui.app.detail import DetailPane, namespace_summary, process_summary, remote_summary
 from netwatch.tui.app.event_log import EventLog
 from netwatch.tui.app.header import Status, SummaryBar
+from netwatch.tui.app.quiet_screen import QuietScreen
 from netwatch.tui.app.screens.dialogs import ConfirmScreen, PortPrompt, ResultScreen, SignalChooser, TimePrompt
 from netwatch.tui.app.screens.drill_down import DrillDownScreen
 from netwatch.tui.app.screens.help import HelpScreen, KeyHelp
@@ -240,6 +242,10 @@ class NetwatchApp(ActionKeys, App[None]):
             yield DetailPane(id="detail")
         yield FilterBar(self._filter_text, id="filter-bar")
         yield KeyFooter()
+
+    def get_default_screen(self) -> Screen:
+        """Textual's default screen, with an update timer that sleeps between repaints (see ``quiet_screen``)."""
+        return QuietScreen(id="_default")
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's driver; on Linux, one whose input thread sleeps while no key comes (see ``input_driver``)."""

@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 
 from netwatch.backends.filter import SocketFilter
 from netwatch.tui.app.detail import DetailPane
+from netwatch.tui.app.quiet_screen import QuietUpdates
 from netwatch.tui.app.widgets.filter_bar import FilterBar
 from netwatch.tui.app.widgets.footer import KeyFooter
 from netwatch.tui.app.widgets.socket_table import SocketTable
@@ -30,7 +31,7 @@ DRILL_DOWN_ACTIONS = ("back", "filter", "details")
 """The screen's own actions (the app keeps sort, reverse, pause, interval, names, help and quit)."""
 
 
-class DrillDownScreen(Screen[None]):
+class DrillDownScreen(QuietUpdates, Screen[None]):
     """The sockets of one subject; subclasses say which (:meth:`build`) and what the summary says.
 
     The screen holds the frame it shows (and releases it when it leaves or the next one comes)."""
