@@ -3,7 +3,7 @@
 Run as root, nothing else heavy running::
 
     python tests/bench/tui_cpu_bench.py [--connections 0 10000 50000] [--seconds 60] [--interval 2] [--settle 10]
-                                        [--processes 0]
+                                        [--processes 0] [--rounds 1]
 
 For each N it holds N loopback connections (2N sockets, see ``connections.py``; 0 = the idle host as it is),
 and ``--processes`` extra processes that sleep (a busy host's many processes, which every tool reads), then starts,
@@ -11,7 +11,8 @@ each in a real pseudo-terminal of 160x50 and at the same time: ``netwatch --inte
 ``top -d S``. After a settling time (``--settle``) it reads each process's CPU time (utime
 + stime from ``/proc/PID/stat``) at the start and the end of the window and reports the share of one core, the RSS
 at the end and, for netwatch, the time from its start until its first full table is on screen (the pty shows the
-socket count in the header). Ratios are against htop. Every process it starts is ended on exit.
+socket count in the header). Ratios are against htop; with ``--rounds R`` each N is measured R times, one after the
+other, and the median of netwatch's ratios is printed after its rows. Every process it starts is ended on exit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import re
 import select
 import shutil
 import signal
+import statistics
 import struct
 import subprocess
 import sys
@@ -192,18 +194,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds after the first table before "
                         f"the window (default {SETTLE_SECONDS:g}; 70: after netwatch's first minute)")
     parser.add_argument("--processes", type=int, default=0, help="extra sleeping processes held meanwhile")
+    parser.add_argument("--rounds", type=int, default=1, help="measure each N this many times, one after the other, "
+                        "and print the median of netwatch's ratios to htop (an idle VM's figures swing by a third)")
     options = parser.parse_args(argv)
     compile_netwatch()
     print("| sockets | processes | tool | CPU (% of one core) | vs htop | RSS | first table |")
     print("| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for connections in options.connections:
-        rows = measure(connections, options.processes, options.seconds, options.interval, options.settle)
-        htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
-        for row in rows:
-            ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
-            first = f"{row['first_table_s']:.2f} s" if row["first_table_s"] is not None else "-"
-            print(f"| {row['sockets']:,} | {row['processes']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | "
-                  f"{ratio} | {row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
+        ratios = []
+        for _ in range(options.rounds):
+            rows = measure(connections, options.processes, options.seconds, options.interval, options.settle)
+            htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
+            for row in rows:
+                ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
+                first = f"{row['first_table_s']:.2f} s" if row["first_table_s"] is not None else "-"
+                print(f"| {row['sockets']:,} | {row['processes']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | "
+                      f"{ratio} | {row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
+            if htop:
+                ratios.append(rows[0]["cpu_percent"] / htop)
+        if len(ratios) > 1:
+            print(f"N={connections:,}: netwatch/htop in {len(ratios)} rounds "
+                  f"{' '.join(f'{ratio:.1f}x' for ratio in ratios)}, median {statistics.median(ratios):.1f}x",
+                  flush=True)
     return 0
 
 
