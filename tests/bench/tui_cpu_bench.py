@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ratios.append(rows[0]["cpu_percent"] / htop)
         if len(ratios) > 1:
             print(f"N={connections:,}: netwatch/htop in {len(ratios)} rounds "
-                  f"{' '.join(f'{ratio:.1f}x' for ratio in ratios)}, median {statistics.median(ratios):.1f}x",
+                  f"{' '.join(f'{ratio:.2f}x' for ratio in ratios)}, median {statistics.median(ratios):.2f}x",
                   flush=True)
     return 0
 
