@@ -186,6 +186,11 @@ def _socket_count() -> int:
         return inet + unix.read().count(b"\n") - 1
 
 
+def _cpu_of(rows: list[dict[str, object]], tool: str) -> float | None:
+    """The CPU share of ``tool`` in one measurement's rows (None: it did not run)."""
+    return next((float(row["cpu_percent"]) for row in rows if row["tool"] == tool), None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, nargs="+", default=[0, 10_000, 50_000])
@@ -204,14 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratios = []
         for _ in range(options.rounds):
             rows = measure(connections, options.processes, options.seconds, options.interval, options.settle)
-            htop = next((row["cpu_percent"] for row in rows if row["tool"] == "htop"), None)
+            htop = _cpu_of(rows, "htop")
             for row in rows:
                 ratio = f"{row['cpu_percent'] / htop:.1f}x" if htop else "-"
                 first = f"{row['first_table_s']:.2f} s" if row["first_table_s"] is not None else "-"
                 print(f"| {row['sockets']:,} | {row['processes']:,} | {row['tool']} | {row['cpu_percent']:.2f}% | "
                       f"{ratio} | {row['rss_mb']:.0f} MB | {first} |", flush=True)  # fmt: skip
             if htop:
-                ratios.append(rows[0]["cpu_percent"] / htop)
+                ratios.append(_cpu_of(rows, "netwatch") / htop)
         if len(ratios) > 1:
             print(f"N={connections:,}: netwatch/htop in {len(ratios)} rounds "
                   f"{' '.join(f'{ratio:.2f}x' for ratio in ratios)}, median {statistics.median(ratios):.2f}x",
